@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Regenerates the stack map fixtures from the committed LLVM IR sources.
+#
+#   scripts/regen-fixtures.sh            rewrite fixtures/stackmaps in place
+#   scripts/regen-fixtures.sh --out DIR  write the same tree under DIR (tests use this to check
+#                                        that the committed objects still match their sources)
+#
+# For each source in fixtures/stackmaps/src and each target (x86-64, AArch64 little and big
+# endian) and level (-O0, -O2) it writes TARGET/LEVEL/NAME.o, plus:
+#   x86_64/O2/statepoints-gcregs.o  GC pointers kept in callee-saved registers at statepoints
+#   linked/TARGET/libpair.so         stackmaps.ll and statepoints.ll (PIC) linked into one shared
+#                                    object: its .llvm_stackmaps holds two concatenated stack maps
+# and beside every object NAME.readobj.txt, the output of `llvm-readobj-19 --stackmap NAME`
+# run in the object's own directory.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+src=$root/fixtures/stackmaps/src
+out=$root/fixtures/stackmaps
+if [ "${1:-}" = --out ]; then
+  [ -n "${2:-}" ] || { echo "usage: $0 [--out DIR]" >&2; exit 2; }
+  mkdir -p "$2"
+  out=$(cd "$2" && pwd)
+fi
+
+for tool in llc-19 llvm-readobj-19 ld.lld-19; do
+  command -v "$tool" >/dev/null || {
+    echo "regen-fixtures: $tool not found; install it with: apt-get install llvm-19 lld-19" >&2
+    exit 1
+  }
+done
+
+targets="x86_64:x86_64-unknown-linux-gnu aarch64:aarch64-unknown-linux-gnu aarch64_be:aarch64_be-unknown-linux-gnu"
+levels="O0 O2"
+
+# llc records the input name in the object (STT_FILE), so compile from the source directory
+# with relative names: the output then does not depend on where the checkout lives.
+cd "$src"
+for target in $targets; do
+  arch=${target%%:*}
+  triple=${target#*:}
+  for level in $levels; do
+    dir=$out/$arch/$level
+    mkdir -p "$dir"
+    for ll in *.ll; do
+      llc-19 "-$level" -mtriple="$triple" -filetype=obj "$ll" -o "$dir/${ll%.ll}.o"
+    done
+  done
+done
+
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -max-registers-for-gc-values=4 \
+  -fixup-allow-gcptr-in-csr -filetype=obj statepoints.ll -o "$out/x86_64/O2/statepoints-gcregs.o"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for target in $targets; do
+  arch=${target%%:*}
+  triple=${target#*:}
+  mkdir -p "$work/$arch" "$out/linked/$arch"
+  for ll in stackmaps.ll statepoints.ll; do
+    llc-19 -O2 -mtriple="$triple" -relocation-model=pic -filetype=obj "$ll" -o "$work/$arch/${ll%.ll}.o"
+  done
+  # The section is read-only and holds absolute function addresses: -Bsymbolic binds them
+  # locally, -z notext accepts the RELATIVE relocations they need, and --apply-dynamic-relocs
+  # also stores each address in the section itself, where a linked file's reader finds it.
+  (cd "$work/$arch" && ld.lld-19 -shared -Bsymbolic -z notext --apply-dynamic-relocs -soname libpair.so \
+    stackmaps.o statepoints.o -o "$out/linked/$arch/libpair.so")
+done
+
+cd "$out"
+find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | while read -r object; do
+  (cd "$(dirname "$object")" && llvm-readobj-19 --stackmap "$(basename "$object")" > "$(basename "$object").readobj.txt")
+done
+echo "regen-fixtures: wrote $(find . -path ./src -prune -o -name '*.readobj.txt' -print | wc -l) objects under $out"

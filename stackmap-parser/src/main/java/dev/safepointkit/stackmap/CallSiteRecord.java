@@ -1,0 +1,146 @@
+package dev.safepointkit.stackmap;
+
+import dev.safepointkit.stackmap.internal.ByteReader;
+
+/**
+ * A view of one StkMapRecord: a stackmap, patchpoint or statepoint call site with its live
+ * locations and live-out registers. Immutable; reads fields from the stack map's memory.
+ *
+ * <p>Which location is what depends on the intrinsic that made the record: for statepoints see
+ * {@link StatepointRecord}.
+ */
+public final class CallSiteRecord {
+    static final int ID = 0;
+    static final int INSTRUCTION_OFFSET = 8;
+    static final int FLAGS = 12;
+    static final int NUM_LOCATIONS = 14;
+    static final int LOCATIONS = 16;
+    /** Before the live-outs: u16 padding, then u16 NumLiveOuts. */
+    static final int NUM_LIVE_OUTS = 2;
+    static final int LIVE_OUTS = 4;
+    /** Header, no locations, the live-out header, padding: the smallest record there is. */
+    static final int MIN_SIZE = 24;
+
+    /** The ID LLVM gives a record whose locations did not fit in NumLocations (it drops them). */
+    public static final long OVERFLOW_ID = -1L;
+
+    private final StackMap map;
+    private final int index;
+    private final int offset;
+
+    CallSiteRecord(StackMap map, int index, int offset) {
+        this.map = map;
+        this.index = index;
+        this.offset = offset;
+    }
+
+    /**
+     * Checks the record at {@code offset} against the bytes available and returns where the next
+     * record starts.
+     */
+    static long validate(ByteReader in, StackMap.Bounds bounds, long offset, int index, int constantCount)
+            throws StackMapFormatException {
+        String name = "StkMapRecord[" + index + "]";
+        bounds.require(offset, LOCATIONS, name);
+        int numLocations = in.u16(offset + NUM_LOCATIONS);
+        long locationsEnd = bounds.requireArray(offset + NUM_LOCATIONS, name + ".NumLocations", numLocations,
+                offset + LOCATIONS, Location.SIZE, "locations");
+        for (int i = 0; i < numLocations; i++) {
+            long loc = offset + LOCATIONS + (long) i * Location.SIZE;
+            int kind = in.u8(loc + Location.KIND);
+            if (!LocationKind.isValid(kind)) {
+                throw new StackMapFormatException(bounds.sectionOffset() + loc + Location.KIND,
+                        name + ".Location[" + i + "].Type", "unknown location kind " + kind + " (valid: 1 to 5)");
+            }
+            if (kind == LocationKind.CONSTANT_INDEX.code()) {
+                long constant = in.u32(loc + Location.OFFSET_OR_CONSTANT);
+                if (constant >= constantCount) {
+                    throw new StackMapFormatException(bounds.sectionOffset() + loc + Location.OFFSET_OR_CONSTANT,
+                            name + ".Location[" + i + "].Offset",
+                            "constant index " + constant + " is outside the constants table of " + constantCount);
+                }
+            }
+        }
+        long liveOutHeader = align8(locationsEnd);
+        bounds.require(locationsEnd, liveOutHeader - locationsEnd + LIVE_OUTS, name + ".NumLiveOuts");
+        int numLiveOuts = in.u16(liveOutHeader + NUM_LIVE_OUTS);
+        long liveOutsEnd = bounds.requireArray(liveOutHeader + NUM_LIVE_OUTS, name + ".NumLiveOuts", numLiveOuts,
+                liveOutHeader + LIVE_OUTS, LiveOut.SIZE, "live-outs");
+        long end = align8(liveOutsEnd);
+        bounds.require(liveOutsEnd, end - liveOutsEnd, name + " padding");
+        return end;
+    }
+
+    private static long align8(long offset) {
+        return (offset + 7) & ~7L;
+    }
+
+    public StackMap stackMap() {
+        return map;
+    }
+
+    /** Index of this record in its stack map. */
+    public int index() {
+        return index;
+    }
+
+    /** Offset of this record from the start of the section. */
+    public long sectionOffset() {
+        return map.sectionOffset() + offset;
+    }
+
+    /** The function this record belongs to. */
+    public FunctionRecord function() {
+        return map.function(map.functionOfRecord(index));
+    }
+
+    /** The ID given to the intrinsic (for statepoints, the statepoint ID). */
+    public long id() {
+        return map.reader().u64(offset + ID);
+    }
+
+    /**
+     * Offset from the function's start: for a statepoint, the return address of the call; for a
+     * patchpoint, the first byte of its sled; for a stackmap, the end of the preceding code.
+     */
+    public long instructionOffset() {
+        return map.reader().u32(offset + INSTRUCTION_OFFSET);
+    }
+
+    /** Reserved; LLVM writes 0. */
+    public int flags() {
+        return map.reader().u16(offset + FLAGS);
+    }
+
+    public int locationCount() {
+        return map.reader().u16(offset + NUM_LOCATIONS);
+    }
+
+    public Location location(int i) {
+        if (i < 0 || i >= locationCount()) {
+            throw new IndexOutOfBoundsException("location " + i + " of record with " + locationCount());
+        }
+        return new Location(map, offset + LOCATIONS + (long) i * Location.SIZE);
+    }
+
+    public int liveOutCount() {
+        return map.reader().u16(liveOutHeader() + NUM_LIVE_OUTS);
+    }
+
+    public LiveOut liveOut(int i) {
+        if (i < 0 || i >= liveOutCount()) {
+            throw new IndexOutOfBoundsException("live-out " + i + " of record with " + liveOutCount());
+        }
+        return new LiveOut(map, liveOutHeader() + LIVE_OUTS + (long) i * LiveOut.SIZE);
+    }
+
+    private long liveOutHeader() {
+        return align8(offset + LOCATIONS + (long) locationCount() * Location.SIZE);
+    }
+
+    @Override
+    public String toString() {
+        return "CallSiteRecord[" + index + ", id=" + Long.toUnsignedString(id()) + ", instructionOffset="
+                + instructionOffset() + ", locations=" + locationCount() + ", liveOuts=" + liveOutCount() + "]";
+    }
+}

@@ -1,0 +1,37 @@
+package dev.safepointkit.stackmap;
+
+/** How a stack map location describes a value; the codes are those LLVM writes. */
+public enum LocationKind {
+    /** The value is in register {@code dwarfRegNum}. */
+    REGISTER(1),
+    /** The value is the address {@code reg + offset}: typically an alloca. */
+    DIRECT(2),
+    /** The value is stored in memory at {@code [reg + offset]}: a spill slot. */
+    INDIRECT(3),
+    /** The value is the sign-extended 32-bit offset field itself. */
+    CONSTANT(4),
+    /** The value is entry {@code offset} of the stack map's constants table. */
+    CONSTANT_INDEX(5);
+
+    private static final LocationKind[] BY_CODE = {null, REGISTER, DIRECT, INDIRECT, CONSTANT, CONSTANT_INDEX};
+
+    private final int code;
+
+    LocationKind(int code) {
+        this.code = code;
+    }
+
+    /** The byte LLVM writes for this kind. */
+    public int code() {
+        return code;
+    }
+
+    static boolean isValid(int code) {
+        return code >= 1 && code < BY_CODE.length;
+    }
+
+    /** The kind for a code that {@link #isValid(int)} accepted. */
+    static LocationKind ofValidCode(int code) {
+        return BY_CODE[code];
+    }
+}

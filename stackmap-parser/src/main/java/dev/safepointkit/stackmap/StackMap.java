@@ -1,0 +1,245 @@
+package dev.safepointkit.stackmap;
+
+import dev.safepointkit.stackmap.internal.ByteReader;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * One LLVM stack map (format version 3), decoded in place over the bytes of a section.
+ *
+ * <p>{@link #parse} checks every count and offset against the bytes available before it keeps
+ * anything, and remembers where each call-site record starts (records have variable size). After
+ * that the views it hands out ({@link FunctionRecord}, {@link CallSiteRecord}, {@link Location},
+ * {@link LiveOut}) read fields straight from the segment and cannot fail. Nothing is copied.
+ *
+ * <p>Immutable once parsed: safe to share between threads as long as nobody writes the
+ * underlying memory. The segment's owner (its arena) must outlive this object and its views.
+ *
+ * <p>Layout, in the section's byte order:
+ * <pre>
+ * Header        u8 Version(3), u8 0, u16 0, u32 NumFunctions, u32 NumConstants, u32 NumRecords
+ * StkSizeRecord u64 FunctionAddress, u64 StackSize, u64 RecordCount          x NumFunctions
+ * Constant      u64 LargeConstant                                           x NumConstants
+ * StkMapRecord  u64 PatchPoint ID, u32 InstructionOffset, u16 0, u16 NumLocations,
+ *               Location x NumLocations, pad to 8, u16 0, u16 NumLiveOuts,
+ *               LiveOut x NumLiveOuts, pad to 8                             x NumRecords
+ * </pre>
+ */
+public final class StackMap {
+    /** The only format version this parser reads. */
+    public static final int VERSION = 3;
+
+    static final int HEADER_SIZE = 16;
+    static final int HEADER_VERSION = 0;
+    static final int HEADER_NUM_FUNCTIONS = 4;
+    static final int HEADER_NUM_CONSTANTS = 8;
+    static final int HEADER_NUM_RECORDS = 12;
+    static final int CONSTANT_SIZE = 8;
+
+    private final ByteReader in;
+    private final long sectionOffset;
+    private final int functionCount;
+    private final int constantCount;
+    private final int recordCount;
+    private final long constantsOffset;
+    /** Start of each call-site record, relative to this stack map. */
+    private final int[] recordOffsets;
+    /** Index of each function's first record; one more entry holds the record count. */
+    private final int[] firstRecordOfFunction;
+
+    private StackMap(ByteReader in, long sectionOffset, int functionCount, int constantCount, int recordCount,
+            int[] recordOffsets, int[] firstRecordOfFunction) {
+        this.in = in;
+        this.sectionOffset = sectionOffset;
+        this.functionCount = functionCount;
+        this.constantCount = constantCount;
+        this.recordCount = recordCount;
+        this.constantsOffset = HEADER_SIZE + (long) functionCount * FunctionRecord.SIZE;
+        this.recordOffsets = recordOffsets;
+        this.firstRecordOfFunction = firstRecordOfFunction;
+    }
+
+    /**
+     * Parses the stack map that starts at byte 0 of {@code bytes}; bytes after its end are left
+     * alone (see {@link StackMapSection} for sections that hold several).
+     *
+     * @param sectionOffset where {@code bytes} starts in its section, for error messages
+     */
+    public static StackMap parse(MemorySegment bytes, ByteOrder order, long sectionOffset) throws StackMapFormatException {
+        return parse(new ByteReader(bytes, order), sectionOffset);
+    }
+
+    static StackMap parse(ByteReader all, long sectionOffset) throws StackMapFormatException {
+        // Offsets inside one stack map are kept in ints: a stack map over 2 GiB is refused below.
+        long limit = Math.min(all.size(), Integer.MAX_VALUE);
+        Bounds bounds = new Bounds(limit, sectionOffset);
+        bounds.require(0, HEADER_SIZE, "Header");
+        int version = all.u8(HEADER_VERSION);
+        if (version != VERSION) {
+            throw new StackMapFormatException(sectionOffset + HEADER_VERSION, "Header.Version",
+                    "version " + version + " is not supported (this parser reads version " + VERSION + ")");
+        }
+        long numFunctions = all.u32(HEADER_NUM_FUNCTIONS);
+        long numConstants = all.u32(HEADER_NUM_CONSTANTS);
+        long numRecords = all.u32(HEADER_NUM_RECORDS);
+
+        long functionsEnd = bounds.requireArray(HEADER_NUM_FUNCTIONS, "Header.NumFunctions", numFunctions,
+                HEADER_SIZE, FunctionRecord.SIZE, "function records");
+        long constantsEnd = bounds.requireArray(HEADER_NUM_CONSTANTS, "Header.NumConstants", numConstants,
+                functionsEnd, CONSTANT_SIZE, "constants");
+        // Every record takes at least MIN_SIZE bytes, so this bounds the allocations below by the
+        // bytes really present, whatever NumRecords claims.
+        bounds.requireArray(HEADER_NUM_RECORDS, "Header.NumRecords", numRecords,
+                constantsEnd, CallSiteRecord.MIN_SIZE, "call-site records");
+
+        int[] firstRecord = new int[(int) numFunctions + 1];
+        long assigned = 0;
+        for (int f = 0; f < numFunctions; f++) {
+            long countOffset = HEADER_SIZE + (long) f * FunctionRecord.SIZE + FunctionRecord.RECORD_COUNT;
+            long count = all.u64(countOffset);
+            firstRecord[f] = (int) assigned;
+            if (Long.compareUnsigned(count, numRecords - assigned) > 0) {
+                throw new StackMapFormatException(sectionOffset + countOffset, "StkSizeRecord[" + f + "].RecordCount",
+                        Long.toUnsignedString(count) + " records, but only " + (numRecords - assigned)
+                                + " of NumRecords=" + numRecords + " remain for this and later functions");
+            }
+            assigned += count;
+        }
+        firstRecord[(int) numFunctions] = (int) assigned;
+        if (assigned != numRecords) {
+            throw new StackMapFormatException(sectionOffset + HEADER_NUM_RECORDS, "Header.NumRecords",
+                    "NumRecords is " + numRecords + " but the functions' RecordCount fields add up to " + assigned);
+        }
+
+        int[] recordOffsets = new int[(int) numRecords];
+        long offset = constantsEnd;
+        for (int r = 0; r < numRecords; r++) {
+            recordOffsets[r] = (int) offset;
+            offset = CallSiteRecord.validate(all, bounds, offset, r, (int) numConstants);
+        }
+        ByteReader own = all.slice(0, offset);
+        return new StackMap(own, sectionOffset, (int) numFunctions, (int) numConstants, (int) numRecords,
+                recordOffsets, firstRecord);
+    }
+
+    /** The bytes of this stack map alone, from its header to the end of its last record. */
+    public MemorySegment segment() {
+        return in.segment();
+    }
+
+    public ByteOrder byteOrder() {
+        return in.order();
+    }
+
+    /** Where this stack map starts in its section. */
+    public long sectionOffset() {
+        return sectionOffset;
+    }
+
+    /** Size in bytes, header to the end of the last record's padding. */
+    public long byteSize() {
+        return in.size();
+    }
+
+    public int version() {
+        return in.u8(HEADER_VERSION);
+    }
+
+    public int functionCount() {
+        return functionCount;
+    }
+
+    public int constantCount() {
+        return constantCount;
+    }
+
+    public int recordCount() {
+        return recordCount;
+    }
+
+    public FunctionRecord function(int index) {
+        return new FunctionRecord(this, index, HEADER_SIZE + (long) checkIndex(index, functionCount, "function") * FunctionRecord.SIZE);
+    }
+
+    /** Entry {@code index} of the constants table, a 64-bit value (print unsigned, as LLVM does). */
+    public long constant(int index) {
+        return in.u64(constantsOffset + (long) checkIndex(index, constantCount, "constant") * CONSTANT_SIZE);
+    }
+
+    public CallSiteRecord record(int index) {
+        return new CallSiteRecord(this, index, recordOffsets[checkIndex(index, recordCount, "record")]);
+    }
+
+    /** The index of the function that call-site record {@code recordIndex} belongs to. */
+    public int functionOfRecord(int recordIndex) {
+        checkIndex(recordIndex, recordCount, "record");
+        // firstRecordOfFunction is non-decreasing; functions with no records share a start, and
+        // the record belongs to the last function whose first record is at or before it.
+        int lo = 0;
+        int hi = functionCount - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (firstRecordOfFunction[mid] <= recordIndex) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
+    int firstRecordOf(int functionIndex) {
+        return firstRecordOfFunction[functionIndex];
+    }
+
+    ByteReader reader() {
+        return in;
+    }
+
+    private static int checkIndex(int index, int count, String what) {
+        if (index < 0 || index >= count) {
+            throw new IndexOutOfBoundsException(what + " index " + index + " out of range [0, " + count + ")");
+        }
+        return index;
+    }
+
+    /** The bytes a stack map may occupy, and error messages with section-relative offsets. */
+    static final class Bounds {
+        private final long limit;
+        private final long sectionOffset;
+
+        Bounds(long limit, long sectionOffset) {
+            this.limit = limit;
+            this.sectionOffset = sectionOffset;
+        }
+
+        /** Requires {@code length} bytes at {@code offset} (relative to the stack map). */
+        void require(long offset, long length, String field) throws StackMapFormatException {
+            if (offset + length > limit) {
+                throw new StackMapFormatException(sectionOffset + offset, field,
+                        "needs " + length + " bytes, only " + Math.max(0, limit - offset) + " remain");
+            }
+        }
+
+        /**
+         * Requires {@code count} elements of {@code elementSize} bytes at {@code arrayOffset};
+         * returns the array's end. On failure the error points at the count field, which is what
+         * is wrong.
+         */
+        long requireArray(long countOffset, String countField, long count, long arrayOffset, long elementSize,
+                String what) throws StackMapFormatException {
+            long available = Math.max(0, limit - arrayOffset);
+            // count < 2^32 and elementSize is small, so the product cannot overflow a long.
+            if (count * elementSize > available) {
+                throw new StackMapFormatException(sectionOffset + countOffset, countField,
+                        count + " " + what + " need at least " + count * elementSize + " bytes from byte "
+                                + (sectionOffset + arrayOffset) + ", only " + available + " remain");
+            }
+            return arrayOffset + count * elementSize;
+        }
+
+        long sectionOffset() {
+            return sectionOffset;
+        }
+    }
+}

@@ -1,0 +1,131 @@
+package dev.safepointkit.stackmap;
+
+/**
+ * A call-site record read as a {@code gc.statepoint}: what a precise collector needs at the call.
+ *
+ * <p>LLVM lays the locations out as three Constant locations (calling convention, flags, number
+ * of deopt locations), the deopt locations, then a (base, derived) pair per relocated pointer
+ * (a base used after the call is a pair with itself; pairs may repeat), then one Direct location
+ * per gc-live alloca, whose contents the collector updates in place. The stack map gives no count
+ * for the pairs: they are told from the allocas because GC pointers are spilled (Indirect), kept
+ * in registers (Register) or constant, never Direct, while an alloca is always Direct. So the
+ * number of GC locations can be odd.
+ *
+ * <p>Immutable; a view over the record's memory plus three counts.
+ */
+public final class StatepointRecord {
+    /** Locations before the deopt values: calling convention, flags, deopt count. */
+    public static final int LEADING_CONSTANTS = 3;
+
+    private final CallSiteRecord record;
+    private final int deoptCount;
+    private final int pairCount;
+    private final int allocaCount;
+
+    private StatepointRecord(CallSiteRecord record, int deoptCount, int pairCount, int allocaCount) {
+        this.record = record;
+        this.deoptCount = deoptCount;
+        this.pairCount = pairCount;
+        this.allocaCount = allocaCount;
+    }
+
+    /**
+     * Reads {@code record} as a statepoint.
+     *
+     * @throws StackMapFormatException if it does not have the statepoint layout: fewer than three
+     *     leading constants, more deopt locations than the record holds, or an odd number of
+     *     locations between the deopt values and the trailing allocas
+     */
+    public static StatepointRecord of(CallSiteRecord record) throws StackMapFormatException {
+        int n = record.locationCount();
+        String name = "StkMapRecord[" + record.index() + "]";
+        if (n < LEADING_CONSTANTS) {
+            throw new StackMapFormatException(record.sectionOffset() + CallSiteRecord.NUM_LOCATIONS,
+                    name + ".NumLocations", "a statepoint record has at least " + LEADING_CONSTANTS
+                            + " locations (calling convention, flags, deopt count), this one has " + n);
+        }
+        for (int i = 0; i < LEADING_CONSTANTS; i++) {
+            Location loc = record.location(i);
+            if (loc.kind() != LocationKind.CONSTANT && loc.kind() != LocationKind.CONSTANT_INDEX) {
+                throw new StackMapFormatException(loc.sectionOffset(), name + ".Location[" + i + "].Type",
+                        "statepoint location " + i + " must be a constant, found " + loc.kind());
+            }
+        }
+        Location deoptField = record.location(2);
+        long deopt = deoptField.constantValue();
+        if (deopt < 0 || deopt > n - LEADING_CONSTANTS) {
+            throw new StackMapFormatException(deoptField.sectionOffset(), name + ".Location[2]",
+                    "deopt count " + deopt + " exceeds the " + (n - LEADING_CONSTANTS) + " locations after the header");
+        }
+        int gcStart = LEADING_CONSTANTS + (int) deopt;
+        int allocas = 0;
+        while (allocas < n - gcStart && record.location(n - 1 - allocas).kind() == LocationKind.DIRECT) {
+            allocas++;
+        }
+        int paired = n - gcStart - allocas;
+        if (paired % 2 != 0) {
+            throw new StackMapFormatException(record.location(gcStart).sectionOffset(), name + ".Location[" + gcStart + "]",
+                    paired + " base/derived locations before " + allocas + " gc-live allocas: not a whole number of pairs");
+        }
+        return new StatepointRecord(record, (int) deopt, paired / 2, allocas);
+    }
+
+    public CallSiteRecord record() {
+        return record;
+    }
+
+    /** The statepoint ID. */
+    public long id() {
+        return record.id();
+    }
+
+    public long callingConvention() {
+        return record.location(0).constantValue();
+    }
+
+    /** The statepoint's flags operand. */
+    public long flags() {
+        return record.location(1).constantValue();
+    }
+
+    public int deoptCount() {
+        return deoptCount;
+    }
+
+    public Location deopt(int i) {
+        return record.location(LEADING_CONSTANTS + checkIndex(i, deoptCount, "deopt location"));
+    }
+
+    /** Number of (base, derived) pairs, repeated pairs included. */
+    public int pairCount() {
+        return pairCount;
+    }
+
+    public Location base(int pair) {
+        return record.location(pairsStart() + 2 * checkIndex(pair, pairCount, "pair"));
+    }
+
+    public Location derived(int pair) {
+        return record.location(pairsStart() + 2 * checkIndex(pair, pairCount, "pair") + 1);
+    }
+
+    public int gcAllocaCount() {
+        return allocaCount;
+    }
+
+    /** A gc-live alloca: a Direct location whose slot holds a GC pointer. */
+    public Location gcAlloca(int i) {
+        return record.location(pairsStart() + 2 * pairCount + checkIndex(i, allocaCount, "gc-live alloca"));
+    }
+
+    private int pairsStart() {
+        return LEADING_CONSTANTS + deoptCount;
+    }
+
+    private static int checkIndex(int index, int count, String what) {
+        if (index < 0 || index >= count) {
+            throw new IndexOutOfBoundsException(what + " " + index + " out of range [0, " + count + ")");
+        }
+        return index;
+    }
+}

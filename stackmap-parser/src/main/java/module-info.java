@@ -1,0 +1,11 @@
+/**
+ * Decodes LLVM stack maps and the ELF64 objects that carry them.
+ *
+ * <p>{@code dev.safepointkit.stackmap} is the stack map API (views over a section, statepoint view,
+ * symbol resolution for an object file); {@code dev.safepointkit.stackmap.elf} is the ELF reader it
+ * stands on, which loaders use as well. The byte-level reader stays internal.
+ */
+module dev.safepointkit.stackmap {
+    exports dev.safepointkit.stackmap;
+    exports dev.safepointkit.stackmap.elf;
+}
