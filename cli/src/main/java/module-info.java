@@ -1,0 +1,8 @@
+/** The {@code safepointkit} command line: {@code dump} and, later, the demo. Exports nothing. */
+module dev.safepointkit.cli {
+    requires dev.safepointkit.stackmap;
+    requires info.picocli;
+
+    // picocli fills the command objects' annotated fields by reflection.
+    opens dev.safepointkit.cli to info.picocli;
+}
