@@ -36,39 +36,56 @@ public final class CallSiteRecord {
 
     /**
      * Checks the record at {@code offset} against the bytes available and returns where the next
-     * record starts.
+     * record starts. Field names for messages are built only on failure.
      */
     static long validate(ByteReader in, StackMap.Bounds bounds, long offset, int index, int constantCount)
             throws StackMapFormatException {
-        String name = "StkMapRecord[" + index + "]";
-        bounds.require(offset, LOCATIONS, name);
+        if (!bounds.fits(offset, LOCATIONS)) {
+            throw bounds.truncated(offset, LOCATIONS, field(index, ""));
+        }
         int numLocations = in.u16(offset + NUM_LOCATIONS);
-        long locationsEnd = bounds.requireArray(offset + NUM_LOCATIONS, name + ".NumLocations", numLocations,
-                offset + LOCATIONS, Location.SIZE, "locations");
+        long locations = offset + LOCATIONS;
+        if (!bounds.fits(locations, (long) numLocations * Location.SIZE)) {
+            throw bounds.overflow(offset + NUM_LOCATIONS, field(index, ".NumLocations"), numLocations, locations,
+                    Location.SIZE, "locations");
+        }
         for (int i = 0; i < numLocations; i++) {
-            long loc = offset + LOCATIONS + (long) i * Location.SIZE;
+            long loc = locations + (long) i * Location.SIZE;
             int kind = in.u8(loc + Location.KIND);
             if (!LocationKind.isValid(kind)) {
                 throw new StackMapFormatException(bounds.sectionOffset() + loc + Location.KIND,
-                        name + ".Location[" + i + "].Type", "unknown location kind " + kind + " (valid: 1 to 5)");
+                        field(index, ".Location[" + i + "].Type"), "unknown location kind " + kind + " (valid: 1 to 5)");
             }
             if (kind == LocationKind.CONSTANT_INDEX.code()) {
                 long constant = in.u32(loc + Location.OFFSET_OR_CONSTANT);
                 if (constant >= constantCount) {
                     throw new StackMapFormatException(bounds.sectionOffset() + loc + Location.OFFSET_OR_CONSTANT,
-                            name + ".Location[" + i + "].Offset",
+                            field(index, ".Location[" + i + "].Offset"),
                             "constant index " + constant + " is outside the constants table of " + constantCount);
                 }
             }
         }
+        long locationsEnd = locations + (long) numLocations * Location.SIZE;
         long liveOutHeader = align8(locationsEnd);
-        bounds.require(locationsEnd, liveOutHeader - locationsEnd + LIVE_OUTS, name + ".NumLiveOuts");
+        if (!bounds.fits(locationsEnd, liveOutHeader - locationsEnd + LIVE_OUTS)) {
+            throw bounds.truncated(locationsEnd, liveOutHeader - locationsEnd + LIVE_OUTS, field(index, ".NumLiveOuts"));
+        }
         int numLiveOuts = in.u16(liveOutHeader + NUM_LIVE_OUTS);
-        long liveOutsEnd = bounds.requireArray(liveOutHeader + NUM_LIVE_OUTS, name + ".NumLiveOuts", numLiveOuts,
-                liveOutHeader + LIVE_OUTS, LiveOut.SIZE, "live-outs");
+        long liveOuts = liveOutHeader + LIVE_OUTS;
+        if (!bounds.fits(liveOuts, (long) numLiveOuts * LiveOut.SIZE)) {
+            throw bounds.overflow(liveOutHeader + NUM_LIVE_OUTS, field(index, ".NumLiveOuts"), numLiveOuts, liveOuts,
+                    LiveOut.SIZE, "live-outs");
+        }
+        long liveOutsEnd = liveOuts + (long) numLiveOuts * LiveOut.SIZE;
         long end = align8(liveOutsEnd);
-        bounds.require(liveOutsEnd, end - liveOutsEnd, name + " padding");
+        if (!bounds.fits(liveOutsEnd, end - liveOutsEnd)) {
+            throw bounds.truncated(liveOutsEnd, end - liveOutsEnd, field(index, " padding"));
+        }
         return end;
+    }
+
+    private static String field(int recordIndex, String suffix) {
+        return "StkMapRecord[" + recordIndex + "]" + suffix;
     }
 
     private static long align8(long offset) {

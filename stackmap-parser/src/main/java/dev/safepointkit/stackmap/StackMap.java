@@ -203,7 +203,11 @@ public final class StackMap {
         return index;
     }
 
-    /** The bytes a stack map may occupy, and error messages with section-relative offsets. */
+    /**
+     * The bytes a stack map may occupy, and error messages with section-relative offsets. The
+     * checks take no field names: callers build a name only when a check fails, so validating a
+     * large section allocates nothing per record.
+     */
     static final class Bounds {
         private final long limit;
         private final long sectionOffset;
@@ -213,12 +217,20 @@ public final class StackMap {
             this.sectionOffset = sectionOffset;
         }
 
-        /** Requires {@code length} bytes at {@code offset} (relative to the stack map). */
+        /** Whether {@code length} bytes at {@code offset} (relative to the stack map) are present. */
+        boolean fits(long offset, long length) {
+            return offset + length <= limit;
+        }
+
         void require(long offset, long length, String field) throws StackMapFormatException {
-            if (offset + length > limit) {
-                throw new StackMapFormatException(sectionOffset + offset, field,
-                        "needs " + length + " bytes, only " + Math.max(0, limit - offset) + " remain");
+            if (!fits(offset, length)) {
+                throw truncated(offset, length, field);
             }
+        }
+
+        StackMapFormatException truncated(long offset, long length, String field) {
+            return new StackMapFormatException(sectionOffset + offset, field,
+                    "needs " + length + " bytes, only " + Math.max(0, limit - offset) + " remain");
         }
 
         /**
@@ -228,14 +240,18 @@ public final class StackMap {
          */
         long requireArray(long countOffset, String countField, long count, long arrayOffset, long elementSize,
                 String what) throws StackMapFormatException {
-            long available = Math.max(0, limit - arrayOffset);
             // count < 2^32 and elementSize is small, so the product cannot overflow a long.
-            if (count * elementSize > available) {
-                throw new StackMapFormatException(sectionOffset + countOffset, countField,
-                        count + " " + what + " need at least " + count * elementSize + " bytes from byte "
-                                + (sectionOffset + arrayOffset) + ", only " + available + " remain");
+            if (!fits(arrayOffset, count * elementSize)) {
+                throw overflow(countOffset, countField, count, arrayOffset, elementSize, what);
             }
             return arrayOffset + count * elementSize;
+        }
+
+        StackMapFormatException overflow(long countOffset, String countField, long count, long arrayOffset,
+                long elementSize, String what) {
+            return new StackMapFormatException(sectionOffset + countOffset, countField,
+                    count + " " + what + " need at least " + count * elementSize + " bytes from byte "
+                            + (sectionOffset + arrayOffset) + ", only " + Math.max(0, limit - arrayOffset) + " remain");
         }
 
         long sectionOffset() {
