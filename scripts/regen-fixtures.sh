@@ -11,7 +11,7 @@
 #   linked/TARGET/libpair.so         stackmaps.ll and statepoints.ll (PIC) linked into one shared
 #                                    object: its .llvm_stackmaps holds two concatenated stack maps
 # and beside every object NAME.readobj.txt, the output of `llvm-readobj-19 --stackmap NAME`
-# run in the object's own directory.
+# run in the object's own directory. In place, it also rewrites the fuzz tests' seed corpus.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +23,7 @@ if [ "${1:-}" = --out ]; then
   out=$(cd "$2" && pwd)
 fi
 
-for tool in llc-19 llvm-readobj-19 ld.lld-19; do
+for tool in llc-19 llvm-readobj-19 llvm-objcopy-19 ld.lld-19; do
   command -v "$tool" >/dev/null || {
     echo "regen-fixtures: $tool not found; install it with: apt-get install llvm-19 lld-19" >&2
     exit 1
@@ -71,4 +71,16 @@ cd "$out"
 find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | while read -r object; do
   (cd "$(dirname "$object")" && llvm-readobj-19 --stackmap "$(basename "$object")" > "$(basename "$object").readobj.txt")
 done
+# The fuzz tests' seed corpus: every fixture's section for the section target, every fixture file
+# for the ELF target. Only when the fixtures themselves are rewritten.
+if [ "$out" = "$root/fixtures/stackmaps" ]; then
+  seeds=$root/stackmap-parser/src/test/resources/dev/safepointkit/stackmap/StackMapFuzzTestInputs
+  rm -rf "$seeds"
+  mkdir -p "$seeds/sectionBytes" "$seeds/elfBytes"
+  find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | while read -r object; do
+    seed=$(echo "${object#./}" | tr '/' '-')
+    cp "$object" "$seeds/elfBytes/$seed"
+    llvm-objcopy-19 --dump-section ".llvm_stackmaps=$seeds/sectionBytes/$seed.llvm_stackmaps" "$object" /dev/null
+  done
+fi
 echo "regen-fixtures: wrote $(find . -path ./src -prune -o -name '*.readobj.txt' -print | wc -l) objects under $out"

@@ -84,6 +84,24 @@ class DumpCommandTest {
         assertEquals(live, ours.out());
     }
 
+    @Test
+    void matchesLlvmReadobjOnAHundredThousandRecordsOfLlcOutput(@TempDir Path tmp) throws Exception {
+        Path readobj = LlvmTools.require("llvm-readobj-19");
+        LlvmTools.require("llc-19");
+        Process gen = new ProcessBuilder("bash", Fixtures.projectRoot().resolve("scripts/gen-large-stackmap.sh").toString(),
+                tmp.toString()).redirectErrorStream(true).start();
+        String log = new String(gen.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(gen.waitFor(5, TimeUnit.MINUTES) && gen.exitValue() == 0, log);
+        Process p = new ProcessBuilder(readobj.toString(), "--stackmap", "large.o").directory(tmp.toFile())
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        byte[] live = p.getInputStream().readAllBytes();
+        assertTrue(p.waitFor(2, TimeUnit.MINUTES));
+        Result ours = dump(tmp, false, false, "large.o");
+        assertEquals(0, ours.status(), ours.err());
+        assertTrue(ours.out().contains("Num Records: 102400\n"));
+        assertEquals(new String(live, StandardCharsets.UTF_8), ours.out());
+    }
+
     @ParameterizedTest
     @MethodSource("objects")
     void symbolsAddTheFunctionNameAndChangeNothingElse(Path object) {

@@ -117,14 +117,14 @@ final class StackMapBuilder {
         }
         for (Rec r : records) {
             b.putLong(r.id).putInt((int) r.instructionOffset).putShort((short) 0);
-            b.putShort((short) (int) (r.numLocationsOverride != null ? r.numLocationsOverride : r.locations.size()));
+            b.putShort((short) (r.numLocationsOverride != null ? r.numLocationsOverride : r.locations.size()));
             for (Loc l : r.locations) {
                 b.put((byte) l.kind()).put((byte) 0).putShort((short) l.size()).putShort((short) l.reg()).putShort((short) 0)
                         .putInt(l.offset());
             }
             pad(b);
             b.putShort((short) 0);
-            b.putShort((short) (int) (r.numLiveOutsOverride != null ? r.numLiveOutsOverride : r.liveOuts.size()));
+            b.putShort((short) (r.numLiveOutsOverride != null ? r.numLiveOutsOverride : r.liveOuts.size()));
             for (int[] lo : r.liveOuts) {
                 b.putShort((short) lo[0]).put((byte) 0).put((byte) lo[1]);
             }

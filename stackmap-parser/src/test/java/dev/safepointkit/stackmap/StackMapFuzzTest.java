@@ -1,0 +1,56 @@
+package dev.safepointkit.stackmap;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
+import dev.safepointkit.stackmap.testing.StackMapWalker;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.Optional;
+
+/**
+ * Arbitrary bytes, as a stack map section and as an ELF file, either parse and can then be read
+ * in full, or are refused with a format exception. Any other exception, a hang or an
+ * OutOfMemoryError is a finding.
+ *
+ * <p>{@code ./mvnw verify} runs these over the seed corpus in
+ * {@code src/test/resources/dev/safepointkit/stackmap/StackMapFuzzTestInputs/} (real sections and
+ * objects from the fixtures); {@code scripts/fuzz.sh} fuzzes them for real.
+ */
+class StackMapFuzzTest {
+
+    @FuzzTest(maxDuration = "2m")
+    void sectionBytes(byte[] data) {
+        for (ByteOrder order : new ByteOrder[] {ByteOrder.LITTLE_ENDIAN, ByteOrder.BIG_ENDIAN}) {
+            StackMapSection section;
+            try {
+                section = StackMapSection.parse(MemorySegment.ofArray(data), order);
+            } catch (StackMapFormatException refused) {
+                continue;
+            }
+            StackMapWalker.sumEverything(section);
+            StackMapWalker.sumStatepoints(section);
+        }
+    }
+
+    @FuzzTest(maxDuration = "2m")
+    void elfBytes(byte[] data) {
+        try {
+            ElfFile elf = ElfFile.parse(MemorySegment.ofArray(data));
+            elf.symbols();
+            elf.soname();
+            Optional<ObjectStackMaps> maps = ObjectStackMaps.read(elf);
+            if (maps.isPresent()) {
+                StackMapWalker.sumEverything(maps.get().stackMaps());
+                maps.get().functionSymbols().forEach(s -> {
+                    if (s != null && s.type() == ElfSymbol.STT_SECTION) {
+                        throw new AssertionError("a function resolved to a section symbol: " + s);
+                    }
+                });
+            }
+        } catch (IOException refused) {
+            // StackMapFormatException or ElfFormatException: the input is malformed and said so.
+        }
+    }
+}

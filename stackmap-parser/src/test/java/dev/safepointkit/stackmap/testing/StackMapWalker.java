@@ -1,0 +1,75 @@
+package dev.safepointkit.stackmap.testing;
+
+import dev.safepointkit.stackmap.CallSiteRecord;
+import dev.safepointkit.stackmap.FunctionRecord;
+import dev.safepointkit.stackmap.Location;
+import dev.safepointkit.stackmap.StackMap;
+import dev.safepointkit.stackmap.StackMapFormatException;
+import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.StatepointRecord;
+
+/**
+ * Reads every field of every stack map in a section, and every record as a statepoint, and sums
+ * them: what a consumer does, so that a fuzzer or benchmark exercises every accessor.
+ */
+public final class StackMapWalker {
+    private StackMapWalker() {
+    }
+
+    /** Sums every field; fails only if the views do (they must not, once the section parsed). */
+    public static long sumEverything(StackMapSection section) {
+        long sum = 0;
+        for (StackMap map : section.stackMaps()) {
+            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
+            for (int f = 0; f < map.functionCount(); f++) {
+                FunctionRecord fn = map.function(f);
+                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
+            }
+            for (int c = 0; c < map.constantCount(); c++) {
+                sum += map.constant(c);
+            }
+            for (int r = 0; r < map.recordCount(); r++) {
+                CallSiteRecord record = map.record(r);
+                sum += record.id() + record.instructionOffset() + record.flags() + map.functionOfRecord(r);
+                for (int l = 0; l < record.locationCount(); l++) {
+                    Location loc = record.location(l);
+                    sum += loc.kind().code() + loc.sizeInBytes() + loc.dwarfRegNum() + loc.offset();
+                    if (loc.kind() == dev.safepointkit.stackmap.LocationKind.CONSTANT
+                            || loc.kind() == dev.safepointkit.stackmap.LocationKind.CONSTANT_INDEX) {
+                        sum += loc.constantValue();
+                    }
+                }
+                for (int l = 0; l < record.liveOutCount(); l++) {
+                    sum += record.liveOut(l).dwarfRegNum() + record.liveOut(l).sizeInBytes();
+                }
+            }
+        }
+        return sum;
+    }
+
+    /** Reads each record as a statepoint where it has that layout; returns the pairs seen. */
+    public static long sumStatepoints(StackMapSection section) {
+        long pairs = 0;
+        for (StackMap map : section.stackMaps()) {
+            for (int r = 0; r < map.recordCount(); r++) {
+                StatepointRecord sp;
+                try {
+                    sp = StatepointRecord.of(map.record(r));
+                } catch (StackMapFormatException notAStatepoint) {
+                    continue;
+                }
+                pairs += sp.pairCount() + sp.deoptCount() + sp.gcAllocaCount() + sp.flags() + sp.callingConvention();
+                for (int i = 0; i < sp.pairCount(); i++) {
+                    pairs += sp.base(i).offset() + sp.derived(i).offset();
+                }
+                for (int i = 0; i < sp.gcAllocaCount(); i++) {
+                    pairs += sp.gcAlloca(i).offset();
+                }
+                for (int i = 0; i < sp.deoptCount(); i++) {
+                    pairs += sp.deopt(i).sizeInBytes();
+                }
+            }
+        }
+        return pairs;
+    }
+}
