@@ -1,27 +1,32 @@
 #!/usr/bin/env bash
-# Regenerates the stack map fixtures from the committed LLVM IR sources.
+# Regenerates the fixtures from the committed LLVM IR sources.
 #
-#   scripts/regen-fixtures.sh            rewrite fixtures/stackmaps in place
-#   scripts/regen-fixtures.sh --out DIR  write the same tree under DIR (tests use this to check
-#                                        that the committed objects still match their sources)
+#   scripts/regen-fixtures.sh            rewrite fixtures/stackmaps and fixtures/jit in place
+#   scripts/regen-fixtures.sh --out DIR  write the same trees under DIR/stackmaps and DIR/jit
+#                                        (tests use this to check that the committed objects
+#                                        still match their sources)
 #
-# For each source in fixtures/stackmaps/src and each target (x86-64, AArch64 little and big
+# Stack maps: for each source in fixtures/stackmaps/src and each target (x86-64, AArch64 little and big
 # endian) and level (-O0, -O2) it writes TARGET/LEVEL/NAME.o, plus:
 #   x86_64/O2/statepoints-gcregs.o  GC pointers kept in callee-saved registers at statepoints
 #   linked/TARGET/libpair.so         stackmaps.ll and statepoints.ll (PIC) linked into one shared
 #                                    object: its .llvm_stackmaps holds two concatenated stack maps
 # and beside every object NAME.readobj.txt, the output of `llvm-readobj-19 --stackmap NAME`
 # run in the object's own directory. In place, it also rewrites the fuzz tests' seed corpus.
+#
+# JIT host: each source in fixtures/jit/src becomes fixtures/jit/x86_64/NAME.o, compiled as the
+# host's tests need (see the flags below): objects the host loads, links and runs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 src=$root/fixtures/stackmaps/src
-out=$root/fixtures/stackmaps
+fixtures=$root/fixtures
 if [ "${1:-}" = --out ]; then
   [ -n "${2:-}" ] || { echo "usage: $0 [--out DIR]" >&2; exit 2; }
   mkdir -p "$2"
-  out=$(cd "$2" && pwd)
+  fixtures=$(cd "$2" && pwd)
 fi
+out=$fixtures/stackmaps
 
 for tool in llc-19 llvm-readobj-19 llvm-objcopy-19 ld.lld-19; do
   command -v "$tool" >/dev/null || {
@@ -73,7 +78,7 @@ find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | w
 done
 # The fuzz tests' seed corpus: every fixture's section for the section target, every fixture file
 # for the ELF target. Only when the fixtures themselves are rewritten.
-if [ "$out" = "$root/fixtures/stackmaps" ]; then
+if [ "$fixtures" = "$root/fixtures" ]; then
   seeds=$root/stackmap-parser/src/test/resources/dev/safepointkit/stackmap/StackMapFuzzTestInputs
   rm -rf "$seeds"
   mkdir -p "$seeds/sectionBytes" "$seeds/elfBytes"
@@ -84,3 +89,17 @@ if [ "$out" = "$root/fixtures/stackmaps" ]; then
   done
 fi
 echo "regen-fixtures: wrote $(find . -path ./src -prune -o -name '*.readobj.txt' -print | wc -l) objects under $out"
+
+# JIT host objects, x86-64 only (the host runs them).
+cd "$root/fixtures/jit/src"
+jit=$fixtures/jit/x86_64
+mkdir -p "$jit"
+for ll in math.ll caller.ll safepoints.ll; do
+  llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$ll" -o "$jit/${ll%.ll}.o"
+done
+# Relaxation off: its GOT loads stay R_X86_64_GOTPCREL (the others emit GOTPCRELX/REX_GOTPCRELX).
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -x86-relax-relocations=false \
+  -filetype=obj data.ll -o "$jit/data.o"
+# Non-PIC small code model: 32-bit absolute relocations (R_X86_64_32, R_X86_64_32S).
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=obj absolute.ll -o "$jit/absolute.o"
+echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"

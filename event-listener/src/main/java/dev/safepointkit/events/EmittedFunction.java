@@ -1,0 +1,40 @@
+package dev.safepointkit.events;
+
+import dev.safepointkit.stackmap.CallSiteRecord;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A function of a loaded object: where it is, every label inside it, and its stack map records.
+ * Immutable.
+ *
+ * @param address absolute address of its first instruction
+ * @param size its size in bytes ({@code st_size})
+ * @param labels every symbol of the object file that falls inside the function (the function's
+ *     own name included) and one label per stack map record, named {@link #stackMapLabel}, each
+ *     with its absolute address; a record's label is function start + instruction offset
+ * @param stackMapRecords the records of this function, in the order of its stack map
+ * @param code the function's bytes, readable while the object is loaded
+ */
+public record EmittedFunction(String name, long address, long size, LoadedObject object, Map<String, Long> labels,
+        List<CallSiteRecord> stackMapRecords, MemorySegment code) {
+
+    public EmittedFunction {
+        labels = Map.copyOf(labels);
+        stackMapRecords = List.copyOf(stackMapRecords);
+    }
+
+    /**
+     * The label of the {@code index}-th stack map record of a function, for example
+     * {@code "stackmap[0] id=100"}: the index keeps labels unique when IDs repeat.
+     */
+    public static String stackMapLabel(int index, long id) {
+        return "stackmap[" + index + "] id=" + Long.toUnsignedString(id);
+    }
+
+    /** The absolute address of this function's {@code index}-th stack map record. */
+    public long stackMapAddress(int index) {
+        return address + stackMapRecords.get(index).instructionOffset();
+    }
+}

@@ -1,0 +1,27 @@
+package dev.safepointkit.events;
+
+/**
+ * Hears what a JIT host loads and unloads. Every method has an empty default, so a listener
+ * overrides only what it needs.
+ *
+ * <p>For one object the host calls, on the thread that loads it: {@link #objectLoaded} once,
+ * after the code is in place and executable but before any of it can have been called through
+ * the host; then {@link #functionEmitted} once per function, in address order. On unload,
+ * {@link #objectFreeing} is called before the memory is unmapped, so a listener may still read
+ * it. Different objects may be loaded from different threads at once: a listener that keeps
+ * state must be thread safe. A listener must not load or unload objects from inside a callback.
+ */
+public interface JitEventListener {
+
+    /** {@code object} is mapped, linked and executable. */
+    default void objectLoaded(LoadedObject object) {
+    }
+
+    /** A function of an object that was just loaded, with its labels and stack map records. */
+    default void functionEmitted(EmittedFunction function) {
+    }
+
+    /** {@code object} is about to be unmapped; its addresses are still valid during this call. */
+    default void objectFreeing(LoadedObject object) {
+    }
+}

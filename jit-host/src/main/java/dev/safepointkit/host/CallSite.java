@@ -1,0 +1,18 @@
+package dev.safepointkit.host;
+
+/**
+ * A place in loaded code that refers to a symbol, as the linker found it: a relocation.
+ *
+ * @param objectKey the key of the loaded object that holds the site
+ * @param section the section of the site, e.g. {@code .text}
+ * @param address absolute address of the relocated field (for a call, the rel32 after the opcode)
+ * @param type the ELF relocation type, e.g. {@link X86Relocations#R_X86_64_PLT32}
+ * @param viaStub whether the site was bound to a host-made stub because the target was out of range
+ */
+public record CallSite(long objectKey, String section, long address, int type, boolean viaStub) {
+
+    /** Whether the site is the rel32 of a direct call or jump (PLT32 or PC32 from code). */
+    public boolean isBranch() {
+        return type == X86Relocations.R_X86_64_PLT32;
+    }
+}

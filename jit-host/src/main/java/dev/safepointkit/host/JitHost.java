@@ -1,0 +1,360 @@
+package dev.safepointkit.host;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.events.JitEventDispatcher;
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
+import dev.safepointkit.events.LoadedSymbol;
+import dev.safepointkit.events.internal.Libc;
+import dev.safepointkit.stackmap.CallSiteRecord;
+import dev.safepointkit.stackmap.FunctionRecord;
+import dev.safepointkit.stackmap.ObjectStackMaps;
+import dev.safepointkit.stackmap.StackMap;
+import dev.safepointkit.stackmap.StackMapFormatException;
+import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfFormatException;
+import dev.safepointkit.stackmap.elf.ElfSection;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An in-process JIT host: loads LLVM's x86-64 ELF relocatable objects into executable memory,
+ * links them, and tells its listeners what it loaded.
+ *
+ * <p>Undefined symbols resolve, in this order, to the embedder's runtime symbols
+ * ({@link #defineRuntimeSymbol}), global symbols of objects already loaded, and the process
+ * (libc and what the JVM has loaded). Per symbol the host keeps its definer, address and every
+ * call site that refers to it ({@link #symbol}).
+ *
+ * <p>Threading: {@link #load}, {@link #unload} and {@link #defineRuntimeSymbol} are serialized by
+ * the host's lock; listeners run on the loading thread, inside it. Lookups ({@link #address},
+ * {@link #symbol}, {@link #objects}) never block and may run on any thread at any time.
+ */
+public final class JitHost implements AutoCloseable {
+    private final JitEventDispatcher dispatcher = new JitEventDispatcher();
+    private final AtomicLong nextKey = new AtomicLong(1);
+    private final Map<Long, JitObject> objects = new ConcurrentHashMap<>();
+    /** Global symbols of loaded objects: name -> defining object key. */
+    private final Map<String, Long> definers = new ConcurrentHashMap<>();
+    private final Map<String, Long> addresses = new ConcurrentHashMap<>();
+    private final Map<String, Long> runtimeSymbols = new ConcurrentHashMap<>();
+    /** Call sites per referenced symbol name. */
+    private final Map<String, List<CallSite>> callSites = new ConcurrentHashMap<>();
+    private final SymbolLookup process = Linker.nativeLinker().defaultLookup().or(SymbolLookup.loaderLookup());
+    private final Object lock = new Object();
+
+    /** The dispatcher listeners are added to and removed from; safe from any thread. */
+    public JitEventDispatcher listeners() {
+        return dispatcher;
+    }
+
+    public void addListener(JitEventListener listener) {
+        dispatcher.add(listener);
+    }
+
+    /**
+     * Makes {@code name} resolve to {@code address} for objects loaded from now on: a native
+     * function, or an FFM upcall stub. Its owner must keep it alive while loaded code may call it.
+     *
+     * @throws JitLoadException if a loaded object or an earlier runtime symbol already defines it
+     */
+    public void defineRuntimeSymbol(String name, MemorySegment address) throws JitLoadException {
+        synchronized (lock) {
+            if (definers.containsKey(name) || runtimeSymbols.containsKey(name)) {
+                throw new JitLoadException("runtime symbol '" + name + "' is already defined"
+                        + (definers.containsKey(name) ? " by object " + objects.get(definers.get(name)).name() : ""));
+            }
+            runtimeSymbols.put(name, address.address());
+        }
+    }
+
+    /**
+     * Defines {@code name} as an upcall into Java: loaded code that calls it runs {@code target}.
+     * The stub lives in {@code arena}, which must outlive every object that calls it.
+     */
+    public MemorySegment defineUpcall(String name, MethodHandle target, FunctionDescriptor descriptor, Arena arena)
+            throws JitLoadException {
+        MemorySegment stub = Linker.nativeLinker().upcallStub(target, descriptor, arena);
+        defineRuntimeSymbol(name, stub);
+        return stub;
+    }
+
+    /**
+     * Loads, links and publishes an ELF relocatable object. The bytes are copied; the caller may
+     * free them afterwards.
+     *
+     * @param name how errors and listeners name the object
+     * @throws JitLoadException if it cannot be loaded; then nothing stays mapped and nothing is published
+     */
+    public JitObject load(String name, MemorySegment elfBytes) throws JitLoadException {
+        synchronized (lock) {
+            ElfFile elf;
+            try {
+                elf = ElfFile.parse(elfBytes);
+            } catch (ElfFormatException e) {
+                throw new JitLoadException(name + ": " + e.getMessage(), e);
+            }
+            long key = nextKey.getAndIncrement();
+            List<ElfSymbol> symbols;
+            try {
+                symbols = elf.symbols();
+            } catch (ElfFormatException e) {
+                throw new JitLoadException(name + ": " + e.getMessage(), e);
+            }
+            checkNoClash(name, symbols);
+            ObjectLinker.Linked linked = new ObjectLinker(name, key, elf, this::resolve).link();
+            JitObject object;
+            try {
+                object = describe(name, key, elf, linked);
+            } catch (JitLoadException | RuntimeException e) {
+                Libc.munmap(linked.mapping());
+                throw e;
+            }
+            objects.put(key, object);
+            for (LoadedSymbol s : object.loaded().symbols()) {
+                if (s.global()) {
+                    definers.put(s.name(), key);
+                    addresses.put(s.name(), s.address());
+                }
+            }
+            for (ObjectLinker.Reference r : linked.references()) {
+                callSites.computeIfAbsent(r.symbol(), k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(r.site());
+            }
+            dispatcher.objectLoaded(object.loaded());
+            for (EmittedFunction f : object.functions()) {
+                dispatcher.functionEmitted(f);
+            }
+            return object;
+        }
+    }
+
+    private void checkNoClash(String name, List<ElfSymbol> symbols) throws JitLoadException {
+        for (ElfSymbol s : symbols) {
+            if (isExported(s)) {
+                Long other = definers.get(s.name());
+                if (other != null) {
+                    throw new JitLoadException(name + ": symbol '" + s.name() + "' is already defined by loaded object "
+                            + objects.get(other).name() + " (key " + other + ")");
+                }
+                if (runtimeSymbols.containsKey(s.name())) {
+                    throw new JitLoadException(name + ": symbol '" + s.name() + "' is already defined as a runtime symbol");
+                }
+            }
+        }
+    }
+
+    private static boolean isExported(ElfSymbol s) {
+        return !s.isUndefined() && s.binding() != ElfSymbol.STB_LOCAL && !s.name().isEmpty()
+                && s.type() != ElfSymbol.STT_SECTION && s.type() != ElfSymbol.STT_FILE;
+    }
+
+    private long resolve(String name) {
+        Long runtime = runtimeSymbols.get(name);
+        if (runtime != null) {
+            return runtime;
+        }
+        Long loaded = addresses.get(name);
+        if (loaded != null) {
+            return loaded;
+        }
+        return process.find(name).map(MemorySegment::address).orElse(0L);
+    }
+
+    private JitObject describe(String name, long key, ElfFile elf, ObjectLinker.Linked linked) throws JitLoadException {
+        List<LoadedSection> sections = new ArrayList<>();
+        Map<Integer, ElfSection> byIndex = new HashMap<>();
+        for (ElfSection s : elf.sections()) {
+            Long address = linked.sectionAddresses().get(s.index());
+            if (address != null) {
+                byIndex.put(s.index(), s);
+                sections.add(new LoadedSection(s.name(), address, s.size(), (s.flags() & ElfSection.SHF_EXECINSTR) != 0,
+                        (s.flags() & ElfSection.SHF_WRITE) != 0));
+            }
+        }
+        List<LoadedSymbol> symbols = new ArrayList<>();
+        Set<String> globals = new HashSet<>();
+        for (ElfSymbol s : linked.symbols()) {
+            if (s.isUndefined() || s.name().isEmpty() || s.type() == ElfSymbol.STT_SECTION || s.type() == ElfSymbol.STT_FILE) {
+                continue;
+            }
+            if (s.sectionIndex() != ElfSymbol.SHN_ABS && s.sectionIndex() != ElfSymbol.SHN_COMMON
+                    && !byIndex.containsKey(s.sectionIndex())) {
+                continue;
+            }
+            boolean global = isExported(s);
+            symbols.add(new LoadedSymbol(s.name(), linked.symbolAddresses()[s.index()], s.size(), s.isFunction(), global));
+            if (global) {
+                globals.add(s.name());
+            }
+        }
+
+        Optional<MemorySegment> stackMapMemory = Optional.empty();
+        Optional<StackMapSection> stackMaps = Optional.empty();
+        Optional<ElfSection> smSection = elf.findSection(ObjectStackMaps.SECTION_NAME);
+        if (smSection.isPresent() && linked.sectionAddresses().containsKey(smSection.get().index())) {
+            long at = linked.sectionAddresses().get(smSection.get().index()) - linked.mapping().address();
+            MemorySegment relocated = linked.mapping().asSlice(at, smSection.get().size());
+            try {
+                stackMaps = Optional.of(StackMapSection.parse(relocated, elf.byteOrder()));
+            } catch (StackMapFormatException e) {
+                throw new JitLoadException(name + ": " + e.getMessage(), e);
+            }
+            stackMapMemory = Optional.of(relocated);
+        }
+        LoadedObject loaded = new LoadedObject(key, name, sections, symbols, stackMapMemory, stackMaps);
+
+        // Stack map records by the absolute address of their function, now that it is relocated.
+        Map<Long, List<CallSiteRecord>> recordsByFunction = new HashMap<>();
+        if (stackMaps.isPresent()) {
+            for (StackMap map : stackMaps.get().stackMaps()) {
+                for (int f = 0; f < map.functionCount(); f++) {
+                    FunctionRecord fn = map.function(f);
+                    List<CallSiteRecord> records = recordsByFunction.computeIfAbsent(fn.functionAddress(), k -> new ArrayList<>());
+                    for (int r = 0; r < fn.recordCount(); r++) {
+                        records.add(fn.record(r));
+                    }
+                }
+            }
+        }
+        List<LoadedSymbol> functionSymbols = symbols.stream()
+                .filter(s -> s.function() && sections.stream().anyMatch(sec -> sec.executable() && sec.contains(s.address())))
+                .sorted(Comparator.comparingLong(LoadedSymbol::address))
+                .toList();
+        List<EmittedFunction> functions = new ArrayList<>();
+        for (LoadedSymbol fn : functionSymbols) {
+            Map<String, Long> labels = new LinkedHashMap<>();
+            for (LoadedSymbol s : symbols) {
+                if (s.address() >= fn.address() && s.address() < fn.address() + Math.max(1, fn.size())) {
+                    labels.put(s.name(), s.address());
+                }
+            }
+            List<CallSiteRecord> records = recordsByFunction.getOrDefault(fn.address(), List.of());
+            for (int i = 0; i < records.size(); i++) {
+                labels.put(EmittedFunction.stackMapLabel(i, records.get(i).id()), fn.address() + records.get(i).instructionOffset());
+            }
+            MemorySegment code = linked.mapping().asSlice(fn.address() - linked.mapping().address(), fn.size());
+            functions.add(new EmittedFunction(fn.name(), fn.address(), fn.size(), loaded, labels, records, code));
+        }
+        Set<String> referenced = new HashSet<>();
+        for (ObjectLinker.Reference r : linked.references()) {
+            referenced.add(r.symbol());
+        }
+        return new JitObject(loaded, functions, linked.mapping(), globals, referenced);
+    }
+
+    /**
+     * Unloads {@code object}: listeners hear objectFreeing while its memory is still mapped, then
+     * its symbols disappear and its memory is unmapped.
+     *
+     * @param force unload even though other loaded objects still refer to its symbols; their calls
+     *     into it then jump to unmapped memory, so only a caller that has made sure they will not
+     *     run (or will be relinked) may force
+     * @throws JitLoadException if it is not loaded here, or if others refer to it and {@code force} is false
+     */
+    public void unload(JitObject object, boolean force) throws JitLoadException {
+        synchronized (lock) {
+            if (objects.get(object.key()) != object) {
+                throw new JitLoadException(object.name() + ": not loaded by this host (key " + object.key() + ")");
+            }
+            if (!force) {
+                List<String> users = new ArrayList<>();
+                for (JitObject other : objects.values()) {
+                    if (other == object) {
+                        continue;
+                    }
+                    for (String s : other.referencedSymbols()) {
+                        if (object.definedGlobals().contains(s)) {
+                            users.add(other.name() + " uses '" + s + "'");
+                        }
+                    }
+                }
+                if (!users.isEmpty()) {
+                    users.sort(null);
+                    throw new JitLoadException(object.name() + ": still used by loaded code (" + String.join(", ", users)
+                            + "); unload those first or force");
+                }
+            }
+            dispatcher.objectFreeing(object.loaded());
+            objects.remove(object.key());
+            for (String s : object.definedGlobals()) {
+                definers.remove(s, object.key());
+                addresses.remove(s);
+            }
+            for (List<CallSite> sites : callSites.values()) {
+                sites.removeIf(site -> site.objectKey() == object.key());
+            }
+            callSites.values().removeIf(List::isEmpty);
+            Libc.munmap(object.mapping());
+        }
+    }
+
+    /** The current address of {@code name}: a loaded object's global, a runtime symbol, or the process's. */
+    public Optional<Long> address(String name) {
+        long a = resolve(name);
+        return a == 0 ? Optional.empty() : Optional.of(a);
+    }
+
+    /** What the host knows of {@code name}: definer, address, call sites. */
+    public Optional<SymbolInfo> symbol(String name) {
+        Optional<Long> address = address(name);
+        List<CallSite> sites = callSites.getOrDefault(name, List.of());
+        if (address.isEmpty() && sites.isEmpty()) {
+            return Optional.empty();
+        }
+        return Optional.of(new SymbolInfo(name, definers.getOrDefault(name, -1L), address.orElse(0L), sites));
+    }
+
+    /** Memory mappings the host's linker holds now, across all hosts: a failed load adds none. */
+    public static long liveMappings() {
+        return Libc.liveMappings();
+    }
+
+    /** The objects loaded now. */
+    public List<JitObject> objects() {
+        return objects.values().stream().sorted(Comparator.comparingLong(JitObject::key)).toList();
+    }
+
+    /**
+     * A method handle that calls loaded function {@code name} with the C calling convention.
+     *
+     * @throws JitLoadException if no loaded object, runtime symbol or process library defines it
+     */
+    public MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) throws JitLoadException {
+        long a = address(name).orElseThrow(() -> new JitLoadException("no symbol '" + name + "' to call"));
+        return Linker.nativeLinker().downcallHandle(MemorySegment.ofAddress(a), descriptor, options);
+    }
+
+    /** Unloads every object, newest first, forcing: the host is going away. */
+    @Override
+    public void close() {
+        synchronized (lock) {
+            List<JitObject> all = new ArrayList<>(objects());
+            java.util.Collections.reverse(all);
+            for (JitObject o : all) {
+                try {
+                    unload(o, true);
+                } catch (JitLoadException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        }
+    }
+}

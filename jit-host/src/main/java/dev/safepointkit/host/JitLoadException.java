@@ -1,0 +1,18 @@
+package dev.safepointkit.host;
+
+/**
+ * An object that could not be loaded or unloaded: not an x86-64 ELF relocatable object, an
+ * unresolved symbol, an unsupported or out-of-range relocation, a clash with a loaded symbol.
+ * The message names the object and the symbol or relocation. A failed load leaves nothing mapped.
+ */
+public final class JitLoadException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    public JitLoadException(String message) {
+        super(message);
+    }
+
+    public JitLoadException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}

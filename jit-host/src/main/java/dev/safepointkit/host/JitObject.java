@@ -1,0 +1,66 @@
+package dev.safepointkit.host;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.events.LoadedObject;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * An object loaded by a {@link JitHost}: what listeners heard of it, and what the host needs to
+ * unload it. Immutable; valid until it is unloaded.
+ */
+public final class JitObject {
+    private final LoadedObject loaded;
+    private final List<EmittedFunction> functions;
+    private final MemorySegment mapping;
+    private final Set<String> definedGlobals;
+    private final Set<String> referencedSymbols;
+
+    JitObject(LoadedObject loaded, List<EmittedFunction> functions, MemorySegment mapping, Set<String> definedGlobals,
+            Set<String> referencedSymbols) {
+        this.loaded = loaded;
+        this.functions = List.copyOf(functions);
+        this.mapping = mapping;
+        this.definedGlobals = Set.copyOf(definedGlobals);
+        this.referencedSymbols = Set.copyOf(referencedSymbols);
+    }
+
+    public long key() {
+        return loaded.key();
+    }
+
+    public String name() {
+        return loaded.name();
+    }
+
+    /** What listeners were told in objectLoaded. */
+    public LoadedObject loaded() {
+        return loaded;
+    }
+
+    /** What listeners were told in functionEmitted, in address order. */
+    public List<EmittedFunction> functions() {
+        return functions;
+    }
+
+    /** The whole mapping: code, data, GOT and stubs. */
+    public MemorySegment mapping() {
+        return mapping;
+    }
+
+    /** The global symbols this object defines (others may link to them). */
+    public Set<String> definedGlobals() {
+        return definedGlobals;
+    }
+
+    /** The names its relocations refer to (its own symbols included). */
+    public Set<String> referencedSymbols() {
+        return referencedSymbols;
+    }
+
+    @Override
+    public String toString() {
+        return "JitObject[" + key() + ", " + name() + "]";
+    }
+}

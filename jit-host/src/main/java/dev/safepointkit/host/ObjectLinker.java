@@ -1,0 +1,340 @@
+package dev.safepointkit.host;
+
+import dev.safepointkit.events.internal.Libc;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfFormatException;
+import dev.safepointkit.stackmap.elf.ElfRelocation;
+import dev.safepointkit.stackmap.elf.ElfSection;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Links one x86-64 ELF relocatable object into a fresh anonymous mapping.
+ *
+ * <p>Layout, each group starting on a page of its own so it can get its own protection: code
+ * and host-made call stubs (finally read + execute), read-only data including
+ * {@code .llvm_stackmaps} (read), the host-made GOT (read), writable data and COMMON symbols
+ * (read + write). Everything is written while the whole mapping is read + write; only then are
+ * the groups switched to their final protection, so no page is ever writable and executable at
+ * once. A failure at any step unmaps the mapping before the exception leaves.
+ *
+ * <p>Not thread safe: one linker links one object on one thread.
+ */
+final class ObjectLinker {
+    /** {@code jmp *0(%rip)} followed by the 8-byte target: an absolute jump from anywhere. */
+    static final int STUB_SIZE = 16;
+    private static final byte[] STUB_PREFIX = {(byte) 0xFF, 0x25, 0, 0, 0, 0};
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Where an undefined symbol comes from; throws if nowhere. */
+    interface Resolver {
+        /** The address of {@code name}, or 0 when nothing defines it. */
+        long resolve(String name);
+    }
+
+    enum Group {
+        CODE(Libc.PROT_READ | Libc.PROT_EXEC), READ_ONLY(Libc.PROT_READ), GOT(Libc.PROT_READ),
+        DATA(Libc.PROT_READ | Libc.PROT_WRITE);
+
+        final int protection;
+
+        Group(int protection) {
+            this.protection = protection;
+        }
+    }
+
+    /** A reference from a relocated field to a named symbol. */
+    record Reference(String symbol, CallSite site) {
+    }
+
+    /** The result: the mapping, where everything went, and what refers to what. */
+    record Linked(MemorySegment mapping, Map<Group, MemorySegment> groups, Map<Integer, Long> sectionAddresses,
+            long[] symbolAddresses, List<ElfSymbol> symbols, List<Reference> references) {
+    }
+
+    private final String objectName;
+    private final long objectKey;
+    private final ElfFile elf;
+    private final Resolver resolver;
+
+    ObjectLinker(String objectName, long objectKey, ElfFile elf, Resolver resolver) {
+        this.objectName = objectName;
+        this.objectKey = objectKey;
+        this.elf = elf;
+        this.resolver = resolver;
+    }
+
+    Linked link() throws JitLoadException {
+        checkHeader();
+        List<ElfSymbol> symbols;
+        try {
+            symbols = elf.symbols();
+        } catch (ElfFormatException e) {
+            throw new JitLoadException(objectName + ": " + e.getMessage(), e);
+        }
+
+        // What to load, and which relocations apply to it.
+        List<ElfSection> loaded = new ArrayList<>();
+        for (ElfSection s : elf.sections()) {
+            if ((s.flags() & ElfSection.SHF_ALLOC) != 0 && s.size() > 0) {
+                loaded.add(s);
+            }
+        }
+        Map<ElfSection, List<ElfRelocation>> relocations = new LinkedHashMap<>();
+        boolean lowAddresses = false;
+        Map<Integer, Integer> gotSlots = new LinkedHashMap<>();   // symbol index -> slot
+        Map<Integer, Integer> stubSlots = new LinkedHashMap<>();  // symbol index -> slot
+        for (ElfSection target : loaded) {
+            List<ElfRelocation> rs;
+            try {
+                rs = elf.relocationsFor(target);
+            } catch (ElfFormatException e) {
+                throw new JitLoadException(objectName + ": " + e.getMessage(), e);
+            }
+            for (ElfRelocation r : rs) {
+                if (!X86Relocations.isSupported(r.type())) {
+                    throw new JitLoadException(objectName + ": unsupported relocation " + X86Relocations.name(r.type())
+                            + " in " + target.name() + " at offset 0x" + Long.toHexString(r.offset())
+                            + symbolNote(symbols, r.symbolIndex()));
+                }
+                if (r.symbolIndex() < 0 || r.symbolIndex() >= symbols.size()) {
+                    throw new JitLoadException(objectName + ": relocation in " + target.name() + " at offset 0x"
+                            + Long.toHexString(r.offset()) + " refers to symbol " + r.symbolIndex()
+                            + ", outside the symbol table of " + symbols.size());
+                }
+                if (Long.compareUnsigned(r.offset(), target.size() - fieldSize(r.type())) > 0) {
+                    throw new JitLoadException(objectName + ": relocation " + X86Relocations.name(r.type()) + " at offset 0x"
+                            + Long.toHexString(r.offset()) + " lies outside " + target.name() + " of " + target.size() + " bytes");
+                }
+                lowAddresses |= X86Relocations.needsLowAddresses(r.type());
+                if (X86Relocations.usesGot(r.type())) {
+                    gotSlots.putIfAbsent(r.symbolIndex(), gotSlots.size());
+                }
+                if (r.type() == X86Relocations.R_X86_64_PLT32 && symbols.get(r.symbolIndex()).isUndefined()) {
+                    stubSlots.putIfAbsent(r.symbolIndex(), stubSlots.size());
+                }
+            }
+            relocations.put(target, rs);
+        }
+
+        // Layout.
+        long page = Libc.pageSize();
+        Map<Integer, Long> offsets = new HashMap<>();
+        Map<Group, long[]> extents = new LinkedHashMap<>();
+        long offset = 0;
+        long stubsOffset = 0;
+        long gotOffset = 0;
+        Map<Integer, Long> commonOffsets = new HashMap<>();
+        for (Group g : Group.values()) {
+            offset = align(offset, page);
+            long start = offset;
+            for (ElfSection s : loaded) {
+                if (groupOf(s) == g) {
+                    offset = align(offset, Math.max(1, s.alignment()));
+                    offsets.put(s.index(), offset);
+                    offset += s.size();
+                }
+            }
+            if (g == Group.CODE) {
+                offset = align(offset, STUB_SIZE);
+                stubsOffset = offset;
+                offset += (long) stubSlots.size() * STUB_SIZE;
+            } else if (g == Group.GOT) {
+                gotOffset = offset;
+                offset += 8L * gotSlots.size();
+            } else if (g == Group.DATA) {
+                for (ElfSymbol sym : symbols) {
+                    if (sym.sectionIndex() == ElfSymbol.SHN_COMMON) {
+                        // For COMMON symbols st_value is the alignment.
+                        offset = align(offset, Math.max(1, sym.value()));
+                        commonOffsets.put(sym.index(), offset);
+                        offset += sym.size();
+                    }
+                }
+            }
+            extents.put(g, new long[] {start, offset});
+        }
+        long total = Math.max(page, align(offset, page));
+
+        int flags = Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | (lowAddresses ? Libc.MAP_32BIT : 0);
+        MemorySegment mapping;
+        try {
+            mapping = Libc.mmap(total, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
+        } catch (Libc.NativeException e) {
+            throw new JitLoadException(objectName + ": cannot map " + total + " bytes"
+                    + (lowAddresses ? " in the low 2 GiB (needed by its 32-bit absolute relocations)" : "") + ": "
+                    + e.getMessage(), e);
+        }
+        try {
+            long base = mapping.address();
+            Map<Integer, Long> sectionAddresses = new HashMap<>();
+            for (ElfSection s : loaded) {
+                long at = offsets.get(s.index());
+                sectionAddresses.put(s.index(), base + at);
+                if (s.type() != ElfSection.SHT_NOBITS) {
+                    MemorySegment.copy(elf.contents(s), 0, mapping, at, s.size());
+                }
+            }
+            long[] addresses = new long[symbols.size()];
+            for (ElfSymbol sym : symbols) {
+                addresses[sym.index()] = symbolAddress(sym, sectionAddresses, commonOffsets, base);
+            }
+            for (Map.Entry<Integer, Integer> got : gotSlots.entrySet()) {
+                mapping.set(U64, gotOffset + 8L * got.getValue(), addresses[got.getKey()]);
+            }
+            for (Map.Entry<Integer, Integer> stub : stubSlots.entrySet()) {
+                long at = stubsOffset + (long) stub.getValue() * STUB_SIZE;
+                MemorySegment.copy(MemorySegment.ofArray(STUB_PREFIX), 0, mapping, at, STUB_PREFIX.length);
+                mapping.set(U64, at + STUB_PREFIX.length, addresses[stub.getKey()]);
+            }
+
+            List<Reference> references = new ArrayList<>();
+            for (Map.Entry<ElfSection, List<ElfRelocation>> e : relocations.entrySet()) {
+                ElfSection target = e.getKey();
+                long sectionOffset = offsets.get(target.index());
+                for (ElfRelocation r : e.getValue()) {
+                    ElfSymbol sym = symbols.get(r.symbolIndex());
+                    long field = sectionOffset + r.offset();
+                    long p = base + field;
+                    long s = addresses[r.symbolIndex()];
+                    long a = r.addend();
+                    boolean viaStub = false;
+                    switch (r.type()) {
+                        case X86Relocations.R_X86_64_NONE -> {
+                        }
+                        case X86Relocations.R_X86_64_64 -> mapping.set(U64, field, s + a);
+                        case X86Relocations.R_X86_64_PC64 -> mapping.set(U64, field, s + a - p);
+                        case X86Relocations.R_X86_64_PC32 -> mapping.set(U32, field, signed32(s + a - p, r, target, sym));
+                        case X86Relocations.R_X86_64_PLT32 -> {
+                            long v = s + a - p;
+                            if (v != (int) v && stubSlots.containsKey(r.symbolIndex())) {
+                                // Out of rel32 range: call the host-made stub, which jumps anywhere.
+                                v = base + stubsOffset + (long) stubSlots.get(r.symbolIndex()) * STUB_SIZE + a - p;
+                                viaStub = true;
+                            }
+                            mapping.set(U32, field, signed32(v, r, target, sym));
+                        }
+                        case X86Relocations.R_X86_64_32 -> {
+                            long v = s + a;
+                            if (v < 0 || v > 0xFFFF_FFFFL) {
+                                throw outOfRange(r, target, sym, v);
+                            }
+                            mapping.set(U32, field, (int) v);
+                        }
+                        case X86Relocations.R_X86_64_32S -> mapping.set(U32, field, signed32(s + a, r, target, sym));
+                        case X86Relocations.R_X86_64_GOTPCREL, X86Relocations.R_X86_64_GOTPCRELX,
+                                X86Relocations.R_X86_64_REX_GOTPCRELX -> {
+                            long slot = base + gotOffset + 8L * gotSlots.get(r.symbolIndex());
+                            mapping.set(U32, field, signed32(slot + a - p, r, target, sym));
+                        }
+                        default -> throw new IllegalStateException("unreachable: " + r.type());
+                    }
+                    String name = referenceName(sym);
+                    if (name != null) {
+                        references.add(new Reference(name, new CallSite(objectKey, target.name(), p, r.type(), viaStub)));
+                    }
+                }
+            }
+
+            Map<Group, MemorySegment> groups = new LinkedHashMap<>();
+            for (Map.Entry<Group, long[]> g : extents.entrySet()) {
+                long start = g.getValue()[0];
+                long end = align(g.getValue()[1], page);
+                if (end > start) {
+                    MemorySegment pages = mapping.asSlice(start, end - start);
+                    Libc.mprotect(pages, g.getKey().protection);
+                    groups.put(g.getKey(), pages);
+                }
+            }
+            return new Linked(mapping, groups, sectionAddresses, addresses, symbols, references);
+        } catch (JitLoadException | RuntimeException | Error e) {
+            Libc.munmap(mapping);
+            throw e;
+        }
+    }
+
+    private void checkHeader() throws JitLoadException {
+        if (elf.type() != ElfFile.ET_REL) {
+            throw new JitLoadException(objectName + ": not a relocatable object (ELF type " + elf.type()
+                    + "); the host loads .o files as llc writes them");
+        }
+        if (elf.machine() != ElfFile.EM_X86_64 || elf.byteOrder() != ByteOrder.LITTLE_ENDIAN) {
+            throw new JitLoadException(objectName + ": machine " + elf.archName() + " (e_machine " + elf.machine()
+                    + ") is not supported; the host links x86-64 objects");
+        }
+    }
+
+    private long symbolAddress(ElfSymbol sym, Map<Integer, Long> sectionAddresses, Map<Integer, Long> commons, long base)
+            throws JitLoadException {
+        if (sym.index() == 0) {
+            return 0;
+        }
+        if (sym.sectionIndex() == ElfSymbol.SHN_ABS) {
+            return sym.value();
+        }
+        if (sym.sectionIndex() == ElfSymbol.SHN_COMMON) {
+            return base + commons.get(sym.index());
+        }
+        if (sym.isUndefined()) {
+            long address = resolver.resolve(sym.name());
+            if (address == 0 && sym.binding() != ElfSymbol.STB_WEAK) {
+                throw new JitLoadException(objectName + ": unresolved symbol '" + sym.name()
+                        + "': not defined by a loaded object, a runtime symbol or the process");
+            }
+            return address;
+        }
+        Long section = sectionAddresses.get(sym.sectionIndex());
+        // Symbols of sections that are not loaded (debug info, .note) have no address.
+        return section == null ? 0 : section + sym.value();
+    }
+
+    /**
+     * The symbol name a relocation refers to, for the call-site table; null for section-relative
+     * references (local data and code reached through its section's symbol).
+     */
+    private static String referenceName(ElfSymbol sym) {
+        return sym.type() == ElfSymbol.STT_SECTION || sym.name().isEmpty() ? null : sym.name();
+    }
+
+    private static Group groupOf(ElfSection s) {
+        if ((s.flags() & ElfSection.SHF_EXECINSTR) != 0) {
+            return Group.CODE;
+        }
+        return (s.flags() & ElfSection.SHF_WRITE) != 0 ? Group.DATA : Group.READ_ONLY;
+    }
+
+    private int signed32(long v, ElfRelocation r, ElfSection target, ElfSymbol sym) throws JitLoadException {
+        if (v != (int) v) {
+            throw outOfRange(r, target, sym, v);
+        }
+        return (int) v;
+    }
+
+    private JitLoadException outOfRange(ElfRelocation r, ElfSection target, ElfSymbol sym, long v) {
+        return new JitLoadException(objectName + ": relocation " + X86Relocations.name(r.type()) + " against '"
+                + sym.name() + "' in " + target.name() + " at offset 0x" + Long.toHexString(r.offset())
+                + " is out of range (value 0x" + Long.toHexString(v) + " does not fit 32 bits)");
+    }
+
+    private static String symbolNote(List<ElfSymbol> symbols, int index) {
+        return index > 0 && index < symbols.size() && !symbols.get(index).name().isEmpty()
+                ? " against '" + symbols.get(index).name() + "'" : "";
+    }
+
+    private static int fieldSize(int type) {
+        return type == X86Relocations.R_X86_64_64 || type == X86Relocations.R_X86_64_PC64 ? 8
+                : type == X86Relocations.R_X86_64_NONE ? 0 : 4;
+    }
+
+    private static long align(long v, long alignment) {
+        return (v + alignment - 1) / alignment * alignment;
+    }
+}

@@ -1,0 +1,170 @@
+package dev.safepointkit.host;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.events.JitEventDispatcher;
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.stackmap.CallSiteRecord;
+import dev.safepointkit.stackmap.StackMap;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** What listeners hear when real objects are loaded and unloaded. */
+class JitEventsTest {
+
+    static void hostPoll() {
+    }
+
+    /** Records events in order, and reads each function's code while freeing. */
+    static final class Recorder implements JitEventListener {
+        final List<String> events = new ArrayList<>();
+        final List<EmittedFunction> functions = new ArrayList<>();
+        final List<byte[]> codeWhileFreeing = new ArrayList<>();
+
+        @Override
+        public void objectLoaded(LoadedObject object) {
+            events.add("loaded " + object.name());
+        }
+
+        @Override
+        public void functionEmitted(EmittedFunction function) {
+            events.add("emitted " + function.name());
+            functions.add(function);
+        }
+
+        @Override
+        public void objectFreeing(LoadedObject object) {
+            events.add("freeing " + object.name());
+            for (EmittedFunction f : functions) {
+                if (f.object().key() == object.key()) {
+                    // Still mapped during this call: reading must not fault.
+                    codeWhileFreeing.add(f.code().toArray(ValueLayout.JAVA_BYTE));
+                }
+            }
+        }
+    }
+
+    private static JitObject loadSafepoints(JitHost host, Arena arena) throws Exception {
+        host.defineUpcall("host_poll", MethodHandles.lookup().findStatic(JitEventsTest.class, "hostPoll",
+                MethodType.methodType(void.class)), FunctionDescriptor.ofVoid(), arena);
+        return JitFixtures.load(host, "safepoints");
+    }
+
+    @Test
+    void listenersHearLoadedThenEachFunctionThenFreeing() throws Exception {
+        Recorder recorder = new Recorder();
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            host.addListener(recorder);
+            JitObject object = loadSafepoints(host, arena);
+            host.unload(object, false);
+            assertEquals(List.of("loaded safepoints.o", "emitted mapped", "emitted polls", "freeing safepoints.o"),
+                    recorder.events);
+            assertEquals(2, recorder.codeWhileFreeing.size());
+            for (int i = 0; i < 2; i++) {
+                assertEquals(recorder.functions.get(i).size(), recorder.codeWhileFreeing.get(i).length);
+            }
+        }
+    }
+
+    @Test
+    void stackMapLabelsAreFunctionStartPlusInstructionOffset() throws Exception {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            JitObject object = loadSafepoints(host, arena);
+            LoadedObject loaded = object.loaded();
+            StackMap map = loaded.stackMaps().orElseThrow().stackMaps().getFirst();
+            // The in-memory section was relocated: its function addresses are the functions' addresses.
+            for (int f = 0; f < map.functionCount(); f++) {
+                long address = map.function(f).functionAddress();
+                assertTrue(object.functions().stream().anyMatch(fn -> fn.address() == address));
+            }
+            EmittedFunction mapped = object.functions().get(0);
+            EmittedFunction polls = object.functions().get(1);
+            assertEquals("mapped", mapped.name());
+            assertEquals(List.of(100L, 101L), mapped.stackMapRecords().stream().map(CallSiteRecord::id).toList());
+            assertEquals(mapped.address(), mapped.labels().get("mapped"));
+            for (EmittedFunction fn : object.functions()) {
+                for (int i = 0; i < fn.stackMapRecords().size(); i++) {
+                    CallSiteRecord r = fn.stackMapRecords().get(i);
+                    long label = fn.labels().get(EmittedFunction.stackMapLabel(i, r.id()));
+                    assertEquals(fn.address() + r.instructionOffset(), label);
+                    assertEquals(label, fn.stackMapAddress(i));
+                    assertTrue(label > fn.address() && label <= fn.address() + fn.size());
+                }
+            }
+            // The statepoint's label is the return address of its call: a call rel32 ends there,
+            // and it leads (directly or through a host stub) to the host_poll upcall.
+            long ret = polls.stackMapAddress(0);
+            MemorySegment call = MemorySegment.ofAddress(ret - 5).reinterpret(5);
+            assertEquals(0xE8, Byte.toUnsignedInt(call.get(ValueLayout.JAVA_BYTE, 0)));
+            long target = ret + call.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 1);
+            long poll = host.address("host_poll").orElseThrow();
+            if (target != poll) {
+                MemorySegment stub = MemorySegment.ofAddress(target).reinterpret(14);
+                assertEquals(0xFF, Byte.toUnsignedInt(stub.get(ValueLayout.JAVA_BYTE, 0)));
+                assertEquals(poll, stub.get(ValueLayout.JAVA_LONG_UNALIGNED, 6));
+            }
+        }
+    }
+
+    @Test
+    void aThrowingListenerHarmsNeitherTheOthersNorTheHost() throws Throwable {
+        AtomicInteger failures = new AtomicInteger();
+        Recorder recorder = new Recorder();
+        try (JitHost host = new JitHost()) {
+            JitEventDispatcher dispatcher = host.listeners();
+            JitEventListener broken = new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    throw new IllegalStateException("broken listener");
+                }
+
+                @Override
+                public void functionEmitted(EmittedFunction function) {
+                    throw new AssertionError("also broken");
+                }
+            };
+            // A dispatcher of our own, to count what the broken listener did.
+            JitEventDispatcher counting = new JitEventDispatcher((l, event, t) -> failures.incrementAndGet());
+            counting.add(broken);
+            counting.add(recorder);
+            dispatcher.add(counting);
+            JitFixtures.load(host, "math");
+            assertEquals(5L, (long) host.downcall("add", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG)).invokeExact(2L, 3L));
+            int functions = host.objects().getFirst().functions().size();
+            assertEquals(1 + functions, failures.get());
+            assertEquals(1 + functions, recorder.events.size());
+            assertTrue(dispatcher.remove(counting));
+        }
+    }
+
+    @Test
+    void functionsCarryTheirCodeAndEverySymbolInside() throws Exception {
+        try (JitHost host = new JitHost()) {
+            JitObject math = JitFixtures.load(host, "math");
+            Map<String, EmittedFunction> byName = new java.util.HashMap<>();
+            math.functions().forEach(f -> byName.put(f.name(), f));
+            assertTrue(byName.keySet().containsAll(List.of("add", "fib", "sum_array", "apply", "sub_wrapped")));
+            EmittedFunction add = byName.get("add");
+            assertEquals(add.size(), add.code().byteSize());
+            assertArrayEquals(MemorySegment.ofAddress(add.address()).reinterpret(add.size()).toArray(ValueLayout.JAVA_BYTE),
+                    add.code().toArray(ValueLayout.JAVA_BYTE));
+            // A leaf add ends in ret.
+            assertEquals(0xC3, Byte.toUnsignedInt(add.code().get(ValueLayout.JAVA_BYTE, add.size() - 1)));
+        }
+    }
+}

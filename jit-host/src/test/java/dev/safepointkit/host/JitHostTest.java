@@ -1,0 +1,195 @@
+package dev.safepointkit.host;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.events.LoadedSection;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+/** Real machine code from the fixtures, loaded, linked and called from Java. */
+class JitHostTest {
+    private static final FunctionDescriptor LONG_LONG = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+    private static final FunctionDescriptor LONG_2 = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG);
+    private static final FunctionDescriptor LONG_3 = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+
+    static final AtomicLong CALLBACKS = new AtomicLong();
+
+    /** The Java side of the host_callback upcall. */
+    static long hostCallback(long n) {
+        CALLBACKS.incrementAndGet();
+        return n * 1000;
+    }
+
+    @Test
+    void callsFunctionsOfALoadedObject() throws Throwable {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofConfined()) {
+            JitFixtures.load(host, "math");
+            assertEquals(5L, (long) host.downcall("add", LONG_2).invokeExact(2L, 3L));
+            assertEquals(6765L, (long) host.downcall("fib", LONG_LONG).invokeExact(20L));
+            MemorySegment values = arena.allocateFrom(ValueLayout.JAVA_LONG, 1, 2, 3, 4, 100);
+            MethodHandle sum = host.downcall("sum_array",
+                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+            assertEquals(110L, (long) sum.invokeExact(values, 5L));
+            // apply calls through a table of function pointers (R_X86_64_64), one of them internal.
+            MethodHandle apply = host.downcall("apply", LONG_3);
+            assertEquals(12L, (long) apply.invokeExact(0L, 7L, 5L));
+            assertEquals(2L, (long) apply.invokeExact(1L, 7L, 5L));
+        }
+    }
+
+    @Test
+    void linksAcrossObjectsToJavaToLibcAndThroughTheGot() throws Throwable {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            JitFixtures.load(host, "math");
+            JitObject data = JitFixtures.load(host, "data");
+            host.defineUpcall("host_callback",
+                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
+                    LONG_LONG, arena);
+            JitFixtures.load(host, "caller");
+
+            assertEquals(42L, (long) host.downcall("call_add", LONG_2).invokeExact(2L, 40L));
+            long before = CALLBACKS.get();
+            assertEquals(55L + 10_000L, (long) host.downcall("fib_plus_callback", LONG_LONG).invokeExact(10L));
+            assertEquals(before + 1, CALLBACKS.get());
+            // strlen from libc on a private string reached PC-relative.
+            assertEquals("hello, perf!\n".length(),
+                    (long) host.downcall("greeting_length", FunctionDescriptor.of(ValueLayout.JAVA_LONG)).invokeExact());
+            // counter lives in data.o and is reached through caller.o's GOT (REX_GOTPCRELX).
+            MethodHandle bump = host.downcall("bump_counter", LONG_LONG);
+            assertEquals(42L, (long) bump.invokeExact(2L));
+            assertEquals(45L, (long) bump.invokeExact(3L));
+            long counter = host.address("counter").orElseThrow();
+            assertEquals(data.loaded().symbol("counter").orElseThrow().address(), counter);
+            assertEquals(45L, MemorySegment.ofAddress(counter).reinterpret(8).get(ValueLayout.JAVA_LONG, 0));
+            // data.o reads its own table through a plain R_X86_64_GOTPCREL.
+            assertEquals(5L, (long) host.downcall("read_table", LONG_LONG).invokeExact(2L));
+            // caller.o calls apply through its GOT entry (R_X86_64_GOTPCRELX).
+            assertEquals(3L, (long) host.downcall("apply_through_got", LONG_3).invokeExact(0L, 1L, 2L));
+        }
+    }
+
+    @Test
+    void placesObjectsWith32BitAbsoluteAddressesInTheLow2GiB() throws Throwable {
+        try (JitHost host = new JitHost()) {
+            JitObject absolute = JitFixtures.load(host, "absolute");
+            assertTrue(absolute.mapping().address() + absolute.mapping().byteSize() <= 1L << 31);
+            assertEquals(25L, (long) host.downcall("square", LONG_LONG).invokeExact(5L));
+            MemorySegment message = (MemorySegment) host.downcall("message_address",
+                    FunctionDescriptor.of(ValueLayout.ADDRESS)).invokeExact();
+            assertEquals("ok", message.reinterpret(3).getString(0));
+        }
+    }
+
+    @Test
+    void codeIsNeverWritableAndDataNeverExecutable() throws Throwable {
+        try (JitHost host = new JitHost()) {
+            JitFixtures.load(host, "math");
+            JitObject data = JitFixtures.load(host, "data");
+            JitObject math = host.objects().getFirst();
+            for (JitObject o : new JitObject[] {math, data}) {
+                for (LoadedSection s : o.loaded().sections()) {
+                    String prot = JitFixtures.protectionAt(s.address());
+                    if (s.executable()) {
+                        assertEquals("r-xp", prot, s.name());
+                    } else if (s.writable()) {
+                        assertEquals("rw-p", prot, s.name());
+                    } else {
+                        assertEquals("r--p", prot, s.name());
+                    }
+                }
+            }
+            for (String line : JitFixtures.mappings()) {
+                long start = Long.parseUnsignedLong(line.split("-")[0], 16);
+                if (start >= math.mapping().address() && start < math.mapping().address() + math.mapping().byteSize()) {
+                    assertFalse(line.split("\\s+")[1].startsWith("rwx"), line);
+                }
+            }
+        }
+    }
+
+    @Test
+    void recordsCallSitesPerSymbol() throws Throwable {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            JitFixtures.load(host, "math");
+            JitFixtures.load(host, "data");
+            host.defineUpcall("host_callback",
+                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
+                    LONG_LONG, arena);
+            JitObject caller = JitFixtures.load(host, "caller");
+            SymbolInfo add = host.symbol("add").orElseThrow();
+            assertEquals(host.objects().getFirst().key(), add.definingObject());
+            CallSite site = add.callSites().stream().filter(s -> s.objectKey() == caller.key()).findFirst().orElseThrow();
+            assertEquals(".text", site.section());
+            assertTrue(site.isBranch());
+            // The relocated field is the rel32 of a call or tail jump: decode it.
+            MemorySegment code = MemorySegment.ofAddress(site.address() - 1).reinterpret(5);
+            int opcode = Byte.toUnsignedInt(code.get(ValueLayout.JAVA_BYTE, 0));
+            assertTrue(opcode == 0xE8 || opcode == 0xE9, "call or jmp rel32, found 0x" + Integer.toHexString(opcode));
+            long target = site.address() + 4 + code.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 1);
+            if (site.viaStub()) {
+                // jmp *0(%rip) with the target in the next 8 bytes.
+                target = MemorySegment.ofAddress(target + 6).reinterpret(8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+            }
+            assertEquals(add.address(), target);
+            SymbolInfo counter = host.symbol("counter").orElseThrow();
+            assertTrue(counter.callSites().stream().anyMatch(s -> s.type() == X86Relocations.R_X86_64_REX_GOTPCRELX));
+        }
+    }
+
+    @Test
+    void theSameCodeLoadedTwiceGetsTheSameBytesAtDifferentAddresses() throws Throwable {
+        try (JitHost one = new JitHost(); JitHost two = new JitHost()) {
+            JitObject a = JitFixtures.load(one, "math");
+            JitObject b = JitFixtures.load(two, "math");
+            assertFalse(a.mapping().address() == b.mapping().address());
+            byte[] fa = a.functions().stream().filter(f -> f.name().equals("fib")).findFirst().orElseThrow().code()
+                    .toArray(ValueLayout.JAVA_BYTE);
+            byte[] fb = b.functions().stream().filter(f -> f.name().equals("fib")).findFirst().orElseThrow().code()
+                    .toArray(ValueLayout.JAVA_BYTE);
+            // fib only calls itself, PC-relative: position-independent bytes.
+            assertArrayEquals(fa, fb);
+        }
+    }
+
+    @Test
+    void unloadIsRefusedWhileOthersUseTheObjectUnlessForced() throws Throwable {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            JitObject math = JitFixtures.load(host, "math");
+            JitObject data = JitFixtures.load(host, "data");
+            host.defineUpcall("host_callback",
+                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
+                    LONG_LONG, arena);
+            JitObject caller = JitFixtures.load(host, "caller");
+            JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(math, false));
+            assertTrue(refused.getMessage().contains("caller.o uses 'add'"), refused.getMessage());
+            assertTrue(host.address("add").isPresent());
+
+            long liveBefore = JitHost.liveMappings();
+            host.unload(caller, false);
+            host.unload(math, false);
+            assertEquals(liveBefore - 2, JitHost.liveMappings());
+            assertFalse(JitFixtures.anyMappingOverlaps(math.mapping().address(), math.mapping().byteSize()),
+                    "math.o's memory is unmapped");
+            assertTrue(host.address("add").isEmpty());
+            assertTrue(host.symbol("add").isEmpty());
+            assertEquals(1, host.objects().size());
+            assertThrows(JitLoadException.class, () -> host.unload(math, false), "already unloaded");
+            host.unload(data, true);
+            assertTrue(host.objects().isEmpty());
+        }
+    }
+}
