@@ -22,9 +22,9 @@ public class JmhSummary {
             StringBuilder params = new StringBuilder();
             if (run.get("params") instanceof Map<?, ?> p) {
                 p.forEach((k, v) -> {
-                    if (!((String) v).contains("/")) {
-                        params.append(params.isEmpty() ? " [" : ",").append(k).append('=').append(v);
-                    }
+                    // File parameters by their last two path elements: enough to tell them apart.
+                    String value = ((String) v).replaceFirst("^.*/([^/]+/[^/]+)$", "$1");
+                    params.append(params.isEmpty() ? " [" : ",").append(k).append('=').append(value);
                 });
                 if (!params.isEmpty()) {
                     params.append(']');

@@ -135,9 +135,12 @@ public final class JitHost implements AutoCloseable {
                     addresses.put(s.name(), s.address());
                 }
             }
+            // One merge per symbol per load: readers always see an immutable list.
+            Map<String, List<CallSite>> sites = new HashMap<>();
             for (ObjectLinker.Reference r : linked.references()) {
-                callSites.computeIfAbsent(r.symbol(), k -> new java.util.concurrent.CopyOnWriteArrayList<>()).add(r.site());
+                sites.computeIfAbsent(r.symbol(), k -> new ArrayList<>()).add(r.site());
             }
+            sites.forEach((symbol, added) -> callSites.merge(symbol, List.copyOf(added), JitHost::concat));
             dispatcher.objectLoaded(object.loaded());
             for (EmittedFunction f : object.functions()) {
                 dispatcher.functionEmitted(f);
@@ -234,17 +237,21 @@ public final class JitHost implements AutoCloseable {
                 }
             }
         }
-        List<LoadedSymbol> functionSymbols = symbols.stream()
-                .filter(s -> s.function() && sections.stream().anyMatch(sec -> sec.executable() && sec.contains(s.address())))
-                .sorted(Comparator.comparingLong(LoadedSymbol::address))
-                .toList();
+        List<LoadedSymbol> byAddress = symbols.stream().sorted(Comparator.comparingLong(LoadedSymbol::address)).toList();
+        long[] starts = byAddress.stream().mapToLong(LoadedSymbol::address).toArray();
         List<EmittedFunction> functions = new ArrayList<>();
-        for (LoadedSymbol fn : functionSymbols) {
+        for (LoadedSymbol fn : byAddress) {
+            if (!fn.function() || sections.stream().noneMatch(sec -> sec.executable() && sec.contains(fn.address()))) {
+                continue;
+            }
+            // Every symbol inside [start, start + size): a binary search to the first, then a scan.
             Map<String, Long> labels = new LinkedHashMap<>();
-            for (LoadedSymbol s : symbols) {
-                if (s.address() >= fn.address() && s.address() < fn.address() + Math.max(1, fn.size())) {
-                    labels.put(s.name(), s.address());
-                }
+            int first = java.util.Arrays.binarySearch(starts, fn.address());
+            while (first > 0 && starts[first - 1] == fn.address()) {
+                first--;
+            }
+            for (int k = first; k < starts.length && starts[k] < fn.address() + Math.max(1, fn.size()); k++) {
+                labels.put(byAddress.get(k).name(), starts[k]);
             }
             List<CallSiteRecord> records = recordsByFunction.getOrDefault(fn.address(), List.of());
             for (int i = 0; i < records.size(); i++) {
@@ -298,9 +305,7 @@ public final class JitHost implements AutoCloseable {
                 definers.remove(s, object.key());
                 addresses.remove(s);
             }
-            for (List<CallSite> sites : callSites.values()) {
-                sites.removeIf(site -> site.objectKey() == object.key());
-            }
+            callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
             callSites.values().removeIf(List::isEmpty);
             Libc.munmap(object.mapping());
         }
@@ -320,6 +325,13 @@ public final class JitHost implements AutoCloseable {
             return Optional.empty();
         }
         return Optional.of(new SymbolInfo(name, definers.getOrDefault(name, -1L), address.orElse(0L), sites));
+    }
+
+    private static List<CallSite> concat(List<CallSite> a, List<CallSite> b) {
+        List<CallSite> all = new ArrayList<>(a.size() + b.size());
+        all.addAll(a);
+        all.addAll(b);
+        return List.copyOf(all);
     }
 
     /** Memory mappings the host's linker holds now, across all hosts: a failed load adds none. */

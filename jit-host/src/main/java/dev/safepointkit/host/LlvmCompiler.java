@@ -1,0 +1,244 @@
+package dev.safepointkit.host;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Compiles LLVM IR text to an x86-64 ELF object in memory through the LLVM-C API of libLLVM 19,
+ * called with FFM: parse, verify, optionally run a new-pass-manager pipeline (for example
+ * {@code rewrite-statepoints-for-gc}), emit an object. The result loads with {@link JitHost#load}.
+ *
+ * <p>libLLVM is optional at run time: without it the host still loads precompiled objects, and
+ * {@link #open} says how to install it. Thread safe: compilations are serialized; each uses a
+ * fresh LLVM context.
+ */
+public final class LlvmCompiler {
+    /** Where Debian's llvm-19 package puts the library. */
+    public static final Path DEFAULT_LIBRARY = Path.of("/usr/lib/llvm-19/lib/libLLVM.so.1");
+
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final java.lang.foreign.AddressLayout ADDR = ValueLayout.ADDRESS;
+    private static final int LLVM_RETURN_STATUS_ACTION = 2;
+    private static final int LLVM_OBJECT_FILE = 1;
+    private static final int LLVM_CODE_MODEL_SMALL = 3;
+
+    /** How to compile: optimization level 0 to 3, relocation model, and passes to run first. */
+    public record Options(int optLevel, boolean pic, String passes) {
+        public static final Options DEFAULT = new Options(2, true, null);
+
+        public Options {
+            if (optLevel < 0 || optLevel > 3) {
+                throw new IllegalArgumentException("optimization level " + optLevel + " is not 0 to 3");
+            }
+        }
+
+        /** The same options with {@code pipeline} (new pass manager syntax) run before code generation. */
+        public Options withPasses(String pipeline) {
+            return new Options(optLevel, pic, pipeline);
+        }
+    }
+
+    private final Path library;
+    private final MethodHandle contextCreate;
+    private final MethodHandle contextDispose;
+    private final MethodHandle bufferFromRange;
+    private final MethodHandle parseIr;
+    private final MethodHandle verifyModule;
+    private final MethodHandle getTarget;
+    private final MethodHandle setTarget;
+    private final MethodHandle targetFromTriple;
+    private final MethodHandle createTargetMachine;
+    private final MethodHandle disposeTargetMachine;
+    private final MethodHandle createDataLayout;
+    private final MethodHandle setDataLayout;
+    private final MethodHandle disposeDataLayout;
+    private final MethodHandle createPassOptions;
+    private final MethodHandle disposePassOptions;
+    private final MethodHandle runPasses;
+    private final MethodHandle errorMessage;
+    private final MethodHandle disposeErrorMessage;
+    private final MethodHandle emitToBuffer;
+    private final MethodHandle bufferStart;
+    private final MethodHandle bufferSize;
+    private final MethodHandle disposeBuffer;
+    private final MethodHandle disposeModule;
+    private final MethodHandle disposeMessage;
+
+    private LlvmCompiler(Path library, SymbolLookup llvm) throws Throwable {
+        this.library = library;
+        Linker linker = Linker.nativeLinker();
+        java.util.function.BiFunction<String, FunctionDescriptor, MethodHandle> h =
+                (name, fd) -> linker.downcallHandle(llvm.findOrThrow(name), fd);
+        contextCreate = h.apply("LLVMContextCreate", FunctionDescriptor.of(ADDR));
+        contextDispose = h.apply("LLVMContextDispose", FunctionDescriptor.ofVoid(ADDR));
+        bufferFromRange = h.apply("LLVMCreateMemoryBufferWithMemoryRangeCopy",
+                FunctionDescriptor.of(ADDR, ADDR, ValueLayout.JAVA_LONG, ADDR));
+        parseIr = h.apply("LLVMParseIRInContext", FunctionDescriptor.of(INT, ADDR, ADDR, ADDR, ADDR));
+        verifyModule = h.apply("LLVMVerifyModule", FunctionDescriptor.of(INT, ADDR, INT, ADDR));
+        getTarget = h.apply("LLVMGetTarget", FunctionDescriptor.of(ADDR, ADDR));
+        setTarget = h.apply("LLVMSetTarget", FunctionDescriptor.ofVoid(ADDR, ADDR));
+        targetFromTriple = h.apply("LLVMGetTargetFromTriple", FunctionDescriptor.of(INT, ADDR, ADDR, ADDR));
+        createTargetMachine = h.apply("LLVMCreateTargetMachine",
+                FunctionDescriptor.of(ADDR, ADDR, ADDR, ADDR, ADDR, INT, INT, INT));
+        disposeTargetMachine = h.apply("LLVMDisposeTargetMachine", FunctionDescriptor.ofVoid(ADDR));
+        createDataLayout = h.apply("LLVMCreateTargetDataLayout", FunctionDescriptor.of(ADDR, ADDR));
+        setDataLayout = h.apply("LLVMSetModuleDataLayout", FunctionDescriptor.ofVoid(ADDR, ADDR));
+        disposeDataLayout = h.apply("LLVMDisposeTargetData", FunctionDescriptor.ofVoid(ADDR));
+        createPassOptions = h.apply("LLVMCreatePassBuilderOptions", FunctionDescriptor.of(ADDR));
+        disposePassOptions = h.apply("LLVMDisposePassBuilderOptions", FunctionDescriptor.ofVoid(ADDR));
+        runPasses = h.apply("LLVMRunPasses", FunctionDescriptor.of(ADDR, ADDR, ADDR, ADDR, ADDR));
+        errorMessage = h.apply("LLVMGetErrorMessage", FunctionDescriptor.of(ADDR, ADDR));
+        disposeErrorMessage = h.apply("LLVMDisposeErrorMessage", FunctionDescriptor.ofVoid(ADDR));
+        emitToBuffer = h.apply("LLVMTargetMachineEmitToMemoryBuffer", FunctionDescriptor.of(INT, ADDR, ADDR, INT, ADDR, ADDR));
+        bufferStart = h.apply("LLVMGetBufferStart", FunctionDescriptor.of(ADDR, ADDR));
+        bufferSize = h.apply("LLVMGetBufferSize", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ADDR));
+        disposeBuffer = h.apply("LLVMDisposeMemoryBuffer", FunctionDescriptor.ofVoid(ADDR));
+        disposeModule = h.apply("LLVMDisposeModule", FunctionDescriptor.ofVoid(ADDR));
+        disposeMessage = h.apply("LLVMDisposeMessage", FunctionDescriptor.ofVoid(ADDR));
+        for (String init : new String[] {"LLVMInitializeX86TargetInfo", "LLVMInitializeX86Target",
+            "LLVMInitializeX86TargetMC", "LLVMInitializeX86AsmPrinter"}) {
+            linker.downcallHandle(llvm.findOrThrow(init), FunctionDescriptor.ofVoid()).invokeExact();
+        }
+    }
+
+    /** Opens libLLVM at {@link #DEFAULT_LIBRARY}. */
+    public static LlvmCompiler open() throws LlvmUnavailableException {
+        return open(DEFAULT_LIBRARY);
+    }
+
+    /**
+     * Opens libLLVM 19 at {@code library}. The library stays loaded for the life of the process.
+     *
+     * @throws LlvmUnavailableException if it is missing or lacks the LLVM-C functions needed
+     */
+    public static LlvmCompiler open(Path library) throws LlvmUnavailableException {
+        if (!Files.exists(library)) {
+            throw new LlvmUnavailableException("libLLVM 19 not found at " + library
+                    + ": install it with 'apt-get install llvm-19' (Debian), or pass the path of libLLVM.so; "
+                    + "precompiled objects load without it", null);
+        }
+        try {
+            return new LlvmCompiler(library, SymbolLookup.libraryLookup(library, Arena.global()));
+        } catch (Throwable e) {
+            throw new LlvmUnavailableException("cannot use " + library + " as libLLVM 19: " + e, e);
+        }
+    }
+
+    public Path library() {
+        return library;
+    }
+
+    /**
+     * Compiles {@code ir} (textual LLVM IR) to an ELF object for x86-64 Linux. A module without a
+     * target triple gets {@code x86_64-unknown-linux-gnu}.
+     *
+     * @param name the module's name in LLVM's messages
+     * @throws JitLoadException with LLVM's message if the IR does not parse or verify, a pass
+     *     fails, or code generation fails
+     */
+    public synchronized byte[] compile(String name, String ir, Options options) throws JitLoadException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment context = (MemorySegment) contextCreate.invokeExact();
+            try {
+                return compileIn(context, arena, name, ir, options);
+            } finally {
+                contextDispose.invokeExact(context);
+            }
+        } catch (JitLoadException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new JitLoadException(name + ": calling libLLVM failed: " + t, t);
+        }
+    }
+
+    private byte[] compileIn(MemorySegment context, Arena arena, String name, String ir, Options options) throws Throwable {
+        MemorySegment text = arena.allocateFrom(ir);
+        // The buffer's length excludes the NUL that allocateFrom appends.
+        MemorySegment buffer = (MemorySegment) bufferFromRange.invokeExact(text, text.byteSize() - 1, arena.allocateFrom(name));
+        MemorySegment moduleOut = arena.allocate(ADDR);
+        MemorySegment message = arena.allocate(ADDR);
+        // LLVMParseIRInContext takes ownership of the buffer, whatever the outcome.
+        if ((int) parseIr.invokeExact(context, buffer, moduleOut, message) != 0) {
+            throw new JitLoadException(name + ": LLVM could not parse the IR: " + takeMessage(message));
+        }
+        MemorySegment module = moduleOut.get(ADDR, 0);
+        MemorySegment machine = MemorySegment.NULL;
+        try {
+            if ((int) verifyModule.invokeExact(module, LLVM_RETURN_STATUS_ACTION, message) != 0) {
+                throw new JitLoadException(name + ": the IR does not verify: " + takeMessage(message));
+            }
+            disposeMessage.invokeExact(message.get(ADDR, 0));
+            String triple = string((MemorySegment) getTarget.invokeExact(module));
+            if (triple.isEmpty()) {
+                triple = "x86_64-unknown-linux-gnu";
+                setTarget.invokeExact(module, arena.allocateFrom(triple));
+            }
+            MemorySegment target = arena.allocate(ADDR);
+            if ((int) targetFromTriple.invokeExact(arena.allocateFrom(triple), target, message) != 0) {
+                throw new JitLoadException(name + ": no LLVM target for " + triple + ": " + takeMessage(message));
+            }
+            machine = (MemorySegment) createTargetMachine.invokeExact(target.get(ADDR, 0), arena.allocateFrom(triple),
+                    arena.allocateFrom(""), arena.allocateFrom(""), options.optLevel(), options.pic() ? 2 : 1,
+                    LLVM_CODE_MODEL_SMALL);
+            MemorySegment layout = (MemorySegment) createDataLayout.invokeExact(machine);
+            setDataLayout.invokeExact(module, layout);
+            disposeDataLayout.invokeExact(layout);
+            if (options.passes() != null && !options.passes().isBlank()) {
+                MemorySegment passOptions = (MemorySegment) createPassOptions.invokeExact();
+                MemorySegment error;
+                try {
+                    error = (MemorySegment) runPasses.invokeExact(module, arena.allocateFrom(options.passes()), machine,
+                            passOptions);
+                } finally {
+                    disposePassOptions.invokeExact(passOptions);
+                }
+                if (error.address() != 0) {
+                    MemorySegment text2 = (MemorySegment) errorMessage.invokeExact(error);
+                    String why = string(text2);
+                    disposeErrorMessage.invokeExact(text2);
+                    throw new JitLoadException(name + ": pass pipeline '" + options.passes() + "' failed: " + why);
+                }
+            }
+            MemorySegment objectOut = arena.allocate(ADDR);
+            if ((int) emitToBuffer.invokeExact(machine, module, LLVM_OBJECT_FILE, message, objectOut) != 0) {
+                throw new JitLoadException(name + ": LLVM could not emit an object: " + takeMessage(message));
+            }
+            MemorySegment object = objectOut.get(ADDR, 0);
+            try {
+                long size = (long) bufferSize.invokeExact(object);
+                // The memory buffer holds exactly `size` bytes.
+                return ((MemorySegment) bufferStart.invokeExact(object)).reinterpret(size).toArray(ValueLayout.JAVA_BYTE);
+            } finally {
+                disposeBuffer.invokeExact(object);
+            }
+        } finally {
+            if (machine.address() != 0) {
+                disposeTargetMachine.invokeExact(machine);
+            }
+            disposeModule.invokeExact(module);
+        }
+    }
+
+    /** Reads and frees an LLVM-allocated message written to {@code slot}. */
+    private String takeMessage(MemorySegment slot) throws Throwable {
+        MemorySegment text = slot.get(ADDR, 0);
+        if (text.address() == 0) {
+            return "(no message)";
+        }
+        String s = string(text);
+        disposeMessage.invokeExact(text);
+        return s.strip();
+    }
+
+    private static String string(MemorySegment cString) {
+        // A NUL-terminated C string of unknown length: getString stops at the NUL.
+        return cString.address() == 0 ? "" : cString.reinterpret(Long.MAX_VALUE).getString(0);
+    }
+}

@@ -1,0 +1,114 @@
+package dev.safepointkit.host;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.stackmap.StatepointRecord;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Assertions;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/** IR compiled at run time through libLLVM 19 (installed in CI), loaded and run. */
+class LlvmCompilerTest {
+    static final AtomicInteger POLLS = new AtomicInteger();
+
+    static void rtPoll() {
+        POLLS.incrementAndGet();
+    }
+
+    private static LlvmCompiler compiler() throws LlvmUnavailableException {
+        if (!Files.exists(LlvmCompiler.DEFAULT_LIBRARY)) {
+            String message = LlvmCompiler.DEFAULT_LIBRARY + " is missing (apt-get install llvm-19)";
+            if ("true".equals(System.getenv("CI"))) {
+                Assertions.fail(message + "; CI must run this test");
+            }
+            Assumptions.abort(message);
+        }
+        return LlvmCompiler.open();
+    }
+
+    @Test
+    void compilesIrAtRunTimeAndRunsIt() throws Throwable {
+        String ir = """
+                define i64 @triple_plus(i64 %x, i64 %y) {
+                entry:
+                  %t = mul i64 %x, 3
+                  %s = add i64 %t, %y
+                  ret i64 %s
+                }
+                """;
+        byte[] object = compiler().compile("triple.ll", ir, LlvmCompiler.Options.DEFAULT);
+        try (JitHost host = new JitHost()) {
+            host.load("triple.o", MemorySegment.ofArray(object));
+            long r = (long) host.downcall("triple_plus", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_LONG)).invokeExact(14L, 3L);
+            assertEquals(45L, r);
+        }
+    }
+
+    @Test
+    void rewritesStatepointsForGcAndTheLoadedObjectCarriesTheRecord() throws Throwable {
+        String ir = """
+                declare void @rt_poll()
+
+                define ptr addrspace(1) @keep(ptr addrspace(1) %obj) gc "statepoint-example" {
+                entry:
+                  call void @rt_poll()
+                  ret ptr addrspace(1) %obj
+                }
+                """;
+        LlvmCompiler llvm = compiler();
+        byte[] plain = llvm.compile("keep.ll", ir, LlvmCompiler.Options.DEFAULT);
+        byte[] rewritten = llvm.compile("keep.ll", ir, LlvmCompiler.Options.DEFAULT.withPasses("rewrite-statepoints-for-gc"));
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            host.defineUpcall("rt_poll", MethodHandles.lookup().findStatic(LlvmCompilerTest.class, "rtPoll",
+                    MethodType.methodType(void.class)), FunctionDescriptor.ofVoid(), arena);
+            JitObject without = host.load("plain.o", MemorySegment.ofArray(plain));
+            assertTrue(without.loaded().stackMaps().isEmpty(), "no statepoints without the pass");
+            host.unload(without, false);
+
+            JitObject with = host.load("keep.o", MemorySegment.ofArray(rewritten));
+            EmittedFunction keep = with.functions().getFirst();
+            assertEquals("keep", keep.name());
+            assertEquals(1, keep.stackMapRecords().size());
+            StatepointRecord sp = StatepointRecord.of(keep.stackMapRecords().getFirst());
+            assertEquals(1, sp.pairCount(), "obj is live across the poll");
+            int before = POLLS.get();
+            MemorySegment obj = arena.allocate(16);
+            MemorySegment back = (MemorySegment) host.downcall("keep", FunctionDescriptor.of(ValueLayout.ADDRESS,
+                    ValueLayout.ADDRESS)).invokeExact(obj);
+            assertEquals(obj.address(), back.address());
+            assertEquals(before + 1, POLLS.get());
+        }
+    }
+
+    @Test
+    void reportsLlvmsOwnErrors() throws Exception {
+        LlvmCompiler llvm = compiler();
+        JitLoadException parse = assertThrows(JitLoadException.class,
+                () -> llvm.compile("broken.ll", "define i64 @f( {\n", LlvmCompiler.Options.DEFAULT));
+        assertTrue(parse.getMessage().startsWith("broken.ll: LLVM could not parse the IR: "), parse.getMessage());
+        assertTrue(parse.getMessage().contains("error"), parse.getMessage());
+        JitLoadException pass = assertThrows(JitLoadException.class, () -> llvm.compile("ok.ll",
+                "define void @f() {\n  ret void\n}\n", LlvmCompiler.Options.DEFAULT.withPasses("no-such-pass")));
+        assertTrue(pass.getMessage().contains("pass pipeline 'no-such-pass' failed"), pass.getMessage());
+    }
+
+    @Test
+    void aMissingLibrarySaysHowToInstallIt() {
+        LlvmUnavailableException e = assertThrows(LlvmUnavailableException.class,
+                () -> LlvmCompiler.open(Path.of("/nonexistent/libLLVM.so.1")));
+        assertTrue(e.getMessage().contains("apt-get install llvm-19"), e.getMessage());
+    }
+}
