@@ -1,0 +1,104 @@
+package dev.safepointkit.cli;
+
+import dev.safepointkit.events.perf.JitdumpWriter;
+import dev.safepointkit.events.perf.PerfMapWriter;
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
+import java.io.IOException;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code safepointkit run}: loads x86-64 objects into the JIT host, in the order given, and calls
+ * one of their functions with 64-bit integer arguments, printing its 64-bit result.
+ */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = {"Load LLVM objects into the JIT host and call a function: i64 arguments, i64 result.",
+            "With --perf-map and --jitdump, perf can name the JIT frames (see scripts/perf-jit-demo.sh)."})
+final class RunCommand implements Callable<Integer> {
+
+    @Option(names = "--call", required = true, paramLabel = "FUNCTION", description = "The function to call.")
+    String function;
+
+    @Option(names = "--arg", paramLabel = "N", description = "An i64 argument; repeat for more.")
+    List<Long> arguments = new ArrayList<>();
+
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1", description = "Call it N times (default 1).")
+    int repeat;
+
+    @Option(names = "--perf-map", description = "Write /tmp/perf-<pid>.map.")
+    boolean perfMap;
+
+    @Option(names = "--jitdump", paramLabel = "DIR", description = "Write DIR/jit-<pid>.dump for perf inject --jit.")
+    Path jitdump;
+
+    @Parameters(paramLabel = "OBJECT", arity = "1..*", description = "ELF relocatable objects (x86-64).")
+    List<Path> objects = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        PerfMapWriter map = null;
+        JitdumpWriter dump = null;
+        try (JitHost host = new JitHost()) {
+            if (perfMap) {
+                map = new PerfMapWriter();
+                host.addListener(map);
+            }
+            if (jitdump != null) {
+                Files.createDirectories(jitdump);
+                dump = JitdumpWriter.inDirectory(jitdump);
+                host.addListener(dump);
+            }
+            for (Path object : objects) {
+                host.load(object.toString(), MemorySegment.ofArray(Files.readAllBytes(object)));
+            }
+            MemoryLayout[] params = new MemoryLayout[arguments.size()];
+            java.util.Arrays.fill(params, ValueLayout.JAVA_LONG);
+            MethodHandle target = host.downcall(function, FunctionDescriptor.of(ValueLayout.JAVA_LONG, params))
+                    .asSpreader(Object[].class, arguments.size());
+            Object[] args = arguments.toArray();
+            long result = 0;
+            long start = System.nanoTime();
+            for (int i = 0; i < repeat; i++) {
+                result = invoke(target, args);
+            }
+            long elapsed = System.nanoTime() - start;
+            System.out.println(function + "(" + String.join(", ", arguments.stream().map(String::valueOf).toList()) + ") = " + result);
+            if (repeat > 1) {
+                System.out.printf("%d calls in %.1f ms%n", repeat, elapsed / 1e6);
+            }
+            return 0;
+        } catch (JitLoadException | IOException e) {
+            System.err.println("safepointkit run: " + e.getMessage());
+            return 1;
+        } finally {
+            if (dump != null) {
+                dump.close();
+            }
+            if (map != null) {
+                map.close();
+            }
+        }
+    }
+
+    private static long invoke(MethodHandle target, Object[] args) throws Exception {
+        try {
+            return (long) target.invoke(args);
+        } catch (Exception | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+}

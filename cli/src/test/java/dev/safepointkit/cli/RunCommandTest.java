@@ -1,0 +1,63 @@
+package dev.safepointkit.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.stackmap.testing.Fixtures;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** {@code safepointkit run}: load fixture objects and call into them. */
+class RunCommandTest {
+
+    private static String[] run(String... args) {
+        PrintStream stdout = System.out;
+        PrintStream stderr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int status = new CommandLine(new SafepointKit()).execute(args);
+            return new String[] {Integer.toString(status), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
+        } finally {
+            System.setOut(stdout);
+            System.setErr(stderr);
+        }
+    }
+
+    private static String jit(String name) {
+        return Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + name + ".o").toString();
+    }
+
+    @Test
+    void callsAFunctionOfALoadedObject() {
+        String[] r = run("run", "--call", "add", "--arg", "40", "--arg", "2", jit("math"));
+        assertEquals("0", r[0], r[2]);
+        assertEquals("add(40, 2) = 42\n", r[1]);
+    }
+
+    @Test
+    void writesAJitdumpWhenAsked() throws Exception {
+        Path dir = Files.createTempDirectory("jitdump");
+        String[] r = run("run", "--jitdump", dir.toString(), "--call", "fib", "--arg", "20", "--repeat", "3", jit("math"));
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].startsWith("fib(20) = 6765\n3 calls in "), r[1]);
+        try (var files = Files.list(dir)) {
+            Path dump = files.filter(p -> p.getFileName().toString().matches("jit-\\d+\\.dump")).findFirst().orElseThrow();
+            assertTrue(Files.size(dump) > 40);
+        }
+    }
+
+    @Test
+    void anUnresolvedSymbolIsAOneLineError() {
+        String[] r = run("run", "--call", "call_add", "--arg", "1", "--arg", "2", jit("caller"));
+        assertEquals("1", r[0]);
+        assertTrue(r[2].startsWith("safepointkit run: " + jit("caller") + ": unresolved symbol '"), r[2]);
+    }
+}
