@@ -125,7 +125,8 @@ public final class JitHost implements AutoCloseable {
             try {
                 object = describe(name, key, elf, linked);
             } catch (JitLoadException | RuntimeException e) {
-                Libc.munmap(linked.mapping());
+                linked.arena().close();
+                Libc.munmap(linked.raw());
                 throw e;
             }
             objects.put(key, object);
@@ -264,7 +265,7 @@ public final class JitHost implements AutoCloseable {
         for (ObjectLinker.Reference r : linked.references()) {
             referenced.add(r.symbol());
         }
-        return new JitObject(loaded, functions, linked.mapping(), globals, referenced);
+        return new JitObject(loaded, functions, linked, globals, referenced);
     }
 
     /**
@@ -307,7 +308,7 @@ public final class JitHost implements AutoCloseable {
             }
             callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
             callSites.values().removeIf(List::isEmpty);
-            Libc.munmap(object.mapping());
+            object.free();
         }
     }
 

@@ -14,14 +14,16 @@ public final class JitObject {
     private final LoadedObject loaded;
     private final List<EmittedFunction> functions;
     private final MemorySegment mapping;
+    private final ObjectLinker.Linked linked;
     private final Set<String> definedGlobals;
     private final Set<String> referencedSymbols;
 
-    JitObject(LoadedObject loaded, List<EmittedFunction> functions, MemorySegment mapping, Set<String> definedGlobals,
+    JitObject(LoadedObject loaded, List<EmittedFunction> functions, ObjectLinker.Linked linked, Set<String> definedGlobals,
             Set<String> referencedSymbols) {
         this.loaded = loaded;
         this.functions = List.copyOf(functions);
-        this.mapping = mapping;
+        this.mapping = linked.mapping();
+        this.linked = linked;
         this.definedGlobals = Set.copyOf(definedGlobals);
         this.referencedSymbols = Set.copyOf(referencedSymbols);
     }
@@ -44,9 +46,18 @@ public final class JitObject {
         return functions;
     }
 
-    /** The whole mapping: code, data, GOT and stubs. */
+    /**
+     * The whole mapping: code, data, GOT and stubs. Like every segment the object's events carry,
+     * it is scoped to the object: after unload, accessing it throws IllegalStateException.
+     */
     public MemorySegment mapping() {
         return mapping;
+    }
+
+    /** Closes the object's scope, then unmaps its memory: listeners have already been told. */
+    void free() {
+        linked.arena().close();
+        dev.safepointkit.events.internal.Libc.munmap(linked.raw());
     }
 
     /** The global symbols this object defines (others may link to them). */

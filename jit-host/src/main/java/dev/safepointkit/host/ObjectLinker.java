@@ -6,6 +6,7 @@ import dev.safepointkit.stackmap.elf.ElfFormatException;
 import dev.safepointkit.stackmap.elf.ElfRelocation;
 import dev.safepointkit.stackmap.elf.ElfSection;
 import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -55,9 +56,15 @@ final class ObjectLinker {
     record Reference(String symbol, CallSite site) {
     }
 
-    /** The result: the mapping, where everything went, and what refers to what. */
-    record Linked(MemorySegment mapping, Map<Group, MemorySegment> groups, Map<Integer, Long> sectionAddresses,
-            long[] symbolAddresses, List<ElfSymbol> symbols, List<Reference> references) {
+    /**
+     * The result: the mapping, where everything went, and what refers to what. {@code mapping} is
+     * scoped to {@code arena}, so that once the object is unloaded (arena closed) a late access
+     * throws instead of touching unmapped memory; {@code raw} is the same range with global scope,
+     * for munmap and mprotect.
+     */
+    record Linked(MemorySegment mapping, MemorySegment raw, Arena arena, Map<Group, MemorySegment> groups,
+            Map<Integer, Long> sectionAddresses, long[] symbolAddresses, List<ElfSymbol> symbols,
+            List<Reference> references) {
     }
 
     private final String objectName;
@@ -165,14 +172,17 @@ final class ObjectLinker {
         long total = Math.max(page, align(offset, page));
 
         int flags = Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | (lowAddresses ? Libc.MAP_32BIT : 0);
-        MemorySegment mapping;
+        MemorySegment raw;
         try {
-            mapping = Libc.mmap(total, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
+            raw = Libc.mmap(total, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
         } catch (Libc.NativeException e) {
             throw new JitLoadException(objectName + ": cannot map " + total + " bytes"
                     + (lowAddresses ? " in the low 2 GiB (needed by its 32-bit absolute relocations)" : "") + ": "
                     + e.getMessage(), e);
         }
+        // The object's arena owns every segment listeners see; the host closes it on unload.
+        Arena arena = Arena.ofShared();
+        MemorySegment mapping = raw.reinterpret(arena, null);
         try {
             long base = mapping.address();
             Map<Integer, Long> sectionAddresses = new HashMap<>();
@@ -249,14 +259,15 @@ final class ObjectLinker {
                 long start = g.getValue()[0];
                 long end = align(g.getValue()[1], page);
                 if (end > start) {
-                    MemorySegment pages = mapping.asSlice(start, end - start);
+                    MemorySegment pages = raw.asSlice(start, end - start);
                     Libc.mprotect(pages, g.getKey().protection);
                     groups.put(g.getKey(), pages);
                 }
             }
-            return new Linked(mapping, groups, sectionAddresses, addresses, symbols, references);
+            return new Linked(mapping, raw, arena, groups, sectionAddresses, addresses, symbols, references);
         } catch (JitLoadException | RuntimeException | Error e) {
-            Libc.munmap(mapping);
+            arena.close();
+            Libc.munmap(raw);
             throw e;
         }
     }

@@ -190,6 +190,9 @@ class JitHostTest {
             assertThrows(JitLoadException.class, () -> host.unload(math, false), "already unloaded");
             host.unload(data, true);
             assertTrue(host.objects().isEmpty());
+            // What listeners were given is scoped to the object: a late access fails cleanly.
+            assertThrows(IllegalStateException.class, () -> math.functions().getFirst().code().get(ValueLayout.JAVA_BYTE, 0));
+            assertThrows(IllegalStateException.class, () -> data.mapping().get(ValueLayout.JAVA_BYTE, 0));
         }
     }
 }
