@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.stackmap.elf.ElfFile;
 import dev.safepointkit.stackmap.testing.Fixtures;
+import dev.safepointkit.stackmap.testing.StackMapBuilder;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;

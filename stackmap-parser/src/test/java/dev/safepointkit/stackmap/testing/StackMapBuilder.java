@@ -1,4 +1,7 @@
-package dev.safepointkit.stackmap;
+package dev.safepointkit.stackmap.testing;
+
+import dev.safepointkit.stackmap.LocationKind;
+import dev.safepointkit.stackmap.StackMap;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -9,46 +12,46 @@ import java.util.List;
  * Writes stack map sections by hand, in either byte order, for cases LLVM does not produce:
  * repeated pairs, bad counts, unknown kinds. The header counts follow what was added unless set.
  */
-final class StackMapBuilder {
-    record Loc(int kind, int size, int reg, int offset) {
+public final class StackMapBuilder {
+    public record Loc(int kind, int size, int reg, int offset) {
     }
 
-    static final class Rec {
+    public static final class Rec {
         final long id;
         final long instructionOffset;
         final List<Loc> locations = new ArrayList<>();
         final List<int[]> liveOuts = new ArrayList<>();
-        Integer numLocationsOverride;
-        Integer numLiveOutsOverride;
+        public Integer numLocationsOverride;
+        public Integer numLiveOutsOverride;
 
         Rec(long id, long instructionOffset) {
             this.id = id;
             this.instructionOffset = instructionOffset;
         }
 
-        Rec location(LocationKind kind, int size, int reg, int offset) {
+        public Rec location(LocationKind kind, int size, int reg, int offset) {
             locations.add(new Loc(kind.code(), size, reg, offset));
             return this;
         }
 
-        Rec rawLocation(int kind, int size, int reg, int offset) {
+        public Rec rawLocation(int kind, int size, int reg, int offset) {
             locations.add(new Loc(kind, size, reg, offset));
             return this;
         }
 
-        Rec constant(int value) {
+        public Rec constant(int value) {
             return location(LocationKind.CONSTANT, 8, 0, value);
         }
 
-        Rec indirect(int reg, int offset) {
+        public Rec indirect(int reg, int offset) {
             return location(LocationKind.INDIRECT, 8, reg, offset);
         }
 
-        Rec direct(int reg, int offset) {
+        public Rec direct(int reg, int offset) {
             return location(LocationKind.DIRECT, 8, reg, offset);
         }
 
-        Rec liveOut(int reg, int size) {
+        public Rec liveOut(int reg, int size) {
             liveOuts.add(new int[] {reg, size});
             return this;
         }
@@ -63,47 +66,47 @@ final class StackMapBuilder {
     private Long numConstants;
     private Long numRecords;
 
-    StackMapBuilder(ByteOrder order) {
+    public StackMapBuilder(ByteOrder order) {
         this.order = order;
     }
 
-    StackMapBuilder version(int v) {
+    public StackMapBuilder version(int v) {
         this.version = v;
         return this;
     }
 
-    StackMapBuilder function(long address, long stackSize, long recordCount) {
+    public StackMapBuilder function(long address, long stackSize, long recordCount) {
         functions.add(new long[] {address, stackSize, recordCount});
         return this;
     }
 
-    StackMapBuilder constant(long value) {
+    public StackMapBuilder constant(long value) {
         constants.add(value);
         return this;
     }
 
-    Rec record(long id, long instructionOffset) {
+    public Rec record(long id, long instructionOffset) {
         Rec r = new Rec(id, instructionOffset);
         records.add(r);
         return r;
     }
 
-    StackMapBuilder numFunctions(long n) {
+    public StackMapBuilder numFunctions(long n) {
         numFunctions = n;
         return this;
     }
 
-    StackMapBuilder numConstants(long n) {
+    public StackMapBuilder numConstants(long n) {
         numConstants = n;
         return this;
     }
 
-    StackMapBuilder numRecords(long n) {
+    public StackMapBuilder numRecords(long n) {
         numRecords = n;
         return this;
     }
 
-    byte[] build() {
+    public byte[] build() {
         ByteBuffer b = ByteBuffer.allocate(1 << 16).order(order);
         b.put((byte) version).put((byte) 0).putShort((short) 0);
         b.putInt((int) (numFunctions != null ? numFunctions : functions.size()));
@@ -141,7 +144,7 @@ final class StackMapBuilder {
         }
     }
 
-    static byte[] concat(byte[]... parts) {
+    public static byte[] concat(byte[]... parts) {
         int n = 0;
         for (byte[] p : parts) {
             n += p.length;

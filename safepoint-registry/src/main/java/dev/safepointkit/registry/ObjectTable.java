@@ -1,0 +1,321 @@
+package dev.safepointkit.registry;
+
+import dev.safepointkit.stackmap.CallSiteRecord;
+import dev.safepointkit.stackmap.FunctionRecord;
+import dev.safepointkit.stackmap.Location;
+import dev.safepointkit.stackmap.LocationKind;
+import dev.safepointkit.stackmap.StackMap;
+import dev.safepointkit.stackmap.StackMapFormatException;
+import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.StatepointRecord;
+import java.util.ArrayList;
+import org.agrona.collections.IntArrayList;
+import org.agrona.collections.LongArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * Everything the registry knows about one registered object, decoded once into primitive arrays
+ * so that lookups decode nothing: its functions sorted by address, its safepoints in an
+ * open-addressing hash keyed by return address, and their locations as ints.
+ *
+ * <p>Immutable after construction; shared by any number of reader threads without
+ * synchronization (it is published through the registry's release store).
+ */
+final class ObjectTable {
+    /** Frame size of a function with no stack map record: the registry cannot say. */
+    static final long FRAME_SIZE_UNKNOWN = -2;
+
+    final long key;
+    final String name;
+    final long codeStart;
+    final long codeEnd;
+
+    // Functions, sorted by start.
+    final long[] fnStart;
+    final long[] fnSize;
+    final long[] fnFrameSize;
+    final String[] fnName;
+
+    // Safepoints, by index.
+    final long[] spAddress;
+    final long[] spId;
+    final int[] spFunction;
+    final SafepointKind[] spKind;
+    /** First location of the safepoint's decoded run in the loc* arrays. */
+    final int[] spFirstLocation;
+    final int[] spDeopt;
+    final int[] spPairs;
+    final int[] spAllocas;
+    /** For STACKMAP safepoints: the number of live locations. */
+    final int[] spLive;
+
+    // Locations.
+    final byte[] locKind;
+    final int[] locRegister;
+    final int[] locOffset;
+    final int[] locSize;
+    /** The constants table, for CONSTANT_INDEX locations (locOffset holds the index). */
+    final long[] constants;
+
+    // Return address -> safepoint index; key 0 is empty (no code lives at address 0).
+    private final long[] hashKeys;
+    private final int[] hashValues;
+    private final int hashMask;
+
+    private ObjectTable(long key, String name, long codeStart, long codeEnd, List<FunctionSpan> functions,
+            long[] frameSizes, Decoded d) {
+        this.key = key;
+        this.name = name;
+        this.codeStart = codeStart;
+        this.codeEnd = codeEnd;
+        int n = functions.size();
+        fnStart = new long[n];
+        fnSize = new long[n];
+        fnName = new String[n];
+        for (int i = 0; i < n; i++) {
+            fnStart[i] = functions.get(i).start();
+            fnSize[i] = functions.get(i).size();
+            fnName[i] = functions.get(i).name();
+        }
+        fnFrameSize = frameSizes;
+        spAddress = d.address.toLongArray();
+        spId = d.id.toLongArray();
+        spFunction = d.function.toIntArray();
+        spKind = d.kind.toArray(SafepointKind[]::new);
+        spFirstLocation = d.firstLocation.toIntArray();
+        spDeopt = d.deopt.toIntArray();
+        spPairs = d.pairs.toIntArray();
+        spAllocas = d.allocas.toIntArray();
+        spLive = d.live.toIntArray();
+        locKind = bytes(d.locKind);
+        locRegister = d.locRegister.toIntArray();
+        locOffset = d.locOffset.toIntArray();
+        locSize = d.locSize.toIntArray();
+        constants = d.constants;
+        int capacity = Integer.highestOneBit(Math.max(2, spAddress.length * 2 - 1)) << 1;
+        hashKeys = new long[capacity];
+        hashValues = new int[capacity];
+        hashMask = capacity - 1;
+        for (int i = 0; i < spAddress.length; i++) {
+            int slot = hash(spAddress[i]) & hashMask;
+            while (hashKeys[slot] != 0) {
+                slot = (slot + 1) & hashMask;
+            }
+            hashKeys[slot] = spAddress[i];
+            hashValues[slot] = i;
+        }
+    }
+
+    /**
+     * Decodes an object's stack maps, whose function addresses must be absolute (relocated).
+     *
+     * @throws RegistryException if a record lies outside the code range, two records share a
+     *     return address, or a statepoint record is malformed
+     */
+    static ObjectTable decode(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
+            List<FunctionSpan> spans, RecordClassifier classifier) throws RegistryException {
+        long codeEnd = codeStart + codeSize;
+        List<FunctionSpan> functions = new ArrayList<>(spans);
+        List<long[]> recordFunctions = new ArrayList<>();   // {address, stackSize}
+        if (stackMaps != null) {
+            for (StackMap map : stackMaps.stackMaps()) {
+                for (int f = 0; f < map.functionCount(); f++) {
+                    FunctionRecord fn = map.function(f);
+                    recordFunctions.add(new long[] {fn.functionAddress(), fn.stackSize()});
+                    final long address = fn.functionAddress();
+                    if (functions.stream().noneMatch(s -> s.start() == address)) {
+                        // A function known only from its stack map: its size is not known.
+                        functions.add(new FunctionSpan(null, address, 0));
+                    }
+                }
+            }
+        }
+        functions.sort(Comparator.comparingLong(FunctionSpan::start));
+        long[] frameSizes = new long[functions.size()];
+        Arrays.fill(frameSizes, FRAME_SIZE_UNKNOWN);
+        for (long[] rf : recordFunctions) {
+            frameSizes[indexOf(functions, rf[0])] = rf[1];
+        }
+
+        Decoded d = new Decoded();
+        if (stackMaps != null) {
+            d.constantsFrom(stackMaps);
+            int constantBase = 0;
+            for (StackMap map : stackMaps.stackMaps()) {
+                for (int f = 0; f < map.functionCount(); f++) {
+                    FunctionRecord fn = map.function(f);
+                    int function = indexOf(functions, fn.functionAddress());
+                    for (int r = 0; r < fn.recordCount(); r++) {
+                        CallSiteRecord record = fn.record(r);
+                        long address = fn.functionAddress() + record.instructionOffset();
+                        if (Long.compareUnsigned(address - codeStart, codeSize) >= 0 && address != codeEnd) {
+                            throw new RegistryException(name + ": stack map record " + Long.toUnsignedString(record.id())
+                                    + " at 0x" + Long.toHexString(address) + " lies outside the code [0x"
+                                    + Long.toHexString(codeStart) + ", 0x" + Long.toHexString(codeEnd) + ")");
+                        }
+                        d.add(record, address, function, classifier.classify(record), constantBase, name);
+                    }
+                }
+                constantBase += map.constantCount();
+            }
+        }
+        ObjectTable table = new ObjectTable(key, name, codeStart, codeEnd, functions, frameSizes, d);
+        for (int i = 0; i < table.spAddress.length; i++) {
+            if (table.safepointAt(table.spAddress[i]) != i) {
+                throw new RegistryException(name + ": two stack map records share the return address 0x"
+                        + Long.toHexString(table.spAddress[i]));
+            }
+        }
+        return table;
+    }
+
+    private static int indexOf(List<FunctionSpan> sorted, long start) {
+        int lo = 0;
+        int hi = sorted.size() - 1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            long s = sorted.get(mid).start();
+            if (s < start) {
+                lo = mid + 1;
+            } else if (s > start) {
+                hi = mid - 1;
+            } else {
+                return mid;
+            }
+        }
+        throw new IllegalStateException("function at 0x" + Long.toHexString(start) + " was added above");
+    }
+
+    /** The safepoint whose return address is {@code address}, or -1. Wait-free: the probe ends at an empty slot. */
+    int safepointAt(long address) {
+        long[] keys = hashKeys;
+        int slot = hash(address) & hashMask;
+        while (true) {
+            long k = keys[slot];
+            if (k == address) {
+                return hashValues[slot];
+            }
+            if (k == 0) {
+                return -1;
+            }
+            slot = (slot + 1) & hashMask;
+        }
+    }
+
+    /** The function that contains {@code pc}: the last one starting at or before it, if it reaches pc. */
+    int functionAt(long pc) {
+        int lo = 0;
+        int hi = fnStart.length - 1;
+        int found = -1;
+        while (lo <= hi) {
+            int mid = (lo + hi) >>> 1;
+            if (fnStart[mid] <= pc) {
+                found = mid;
+                lo = mid + 1;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if (found < 0) {
+            return -1;
+        }
+        // A function of unknown size (known only from its stack map) reaches the next function.
+        long end = fnSize[found] > 0 ? fnStart[found] + fnSize[found]
+                : found + 1 < fnStart.length ? fnStart[found + 1] : codeEnd;
+        return pc < end ? found : -1;
+    }
+
+    int safepointCount() {
+        return spAddress.length;
+    }
+
+    private static byte[] bytes(IntArrayList values) {
+        byte[] b = new byte[values.size()];
+        for (int i = 0; i < b.length; i++) {
+            b[i] = (byte) values.getInt(i);
+        }
+        return b;
+    }
+
+    private static int hash(long address) {
+        long h = address * 0x9E3779B97F4A7C15L;
+        return (int) (h ^ (h >>> 32));
+    }
+
+    /** Growing primitive columns while decoding (Agrona's lists: no boxing). */
+    private static final class Decoded {
+        final LongArrayList address = new LongArrayList();
+        final LongArrayList id = new LongArrayList();
+        final IntArrayList function = new IntArrayList();
+        final List<SafepointKind> kind = new ArrayList<>();
+        final IntArrayList firstLocation = new IntArrayList();
+        final IntArrayList deopt = new IntArrayList();
+        final IntArrayList pairs = new IntArrayList();
+        final IntArrayList allocas = new IntArrayList();
+        final IntArrayList live = new IntArrayList();
+        final IntArrayList locKind = new IntArrayList();
+        final IntArrayList locRegister = new IntArrayList();
+        final IntArrayList locOffset = new IntArrayList();
+        final IntArrayList locSize = new IntArrayList();
+        long[] constants = new long[0];
+
+        void constantsFrom(StackMapSection section) {
+            LongArrayList all = new LongArrayList();
+            for (StackMap map : section.stackMaps()) {
+                for (int c = 0; c < map.constantCount(); c++) {
+                    all.addLong(map.constant(c));
+                }
+            }
+            constants = all.toLongArray();
+        }
+
+        void add(CallSiteRecord record, long returnAddress, int fn, SafepointKind k, int constantBase, String object)
+                throws RegistryException {
+            address.addLong(returnAddress);
+            id.addLong(record.id());
+            function.addInt(fn);
+            kind.add(k);
+            firstLocation.addInt(locKind.size());
+            if (k == SafepointKind.STATEPOINT) {
+                StatepointRecord sp;
+                try {
+                    sp = StatepointRecord.of(record);
+                } catch (StackMapFormatException e) {
+                    throw new RegistryException(object + ": " + e.getMessage(), e);
+                }
+                deopt.addInt(sp.deoptCount());
+                pairs.addInt(sp.pairCount());
+                allocas.addInt(sp.gcAllocaCount());
+                live.addInt(0);
+                for (int i = 0; i < sp.deoptCount(); i++) {
+                    location(sp.deopt(i), constantBase);
+                }
+                for (int i = 0; i < sp.pairCount(); i++) {
+                    location(sp.base(i), constantBase);
+                    location(sp.derived(i), constantBase);
+                }
+                for (int i = 0; i < sp.gcAllocaCount(); i++) {
+                    location(sp.gcAlloca(i), constantBase);
+                }
+            } else {
+                deopt.addInt(0);
+                pairs.addInt(0);
+                allocas.addInt(0);
+                live.addInt(record.locationCount());
+                for (int i = 0; i < record.locationCount(); i++) {
+                    location(record.location(i), constantBase);
+                }
+            }
+        }
+
+        private void location(Location loc, int constantBase) {
+            locKind.addInt(loc.kind().code());
+            locRegister.addInt(loc.dwarfRegNum());
+            locOffset.addInt(loc.kind() == LocationKind.CONSTANT_INDEX ? constantBase + loc.constantIndex() : loc.offset());
+            locSize.addInt(loc.sizeInBytes());
+        }
+    }
+
+}

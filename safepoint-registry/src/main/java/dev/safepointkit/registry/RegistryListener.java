@@ -1,0 +1,55 @@
+package dev.safepointkit.registry;
+
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
+import dev.safepointkit.events.LoadedSymbol;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Keeps a {@link SafepointRegistry} in step with a JIT host: registers each loaded object (its
+ * executable sections as the code range, its function symbols, its relocated stack maps) and
+ * unregisters it when it is freed, before its memory goes away.
+ *
+ * <p>Thread safe, as the registry is. A registration the registry refuses is thrown as an
+ * {@link IllegalStateException}, which the host's dispatcher reports.
+ */
+public final class RegistryListener implements JitEventListener {
+    private final SafepointRegistry registry;
+
+    public RegistryListener(SafepointRegistry registry) {
+        this.registry = registry;
+    }
+
+    @Override
+    public void objectLoaded(LoadedObject object) {
+        long start = Long.MAX_VALUE;
+        long end = Long.MIN_VALUE;
+        for (LoadedSection s : object.sections()) {
+            if (s.executable()) {
+                start = Math.min(start, s.address());
+                end = Math.max(end, s.address() + s.size());
+            }
+        }
+        if (start >= end) {
+            return;
+        }
+        List<FunctionSpan> functions = new ArrayList<>();
+        for (LoadedSymbol s : object.symbols()) {
+            if (s.function()) {
+                functions.add(new FunctionSpan(s.name(), s.address(), s.size()));
+            }
+        }
+        try {
+            registry.register(object.key(), object.name(), start, end - start, object.stackMaps().orElse(null), functions);
+        } catch (RegistryException e) {
+            throw new IllegalStateException(e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void objectFreeing(LoadedObject object) {
+        registry.unregister(object.key());
+    }
+}

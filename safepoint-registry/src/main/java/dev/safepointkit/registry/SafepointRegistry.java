@@ -1,0 +1,235 @@
+package dev.safepointkit.registry;
+
+import dev.safepointkit.stackmap.StackMapSection;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Safepoints of registered JIT code, keyed by return address, for stack walkers running while
+ * JIT threads register and unregister code.
+ *
+ * <p>State is one immutable snapshot: the registered objects sorted by code address, each with
+ * its decoded {@link ObjectTable}. Readers load the snapshot once and search it; writers build a
+ * new snapshot and publish it with one store.
+ *
+ * <h2>Assumptions and guarantees</h2>
+ * Assumptions: writers ({@link #register}, {@link #unregister}) may run on any threads; readers
+ * ({@link #lookup}, {@link #locate}) on any threads, each with a {@link Frame} of its own.
+ * <ol>
+ *   <li><b>Publication.</b> Once {@code register} returns, every lookup that starts afterwards, on
+ *       any thread, finds every safepoint of the object, with all its decoded fields.</li>
+ *   <li><b>Removal.</b> Once {@code unregister} returns, no lookup that starts afterwards finds any
+ *       safepoint of the object.</li>
+ *   <li><b>All or nothing.</b> A lookup sees an object either entirely (every safepoint, every
+ *       field as decoded) or not at all: never a half-registered or half-removed object.</li>
+ *   <li><b>Disjoint writers.</b> Registrations of objects with disjoint code from several threads
+ *       all take effect: none is lost.</li>
+ *   <li><b>Stable results.</b> What a lookup returned stays valid, unchanged, as long as the
+ *       reader's Frame refers to it, even after the object is unregistered.</li>
+ *   <li><b>No overlap.</b> Registering code that overlaps registered code is refused with an
+ *       exception and changes nothing.</li>
+ * </ol>
+ * Progress: lookups are wait-free (one acquire load, a binary search over the objects, a hash
+ * probe that ends at an empty slot of a table at most half full) and allocate nothing. Writers
+ * are serialized by a lock, never block readers, and copy only the per-object index (O(objects)),
+ * not the safepoints.
+ *
+ * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered table is only
+ * dropped from the snapshot; the JVM's garbage collector frees it once no snapshot a reader still
+ * holds and no reader's Frame refers to it. That is what makes guarantee 5 hold without epochs or
+ * hazard pointers. (The code memory itself belongs to the JIT host, which must not unmap code
+ * that is still on a stack being walked.)
+ *
+ * <p>Each guarantee has a jcstress test in the stress module whose forbidden outcome is its
+ * violation.
+ */
+public final class SafepointRegistry {
+    private static final VarHandle SNAPSHOT;
+
+    static {
+        try {
+            SNAPSHOT = MethodHandles.lookup().findVarHandle(SafepointRegistry.class, "snapshot", Snapshot.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Read with getAcquire, written with setRelease under {@link #writeLock}. */
+    @SuppressWarnings("unused")
+    private Snapshot snapshot = Snapshot.EMPTY;
+    private final Object writeLock = new Object();
+    private final RecordClassifier classifier;
+
+    public SafepointRegistry() {
+        this(RecordClassifier.BY_LAYOUT);
+    }
+
+    public SafepointRegistry(RecordClassifier classifier) {
+        this.classifier = classifier;
+    }
+
+    /** The registered objects, sorted by code start; immutable. */
+    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
+        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new ObjectTable[0], 0);
+
+        /** Index of the object whose code holds {@code pc}, or -1. */
+        int find(long pc) {
+            long[] s = starts;
+            int lo = 0;
+            int hi = s.length - 1;
+            while (lo <= hi) {
+                int mid = (lo + hi) >>> 1;
+                if (s[mid] <= pc) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+            // hi is the last object starting at or before pc; a return address may equal its end.
+            return hi >= 0 && pc <= ends[hi] ? hi : -1;
+        }
+    }
+
+    /**
+     * Registers an object's code and its relocated stack maps (function addresses absolute).
+     *
+     * @param key the object's key, unique among registered objects
+     * @param stackMaps its stack maps, or null for code without safepoints (still found by {@link #locate})
+     * @param functions its functions with sizes (from its symbols); functions known only from the
+     *     stack maps are added with size 0
+     * @throws RegistryException if the code overlaps registered code, the key is taken, or a
+     *     record is malformed or outside the code; nothing changes then
+     */
+    public void register(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
+            List<FunctionSpan> functions) throws RegistryException {
+        if (codeSize <= 0) {
+            throw new RegistryException(name + ": empty code range");
+        }
+        // Decoding happens outside the lock: writers hold it only to publish.
+        ObjectTable table = ObjectTable.decode(key, name, codeStart, codeSize, stackMaps, functions, classifier);
+        synchronized (writeLock) {
+            Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
+            for (ObjectTable t : s.tables()) {
+                if (t.key == key) {
+                    throw new RegistryException(name + ": key " + key + " is already registered (" + t.name + ")");
+                }
+            }
+            int at = insertionPoint(s.starts(), codeStart);
+            if (at > 0 && s.ends()[at - 1] > codeStart) {
+                throw overlap(name, codeStart, table.codeEnd, s.tables()[at - 1]);
+            }
+            if (at < s.starts().length && s.starts()[at] < table.codeEnd) {
+                throw overlap(name, codeStart, table.codeEnd, s.tables()[at]);
+            }
+            Snapshot next = new Snapshot(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
+                    insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
+            SNAPSHOT.setRelease(this, next);
+        }
+    }
+
+    private static RegistryException overlap(String name, long start, long end, ObjectTable other) {
+        return new RegistryException(name + ": code [0x" + Long.toHexString(start) + ", 0x" + Long.toHexString(end)
+                + ") overlaps registered object " + other.name + " (key " + other.key + ") at [0x"
+                + Long.toHexString(other.codeStart) + ", 0x" + Long.toHexString(other.codeEnd) + ")");
+    }
+
+    /** Unregisters the object registered under {@code key}; returns whether there was one. */
+    public boolean unregister(long key) {
+        synchronized (writeLock) {
+            Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
+            for (int i = 0; i < s.tables().length; i++) {
+                if (s.tables()[i].key == key) {
+                    Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
+                            s.safepoints() - s.tables()[i].safepointCount());
+                    SNAPSHOT.setRelease(this, next);
+                    return true;
+                }
+            }
+            return false;
+        }
+    }
+
+    /**
+     * Finds the safepoint whose return address is {@code returnAddress} and points {@code frame}
+     * at it. Wait-free, allocation-free.
+     *
+     * @return false when no registered safepoint has that return address (frame unchanged)
+     */
+    public boolean lookup(long returnAddress, Frame frame) {
+        Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
+        int object = s.find(returnAddress);
+        if (object < 0) {
+            return false;
+        }
+        ObjectTable t = s.tables()[object];
+        int sp = t.safepointAt(returnAddress);
+        if (sp < 0) {
+            return false;
+        }
+        frame.set(t, sp, t.spFunction[sp]);
+        return true;
+    }
+
+    /**
+     * Tells whether {@code pc} is inside registered code, and if so points {@code frame} at its
+     * object and function ({@link Frame#hasFunction()} false when no function covers it), and at
+     * the safepoint when pc is one's return address. Wait-free, allocation-free.
+     */
+    public boolean locate(long pc, Frame frame) {
+        Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
+        int object = s.find(pc);
+        if (object < 0) {
+            return false;
+        }
+        ObjectTable t = s.tables()[object];
+        frame.set(t, t.safepointAt(pc), t.functionAt(pc));
+        return true;
+    }
+
+    /** Registered objects now. */
+    public int objectCount() {
+        return ((Snapshot) SNAPSHOT.getAcquire(this)).tables().length;
+    }
+
+    /** Registered safepoints now. */
+    public long safepointCount() {
+        return ((Snapshot) SNAPSHOT.getAcquire(this)).safepoints();
+    }
+
+    private static int insertionPoint(long[] sorted, long value) {
+        int i = Arrays.binarySearch(sorted, value);
+        return i >= 0 ? i : -i - 1;
+    }
+
+    private static long[] insert(long[] a, int at, long v) {
+        long[] b = new long[a.length + 1];
+        System.arraycopy(a, 0, b, 0, at);
+        b[at] = v;
+        System.arraycopy(a, at, b, at + 1, a.length - at);
+        return b;
+    }
+
+    private static ObjectTable[] insert(ObjectTable[] a, int at, ObjectTable v) {
+        ObjectTable[] b = new ObjectTable[a.length + 1];
+        System.arraycopy(a, 0, b, 0, at);
+        b[at] = v;
+        System.arraycopy(a, at, b, at + 1, a.length - at);
+        return b;
+    }
+
+    private static long[] remove(long[] a, int at) {
+        long[] b = new long[a.length - 1];
+        System.arraycopy(a, 0, b, 0, at);
+        System.arraycopy(a, at + 1, b, at, a.length - at - 1);
+        return b;
+    }
+
+    private static ObjectTable[] remove(ObjectTable[] a, int at) {
+        ObjectTable[] b = new ObjectTable[a.length - 1];
+        System.arraycopy(a, 0, b, 0, at);
+        System.arraycopy(a, at + 1, b, at, a.length - at - 1);
+        return b;
+    }
+}
