@@ -20,14 +20,35 @@ public final class Frame {
     /** {@link #frameSize()} of a function that has no stack map record. */
     public static final long UNKNOWN_FRAME_SIZE = ObjectTable.FRAME_SIZE_UNKNOWN;
 
+    /** Sentinel for {@link #function}: resolve it from the safepoint on first use. */
+    private static final int FUNCTION_OF_SAFEPOINT = -2;
+
     private ObjectTable table;
     private int safepoint = -1;
     private int function = -1;
+    /** The frame size as packed in the hash entry; NO_PACKED_FRAME_SIZE sends frameSize() to the table. */
+    private int packedFrameSize = ObjectTable.NO_PACKED_FRAME_SIZE;
+
+    /** A lookup hit: the function is found from the safepoint only if asked for. */
+    void setSafepoint(ObjectTable table, long entry) {
+        this.table = table;
+        this.safepoint = (int) (entry >>> 32);
+        this.function = FUNCTION_OF_SAFEPOINT;
+        this.packedFrameSize = (int) entry;
+    }
 
     void set(ObjectTable table, int safepoint, int function) {
         this.table = table;
         this.safepoint = safepoint;
         this.function = function;
+        this.packedFrameSize = ObjectTable.NO_PACKED_FRAME_SIZE;
+    }
+
+    private int fn() {
+        if (function == FUNCTION_OF_SAFEPOINT) {
+            function = table.spFunction[safepoint];
+        }
+        return function;
     }
 
     /** Whether the last lookup or locate found a safepoint (not just code). */
@@ -37,7 +58,7 @@ public final class Frame {
 
     /** Whether the last locate found the function around the pc. */
     public boolean hasFunction() {
-        return function >= 0;
+        return fn() >= 0;
     }
 
     public long objectKey() {
@@ -49,17 +70,17 @@ public final class Frame {
     }
 
     public long functionStart() {
-        return table.fnStart[function];
+        return table.fnStart[fn()];
     }
 
     /** The function's size in bytes, or 0 when only its stack map names it. */
     public long functionSize() {
-        return table.fnSize[function];
+        return table.fnSize[fn()];
     }
 
     /** The function's symbol name, or null when only its stack map names it. */
     public String functionName() {
-        return table.fnName[function];
+        return table.fnName[fn()];
     }
 
     /**
@@ -67,7 +88,7 @@ public final class Frame {
      * {@link #DYNAMIC_FRAME_SIZE} / {@link #UNKNOWN_FRAME_SIZE}.
      */
     public long frameSize() {
-        return table.fnFrameSize[function];
+        return packedFrameSize != ObjectTable.NO_PACKED_FRAME_SIZE ? packedFrameSize : table.fnFrameSize[fn()];
     }
 
     public boolean hasDynamicFrameSize() {

@@ -59,10 +59,14 @@ final class ObjectTable {
     /** The constants table, for CONSTANT_INDEX locations (locOffset holds the index). */
     final long[] constants;
 
-    // Return address -> safepoint index; key 0 is empty (no code lives at address 0).
-    private final long[] hashKeys;
-    private final int[] hashValues;
-    private final int hashMask;
+    /**
+     * Return address -> safepoint, as interleaved pairs {@code [key, value]} so a probe reads one
+     * cache line: value = safepoint index << 32 | frame size (low 32 bits; {@link #NO_PACKED_FRAME_SIZE}
+     * when it does not fit). Key 0 is empty: no code lives at address 0.
+     */
+    private final long[] entries;
+    private final int entryMask;
+    static final int NO_PACKED_FRAME_SIZE = Integer.MIN_VALUE;
 
     private ObjectTable(long key, String name, long codeStart, long codeEnd, List<FunctionSpan> functions,
             long[] frameSizes, Decoded d) {
@@ -95,16 +99,18 @@ final class ObjectTable {
         locSize = d.locSize.toIntArray();
         constants = d.constants;
         int capacity = Integer.highestOneBit(Math.max(2, spAddress.length * 2 - 1)) << 1;
-        hashKeys = new long[capacity];
-        hashValues = new int[capacity];
-        hashMask = capacity - 1;
+        entries = new long[capacity * 2];
+        entryMask = capacity - 1;
         for (int i = 0; i < spAddress.length; i++) {
-            int slot = hash(spAddress[i]) & hashMask;
-            while (hashKeys[slot] != 0) {
-                slot = (slot + 1) & hashMask;
+            int slot = hash(spAddress[i]) & entryMask;
+            while (entries[2 * slot] != 0) {
+                slot = (slot + 1) & entryMask;
             }
-            hashKeys[slot] = spAddress[i];
-            hashValues[slot] = i;
+            long frameSize = fnFrameSize[spFunction[i]];
+            int packed = frameSize == (int) frameSize && frameSize != NO_PACKED_FRAME_SIZE ? (int) frameSize
+                    : NO_PACKED_FRAME_SIZE;
+            entries[2 * slot] = spAddress[i];
+            entries[2 * slot + 1] = (long) i << 32 | (packed & 0xFFFF_FFFFL);
         }
     }
 
@@ -188,20 +194,30 @@ final class ObjectTable {
         throw new IllegalStateException("function at 0x" + Long.toHexString(start) + " was added above");
     }
 
-    /** The safepoint whose return address is {@code address}, or -1. Wait-free: the probe ends at an empty slot. */
-    int safepointAt(long address) {
-        long[] keys = hashKeys;
-        int slot = hash(address) & hashMask;
+    /**
+     * The packed entry (safepoint index << 32 | frame size) of the safepoint whose return address
+     * is {@code address}, or -1. Wait-free: the table is at most half full, so the probe soon
+     * reaches an empty slot.
+     */
+    long entryAt(long address) {
+        long[] e = entries;
+        int slot = hash(address) & entryMask;
         while (true) {
-            long k = keys[slot];
+            long k = e[2 * slot];
             if (k == address) {
-                return hashValues[slot];
+                return e[2 * slot + 1];
             }
             if (k == 0) {
                 return -1;
             }
-            slot = (slot + 1) & hashMask;
+            slot = (slot + 1) & entryMask;
         }
+    }
+
+    /** The safepoint whose return address is {@code address}, or -1. */
+    int safepointAt(long address) {
+        long entry = entryAt(address);
+        return entry == -1 ? -1 : (int) (entry >>> 32);
     }
 
     /** The function that contains {@code pc}: the last one starting at or before it, if it reaches pc. */

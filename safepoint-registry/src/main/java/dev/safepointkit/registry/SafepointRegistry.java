@@ -31,10 +31,11 @@ import java.util.List;
  *   <li><b>No overlap.</b> Registering code that overlaps registered code is refused with an
  *       exception and changes nothing.</li>
  * </ol>
- * Progress: lookups are wait-free (one acquire load, a binary search over the objects, a hash
- * probe that ends at an empty slot of a table at most half full) and allocate nothing. Writers
- * are serialized by a lock, never block readers, and copy only the per-object index (O(objects)),
- * not the safepoints.
+ * Progress: lookups are wait-free (one acquire load, a probe of the page index, or a binary
+ * search over the objects where pages are shared, then a probe of the object's table; each
+ * table is at most half full, so probes end at an empty slot) and allocate nothing. Writers are
+ * serialized by a lock, never block readers, and rebuild only the per-object index and the page
+ * index (O(objects + code pages)), not the safepoints.
  *
  * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered table is only
  * dropped from the snapshot; the JVM's garbage collector frees it once no snapshot a reader still
@@ -70,12 +71,73 @@ public final class SafepointRegistry {
         this.classifier = classifier;
     }
 
-    /** The registered objects, sorted by code start; immutable. */
-    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
-        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new ObjectTable[0], 0);
+    /**
+     * The registered objects, sorted by code start, and a page index over them; immutable.
+     *
+     * @param pages open-addressing pairs {@code [page + 1, object index]} for every 4 KiB page of
+     *     registered code; the index is -1 where two objects share the page
+     */
+    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints, long[] pages, int pageMask) {
+        static final Snapshot EMPTY = of(new long[0], new long[0], new ObjectTable[0], 0);
+        static final int PAGE_SHIFT = 12;
+        /** More pages than this and the index is not built: lookups binary-search instead. */
+        static final long MAX_INDEXED_PAGES = 1L << 22;
 
-        /** Index of the object whose code holds {@code pc}, or -1. */
+        static Snapshot of(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
+            long total = 0;
+            for (int i = 0; i < starts.length; i++) {
+                total += ((ends[i] >>> PAGE_SHIFT) - (starts[i] >>> PAGE_SHIFT)) + 1;
+            }
+            if (total > MAX_INDEXED_PAGES) {
+                return new Snapshot(starts, ends, tables, safepoints, null, 0);
+            }
+            int capacity = Integer.highestOneBit((int) Math.max(2, total * 2 - 1)) << 1;
+            long[] pages = new long[capacity * 2];
+            int mask = capacity - 1;
+            for (int i = 0; i < starts.length; i++) {
+                for (long page = starts[i] >>> PAGE_SHIFT; page <= ends[i] >>> PAGE_SHIFT; page++) {
+                    int slot = pageSlot(page) & mask;
+                    while (pages[2 * slot] != 0 && pages[2 * slot] != page + 1) {
+                        slot = (slot + 1) & mask;
+                    }
+                    boolean shared = pages[2 * slot] == page + 1;
+                    pages[2 * slot] = page + 1;
+                    pages[2 * slot + 1] = shared ? -1 : i;
+                }
+            }
+            return new Snapshot(starts, ends, tables, safepoints, pages, mask);
+        }
+
+        private static int pageSlot(long page) {
+            long h = page * 0x9E3779B97F4A7C15L;
+            return (int) (h ^ (h >>> 32));
+        }
+
+        /** Index of the object whose code holds {@code pc} (a return address may equal its end), or -1. */
         int find(long pc) {
+            long[] p = pages;
+            if (p != null) {
+                long key = (pc >>> PAGE_SHIFT) + 1;
+                int slot = pageSlot(key - 1) & pageMask;
+                while (true) {
+                    long k = p[2 * slot];
+                    if (k == key) {
+                        int i = (int) p[2 * slot + 1];
+                        if (i >= 0) {
+                            return pc >= starts[i] && pc <= ends[i] ? i : -1;
+                        }
+                        break;  // a page two objects share: search
+                    }
+                    if (k == 0) {
+                        return -1;
+                    }
+                    slot = (slot + 1) & pageMask;
+                }
+            }
+            return search(pc);
+        }
+
+        private int search(long pc) {
             long[] s = starts;
             int lo = 0;
             int hi = s.length - 1;
@@ -123,7 +185,7 @@ public final class SafepointRegistry {
             if (at < s.starts().length && s.starts()[at] < table.codeEnd) {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at]);
             }
-            Snapshot next = new Snapshot(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
+            Snapshot next = Snapshot.of(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
                     insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
             SNAPSHOT.setRelease(this, next);
         }
@@ -141,7 +203,7 @@ public final class SafepointRegistry {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
             for (int i = 0; i < s.tables().length; i++) {
                 if (s.tables()[i].key == key) {
-                    Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
+                    Snapshot next = Snapshot.of(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
                             s.safepoints() - s.tables()[i].safepointCount());
                     SNAPSHOT.setRelease(this, next);
                     return true;
@@ -164,11 +226,11 @@ public final class SafepointRegistry {
             return false;
         }
         ObjectTable t = s.tables()[object];
-        int sp = t.safepointAt(returnAddress);
-        if (sp < 0) {
+        long entry = t.entryAt(returnAddress);
+        if (entry == -1) {
             return false;
         }
-        frame.set(t, sp, t.spFunction[sp]);
+        frame.setSafepoint(t, entry);
         return true;
     }
 

@@ -107,7 +107,11 @@ public final class StackMapBuilder {
     }
 
     public byte[] build() {
-        ByteBuffer b = ByteBuffer.allocate(1 << 16).order(order);
+        int size = 16 + 24 * functions.size() + 8 * constants.size();
+        for (Rec r : records) {
+            size += 24 + 12 * r.locations.size() + 4 * r.liveOuts.size() + 16;
+        }
+        ByteBuffer b = ByteBuffer.allocate(size).order(order);
         b.put((byte) version).put((byte) 0).putShort((short) 0);
         b.putInt((int) (numFunctions != null ? numFunctions : functions.size()));
         b.putInt((int) (numConstants != null ? numConstants : constants.size()));
