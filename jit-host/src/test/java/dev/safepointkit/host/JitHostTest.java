@@ -91,6 +91,20 @@ class JitHostTest {
             MemorySegment message = (MemorySegment) host.downcall("message_address",
                     FunctionDescriptor.of(ValueLayout.ADDRESS)).invokeExact();
             assertEquals("ok", message.reinterpret(3).getString(0));
+            // strlen is in libc, far above 2 GiB: the call goes through a host-made stub.
+            long strlen = host.address("strlen").orElseThrow();
+            assertTrue(Math.abs(strlen - absolute.mapping().address()) > 1L << 31, "libc is out of rel32 range");
+            assertEquals(2L, (long) host.downcall("message_length", FunctionDescriptor.of(ValueLayout.JAVA_LONG)).invokeExact());
+            CallSite call = host.symbol("strlen").orElseThrow().callSites().stream()
+                    .filter(s -> s.objectKey() == absolute.key()).findFirst().orElseThrow();
+            assertTrue(call.viaStub());
+            long stub = call.address() + 4 + MemorySegment.ofAddress(call.address()).reinterpret(4)
+                    .get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+            MemorySegment jump = MemorySegment.ofAddress(stub).reinterpret(14);
+            assertEquals(0xFF, Byte.toUnsignedInt(jump.get(ValueLayout.JAVA_BYTE, 0)), "jmp *0(%rip)");
+            assertEquals(0x25, Byte.toUnsignedInt(jump.get(ValueLayout.JAVA_BYTE, 1)));
+            assertEquals(strlen, jump.get(ValueLayout.JAVA_LONG_UNALIGNED, 6));
+            assertEquals("r-xp", JitFixtures.protectionAt(stub), "stubs live with the code");
         }
     }
 
