@@ -26,22 +26,22 @@ public final class Frame {
     private ObjectTable table;
     private int safepoint = -1;
     private int function = -1;
-    /** The frame size as packed in the hash entry; NO_PACKED_FRAME_SIZE sends frameSize() to the table. */
-    private int packedFrameSize = ObjectTable.NO_PACKED_FRAME_SIZE;
+    /** The frame size from the table entry; FRAME_SIZE_IN_TABLE sends frameSize() to the object's arrays. */
+    private int packedFrameSize = SafepointTable.FRAME_SIZE_IN_TABLE;
 
     /** A lookup hit: the function is found from the safepoint only if asked for. */
-    void setSafepoint(ObjectTable table, long entry) {
+    void setSafepoint(ObjectTable table, int safepoint, int packedFrameSize) {
         this.table = table;
-        this.safepoint = (int) (entry >>> 32);
+        this.safepoint = safepoint;
         this.function = FUNCTION_OF_SAFEPOINT;
-        this.packedFrameSize = (int) entry;
+        this.packedFrameSize = packedFrameSize;
     }
 
     void set(ObjectTable table, int safepoint, int function) {
         this.table = table;
         this.safepoint = safepoint;
         this.function = function;
-        this.packedFrameSize = ObjectTable.NO_PACKED_FRAME_SIZE;
+        this.packedFrameSize = SafepointTable.FRAME_SIZE_IN_TABLE;
     }
 
     private int fn() {
@@ -88,11 +88,15 @@ public final class Frame {
      * {@link #DYNAMIC_FRAME_SIZE} / {@link #UNKNOWN_FRAME_SIZE}.
      */
     public long frameSize() {
-        return packedFrameSize != ObjectTable.NO_PACKED_FRAME_SIZE ? packedFrameSize : table.fnFrameSize[fn()];
+        return packedFrameSize != SafepointTable.FRAME_SIZE_IN_TABLE ? packedFrameSize : table.fnFrameSize[fn()];
     }
 
     public boolean hasDynamicFrameSize() {
         return frameSize() == DYNAMIC_FRAME_SIZE;
+    }
+
+    int safepointIndex() {
+        return safepoint;
     }
 
     public long returnAddress() {

@@ -17,11 +17,11 @@ import java.util.List;
 
 /**
  * Everything the registry knows about one registered object, decoded once into primitive arrays
- * so that lookups decode nothing: its functions sorted by address, its safepoints in an
- * open-addressing hash keyed by return address, and their locations as ints.
+ * so that lookups decode nothing: its functions sorted by address, its safepoints, and their
+ * locations as ints. The registry's {@link SafepointTable} maps return addresses to them.
  *
- * <p>Immutable after construction; shared by any number of reader threads without
- * synchronization (it is published through the registry's release store).
+ * <p>Immutable after construction but for the publication flag; shared by any number of reader
+ * threads (readers reach it through the table's release-stored object slots).
  */
 final class ObjectTable {
     /** Frame size of a function with no stack map record: the registry cannot say. */
@@ -60,13 +60,11 @@ final class ObjectTable {
     final long[] constants;
 
     /**
-     * Return address -> safepoint, as interleaved pairs {@code [key, value]} so a probe reads one
-     * cache line: value = safepoint index << 32 | frame size (low 32 bits; {@link #NO_PACKED_FRAME_SIZE}
-     * when it does not fit). Key 0 is empty: no code lives at address 0.
+     * Whether lookups may return this object's safepoints: set once all of them are in the
+     * registry's table, cleared first thing on unregister. Volatile: the writer's store happens
+     * before any reader that sees it reads the entries.
      */
-    private final long[] entries;
-    private final int entryMask;
-    static final int NO_PACKED_FRAME_SIZE = Integer.MIN_VALUE;
+    private volatile boolean published;
 
     private ObjectTable(long key, String name, long codeStart, long codeEnd, List<FunctionSpan> functions,
             long[] frameSizes, Decoded d) {
@@ -98,20 +96,6 @@ final class ObjectTable {
         locOffset = d.locOffset.toIntArray();
         locSize = d.locSize.toIntArray();
         constants = d.constants;
-        int capacity = Integer.highestOneBit(Math.max(2, spAddress.length * 2 - 1)) << 1;
-        entries = new long[capacity * 2];
-        entryMask = capacity - 1;
-        for (int i = 0; i < spAddress.length; i++) {
-            int slot = hash(spAddress[i]) & entryMask;
-            while (entries[2 * slot] != 0) {
-                slot = (slot + 1) & entryMask;
-            }
-            long frameSize = fnFrameSize[spFunction[i]];
-            int packed = frameSize == (int) frameSize && frameSize != NO_PACKED_FRAME_SIZE ? (int) frameSize
-                    : NO_PACKED_FRAME_SIZE;
-            entries[2 * slot] = spAddress[i];
-            entries[2 * slot + 1] = (long) i << 32 | (packed & 0xFFFF_FFFFL);
-        }
     }
 
     /**
@@ -168,10 +152,16 @@ final class ObjectTable {
             }
         }
         ObjectTable table = new ObjectTable(key, name, codeStart, codeEnd, functions, frameSizes, d);
-        for (int i = 0; i < table.spAddress.length; i++) {
-            if (table.safepointAt(table.spAddress[i]) != i) {
+        if (table.safepointCount() >= SafepointTable.MAX_SAFEPOINTS_PER_OBJECT) {
+            throw new RegistryException(name + ": " + table.safepointCount() + " safepoints; at most "
+                    + (SafepointTable.MAX_SAFEPOINTS_PER_OBJECT - 1) + " per object");
+        }
+        long[] sorted = table.spAddress.clone();
+        Arrays.sort(sorted);
+        for (int i = 1; i < sorted.length; i++) {
+            if (sorted[i] == sorted[i - 1]) {
                 throw new RegistryException(name + ": two stack map records share the return address 0x"
-                        + Long.toHexString(table.spAddress[i]));
+                        + Long.toHexString(sorted[i]));
             }
         }
         return table;
@@ -194,30 +184,12 @@ final class ObjectTable {
         throw new IllegalStateException("function at 0x" + Long.toHexString(start) + " was added above");
     }
 
-    /**
-     * The packed entry (safepoint index << 32 | frame size) of the safepoint whose return address
-     * is {@code address}, or -1. Wait-free: the table is at most half full, so the probe soon
-     * reaches an empty slot.
-     */
-    long entryAt(long address) {
-        long[] e = entries;
-        int slot = hash(address) & entryMask;
-        while (true) {
-            long k = e[2 * slot];
-            if (k == address) {
-                return e[2 * slot + 1];
-            }
-            if (k == 0) {
-                return -1;
-            }
-            slot = (slot + 1) & entryMask;
-        }
+    boolean isPublished() {
+        return published;
     }
 
-    /** The safepoint whose return address is {@code address}, or -1. */
-    int safepointAt(long address) {
-        long entry = entryAt(address);
-        return entry == -1 ? -1 : (int) (entry >>> 32);
+    void publish(boolean visible) {
+        published = visible;
     }
 
     /** The function that contains {@code pc}: the last one starting at or before it, if it reaches pc. */
@@ -255,10 +227,6 @@ final class ObjectTable {
         return b;
     }
 
-    private static int hash(long address) {
-        long h = address * 0x9E3779B97F4A7C15L;
-        return (int) (h ^ (h >>> 32));
-    }
 
     /** Growing primitive columns while decoding (Agrona's lists: no boxing). */
     private static final class Decoded {

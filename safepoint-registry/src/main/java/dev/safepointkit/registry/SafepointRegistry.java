@@ -31,15 +31,17 @@ import java.util.List;
  *   <li><b>No overlap.</b> Registering code that overlaps registered code is refused with an
  *       exception and changes nothing.</li>
  * </ol>
- * Progress: lookups are wait-free (one acquire load, a probe of the page index, or a binary
- * search over the objects where pages are shared, then a probe of the object's table; each
- * table is at most half full, so probes end at an empty slot) and allocate nothing. Writers are
- * serialized by a lock, never block readers, and rebuild only the per-object index and the page
- * index (O(objects + code pages)), not the safepoints.
+ * Progress: lookups are wait-free (one acquire load of the table, then a probe of a table at
+ * most half full, which ends at an empty slot; entries of unpublished objects are stepped over)
+ * and allocate nothing. Writers are serialized by a lock and never block readers; a registration
+ * costs its own safepoints, plus, when the table must grow or has filled with removed entries, a
+ * rebuild of the live ones (amortized by doubling). {@link #locate} is wait-free too but
+ * allocates one small Frame when pc is a return address.
  *
- * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered table is only
- * dropped from the snapshot; the JVM's garbage collector frees it once no snapshot a reader still
- * holds and no reader's Frame refers to it. That is what makes guarantee 5 hold without epochs or
+ * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered object is only
+ * unpublished and dropped from the snapshot, and a rebuilt table replaces the old one by a
+ * reference store; the JVM's garbage collector frees them once no table, snapshot or Frame a
+ * reader still holds refers to them. That is what makes guarantee 5 hold without epochs or
  * hazard pointers. (The code memory itself belongs to the JIT host, which must not unmap code
  * that is still on a stack being walked.)
  *
@@ -48,18 +50,23 @@ import java.util.List;
  */
 public final class SafepointRegistry {
     private static final VarHandle SNAPSHOT;
+    private static final VarHandle TABLE;
 
     static {
         try {
             SNAPSHOT = MethodHandles.lookup().findVarHandle(SafepointRegistry.class, "snapshot", Snapshot.class);
+            TABLE = MethodHandles.lookup().findVarHandle(SafepointRegistry.class, "table", SafepointTable.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
     }
 
-    /** Read with getAcquire, written with setRelease under {@link #writeLock}. */
+    /** The objects by code range, for locate and overlap checks. getAcquire; setRelease under {@link #writeLock}. */
     @SuppressWarnings("unused")
     private Snapshot snapshot = Snapshot.EMPTY;
+    /** Return address to safepoint, for lookup. getAcquire; setRelease under {@link #writeLock}. */
+    @SuppressWarnings("unused")
+    private SafepointTable table = SafepointTable.EMPTY;
     private final Object writeLock = new Object();
     private final RecordClassifier classifier;
 
@@ -187,6 +194,16 @@ public final class SafepointRegistry {
             }
             Snapshot next = Snapshot.of(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
                     insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
+            SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+            if (current.hasRoomFor(table) && !current.worthCompacting(s.safepoints())) {
+                // In place: readers skip the new entries until the object is published.
+                current.insert(table);
+                table.publish(true);
+            } else {
+                // A new table with every live object and this one; it becomes visible in one store.
+                table.publish(true);
+                TABLE.setRelease(this, SafepointTable.rebuild(java.util.Arrays.asList(next.tables()), 0));
+            }
             SNAPSHOT.setRelease(this, next);
         }
     }
@@ -203,8 +220,14 @@ public final class SafepointRegistry {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
             for (int i = 0; i < s.tables().length; i++) {
                 if (s.tables()[i].key == key) {
+                    // Unpublished first: from here on no lookup returns its safepoints.
+                    s.tables()[i].publish(false);
                     Snapshot next = Snapshot.of(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
                             s.safepoints() - s.tables()[i].safepointCount());
+                    SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+                    if (current.worthCompacting(next.safepoints())) {
+                        TABLE.setRelease(this, SafepointTable.rebuild(java.util.Arrays.asList(next.tables()), 0));
+                    }
                     SNAPSHOT.setRelease(this, next);
                     return true;
                 }
@@ -220,18 +243,7 @@ public final class SafepointRegistry {
      * @return false when no registered safepoint has that return address (frame unchanged)
      */
     public boolean lookup(long returnAddress, Frame frame) {
-        Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
-        int object = s.find(returnAddress);
-        if (object < 0) {
-            return false;
-        }
-        ObjectTable t = s.tables()[object];
-        long entry = t.entryAt(returnAddress);
-        if (entry == -1) {
-            return false;
-        }
-        frame.setSafepoint(t, entry);
-        return true;
+        return ((SafepointTable) TABLE.getAcquire(this)).lookup(returnAddress, frame);
     }
 
     /**
@@ -246,7 +258,10 @@ public final class SafepointRegistry {
             return false;
         }
         ObjectTable t = s.tables()[object];
-        frame.set(t, t.safepointAt(pc), t.functionAt(pc));
+        int function = t.functionAt(pc);
+        Frame hit = new Frame();
+        int safepoint = lookup(pc, hit) && hit.objectKey() == t.key ? hit.safepointIndex() : -1;
+        frame.set(t, safepoint, function);
         return true;
     }
 

@@ -180,6 +180,25 @@ class SafepointRegistryTest {
     }
 
     @Test
+    void codeReusedAtTheSameAddressesIsFoundWithItsOwnFields() throws Exception {
+        SafepointRegistry registry = new SafepointRegistry();
+        Frame frame = new Frame();
+        registry.register(1_000_000, "neighbour", 0x9000, 0x100, section(0x9000, 16, 0x10), List.of());
+        for (int round = 0; round < 3000; round++) {
+            long stack = 16 + 16L * (round % 7);
+            registry.register(round, "round-" + round, 0x3000, 0x100, section(0x3000, stack, 0x10, 0x30), List.of());
+            assertTrue(registry.lookup(0x3030, frame));
+            assertEquals(round, frame.objectKey());
+            assertEquals(stack, frame.frameSize());
+            assertTrue(registry.unregister(round));
+            assertFalse(registry.lookup(0x3030, frame));
+        }
+        assertTrue(registry.lookup(0x9010, frame), "other objects survive the rebuilds");
+        assertEquals(1_000_000, frame.objectKey());
+        assertEquals(1, registry.objectCount());
+    }
+
+    @Test
     void aFrameStaysValidAfterItsObjectIsUnregistered() throws Exception {
         SafepointRegistry registry = new SafepointRegistry();
         registry.register(1, "gone", 0x2000, 0x100, section(0x2000, 48, 0x10), List.of(new FunctionSpan("g", 0x2000, 0x100)));

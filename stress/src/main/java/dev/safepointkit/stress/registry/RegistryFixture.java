@@ -22,22 +22,28 @@ public final class RegistryFixture {
     public static final long STRIDE = 0x1000;
     public static final int SAFEPOINTS = 4;
     public static final long FRAME_SIZE = 48;
+    /** Added to the IDs and slots of an object's second version (other code at the same addresses). */
+    static final int VARIANT_ID = 1_000_000;
+    static final int VARIANT_SLOT = 512;
     private static final StackMapSection[] SECTIONS = new StackMapSection[64];
+    private static final StackMapSection[] VARIANTS = new StackMapSection[64];
 
     static {
         for (int i = 0; i < SECTIONS.length; i++) {
-            SECTIONS[i] = build(i);
+            SECTIONS[i] = build(i, 0);
+            VARIANTS[i] = build(i, 1);
         }
     }
 
     private RegistryFixture() {
     }
 
-    private static StackMapSection build(int object) {
+    private static StackMapSection build(int object, int variant) {
         StackMapBuilder b = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(codeStart(object), FRAME_SIZE, SAFEPOINTS);
         for (int s = 0; s < SAFEPOINTS; s++) {
-            b.record(id(object, s), offset(s)).constant(0).constant(0).constant(0).indirect(7, slot(object, s))
-                    .indirect(7, slot(object, s) + 8);
+            int slot = slot(object, s) + variant * VARIANT_SLOT;
+            b.record(id(object, s) + variant * VARIANT_ID, offset(s)).constant(0).constant(0).constant(0).indirect(7, slot)
+                    .indirect(7, slot + 8);
         }
         try {
             return StackMapSection.parse(MemorySegment.ofArray(b.build()), ByteOrder.LITTLE_ENDIAN);
@@ -74,6 +80,41 @@ public final class RegistryFixture {
         } catch (RegistryException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /**
+     * Registers the second version of object {@code object}: new code at the same addresses
+     * (other IDs and slots), under key {@code key}.
+     */
+    public static void registerVariant(SafepointRegistry registry, long key, int object) {
+        try {
+            registry.register(key, "variant-" + object, codeStart(object), STRIDE, VARIANTS[object],
+                    List.of(new FunctionSpan("g" + object, codeStart(object), STRIDE)));
+        } catch (RegistryException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * Looks up safepoint {@code s} at object {@code object}'s addresses: 0 when not found, 1 for
+     * the first version's fields, 3 for the second version's (key {@code variantKey}), 2 for
+     * anything else.
+     */
+    public static int lookupEither(SafepointRegistry registry, Frame frame, int object, long variantKey, int s) {
+        if (!registry.lookup(returnAddress(object, s), frame)) {
+            return 0;
+        }
+        if (check(frame, object, s)) {
+            return 1;
+        }
+        boolean variant = frame.objectKey() == variantKey
+                && frame.safepointId() == id(object, s) + VARIANT_ID
+                && frame.returnAddress() == returnAddress(object, s)
+                && frame.frameSize() == FRAME_SIZE
+                && frame.pairCount() == 1
+                && frame.offset(frame.base(0)) == slot(object, s) + VARIANT_SLOT
+                && frame.offset(frame.derived(0)) == slot(object, s) + VARIANT_SLOT + 8;
+        return variant ? 3 : 2;
     }
 
     /** Registers object {@code object} with a code range that may overlap: returns whether it took. */
