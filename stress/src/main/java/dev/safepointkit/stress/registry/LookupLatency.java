@@ -41,8 +41,8 @@ public final class LookupLatency {
         writer.start();
 
         Frame frame = new Frame();
-        Histogram lookups = new Histogram(10_000_000L, 3);
-        Histogram timer = new Histogram(10_000_000L, 3);
+        Histogram lookups = new Histogram(3);
+        Histogram timer = new Histogram(3);
         long sink = 0;
         // Warm-up: the same loop, unrecorded, until the JIT has compiled it.
         long warmEnd = System.nanoTime() + 3_000_000_000L;
