@@ -95,10 +95,6 @@ public final class Frame {
         return frameSize() == DYNAMIC_FRAME_SIZE;
     }
 
-    int safepointIndex() {
-        return safepoint;
-    }
-
     public long returnAddress() {
         return table.spAddress[safepoint];
     }

@@ -35,8 +35,8 @@ import java.util.List;
  * most half full, which ends at an empty slot; entries of unpublished objects are stepped over)
  * and allocate nothing. Writers are serialized by a lock and never block readers; a registration
  * costs its own safepoints, plus, when the table must grow or has filled with removed entries, a
- * rebuild of the live ones (amortized by doubling). {@link #locate} is wait-free too but
- * allocates one small Frame when pc is a return address.
+ * rebuild of the live ones (amortized by doubling). {@link #locate} is wait-free too: a binary
+ * search over the objects, then the lookup.
  *
  * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered object is only
  * unpublished and dropped from the snapshot, and a rebuilt table replaces the old one by a
@@ -78,73 +78,12 @@ public final class SafepointRegistry {
         this.classifier = classifier;
     }
 
-    /**
-     * The registered objects, sorted by code start, and a page index over them; immutable.
-     *
-     * @param pages open-addressing pairs {@code [page + 1, object index]} for every 4 KiB page of
-     *     registered code; the index is -1 where two objects share the page
-     */
-    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints, long[] pages, int pageMask) {
-        static final Snapshot EMPTY = of(new long[0], new long[0], new ObjectTable[0], 0);
-        static final int PAGE_SHIFT = 12;
-        /** More pages than this and the index is not built: lookups binary-search instead. */
-        static final long MAX_INDEXED_PAGES = 1L << 22;
-
-        static Snapshot of(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
-            long total = 0;
-            for (int i = 0; i < starts.length; i++) {
-                total += ((ends[i] >>> PAGE_SHIFT) - (starts[i] >>> PAGE_SHIFT)) + 1;
-            }
-            if (total > MAX_INDEXED_PAGES) {
-                return new Snapshot(starts, ends, tables, safepoints, null, 0);
-            }
-            int capacity = Integer.highestOneBit((int) Math.max(2, total * 2 - 1)) << 1;
-            long[] pages = new long[capacity * 2];
-            int mask = capacity - 1;
-            for (int i = 0; i < starts.length; i++) {
-                for (long page = starts[i] >>> PAGE_SHIFT; page <= ends[i] >>> PAGE_SHIFT; page++) {
-                    int slot = pageSlot(page) & mask;
-                    while (pages[2 * slot] != 0 && pages[2 * slot] != page + 1) {
-                        slot = (slot + 1) & mask;
-                    }
-                    boolean shared = pages[2 * slot] == page + 1;
-                    pages[2 * slot] = page + 1;
-                    pages[2 * slot + 1] = shared ? -1 : i;
-                }
-            }
-            return new Snapshot(starts, ends, tables, safepoints, pages, mask);
-        }
-
-        private static int pageSlot(long page) {
-            long h = page * 0x9E3779B97F4A7C15L;
-            return (int) (h ^ (h >>> 32));
-        }
+    /** The registered objects, sorted by code start; immutable. */
+    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
+        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new ObjectTable[0], 0);
 
         /** Index of the object whose code holds {@code pc} (a return address may equal its end), or -1. */
         int find(long pc) {
-            long[] p = pages;
-            if (p != null) {
-                long key = (pc >>> PAGE_SHIFT) + 1;
-                int slot = pageSlot(key - 1) & pageMask;
-                while (true) {
-                    long k = p[2 * slot];
-                    if (k == key) {
-                        int i = (int) p[2 * slot + 1];
-                        if (i >= 0) {
-                            return pc >= starts[i] && pc <= ends[i] ? i : -1;
-                        }
-                        break;  // a page two objects share: search
-                    }
-                    if (k == 0) {
-                        return -1;
-                    }
-                    slot = (slot + 1) & pageMask;
-                }
-            }
-            return search(pc);
-        }
-
-        private int search(long pc) {
             long[] s = starts;
             int lo = 0;
             int hi = s.length - 1;
@@ -192,7 +131,7 @@ public final class SafepointRegistry {
             if (at < s.starts().length && s.starts()[at] < table.codeEnd) {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at]);
             }
-            Snapshot next = Snapshot.of(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
+            Snapshot next = new Snapshot(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
                     insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
             SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
             if (current.hasRoomFor(table) && !current.worthCompacting(s.safepoints())) {
@@ -222,7 +161,7 @@ public final class SafepointRegistry {
                 if (s.tables()[i].key == key) {
                     // Unpublished first: from here on no lookup returns its safepoints.
                     s.tables()[i].publish(false);
-                    Snapshot next = Snapshot.of(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
+                    Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
                             s.safepoints() - s.tables()[i].safepointCount());
                     SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
                     if (current.worthCompacting(next.safepoints())) {
@@ -258,10 +197,9 @@ public final class SafepointRegistry {
             return false;
         }
         ObjectTable t = s.tables()[object];
-        int function = t.functionAt(pc);
-        Frame hit = new Frame();
-        int safepoint = lookup(pc, hit) && hit.objectKey() == t.key ? hit.safepointIndex() : -1;
-        frame.set(t, safepoint, function);
+        if (!(lookup(pc, frame) && frame.objectKey() == t.key)) {
+            frame.set(t, -1, t.functionAt(pc));
+        }
         return true;
     }
 

@@ -23,7 +23,15 @@ public final class LlvmTools {
                 return candidate;
             }
         }
-        String message = tool + " is not installed (apt-get install llvm-19 lld-19)";
+        return missing(tool + " is not installed (apt-get install llvm-19 lld-19)");
+    }
+
+    /** {@code file} (for example libLLVM), which llvm-19 installs; skips or fails without it. */
+    public static Path requireFile(Path file) {
+        return Files.exists(file) ? file : missing(file + " is missing (apt-get install llvm-19)");
+    }
+
+    private static Path missing(String message) {
         if ("true".equals(System.getenv("CI"))) {
             Assertions.fail(message + "; CI must run this test");
         }
