@@ -1,0 +1,121 @@
+package dev.safepointkit.roots;
+
+import dev.safepointkit.registry.Frame;
+import java.util.Arrays;
+
+/**
+ * The roots of one JIT frame, as a batch: every slot once, bases apart from derived pointers.
+ * A visitor gets the same batch object for every frame of a walk (its arrays grow as needed and
+ * are reused), so a walk allocates nothing once warm.
+ *
+ * <p>Base slots hold a pointer to the start of an object (or null); gc-live allocas and register
+ * roots (at the slot where the poll saved the register) are base slots too. A derived slot holds
+ * an interior pointer whose object is the one in {@link #derivedBase}: it must be rewritten as
+ * new base + (old derived - old base), see {@link RootRelocator}.
+ *
+ * <p>Not thread safe: owned by the walk that fills it.
+ */
+public final class RootBatch {
+    int depth;
+    long sp;
+    Frame frame;
+    long[] baseSlots = new long[16];
+    int baseCount;
+    long[] derivedSlots = new long[16];
+    int[] derivedBase = new int[16];
+    int derivedCount;
+
+    void reset(int depth, long sp, Frame frame) {
+        this.depth = depth;
+        this.sp = sp;
+        this.frame = frame;
+        baseCount = 0;
+        derivedCount = 0;
+    }
+
+    /** Adds a base slot once; returns its index. */
+    int addBase(long slot) throws StackWalkException {
+        for (int i = 0; i < derivedCount; i++) {
+            if (derivedSlots[i] == slot) {
+                throw new StackWalkException(describe() + ": slot 0x" + Long.toHexString(slot) + " is both a base and a derived pointer");
+            }
+        }
+        for (int i = 0; i < baseCount; i++) {
+            if (baseSlots[i] == slot) {
+                return i;
+            }
+        }
+        if (baseCount == baseSlots.length) {
+            baseSlots = Arrays.copyOf(baseSlots, baseCount * 2);
+        }
+        baseSlots[baseCount] = slot;
+        return baseCount++;
+    }
+
+    /** Adds a derived slot of base {@code base} once. */
+    void addDerived(long slot, int base) throws StackWalkException {
+        for (int i = 0; i < baseCount; i++) {
+            if (baseSlots[i] == slot) {
+                throw new StackWalkException(describe() + ": slot 0x" + Long.toHexString(slot) + " is both a base and a derived pointer");
+            }
+        }
+        for (int i = 0; i < derivedCount; i++) {
+            if (derivedSlots[i] == slot) {
+                if (derivedBase[i] != base) {
+                    throw new StackWalkException(describe() + ": derived slot 0x" + Long.toHexString(slot) + " has two bases");
+                }
+                return;
+            }
+        }
+        if (derivedCount == derivedSlots.length) {
+            derivedSlots = Arrays.copyOf(derivedSlots, derivedCount * 2);
+            derivedBase = Arrays.copyOf(derivedBase, derivedCount * 2);
+        }
+        derivedSlots[derivedCount] = slot;
+        derivedBase[derivedCount++] = base;
+    }
+
+    String describe() {
+        return "frame " + depth + " (" + (frame.hasFunction() && frame.functionName() != null ? frame.functionName()
+                : "function at 0x" + Long.toHexString(frame.functionStart())) + " in " + frame.objectName()
+                + ", return address 0x" + Long.toHexString(frame.returnAddress()) + ")";
+    }
+
+    /** 0 for the innermost frame (the one that polled), counting outwards. */
+    public int depth() {
+        return depth;
+    }
+
+    /** The frame's stack pointer at the call: Indirect [RSP + offset] roots are relative to it. */
+    public long sp() {
+        return sp;
+    }
+
+    /** What the registry knows of the frame (function, safepoint ID, frame size). */
+    public Frame frame() {
+        return frame;
+    }
+
+    public int baseCount() {
+        return baseCount;
+    }
+
+    /** Stack address of base root {@code i}. */
+    public long baseSlot(int i) {
+        return baseSlots[i];
+    }
+
+    public int derivedCount() {
+        return derivedCount;
+    }
+
+    /** Stack address of derived root {@code i}. */
+    public long derivedSlot(int i) {
+        return derivedSlots[i];
+    }
+
+    /** Index (for {@link #baseSlot}) of the base of derived root {@code i}. */
+    public int derivedBaseIndex(int i) {
+        return derivedBase[i];
+    }
+}

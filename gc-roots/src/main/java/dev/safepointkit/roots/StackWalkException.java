@@ -1,0 +1,14 @@
+package dev.safepointkit.roots;
+
+/**
+ * A stack that cannot be walked precisely: a return address in JIT code with no safepoint, a
+ * frame that leaves the stack's bounds, a dynamic frame with no frame pointer, a register root
+ * with no saved value. The walk stops: it never guesses and never skips roots.
+ */
+public final class StackWalkException extends Exception {
+    private static final long serialVersionUID = 1L;
+
+    public StackWalkException(String message) {
+        super(message);
+    }
+}

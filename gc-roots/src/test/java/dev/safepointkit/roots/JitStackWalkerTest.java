@@ -1,0 +1,212 @@
+package dev.safepointkit.roots;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.registry.FunctionSpan;
+import dev.safepointkit.registry.SafepointRegistry;
+import dev.safepointkit.stackmap.LocationKind;
+import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.testing.StackMapBuilder;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The walker and the relocator over a stack laid out in off-heap memory exactly as x86-64 JIT
+ * frames lay it out, with the frames' stack maps in a registry.
+ */
+class JitStackWalkerTest {
+    static final long FOREIGN_RETURN = 0x7777_0000L;
+    static final long P1 = 0x10_0000L;
+    static final long P2 = 0x20_0000L;
+    static final long P3 = 0x30_0000L;
+    static final long MOVE = 0x100_0000L;
+
+    private Arena arena;
+    private MemorySegment memory;
+    private SafepointRegistry registry;
+
+    @BeforeEach
+    void setUp() throws Exception {
+        arena = Arena.ofConfined();
+        memory = arena.allocate(4096, 16);
+        registry = new SafepointRegistry();
+        // A: frame size 32. The derived pair comes before its base's own pair, and repeats.
+        StackMapBuilder a = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x1000, 32, 1);
+        a.record(1, 0x10).constant(0).constant(0).constant(0)
+                .indirect(7, 16).indirect(7, 24)
+                .indirect(7, 16).indirect(7, 16)
+                .indirect(7, 16).indirect(7, 24)
+                .direct(7, 8);
+        register(1, "a.o", 0x1000, a);
+        // B: frame size 48; a base that is null, and a constant (null) pair.
+        StackMapBuilder b = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x2000, 48, 1);
+        b.record(2, 0x10).constant(0).constant(0).constant(0)
+                .indirect(7, 0).indirect(7, 0)
+                .indirect(7, 32).indirect(7, 32)
+                .constant(0).constant(0);
+        register(2, "b.o", 0x2000, b);
+    }
+
+    @AfterEach
+    void tearDown() {
+        arena.close();
+    }
+
+    private void register(long key, String name, long code, StackMapBuilder builder) throws Exception {
+        StackMapSection section = StackMapSection.parse(MemorySegment.ofArray(builder.build()), ByteOrder.LITTLE_ENDIAN);
+        registry.register(key, name, code, 0x100, section, List.of(new FunctionSpan(name.replace(".o", "_fn"), code, 0x100)));
+    }
+
+    private long at(long offset) {
+        return memory.address() + offset;
+    }
+
+    private void put(long address, long value) {
+        memory.set(ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address(), value);
+    }
+
+    private long get(long address) {
+        return memory.get(ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address());
+    }
+
+    /** Two JIT frames, A (innermost) called by B, called from a foreign frame. Returns the stack. */
+    private ThreadStack twoFrames(SavedRegisters registers) {
+        long slotA = at(64);
+        put(slotA, 0x1010);
+        long spA = slotA + 8;
+        put(spA + 8, P3);
+        put(spA + 16, P1);
+        put(spA + 24, P1 + 40);
+        long slotB = spA + 32;
+        put(slotB, 0x2010);
+        long spB = slotB + 8;
+        put(spB, P2);
+        put(spB + 32, 0);
+        long outer = spB + 48;
+        put(outer, FOREIGN_RETURN);
+        return new ThreadStack(memory, slotA, outer + 8, registers);
+    }
+
+    @Test
+    void walksEachJitFrameAndReportsEachRootOnce() throws Exception {
+        ThreadStack stack = twoFrames(SavedRegisters.none());
+        List<String> seen = new ArrayList<>();
+        int frames = new JitStackWalker(registry).walk(stack, (batch, s) -> {
+            StringBuilder line = new StringBuilder(batch.frame().functionName() + " sp+" + (batch.sp() - at(72)) + ":");
+            for (int i = 0; i < batch.baseCount(); i++) {
+                line.append(" base@").append(batch.baseSlot(i) - batch.sp());
+            }
+            for (int i = 0; i < batch.derivedCount(); i++) {
+                line.append(" derived@").append(batch.derivedSlot(i) - batch.sp()).append("<-")
+                        .append(batch.baseSlot(batch.derivedBaseIndex(i)) - batch.sp());
+            }
+            seen.add(line.toString());
+        });
+        assertEquals(2, frames);
+        assertEquals(List.of("a_fn sp+0: base@16 base@8 derived@24<-16", "b_fn sp+40: base@0 base@32"), seen);
+    }
+
+    @Test
+    void relocatesDerivedPointersFromOldValuesBeforeAnyBaseMoves() throws Exception {
+        ThreadStack stack = twoFrames(SavedRegisters.none());
+        RootRelocator relocator = new RootRelocator(old -> old + MOVE);
+        new JitStackWalker(registry).walk(stack, relocator);
+        long spA = at(72);
+        assertEquals(P1 + MOVE, get(spA + 16));
+        // new base + (old derived - old base); rebasing on the moved base would give P1 + 40 - MOVE.
+        assertEquals(P1 + MOVE + 40, get(spA + 24));
+        assertEquals(P3 + MOVE, get(spA + 8), "the gc-live alloca's slot");
+        long spB = spA + 40;
+        assertEquals(P2 + MOVE, get(spB));
+        assertEquals(0, get(spB + 32), "null stays null");
+        assertEquals(1, get(at(64)) == 0x1010 ? 1 : 0, "return addresses are not roots");
+        assertEquals(5, relocator.relocatedSlots());
+    }
+
+    @Test
+    void aReturnAddressInsideJitCodeWithoutSafepointStopsTheWalk() {
+        ThreadStack stack = twoFrames(SavedRegisters.none());
+        put(stack.returnAddressSlot(), 0x1004);
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(stack, (b, s) -> { }));
+        assertTrue(e.getMessage().contains("0x1004 is inside JIT code (a_fn in a.o) but is not a safepoint"), e.getMessage());
+    }
+
+    @Test
+    void aCorruptFrameSizeIsAnErrorNotASilentEnd() throws Exception {
+        StackMapBuilder huge = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x3000, 1 << 20, 1);
+        huge.record(3, 0x10).constant(0).constant(0).constant(0).indirect(7, 0).indirect(7, 0);
+        register(3, "huge.o", 0x3000, huge);
+        ThreadStack stack = twoFrames(SavedRegisters.none());
+        put(stack.returnAddressSlot(), 0x3010);
+        List<Integer> visited = new ArrayList<>();
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(stack, (b, s) -> visited.add(b.depth())));
+        assertTrue(e.getMessage().contains("beyond the thread's entry SP"), e.getMessage());
+        assertEquals(List.of(0), visited, "the frame itself was reported before its caller failed");
+    }
+
+    @Test
+    void aRegisterRootNeedsTheSavedRegister() throws Exception {
+        StackMapBuilder reg = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x4000, 32, 1);
+        reg.record(4, 0x10).constant(0).constant(0).constant(0)
+                .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
+        register(4, "reg.o", 0x4000, reg);
+        ThreadStack without = twoFrames(SavedRegisters.none());
+        put(without.returnAddressSlot(), 0x4010);
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(without, (b, s) -> { }));
+        assertTrue(e.getMessage().contains("a root in register R#3 and no saved value for it from the poll"), e.getMessage());
+
+        // With RBX saved by the poll (below the return address), the root is its save slot.
+        long rbxSlot = at(16);
+        put(rbxSlot, P2);
+        ThreadStack with = twoFrames(SavedRegisters.none().savedAt(3, rbxSlot));
+        put(with.returnAddressSlot(), 0x4010);
+        new JitStackWalker(registry).walk(with, new RootRelocator(old -> old + MOVE));
+        assertEquals(P2 + MOVE, get(rbxSlot));
+    }
+
+    @Test
+    void dynamicFramesNeedTheFramePointer() throws Exception {
+        StackMapBuilder dyn = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x5000, -1L, 1);
+        dyn.record(5, 0x10).constant(0).constant(0).constant(0).indirect(6, -16).indirect(6, -16);
+        register(5, "dyn.o", 0x5000, dyn);
+        // dyn's frame: [rbp - 16] root, [rbp] caller's rbp, [rbp + 8] return address into B.
+        long slot = at(64);
+        put(slot, 0x5010);
+        long rbp = at(200);
+        put(rbp - 16, P1);
+        put(rbp, 0);
+        put(rbp + 8, FOREIGN_RETURN);
+        ThreadStack noFp = new ThreadStack(memory, slot, rbp + 16, SavedRegisters.none());
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(noFp, (b, s) -> { }));
+        assertTrue(e.getMessage().contains("dynamic frame size and no known frame pointer"), e.getMessage());
+
+        long rbpSave = at(8);
+        put(rbpSave, rbp);
+        ThreadStack withFp = new ThreadStack(memory, slot, rbp + 16, SavedRegisters.none().savedAt(6, rbpSave));
+        assertEquals(1, new JitStackWalker(registry).walk(withFp, new RootRelocator(old -> old + MOVE)));
+        assertEquals(P1 + MOVE, get(rbp - 16));
+    }
+
+    @Test
+    void readsOutsideTheStackAreErrors() {
+        ThreadStack stack = twoFrames(SavedRegisters.none());
+        ThreadStack truncated = new ThreadStack(memory.asSlice(0, 100), stack.returnAddressSlot(), stack.entrySp(),
+                SavedRegisters.none());
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(truncated, (b, s) -> { }));
+        assertTrue(e.getMessage().contains("is outside the stack"), e.getMessage());
+    }
+}
