@@ -28,7 +28,7 @@ if [ "${1:-}" = --out ]; then
 fi
 out=$fixtures/stackmaps
 
-for tool in llc-19 llvm-readobj-19 llvm-objcopy-19 ld.lld-19; do
+for tool in llc-19 opt-19 llvm-readobj-19 llvm-objcopy-19 ld.lld-19; do
   command -v "$tool" >/dev/null || {
     echo "regen-fixtures: $tool not found; install it with: apt-get install llvm-19 lld-19" >&2
     exit 1
@@ -102,4 +102,7 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -x86-relax-re
   -filetype=obj data.ll -o "$jit/data.o"
 # Non-PIC small code model: 32-bit absolute relocations (R_X86_64_32, R_X86_64_32S).
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=obj absolute.ll -o "$jit/absolute.o"
+# Statepoints inserted by LLVM itself: rewrite-statepoints-for-gc, then code generation.
+opt-19 -passes=rewrite-statepoints-for-gc -S roots.ll -o "$work/roots.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
