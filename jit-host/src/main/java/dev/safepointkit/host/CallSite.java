@@ -11,7 +11,10 @@ package dev.safepointkit.host;
  */
 public record CallSite(long objectKey, String section, long address, int type, boolean viaStub) {
 
-    /** Whether the site is the rel32 of a direct call or jump (PLT32 or PC32 from code). */
+    /**
+     * Whether the site is the rel32 of a direct call or jump: a PLT32 relocation (LLVM uses PC32
+     * for data as well, so a PC32 site is not taken to be a branch).
+     */
     public boolean isBranch() {
         return type == X86Relocations.R_X86_64_PLT32;
     }

@@ -120,7 +120,7 @@ public final class JitHost implements AutoCloseable {
                 throw new JitLoadException(name + ": " + e.getMessage(), e);
             }
             checkNoClash(name, symbols);
-            ObjectLinker.Linked linked = new ObjectLinker(name, key, elf, this::resolve).link();
+            ObjectLinker.Linked linked = new ObjectLinker(name, key, elf, symbols, this::resolve).link();
             JitObject object;
             try {
                 object = describe(name, key, elf, linked);

@@ -70,23 +70,20 @@ final class ObjectLinker {
     private final String objectName;
     private final long objectKey;
     private final ElfFile elf;
+    private final List<ElfSymbol> symbols;
     private final Resolver resolver;
 
-    ObjectLinker(String objectName, long objectKey, ElfFile elf, Resolver resolver) {
+    /** @param symbols {@code elf}'s symbol table, which the host has already read */
+    ObjectLinker(String objectName, long objectKey, ElfFile elf, List<ElfSymbol> symbols, Resolver resolver) {
         this.objectName = objectName;
         this.objectKey = objectKey;
         this.elf = elf;
+        this.symbols = symbols;
         this.resolver = resolver;
     }
 
     Linked link() throws JitLoadException {
         checkHeader();
-        List<ElfSymbol> symbols;
-        try {
-            symbols = elf.symbols();
-        } catch (ElfFormatException e) {
-            throw new JitLoadException(objectName + ": " + e.getMessage(), e);
-        }
 
         // What to load, and which relocations apply to it.
         List<ElfSection> loaded = new ArrayList<>();
