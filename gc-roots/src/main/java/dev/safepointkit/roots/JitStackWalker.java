@@ -11,7 +11,11 @@ import dev.safepointkit.stackmap.LocationKind;
  * <p>x86-64: from the return-address slot the poll captured, each frame's return address is
  * looked up in the registry; the frame's SP at its call is that slot + 8, and its caller's
  * return address lies at SP + frame size. A frame whose size is dynamic (UINT64_MAX) is walked
- * through its frame pointer: [RBP] holds the caller's RBP and [RBP + 8] the return address. The
+ * through its frame pointer: [RBP] holds the caller's RBP and [RBP + 8] the return address. RBP is
+ * known for the innermost frame when the poll saved it ({@link SavedRegisters}), and for each
+ * caller of a frame whose function keeps a frame pointer (its prologue pushed the caller's RBP
+ * below its return address), so chains through fixed-size frames work when those keep frame
+ * pointers (LLVM's {@code "frame-pointer"="all"}). The
  * walk ends at the first return address outside JIT code, which must lie below the thread's
  * entry SP. Anything else that cannot be resolved (a return address inside JIT code with no
  * safepoint, a frame that reaches past the entry SP or out of the stack, a register root with no
@@ -36,59 +40,107 @@ public final class JitStackWalker {
 
     /** Walks {@code stack}; returns the number of JIT frames visited. */
     public int walk(ThreadStack stack, RootVisitor visitor) throws StackWalkException {
-        long slot = stack.returnAddressSlot();
-        // The frame pointer is known for the innermost frame if the poll saved it, and along a
-        // chain of dynamic frames; after a fixed-size frame it is unknown (that frame may have
-        // used RBP for anything; only unwind info would say).
-        long rbp = stack.registers().slotOf(RBP) >= 0 ? stack.word(stack.registers().slotOf(RBP)) : -1;
+        this.stack = stack;
+        slot = stack.returnAddressSlot();
+        // The frame pointer is known for the innermost frame if the poll saved it, then for the
+        // caller of every frame that keeps one; after a fixed-size frame without one it is
+        // unknown (that frame may have used RBP for anything; only unwind info would say).
+        rbp = stack.registers().slotOf(RBP) >= 0 ? stack.word(stack.registers().slotOf(RBP)) : -1;
+        calleeStart = 0;
         int depth = 0;
-        while (true) {
-            if (slot > stack.entrySp() - 8) {
-                // A valid walk ends at a foreign return address below the entry SP; passing it
-                // means a frame size was wrong, and stopping quietly would skip roots.
-                throw new StackWalkException("frame " + depth + ": return address slot 0x" + Long.toHexString(slot)
-                        + " lies beyond the thread's entry SP 0x" + Long.toHexString(stack.entrySp()));
-            }
-            long returnAddress = stack.word(slot);
-            if (!registry.lookup(returnAddress, frame)) {
-                if (registry.locate(returnAddress, frame)) {
-                    throw new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
-                            + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
-                            + frame.objectName() + ") but is not a safepoint");
+        try {
+            while (true) {
+                if (slot > stack.entrySp() - 8) {
+                    // A valid walk ends at a foreign return address below the entry SP; passing it
+                    // means a frame size was wrong, and stopping quietly would skip roots.
+                    throw new StackWalkException("frame " + depth + ": return address slot 0x" + Long.toHexString(slot)
+                            + " lies beyond the thread's entry SP 0x" + Long.toHexString(stack.entrySp()));
                 }
-                break;  // the first foreign frame: the end of this run of JIT frames
-            }
-            long sp = slot + 8;
-            batch.reset(depth, sp, frame);
-            long frameSize = frame.frameSize();
-            long callerSlot;
-            long callerRbp;
-            if (frame.hasDynamicFrameSize()) {
-                if (rbp < 0) {
-                    throw new StackWalkException(batch.describe() + ": dynamic frame size and no known frame pointer");
+                long returnAddress = stack.word(slot);
+                if (!registry.lookup(returnAddress, frame)) {
+                    if (registry.locate(returnAddress, frame)) {
+                        throw new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
+                                + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
+                                + frame.objectName() + ") but is not a safepoint");
+                    }
+                    break;  // the first foreign frame: the end of this run of JIT frames
                 }
-                callerSlot = rbp + 8;
-                callerRbp = stack.word(rbp);
-            } else if (frameSize < 0) {
-                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
-            } else {
-                callerSlot = sp + frameSize;
-                callerRbp = -1;
+                long sp = slot + 8;
+                batch.reset(depth, sp, frame);
+                long frameSize = frame.frameSize();
+                long callerSlot;
+                if (frame.hasDynamicFrameSize()) {
+                    long fp = rbp();
+                    if (fp < 0) {
+                        throw new StackWalkException(batch.describe() + ": dynamic frame size and no known frame pointer");
+                    }
+                    callerSlot = fp + 8;
+                } else if (frameSize < 0) {
+                    throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
+                } else {
+                    callerSlot = sp + frameSize;
+                }
+                collectRoots(stack, depth, sp);
+                visitor.visitFrame(batch, stack);
+                if (callerSlot <= slot) {
+                    throw new StackWalkException(batch.describe() + ": caller's return address at 0x" + Long.toHexString(callerSlot)
+                            + " is not above this frame's");
+                }
+                if (frame.hasDynamicFrameSize()) {
+                    rbp = stack.word(rbp);  // the caller's RBP, pushed by this frame's prologue
+                    calleeStart = 0;
+                } else {
+                    rbp = -1;               // known only if this frame keeps a frame pointer: asked when needed
+                    calleeStart = frame.functionStart();
+                }
+                slot = callerSlot;
+                depth++;
             }
-            collectRoots(stack, depth, sp, rbp);
-            visitor.visitFrame(batch, stack);
-            if (callerSlot <= slot) {
-                throw new StackWalkException(batch.describe() + ": caller's return address at 0x" + Long.toHexString(callerSlot)
-                        + " is not above this frame's");
-            }
-            slot = callerSlot;
-            rbp = callerRbp;
-            depth++;
+        } finally {
+            this.stack = null;
         }
         return depth;
     }
 
-    private void collectRoots(ThreadStack stack, int depth, long sp, long rbp) throws StackWalkException {
+    private ThreadStack stack;
+    private long slot;
+    private long rbp;          // the current frame's RBP, or -1 while not known
+    private long calleeStart;  // start of the current frame's fixed-size callee, 0 when there is none to ask
+
+    /**
+     * The current frame's RBP: known from the poll or a dynamic callee, or, after a fixed-size
+     * callee whose function keeps a frame pointer, the value that callee's prologue pushed just
+     * below its return address. -1 when not known.
+     */
+    private long rbp() throws StackWalkException {
+        if (rbp < 0 && calleeStart != 0) {
+            if (hasFramePointer(calleeStart)) {
+                rbp = stack.word(slot - 8);
+            }
+            calleeStart = 0;
+        }
+        return rbp;
+    }
+
+    /**
+     * Whether the function starts with {@code push %rbp; mov %rsp,%rbp} (after an optional
+     * {@code endbr64}): the prologue LLVM emits for a frame pointer. The code is mapped while a
+     * frame of it is on a stopped thread's stack (the thread will return into it).
+     */
+    static boolean hasFramePointer(long functionStart) {
+        int first = CODE.get(CODE_INT, functionStart);
+        if (first == ENDBR64) {
+            first = CODE.get(CODE_INT, functionStart + 4);
+        }
+        return first == PUSH_RBP_MOV_RSP_RBP;
+    }
+
+    private static final java.lang.foreign.MemorySegment CODE = java.lang.foreign.MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+    private static final java.lang.foreign.ValueLayout.OfInt CODE_INT = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+    private static final int ENDBR64 = 0xfa1e0ff3;               // f3 0f 1e fa
+    private static final int PUSH_RBP_MOV_RSP_RBP = 0xe5894855;  // 55 48 89 e5
+
+    private void collectRoots(ThreadStack stack, int depth, long sp) throws StackWalkException {
         if (frame.kind() != SafepointKind.STATEPOINT) {
             return;  // stackmap and patchpoint records carry no GC roots
         }
@@ -101,8 +153,8 @@ public final class JitStackWalker {
                 }
                 continue;  // a null or constant pointer: nothing to relocate
             }
-            long baseSlot = slot(stack, base, sp, rbp, depth);
-            long derivedSlot = slot(stack, derived, sp, rbp, depth);
+            long baseSlot = slot(stack, base, sp, depth);
+            long derivedSlot = slot(stack, derived, sp, depth);
             int b = batch.addBase(baseSlot);
             if (derivedSlot != baseSlot) {
                 batch.addDerived(derivedSlot, b);
@@ -111,7 +163,7 @@ public final class JitStackWalker {
         for (int i = 0; i < frame.gcAllocaCount(); i++) {
             int alloca = frame.gcAlloca(i);
             // A gc-live alloca is Direct: reg + offset is the slot that holds the pointer.
-            batch.addBase(address(frame.register(alloca), frame.offset(alloca), sp, rbp, depth));
+            batch.addBase(address(frame.register(alloca), frame.offset(alloca), sp, depth));
         }
     }
 
@@ -121,9 +173,9 @@ public final class JitStackWalker {
     }
 
     /** The stack address that holds the value of a base or derived location. */
-    private long slot(ThreadStack stack, int location, long sp, long rbp, int depth) throws StackWalkException {
+    private long slot(ThreadStack stack, int location, long sp, int depth) throws StackWalkException {
         return switch (frame.kind(location)) {
-            case INDIRECT -> address(frame.register(location), frame.offset(location), sp, rbp, depth);
+            case INDIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
             case REGISTER -> {
                 long saved = depth == 0 ? stack.registers().slotOf(frame.register(location)) : -1;
                 if (saved < 0) {
@@ -137,11 +189,11 @@ public final class JitStackWalker {
         };
     }
 
-    private long address(int register, int offset, long sp, long rbp, int depth) throws StackWalkException {
+    private long address(int register, int offset, long sp, int depth) throws StackWalkException {
         if (register == RSP) {
             return sp + offset;
         }
-        if (register == RBP && rbp >= 0) {
+        if (register == RBP && rbp() >= 0) {
             return rbp + offset;
         }
         throw new StackWalkException(batch.describe() + ": a root addressed from R#" + register

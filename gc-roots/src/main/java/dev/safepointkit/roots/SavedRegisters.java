@@ -28,4 +28,12 @@ public final class SavedRegisters {
     public static SavedRegisters none() {
         return new SavedRegisters();
     }
+
+    /**
+     * What a poll function with a frame pointer saved: its prologue ({@code push %rbp}) stored the
+     * polling JIT frame's RBP just below the return-address slot.
+     */
+    public static SavedRegisters framePointerBelow(long returnAddressSlot) {
+        return new SavedRegisters().savedAt(JitStackWalker.RBP, returnAddressSlot - 8);
+    }
 }
