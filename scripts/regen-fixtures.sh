@@ -106,3 +106,17 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=
 opt-19 -passes=rewrite-statepoints-for-gc -S roots.ll -o "$work/roots.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
+
+# The demo (examples/demo): its runtime functions and binary-trees, which the demo bundles, and
+# the programs its tests run. Statepoints come from rewrite-statepoints-for-gc, except in the
+# sources that write them by hand (frames.ll: gc-live allocas, exact derived pointers).
+demo=$fixtures/demo/x86_64
+mkdir -p "$demo"
+cd "$root/examples/demo/src/main/llvm"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj runtime.ll -o "$demo/runtime.o"
+opt-19 -passes=rewrite-statepoints-for-gc -S binarytrees.ll -o "$work/binarytrees.statepoints.ll"
+(cd "$work" && llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj \
+  binarytrees.statepoints.ll -o "$demo/binarytrees.o")
+cd "$root/examples/demo/src/test/llvm"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj frames.ll -o "$demo/frames.o"
+echo "regen-fixtures: wrote $(ls "$demo" | wc -l) objects under $demo"

@@ -1,7 +1,8 @@
-/** The {@code safepointkit} command line: {@code dump}, {@code run} and, later, the demo. Exports nothing. */
+/** The {@code safepointkit} command line: {@code dump}, {@code run} and {@code demo}. Exports nothing. */
 module dev.safepointkit.cli {
     requires dev.safepointkit.stackmap;
     requires dev.safepointkit.host;
+    requires dev.safepointkit.demo;
     requires info.picocli;
 
     // picocli fills the command objects' annotated fields by reflection.

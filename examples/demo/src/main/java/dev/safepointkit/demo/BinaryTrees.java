@@ -1,0 +1,172 @@
+package dev.safepointkit.demo;
+
+import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.LlvmCompiler;
+import dev.safepointkit.roots.Mutator;
+import java.io.PrintStream;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.HdrHistogram.Histogram;
+
+/**
+ * binary-trees (the Benchmarks Game program) run as LLVM-compiled code on the demo's copying
+ * collector: the stretch tree, then for each depth from 4 to the maximum in steps of 2 that many
+ * short-lived trees (split among the worker threads), and a long-lived tree held by a handle
+ * throughout. Every line is checked against its closed form (a tree of depth d has 2^(d+1) - 1
+ * nodes).
+ */
+public final class BinaryTrees {
+    public static final int MIN_DEPTH = 4;
+
+    /** How to run: {@code compile} builds the IR with the LLVM bridge instead of loading the bundled objects. */
+    public record Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile) {
+        public Options {
+            if (depth < 0 || depth > 24) {
+                throw new IllegalArgumentException("depth " + depth + " (0 to 24)");
+            }
+            if (threads < 1 || threads > 64) {
+                throw new IllegalArgumentException("threads " + threads + " (1 to 64)");
+            }
+        }
+    }
+
+    /** What a run printed and measured. {@code verified}: every line matched and no bad object was read. */
+    public record Result(List<String> lines, boolean verified, List<String> problems, long collections,
+                         long framesWalked, long rootsVisited, long bytesCopied, Histogram pauses, long nanos) {
+
+        public String summary() {
+            return String.format("collections: %d, frames walked: %d, roots visited: %d, copied: %.1f MB%n"
+                            + "pause p50 %.3f ms, p99 %.3f ms, max %.3f ms; run %.2f s; output %s",
+                    collections, framesWalked, rootsVisited, bytesCopied / 1e6,
+                    millis(pauses, 50), millis(pauses, 99), pauses.getTotalCount() == 0 ? 0.0 : pauses.getMaxValue() / 1e6,
+                    nanos / 1e9, verified ? "verified" : "WRONG: " + String.join("; ", problems));
+        }
+
+        private static double millis(Histogram h, double percentile) {
+            return h.getTotalCount() == 0 ? 0.0 : h.getValueAtPercentile(percentile) / 1e6;
+        }
+    }
+
+    private BinaryTrees() {}
+
+    /** Runs the program; {@code out} gets its output lines, {@code progress} a line per finished depth. */
+    public static Result run(Options options, PrintStream out, PrintStream progress) throws Exception {
+        try {
+            return runJit(options, out, progress);
+        } catch (Exception | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
+    }
+
+    private static Result runJit(Options options, PrintStream out, PrintStream progress) throws Throwable {
+        int maxDepth = Math.max(MIN_DEPTH + 2, options.depth());
+        long start = System.nanoTime();
+        try (DemoRuntime runtime = new DemoRuntime(options.semispaceBytes(), 1)) {
+            if (options.compile()) {
+                LlvmCompiler llvm = LlvmCompiler.open();
+                String ir = new String(DemoRuntime.bundled("binarytrees.ll"), StandardCharsets.UTF_8);
+                runtime.load("binarytrees.o", llvm.compile("binarytrees",
+                        ir, LlvmCompiler.Options.DEFAULT.withPasses("rewrite-statepoints-for-gc")));
+            } else {
+                runtime.load("binarytrees.o", DemoRuntime.bundled("binarytrees.o"));
+            }
+            MethodHandle trees = runtime.downcall("trees", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+            MethodHandle keep = runtime.downcall("keep_tree", FunctionDescriptor.ofVoid(
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+            MethodHandle checkKept = runtime.downcall("check_kept", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+            runtime.collectAtEveryPoll(options.gcStress());
+
+            List<String> lines = new ArrayList<>();
+            List<String> problems = new ArrayList<>();
+            Mutator main = runtime.attach();
+            try {
+                MemorySegment handle = runtime.heap().handle(0);
+                int stretch = maxDepth + 1;
+                long check;
+                try (var scope = main.enter()) {
+                    check = (long) trees.invokeExact(main.context(), stretch, 1L);
+                }
+                emit(String.format("stretch tree of depth %d\t check: %d", stretch, check), check, nodes(stretch), lines, problems, out);
+
+                try (var scope = main.enter()) {
+                    keep.invokeExact(main.context(), maxDepth, handle);
+                }
+                for (int d = MIN_DEPTH; d <= maxDepth; d += 2) {
+                    long iterations = 1L << (maxDepth - d + MIN_DEPTH);
+                    check = runSplit(runtime, trees, d, iterations, options.threads());
+                    emit(String.format("%d\t trees of depth %d\t check: %d", iterations, d, check), check,
+                            iterations * nodes(d), lines, problems, out);
+                    progress.printf("demo: depth %d of %d done, %d collections so far, %.2f s%n", d, maxDepth,
+                            runtime.heap().collections(), (System.nanoTime() - start) / 1e9);
+                }
+                try (var scope = main.enter()) {
+                    check = (long) checkKept.invokeExact(main.context(), handle);
+                }
+                emit(String.format("long lived tree of depth %d\t check: %d", maxDepth, check), check, nodes(maxDepth),
+                        lines, problems, out);
+            } finally {
+                runtime.collectAtEveryPoll(false);
+                runtime.detach(main);
+            }
+            problems.addAll(runtime.failures());
+            SemispaceHeap heap = runtime.heap();
+            return new Result(List.copyOf(lines), problems.isEmpty(), List.copyOf(problems), heap.collections(),
+                    heap.framesWalked(), heap.rootsVisited(), heap.bytesCopied(), heap.pauses(), System.nanoTime() - start);
+        }
+    }
+
+    /** Nodes in a tree of depth {@code d}: the check of one such tree. */
+    static long nodes(int d) {
+        return (1L << (d + 1)) - 1;
+    }
+
+    private static void emit(String line, long check, long expected, List<String> lines, List<String> problems, PrintStream out) {
+        lines.add(line);
+        out.println(line);
+        if (check != expected) {
+            problems.add("\"" + line + "\": expected check " + expected);
+        }
+    }
+
+    /** {@code iterations} trees of depth {@code d}, split over {@code threads} mutator threads. */
+    private static long runSplit(DemoRuntime runtime, MethodHandle trees, int d, long iterations, int threads) throws Throwable {
+        AtomicLong total = new AtomicLong();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        List<Thread> workers = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            long share = iterations / threads + (t < iterations % threads ? 1 : 0);
+            if (share == 0) {
+                continue;
+            }
+            Thread worker = Thread.ofPlatform().name("binary-trees-" + t).start(() -> {
+                Mutator m = runtime.attach();
+                try (var scope = m.enter()) {
+                    total.addAndGet((long) trees.invokeExact(m.context(), d, share));
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    runtime.detach(m);
+                }
+            });
+            workers.add(worker);
+        }
+        for (Thread w : workers) {
+            w.join();
+        }
+        if (failure.get() != null) {
+            throw failure.get();
+        }
+        return total.get();
+    }
+}

@@ -1,0 +1,189 @@
+package dev.safepointkit.demo;
+
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.JitObject;
+import dev.safepointkit.registry.RegistryListener;
+import dev.safepointkit.registry.SafepointRegistry;
+import dev.safepointkit.roots.Mutator;
+import dev.safepointkit.roots.SafepointCoordinator;
+import dev.safepointkit.roots.StackWalkException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The demo's runtime: a JIT host whose loaded code is registered for stack walking, a
+ * stop-the-world coordinator, a {@link SemispaceHeap}, and the runtime functions of
+ * {@code runtime.ll} bound to Java upcalls ({@code spk_poll}, {@code spk_alloc},
+ * {@code spk_collect}, {@code spk_bad_object}).
+ *
+ * <p>A failing collection (a walk error, a root to no object) leaves the heap half copied, so
+ * it ends the process with a message on stderr and exit status 3: the JIT code must not run on.
+ * A bad object found by JIT code (its header is poison) is recorded in {@link #failures()}.
+ */
+public final class DemoRuntime implements AutoCloseable {
+    public static final long BUFFER_BYTES = 64 * 1024;
+
+    private final JitHost host = new JitHost();
+    private final SafepointRegistry registry = new SafepointRegistry();
+    private final SafepointCoordinator coordinator = new SafepointCoordinator(SemispaceHeap.CLIENT_BYTES);
+    private final SemispaceHeap heap;
+    private final Arena upcalls = Arena.ofShared();
+    private final Map<Long, Mutator> byContext = new ConcurrentHashMap<>();
+    private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
+
+    public DemoRuntime(long semispaceBytes, int handles) throws JitLoadException {
+        heap = new SemispaceHeap(registry, semispaceBytes, BUFFER_BYTES, handles);
+        host.addListener(new RegistryListener(registry));
+        ValueLayout.OfLong j = ValueLayout.JAVA_LONG;
+        var address = ValueLayout.ADDRESS;
+        host.defineUpcall("spk_poll", coordinator.pollUpcall(t -> fatal("a collection at a poll failed", t)),
+                FunctionDescriptor.ofVoid(address, address), upcalls);
+        host.defineUpcall("spk_alloc", bound("allocUpcall", long.class, MemorySegment.class, MemorySegment.class, long.class, long.class),
+                FunctionDescriptor.of(j, address, address, j, j), upcalls);
+        host.defineUpcall("spk_collect", bound("collectUpcall", void.class, MemorySegment.class, MemorySegment.class),
+                FunctionDescriptor.ofVoid(address, address), upcalls);
+        host.defineUpcall("spk_bad_object", bound("badObjectUpcall", void.class, MemorySegment.class, long.class, long.class),
+                FunctionDescriptor.ofVoid(address, j, j), upcalls);
+        load("runtime.o", bundled("runtime.o"));
+    }
+
+    private MethodHandle bound(String name, Class<?> returns, Class<?>... parameters) {
+        try {
+            return MethodHandles.lookup().bind(this, name, MethodType.methodType(returns, parameters));
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    /** A file bundled with the demo: the objects regen-fixtures.sh builds and their IR sources. */
+    public static byte[] bundled(String name) {
+        try (InputStream in = DemoRuntime.class.getResourceAsStream(name)) {
+            if (in == null) {
+                throw new IllegalArgumentException("no bundled file " + name);
+            }
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public JitObject load(String name, byte[] elf) throws JitLoadException {
+        return host.load(name, MemorySegment.ofArray(elf));
+    }
+
+    public MethodHandle downcall(String name, FunctionDescriptor descriptor) throws JitLoadException {
+        return host.downcall(name, descriptor);
+    }
+
+    public SemispaceHeap heap() {
+        return heap;
+    }
+
+    public SafepointRegistry registry() {
+        return registry;
+    }
+
+    public SafepointCoordinator coordinator() {
+        return coordinator;
+    }
+
+    /** Attaches the calling thread: its context block is what the JIT code gets as {@code ctx}. */
+    public Mutator attach() {
+        Mutator m = coordinator.attach();
+        heap.addMutator(m);
+        byContext.put(m.context().address(), m);
+        return m;
+    }
+
+    public void detach(Mutator m) {
+        byContext.remove(m.context().address());
+        heap.removeMutator(m);
+        m.close();
+    }
+
+    /** GC stress: every poll collects. */
+    public void collectAtEveryPoll(boolean on) {
+        coordinator.collectAtEveryPoll(on ? heap : null);
+    }
+
+    /** Collects now, from a thread outside JIT code. */
+    public void collect() throws StackWalkException {
+        coordinator.stopTheWorld(null, 0, heap);
+    }
+
+    /** Bad objects the JIT code ran into (a stale root reading poison), as messages. */
+    public List<String> failures() {
+        synchronized (failures) {
+            return List.copyOf(failures);
+        }
+    }
+
+    private Mutator mutator(MemorySegment ctx) {
+        Mutator m = byContext.get(ctx.address());
+        if (m == null) {
+            throw new IllegalStateException("no mutator with context block 0x" + Long.toHexString(ctx.address()));
+        }
+        return m;
+    }
+
+    private long allocUpcall(MemorySegment ctx, MemorySegment slot, long size, long header) {
+        try {
+            Mutator m = mutator(ctx);
+            for (int attempt = 0; attempt < 3; attempt++) {
+                long object = heap.allocate(m.context(), size, header);
+                if (object != 0) {
+                    return object;
+                }
+                coordinator.stopTheWorld(m, slot.address(), heap);
+            }
+            fatal("out of memory: " + size + " bytes wanted, " + heap.used() + " bytes in use after collecting", null);
+        } catch (Throwable t) {
+            fatal("allocation failed", t);
+        }
+        return 0;
+    }
+
+    private void collectUpcall(MemorySegment ctx, MemorySegment slot) {
+        try {
+            coordinator.stopTheWorld(mutator(ctx), slot.address(), heap);
+        } catch (Throwable t) {
+            fatal("a requested collection failed", t);
+        }
+    }
+
+    private void badObjectUpcall(MemorySegment ctx, long address, long header) {
+        failures.add("JIT code read object 0x" + Long.toHexString(address) + " with header 0x" + Long.toHexString(header)
+                + (header == SemispaceHeap.POISON ? " (poison: a stale root)" : ""));
+    }
+
+    /** A collector failure: the heap cannot be trusted and JIT code must not continue. */
+    private static void fatal(String what, Throwable cause) {
+        System.err.println("safepointkit demo: " + what + (cause == null ? "" : ": " + cause));
+        if (cause != null) {
+            cause.printStackTrace();
+        }
+        System.err.flush();
+        Runtime.getRuntime().halt(3);
+    }
+
+    @Override
+    public void close() {
+        host.close();
+        upcalls.close();
+        heap.close();
+    }
+}

@@ -1,0 +1,46 @@
+; The demo runtime's side of the poll protocol (see dev.safepointkit.roots.Mutator): small
+; functions that JIT code calls through statepoints when it must stop or needs memory. None is
+; GC-managed and each keeps a frame pointer, so its prologue leaves the polling frame's RBP just
+; below the return-address slot it hands to Java. The calls into Java are never tail calls: the
+; return-address slot must still be this function's when Java walks the stack.
+;
+; Context block: 0 poll word, 8 entry slot, 32 allocation-buffer top, 40 allocation-buffer end.
+
+declare void @spk_poll(ptr, ptr)
+declare i64 @spk_alloc(ptr, ptr, i64, i64)
+declare void @spk_collect(ptr, ptr)
+declare void @spk_bad_object(ptr, i64, i64)
+declare ptr @llvm.addressofreturnaddress.p0()
+
+; Park while a stop is in progress (or collect, in the stress mode).
+define void @rt_poll(ptr %ctx) noinline "frame-pointer"="all" {
+entry:
+  %slot = call ptr @llvm.addressofreturnaddress.p0()
+  notail call void @spk_poll(ptr %ctx, ptr %slot)
+  ret void
+}
+
+; Allocates an object of %size bytes whose header is %header; may collect first.
+define ptr addrspace(1) @rt_alloc(ptr %ctx, i64 %size, i64 %header) noinline "frame-pointer"="all" {
+entry:
+  %slot = call ptr @llvm.addressofreturnaddress.p0()
+  %address = notail call i64 @spk_alloc(ptr %ctx, ptr %slot, i64 %size, i64 %header)
+  %object = inttoptr i64 %address to ptr addrspace(1)
+  ret ptr addrspace(1) %object
+}
+
+; Collects now.
+define void @rt_collect(ptr %ctx) noinline "frame-pointer"="all" {
+entry:
+  %slot = call ptr @llvm.addressofreturnaddress.p0()
+  notail call void @spk_collect(ptr %ctx, ptr %slot)
+  ret void
+}
+
+; Reports an object whose header is not what the code expected (a stale or missed root reads
+; the collector's poison there).
+define void @rt_bad_object(ptr %ctx, i64 %address, i64 %header) noinline "frame-pointer"="all" {
+entry:
+  notail call void @spk_bad_object(ptr %ctx, i64 %address, i64 %header)
+  ret void
+}
