@@ -18,6 +18,14 @@ import java.lang.invoke.MethodType;
 import java.nio.file.Files;
 import java.util.HashMap;
 import java.util.Map;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfRelocation;
+import dev.safepointkit.stackmap.elf.ElfSection;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.util.List;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -45,11 +53,25 @@ class RealFramesTest {
         entrySlot = slot.address();
     }
 
-    /** The poll: walk, move, poison. Upcalls must not throw, so failures are kept for the test. */
+    /** What the poll does with the stopped thread's stack (from the poll's slot up to enter's). */
+    interface PollAction {
+        void run(long start, long end) throws Throwable;
+    }
+
+    static PollAction onPoll = RealFramesTest::walkMoveAndPoison;
+
+    /** The poll. Upcalls must not throw, so failures are kept for the test. */
     static void gcPollJava(MemorySegment slot) {
         try {
-            long start = slot.address();
-            long end = entrySlot + 8;
+            onPoll.run(slot.address(), entrySlot + 8);
+        } catch (Throwable t) {
+            failure = t;
+        }
+    }
+
+    /** Walk, move, poison. */
+    static void walkMoveAndPoison(long start, long end) throws Throwable {
+        {
             // The thread's own stack between the poll's return-address slot and enter's: live,
             // mapped, and exactly end - start bytes.
             MemorySegment stackMemory = MemorySegment.ofAddress(start).reinterpret(end - start);
@@ -69,15 +91,99 @@ class RealFramesTest {
             for (long off = 0; off < fromSpace.byteSize(); off += 8) {
                 fromSpace.set(ValueLayout.JAVA_LONG, off, POISON);
             }
-        } catch (Throwable t) {
-            failure = t;
         }
     }
 
     @ParameterizedTest
     @ValueSource(ints = {0, 1, 7, 300})
     void everyRootOfEveryFrameIsFoundAndRelocated(int depth) throws Throwable {
+        onPoll = RealFramesTest::walkMoveAndPoison;
+        long[] result = run("roots.o", null, depth);
+        long sum = result[0];
+        long expected = result[1];
+        int objects = depth + 1;
+        assertNull(failure, () -> "the poll failed: " + failure);
+        assertEquals(objects + 1, framesWalked, "sum_down frames and enter");
+        assertEquals(expected, sum, "every object was read from its new place");
+        assertTrue(rootsRelocated >= objects, "at least one root per sum_down frame");
+        assertEquals(POISON, firstWordAfterRun, "the old objects are poison");
+    }
+
+    /** Walks without writing anything; the error it ends with, or null. */
+    private static String walkError(MemorySegment memory, long start, long end, SavedRegisters registers) {
+        try {
+            new JitStackWalker(registry).walk(new ThreadStack(memory, start, end, registers), (batch, stack) -> { });
+            return null;
+        } catch (StackWalkException e) {
+            return e.getMessage();
+        }
+    }
+
+    static String error;
+
+    @Test
+    void aReturnAddressInsideJitCodeThatIsNoSafepointIsAnError() throws Throwable {
+        // The walk runs over a copy of the stopped stack whose innermost return address now points
+        // one byte before the real one: inside sum_down, at no safepoint. The live stack is untouched.
+        onPoll = (start, end) -> {
+            MemorySegment copy = Arena.ofAuto().allocate(end - start, 16);
+            MemorySegment.copy(MemorySegment.ofAddress(start).reinterpret(end - start), 0, copy, 0, end - start);
+            copy.set(ValueLayout.JAVA_LONG, 0, copy.get(ValueLayout.JAVA_LONG, 0) - 1);
+            error = walkError(copy, copy.address(), copy.address() + (end - start), SavedRegisters.none());
+        };
+        long[] result = run("roots.o", null, 5);
+        assertNull(failure);
+        assertEquals(result[1], result[0], "the program itself ran on");
+        assertTrue(error != null && error.startsWith("frame 0: return address 0x") && error.contains("is inside JIT code (sum_down in roots.o) but is not a safepoint"),
+                () -> String.valueOf(error));
+    }
+
+    @Test
+    void aCorruptFrameSizeIsAnError() throws Throwable {
+        // sum_down's StackSize in the object's stack map, made 4 KiB larger than the real frame.
+        onPoll = (start, end) -> error = walkError(MemorySegment.ofAddress(start).reinterpret(end - start), start, end,
+                SavedRegisters.none());
+        long[] result = run("roots.o", RealFramesTest::growSumDownFrame, 5);
+        assertNull(failure);
+        assertEquals(result[1], result[0]);
+        assertTrue(error != null && error.contains("lies beyond the thread's entry SP"), () -> String.valueOf(error));
+    }
+
+    @Test
+    void aRegisterRootWithNoSavedValueIsAnError() throws Throwable {
+        // GC pointers in callee-saved registers: in the frames above the poll their values are
+        // somewhere in the callees' register saves, which only unwind info would locate.
+        onPoll = (start, end) -> error = walkError(MemorySegment.ofAddress(start).reinterpret(end - start), start, end,
+                SavedRegisters.none());
+        long[] result = run("roots-gcregs.o", null, 5);
+        assertNull(failure);
+        assertEquals(result[1], result[0]);
+        assertTrue(error != null && error.contains("(sum_down in roots-gcregs.o") && error.contains(": a root in register R#")
+                && error.contains("and no saved value for it"), () -> String.valueOf(error));
+    }
+
+    /** Adds 4096 to sum_down's StackSize in the object's .llvm_stackmaps. */
+    private static void growSumDownFrame(byte[] elf) throws Exception {
+        ElfFile file = ElfFile.parse(MemorySegment.ofArray(elf));
+        ElfSection section = file.findSection(".llvm_stackmaps").orElseThrow();
+        ElfSection rela = file.findSection(".rela.llvm_stackmaps").orElseThrow();
+        List<ElfSymbol> symbols = file.symbols(file.symbolTableOf(rela));
+        // The relocation against sum_down fills its StkSizeRecord's FunctionAddress; StackSize follows.
+        ElfRelocation fill = file.relocationsFor(section).stream()
+                .filter(r -> symbols.get(r.symbolIndex()).name().equals("sum_down")).findFirst().orElseThrow();
+        int at = Math.toIntExact(section.offset() + fill.offset() + 8);
+        ByteBuffer bytes = ByteBuffer.wrap(elf).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.putLong(at, bytes.getLong(at) + 4096);
+    }
+
+    interface ObjectEdit {
+        void apply(byte[] elf) throws Exception;
+    }
+
+    /** Runs enter(objects, depth) from the given fixture; returns {sum, expected sum}. */
+    private static long[] run(String object, ObjectEdit edit, int depth) throws Throwable {
         failure = null;
+        error = null;
         registry = new SafepointRegistry();
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             host.addListener(new RegistryListener(registry));
@@ -85,8 +191,11 @@ class RealFramesTest {
                     MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
             host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(RealFramesTest.class, "gcPollJava",
                     MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            host.load("roots.o", MemorySegment.ofArray(
-                    Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/roots.o"))));
+            byte[] elf = Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + object));
+            if (edit != null) {
+                edit.apply(elf);
+            }
+            host.load(object, MemorySegment.ofArray(elf));
 
             int objects = depth + 1;
             fromSpace = arena.allocate((long) OBJECT * objects, 16);
@@ -102,12 +211,11 @@ class RealFramesTest {
             MethodHandle enter = host.downcall("enter",
                     FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
             long sum = (long) enter.invokeExact(fromSpace, (long) depth);
-
-            assertNull(failure, () -> "the poll failed: " + failure);
-            assertEquals(objects + 1, framesWalked, "sum_down frames and enter");
-            assertEquals(expected, sum, "every object was read from its new place");
-            assertTrue(rootsRelocated >= objects, "at least one root per sum_down frame");
-            assertEquals(POISON, fromSpace.get(ValueLayout.JAVA_LONG, 0), "the old objects are poison");
+            long poisonCheck = fromSpace.get(ValueLayout.JAVA_LONG, 0);
+            firstWordAfterRun = poisonCheck;
+            return new long[] {sum, expected};
         }
     }
+
+    static long firstWordAfterRun;
 }

@@ -1,0 +1,190 @@
+package dev.safepointkit.roots;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The stop-the-world protocol with Java threads playing JIT code: a "JIT loop" that reads its
+ * poll word from the context block and calls {@link SafepointCoordinator#poll} when it is set,
+ * exactly as the compiled poll sites do. (Real JIT code runs through it in the demo's tests.)
+ */
+class SafepointCoordinatorTest {
+
+    /** A mutator thread spinning in "JIT code" until told to stop; it polls like compiled code. */
+    private static final class Spinner {
+        final Thread thread;
+        final CountDownLatch inJit = new CountDownLatch(1);
+        final AtomicBoolean quit = new AtomicBoolean();
+        final AtomicLong iterations = new AtomicLong();
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
+        volatile Mutator mutator;
+        volatile long slot;
+
+        Spinner(SafepointCoordinator c, MemorySegment stack) {
+            thread = Thread.ofPlatform().start(() -> {
+                Mutator m = c.attach();
+                mutator = m;
+                // A fake stack: the entry slot above the poll slot, as compiled code records them.
+                slot = stack.address() + 64;
+                m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                try (var scope = m.enter()) {
+                    inJit.countDown();
+                    while (!quit.get()) {
+                        iterations.incrementAndGet();
+                        if ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) != 0) {
+                            c.poll(m.context(), slot);
+                        }
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
+                } finally {
+                    m.close();
+                }
+            });
+        }
+    }
+
+    @Test
+    void everyMutatorInJitCodeIsParkedAtItsPollWhileTheActionRuns() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(16);
+        try (Arena arena = Arena.ofShared()) {
+            List<Spinner> spinners = new ArrayList<>();
+            for (int i = 0; i < 3; i++) {
+                spinners.add(new Spinner(c, arena.allocate(512, 16)));
+            }
+            for (Spinner s : spinners) {
+                assertTrue(s.inJit.await(10, TimeUnit.SECONDS));
+            }
+            for (int stop = 0; stop < 50; stop++) {
+                c.stopTheWorld(null, 0, world -> {
+                    assertEquals(3, world.parked().size());
+                    assertEquals(0, world.outside());
+                    long[] before = new long[3];
+                    for (int i = 0; i < 3; i++) {
+                        before[i] = spinners.get(i).iterations.get();
+                    }
+                    try {
+                        Thread.sleep(1);
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                    for (int i = 0; i < 3; i++) {
+                        Spinner s = spinners.get(i);
+                        assertEquals(before[i], s.iterations.get(), "a parked mutator does not run");
+                        int at = world.parked().indexOf(s.mutator);
+                        ThreadStack stack = world.stacks().get(at);
+                        assertEquals(s.slot, stack.returnAddressSlot());
+                        assertEquals(s.slot + 192 + 8, stack.entrySp());
+                    }
+                });
+            }
+            assertEquals(50, c.stops());
+            for (Spinner s : spinners) {
+                long seen = s.iterations.get();
+                while (s.iterations.get() == seen) {
+                    Thread.onSpinWait();  // resumed
+                }
+                s.quit.set(true);
+                s.thread.join();
+                assertEquals(null, s.failure.get());
+            }
+            assertEquals(0, c.mutatorCount());
+        }
+    }
+
+    @Test
+    void aMutatorOutsideJitCodeCountsAsStoppedAndCannotEnterUntilTheStopEnds() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        Mutator m = c.attach();
+        CountDownLatch inAction = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicBoolean entered = new AtomicBoolean();
+        Thread collector = Thread.ofPlatform().start(() -> {
+            try {
+                c.stopTheWorld(null, 0, world -> {
+                    assertEquals(1, world.outside());
+                    assertTrue(world.parked().isEmpty());
+                    inAction.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                    assertFalse(entered.get(), "no mutator entered JIT code during the stop");
+                });
+            } catch (StackWalkException e) {
+                throw new AssertionError(e);
+            }
+        });
+        assertTrue(inAction.await(10, TimeUnit.SECONDS));
+        // This thread is the mutator: entering blocks until the collector releases the world.
+        Thread releaser = Thread.ofPlatform().start(() -> {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+            release.countDown();
+        });
+        try (var scope = m.enter()) {
+            entered.set(true);
+        }
+        collector.join();
+        releaser.join();
+        m.close();
+    }
+
+    @Test
+    void nestedEntriesAndForeignThreadsAreRefused() {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        Mutator m = c.attach();
+        assertThrows(IllegalStateException.class, c::attach, "one mutator per thread");
+        try (var scope = m.enter()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, m::enter);
+            assertTrue(e.getMessage().contains("nested entries from Java are not supported"), e.getMessage());
+            assertThrows(IllegalStateException.class, m::close, "detaching while in JIT code");
+        }
+        AtomicReference<Throwable> other = new AtomicReference<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                m.enter();
+            } catch (Throwable e) {
+                other.set(e);
+            }
+        });
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
+        assertTrue(other.get() instanceof IllegalStateException, "another thread cannot use this mutator");
+        m.close();
+    }
+
+    @Test
+    void aFailingActionStillReleasesTheWorld() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        assertThrows(StackWalkException.class, () -> c.stopTheWorld(null, 0, world -> {
+            throw new StackWalkException("broken");
+        }));
+        Mutator m = c.attach();
+        try (var scope = m.enter()) {
+            assertEquals(0, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "poll words cleared");
+        }
+        m.close();
+    }
+}
