@@ -105,6 +105,12 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=
 # Statepoints inserted by LLVM itself: rewrite-statepoints-for-gc, then code generation.
 opt-19 -passes=rewrite-statepoints-for-gc -S roots.ll -o "$work/roots.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots.o"
+opt-19 -passes=rewrite-statepoints-for-gc -S deep.ll -o "$work/deep.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/deep.statepoints.ll" -o "$jit/deep.o"
+# The same as roots.o with GC pointers kept in callee-saved registers: Register roots, which a walker can only
+# resolve where the poll saved the register.
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=4 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots-gcregs.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
 
 # The demo (examples/demo): its runtime functions and binary-trees, which the demo bundles, and
