@@ -85,6 +85,11 @@ public final class DemoRuntime implements AutoCloseable {
         return host.load(name, MemorySegment.ofArray(elf));
     }
 
+    /** Unloads an object no thread is running: it leaves the registry first. */
+    public void unload(JitObject object) throws JitLoadException {
+        host.unload(object, false);
+    }
+
     public MethodHandle downcall(String name, FunctionDescriptor descriptor) throws JitLoadException {
         return host.downcall(name, descriptor);
     }

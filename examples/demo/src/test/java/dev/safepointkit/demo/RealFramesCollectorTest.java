@@ -11,6 +11,8 @@ import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -97,12 +99,27 @@ class RealFramesCollectorTest {
     }
 
     @Test
-    void fourMutatorsCollectingWhileTheOthersRun() throws Throwable {
+    void fourMutatorsCollectingWhileTheOthersRunAndCodeIsUnloaded() throws Throwable {
         int threads = 4;
         int n = 150;
         MethodHandle sum = runtime.downcall("sum_array", TWO_LONGS);
         MethodHandle alloca = runtime.downcall("alloca_roots", TWO_LONGS);
         AtomicReference<Throwable> failure = new AtomicReference<>();
+        // Meanwhile another thread loads and unloads other code with safepoints of its own
+        // (binary-trees): the registry changes under the walks.
+        byte[] other = DemoRuntime.bundled("binarytrees.o");
+        AtomicBoolean done = new AtomicBoolean();
+        AtomicLong churn = new AtomicLong();
+        Thread churner = Thread.ofPlatform().start(() -> {
+            try {
+                while (!done.get()) {
+                    runtime.unload(runtime.load("binarytrees.o", other));
+                    churn.incrementAndGet();
+                }
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            }
+        });
         List<Thread> workers = new ArrayList<>();
         long[] results = new long[threads * 2];
         for (int t = 0; t < threads; t++) {
@@ -126,9 +143,12 @@ class RealFramesCollectorTest {
         for (Thread w : workers) {
             w.join();
         }
+        done.set(true);
+        churner.join();
         if (failure.get() != null) {
             throw failure.get();
         }
+        assertTrue(churn.get() > 0, "code was loaded and unloaded during the run");
         for (int t = 0; t < threads; t++) {
             long len = n + t;
             assertEquals(3L * len * (len - 1) / 2 + len, results[2 * t], "thread " + t);
