@@ -7,15 +7,6 @@
 #   scripts/bench-lookup.sh [JMH OPTIONS...]       about 10 minutes on 2 cores
 #
 # Writes target/bench/lookup.json and prints medians and spread of every metric.
-set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-if [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ] && [ -z "${JAVA_HOME:-}" ]; then
-  export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-fi
-cd "$root"
-mkdir -p target/bench
-./mvnw -q -DskipTests -pl stress -am install
-"$JAVA_HOME/bin/java" -jar stress/target/benchmarks.jar 'LookupBenchmark' -prof gc \
-  -rf json -rff "$root/target/bench/lookup.json" "$@"
-"$JAVA_HOME/bin/java" scripts/JmhSummary.java "$root/target/bench/lookup.json" | grep -v -e 'gc.count' -e 'gc.time' -e 'alloc.rate '
+source "$(dirname "$0")/bench-common.sh"
+jmh LookupBenchmark lookup "$@"
 "$JAVA_HOME/bin/java" -Xmx4g -cp stress/target/benchmarks.jar dev.safepointkit.stress.registry.LookupLatency 1000000 10
