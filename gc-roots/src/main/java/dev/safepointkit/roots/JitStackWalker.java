@@ -4,6 +4,8 @@ import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.SafepointKind;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.stackmap.LocationKind;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Walks the JIT frames of one stopped thread and hands each frame's roots to a visitor.
@@ -135,8 +137,8 @@ public final class JitStackWalker {
         return first == PUSH_RBP_MOV_RSP_RBP;
     }
 
-    private static final java.lang.foreign.MemorySegment CODE = java.lang.foreign.MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-    private static final java.lang.foreign.ValueLayout.OfInt CODE_INT = java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+    private static final MemorySegment CODE = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
+    private static final ValueLayout.OfInt CODE_INT = ValueLayout.JAVA_INT_UNALIGNED;
     private static final int ENDBR64 = 0xfa1e0ff3;               // f3 0f 1e fa
     private static final int PUSH_RBP_MOV_RSP_RBP = 0xe5894855;  // 55 48 89 e5
 

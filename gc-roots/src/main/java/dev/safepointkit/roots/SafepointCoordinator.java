@@ -1,6 +1,7 @@
 package dev.safepointkit.roots;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
@@ -8,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 
 /**
  * Stops every mutator thread at a safepoint so a collector can scan and fix their stacks.
@@ -181,10 +183,10 @@ public final class SafepointCoordinator {
      * bind it with the JIT host's {@code defineUpcall}. It never throws (an exception cannot cross
      * an upcall): a failure of a stress-mode action is handed to {@code failures}.
      */
-    public MethodHandle pollUpcall(java.util.function.Consumer<Throwable> failures) {
+    public MethodHandle pollUpcall(Consumer<Throwable> failures) {
         try {
             MethodHandle poll = MethodHandles.lookup().findStatic(SafepointCoordinator.class, "pollUpcall",
-                    MethodType.methodType(void.class, SafepointCoordinator.class, java.util.function.Consumer.class,
+                    MethodType.methodType(void.class, SafepointCoordinator.class, Consumer.class,
                             MemorySegment.class, MemorySegment.class));
             return MethodHandles.insertArguments(poll, 0, this, failures);
         } catch (ReflectiveOperationException e) {
@@ -192,7 +194,7 @@ public final class SafepointCoordinator {
         }
     }
 
-    private static void pollUpcall(SafepointCoordinator c, java.util.function.Consumer<Throwable> failures,
+    private static void pollUpcall(SafepointCoordinator c, Consumer<Throwable> failures,
                                    MemorySegment context, MemorySegment slot) {
         try {
             c.poll(context, slot.address());
@@ -302,7 +304,7 @@ public final class SafepointCoordinator {
     }
 
     private Mutator mutatorOf(MemorySegment context) {
-        long index = context.reinterpret(Mutator.CLIENT_AREA).get(java.lang.foreign.ValueLayout.JAVA_LONG, Mutator.INDEX);
+        long index = context.reinterpret(Mutator.CLIENT_AREA).get(ValueLayout.JAVA_LONG, Mutator.INDEX);
         lock.lock();
         try {
             for (Mutator m : mutators) {
