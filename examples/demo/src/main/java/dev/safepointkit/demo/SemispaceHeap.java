@@ -221,12 +221,6 @@ public final class SemispaceHeap implements WorldAction, AutoCloseable {
         return pauses.copy();
     }
 
-    /** Whether {@code address} lies in the space the mutators allocate in now. */
-    public synchronized boolean inCurrentSpace(long address) {
-        MemorySegment space = spaces[current];
-        return address >= space.address() && address < space.address() + bump;
-    }
-
     @Override
     public void close() {
         arena.close();
