@@ -56,6 +56,8 @@ public final class JitHost implements AutoCloseable {
     private final Map<String, Long> definers = new ConcurrentHashMap<>();
     private final Map<String, Long> addresses = new ConcurrentHashMap<>();
     private final Map<String, Long> runtimeSymbols = new ConcurrentHashMap<>();
+    /** Runtime symbols that stand for a function loaded objects may define: a stub and its bodies. */
+    private final Set<String> indirect = ConcurrentHashMap.newKeySet();
     /** Call sites per referenced symbol name. */
     private final Map<String, List<CallSite>> callSites = new ConcurrentHashMap<>();
     private final SymbolLookup process = Linker.nativeLinker().defaultLookup().or(SymbolLookup.loaderLookup());
@@ -84,6 +86,28 @@ public final class JitHost implements AutoCloseable {
             }
             runtimeSymbols.put(name, address.address());
         }
+    }
+
+    /**
+     * Makes {@code name} an indirect symbol: every object loaded from now on that refers to it is
+     * linked to {@code stub}, and an object may still define {@code name} itself. Such a definition
+     * is a body of the function, not a global of the host: it does not clash with the stub or with
+     * other bodies, others are never linked to it, and {@link #unload} does not count references to
+     * {@code name} as uses of the object. The owner of the stub (a code patcher) routes calls to a
+     * body, and must route them away from it before the body is unloaded.
+     *
+     * @throws JitLoadException if a loaded object or a runtime symbol already defines it
+     */
+    public void defineIndirectSymbol(String name, MemorySegment stub) throws JitLoadException {
+        synchronized (lock) {
+            defineRuntimeSymbol(name, stub);
+            indirect.add(name);
+        }
+    }
+
+    /** Whether {@code name} was defined with {@link #defineIndirectSymbol}. */
+    public boolean isIndirect(String name) {
+        return indirect.contains(name);
     }
 
     /**
@@ -131,7 +155,7 @@ public final class JitHost implements AutoCloseable {
             }
             objects.put(key, object);
             for (LoadedSymbol s : object.loaded().symbols()) {
-                if (s.global()) {
+                if (s.global() && !indirect.contains(s.name())) {
                     definers.put(s.name(), key);
                     addresses.put(s.name(), s.address());
                 }
@@ -152,7 +176,7 @@ public final class JitHost implements AutoCloseable {
 
     private void checkNoClash(String name, List<ElfSymbol> symbols) throws JitLoadException {
         for (ElfSymbol s : symbols) {
-            if (isExported(s)) {
+            if (isExported(s) && !indirect.contains(s.name())) {
                 Long other = definers.get(s.name());
                 if (other != null) {
                     throw new JitLoadException(name + ": symbol '" + s.name() + "' is already defined by loaded object "
@@ -289,7 +313,7 @@ public final class JitHost implements AutoCloseable {
                         continue;
                     }
                     for (String s : other.referencedSymbols()) {
-                        if (object.definedGlobals().contains(s)) {
+                        if (object.definedGlobals().contains(s) && !indirect.contains(s)) {
                             users.add(other.name() + " uses '" + s + "'");
                         }
                     }

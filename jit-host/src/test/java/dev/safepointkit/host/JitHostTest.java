@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.safepointkit.events.LoadedSection;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -208,5 +209,41 @@ class JitHostTest {
             assertThrows(IllegalStateException.class, () -> math.functions().getFirst().code().get(ValueLayout.JAVA_BYTE, 0));
             assertThrows(IllegalStateException.class, () -> data.mapping().get(ValueLayout.JAVA_BYTE, 0));
         }
+    }
+
+    @Test
+    void anIndirectSymbolLinksCallersToItsStubWhileObjectsDefineBodies() throws Throwable {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            // The "stub" of add is an upcall here: callers must reach it, never a loaded body.
+            AtomicLong viaStub = new AtomicLong();
+            MethodHandle stubTarget = MethodHandles.insertArguments(MethodHandles.lookup().findStatic(JitHostTest.class,
+                    "countingAdd", MethodType.methodType(long.class, AtomicLong.class, long.class, long.class)), 0, viaStub);
+            MemorySegment stub = Linker.nativeLinker().upcallStub(stubTarget, LONG_2, arena);
+            host.defineIndirectSymbol("add", stub);
+            assertTrue(host.isIndirect("add"));
+            assertThrows(JitLoadException.class, () -> host.defineIndirectSymbol("add", stub), "defined twice");
+
+            JitObject math = JitFixtures.load(host, "math");   // defines add: a body, not a clash
+            assertEquals(stub.address(), host.address("add").orElseThrow());
+            long body = math.loaded().symbol("add").orElseThrow().address();
+            assertFalse(body == stub.address());
+
+            host.defineUpcall("host_callback",
+                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
+                    LONG_LONG, arena);
+            JitFixtures.load(host, "data");
+            JitFixtures.load(host, "caller");
+            assertEquals(9L, (long) host.downcall("call_add", LONG_2).invokeExact(4L, 5L));
+            assertEquals(1L, viaStub.get(), "the caller went through the stub");
+            // References to an indirect symbol are not uses of the object that holds a body.
+            JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(math, false));
+            assertTrue(refused.getMessage().contains("caller.o uses 'fib'"), refused.getMessage());
+            assertFalse(refused.getMessage().contains("'add'"), refused.getMessage());
+        }
+    }
+
+    static long countingAdd(AtomicLong calls, long a, long b) {
+        calls.incrementAndGet();
+        return a + b;
     }
 }
