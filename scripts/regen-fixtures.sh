@@ -14,6 +14,9 @@
 # and beside every object NAME.readobj.txt, the output of `llvm-readobj-19 --stackmap NAME`
 # run in the object's own directory. In place, it also rewrites the fuzz tests' seed corpus.
 #
+# Patching: each source in fixtures/patch/src becomes fixtures/patch/x86_64/NAME.o: callers of
+# lazily compiled functions, the bodies, and the stress loop with its patchpoint sled.
+#
 # JIT host: each source in fixtures/jit/src becomes fixtures/jit/x86_64/NAME.o, compiled as the
 # host's tests need (see the flags below): objects the host loads, links and runs.
 set -euo pipefail
@@ -126,3 +129,12 @@ opt-19 -passes=rewrite-statepoints-for-gc -S binarytrees.ll -o "$work/binarytree
 cd "$root/examples/demo/src/test/llvm"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj frames.ll -o "$demo/frames.o"
 echo "regen-fixtures: wrote $(ls "$demo" | wc -l) objects under $demo"
+
+# The patcher's tests and benchmarks (patchpoint, stress).
+patch=$fixtures/patch/x86_64
+mkdir -p "$patch"
+cd "$root/fixtures/patch/src"
+for ll in *.ll; do
+  llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$ll" -o "$patch/${ll%.ll}.o"
+done
+echo "regen-fixtures: wrote $(ls "$patch" | wc -l) objects under $patch"

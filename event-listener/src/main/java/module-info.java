@@ -8,6 +8,6 @@ module dev.safepointkit.events {
 
     exports dev.safepointkit.events;
     exports dev.safepointkit.events.perf;
-    // The libc binding is shared with the host, and with no one else.
-    exports dev.safepointkit.events.internal to dev.safepointkit.host;
+    // The libc binding is shared with the host and the code patcher, and with no one else.
+    exports dev.safepointkit.events.internal to dev.safepointkit.host, dev.safepointkit.patch;
 }

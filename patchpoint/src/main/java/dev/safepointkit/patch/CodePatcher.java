@@ -1,0 +1,805 @@
+package dev.safepointkit.patch;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
+import dev.safepointkit.events.LoadedSymbol;
+import dev.safepointkit.host.CallSite;
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.JitObject;
+import dev.safepointkit.roots.SafepointCoordinator;
+import dev.safepointkit.roots.StackWalkException;
+import dev.safepointkit.roots.StoppedWorld;
+import dev.safepointkit.roots.ThreadStack;
+import dev.safepointkit.stackmap.CallSiteRecord;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+
+/**
+ * Patches the code a {@link JitHost} loaded while other threads run it (x86-64).
+ *
+ * <ul>
+ *   <li><b>Stubs.</b> {@link #declare} gives a function that is not compiled yet a stub and makes
+ *       the stub the function's address in the host ({@link JitHost#defineIndirectSymbol}). The first
+ *       call through it runs the {@link LazyCompiler} on the calling thread, then continues into the
+ *       new body with the caller's arguments. Retargeting a stub is one atomic 8-byte store.</li>
+ *   <li><b>Relinking.</b> Once a body exists, every {@code call}/{@code jmp rel32} the host
+ *       recorded that goes through the stub is rewritten to reach the body directly, when it is in
+ *       range. A site whose 4-byte displacement is 4-byte aligned is rewritten with one atomic store
+ *       while threads run; any other site only while every mutator is stopped ({@link #safepoint}).</li>
+ *   <li><b>Redefinition and deletion.</b> {@link #redefine} moves the stub and every relinked
+ *       site to a new body; {@link #unload} moves them back to the stub. The old object is
+ *       retired, and {@link #safepoint} frees it once no stopped thread's stack refers into it.</li>
+ *   <li><b>Patchpoint sleds.</b> {@link #sleds} finds them from the stack map records;
+ *       {@link #callFromSled}, {@link #retargetSled} and {@link #restoreSled} always leave a
+ *       whole, consistent sled.</li>
+ * </ul>
+ *
+ * <p>Every write is checked against the bytes the patcher expects there (else nothing is written
+ * and a {@link PatchException} says why) and kept in the {@link #patchLog}. Code pages are
+ * writable only for the duration of the write.
+ *
+ * <p>Safepoints: the patcher stops the world with its {@link SafepointCoordinator}; every thread
+ * that runs JIT code must be one of its mutators. Without a coordinator, unaligned call sites stay
+ * on the stub, whole-sled rewrites are refused, and {@link #unload} frees at once, trusting the
+ * caller that no thread runs the object. Never call a method that stops the world from a thread
+ * inside JIT code (a lazy compiler, an upcall): the stop would wait for that thread.
+ *
+ * <p>Thread safe.
+ */
+public final class CodePatcher implements AutoCloseable {
+    private final JitHost host;
+    private final SafepointCoordinator coordinator;
+    private final Consumer<Throwable> failures;
+    private final CodeWriter writer = new CodeWriter();
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Arena arena = Arena.ofShared();
+    private final long resolver;
+    private final List<StubBlock> blocks = new ArrayList<>();
+    /** By id; ids are dense from 0. */
+    private final List<Entry> entries = new CopyOnWriteArrayList<>();
+    private final Map<String, Entry> byName = new ConcurrentHashMap<>();
+    private final Map<Long, Site> sites = new ConcurrentHashMap<>();
+    /** Unaligned sites waiting for a safepoint: site address -> wanted target. */
+    private final Map<Long, Long> pending = new ConcurrentHashMap<>();
+    /** Sleds the patcher has seen, by address: their current bytes. */
+    private final Map<Long, byte[]> sledBytes = new ConcurrentHashMap<>();
+    private final List<JitObject> retired = new ArrayList<>();
+    private final JitEventListener listener = new JitEventListener() {
+        @Override
+        public void objectLoaded(LoadedObject object) {
+            writer.objectLoaded(object);
+        }
+
+        @Override
+        public void objectFreeing(LoadedObject object) {
+            writer.objectFreeing(object);
+            sites.values().removeIf(s -> s.objectKey == object.key());
+            pending.keySet().removeIf(a -> !sites.containsKey(a));
+            for (LoadedSection s : object.sections()) {
+                sledBytes.keySet().removeIf(s::contains);
+            }
+        }
+    };
+
+    /** A patcher without safepoints: see the class comment for what it cannot do. */
+    public CodePatcher(JitHost host) {
+        this(host, null, CodePatcher::report);
+    }
+
+    /**
+     * @param coordinator stops the threads that run JIT code when a change cannot be made while
+     *     they run; null for none
+     * @param failures hears of a lazy compile that failed (on the calling thread, inside JIT code)
+     */
+    public CodePatcher(JitHost host, SafepointCoordinator coordinator, Consumer<Throwable> failures) {
+        this.host = host;
+        this.coordinator = coordinator;
+        this.failures = failures;
+        host.addListener(listener);
+        for (JitObject o : host.objects()) {
+            writer.objectLoaded(o.loaded());
+        }
+        try {
+            MethodHandle resolve = MethodHandles.lookup().findVirtual(CodePatcher.class, "resolve",
+                    MethodType.methodType(long.class, long.class)).bindTo(this);
+            this.resolver = Linker.nativeLinker().upcallStub(resolve,
+                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), arena).address();
+        } catch (ReflectiveOperationException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static void report(Throwable t) {
+        System.err.println("safepointkit patch: " + t);
+    }
+
+    // ---- stubs and lazy compilation ------------------------------------------------------------
+
+    /**
+     * Declares {@code name}: gives it a stub that compiles it on the first call. Declare before
+     * loading objects that call it; they are linked to the stub.
+     *
+     * @throws JitLoadException if the host already has a symbol of that name
+     */
+    public Stub declare(String name, LazyCompiler compiler) throws JitLoadException {
+        return declare(name, compiler, 0);
+    }
+
+    /**
+     * As {@link #declare(String, LazyCompiler)}, with a function to continue into when the compile
+     * fails: it gets the caller's arguments (an interpreter entry, or one that reports an error to
+     * the language). With none ({@code 0}), a failed lazy compile halts the process after
+     * reporting: the call has nowhere to go.
+     */
+    public Stub declare(String name, LazyCompiler compiler, long fallback) throws JitLoadException {
+        lock.lock();
+        try {
+            if (byName.containsKey(name)) {
+                throw new JitLoadException("'" + name + "' is already declared");
+            }
+            int id = entries.size();
+            if (id % StubBlock.CAPACITY == 0) {
+                blocks.add(new StubBlock(id, resolver));
+            }
+            Entry e = new Entry(name, compiler, fallback, blocks.getLast(), id % StubBlock.CAPACITY);
+            host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
+            entries.add(e);
+            byName.put(name, e);
+            return e;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    public Optional<Stub> stub(String name) {
+        return Optional.ofNullable(byName.get(name));
+    }
+
+    /** Compiles {@code name} now, from Java, if it has no body yet; returns the body. */
+    public long compile(String name) throws PatchException {
+        Entry e = entry(name);
+        lock.lock();
+        try {
+            if (e.body == 0) {
+                install(e, runCompiler(e));
+            }
+            return e.body;
+        } catch (PatchException ex) {
+            throw ex;
+        } catch (Exception ex) {
+            throw new PatchException("compiling '" + name + "' failed: " + ex.getMessage(), ex);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The reentry upcall: never throws. */
+    private long resolve(long id) {
+        Entry e = null;
+        try {
+            e = entries.get((int) id);
+            lock.lock();
+            try {
+                if (e.body == 0) {
+                    install(e, runCompiler(e));
+                }
+                return e.body;
+            } finally {
+                lock.unlock();
+            }
+        } catch (Throwable t) {
+            failures.accept(t);
+            if (e != null && e.fallback != 0) {
+                return e.fallback;
+            }
+            System.err.println("safepointkit patch: lazy compile of '" + (e == null ? "stub " + id : e.name)
+                    + "' failed and it has no fallback; halting: " + t);
+            Runtime.getRuntime().halt(70);
+            return 0;
+        }
+    }
+
+    private JitObject runCompiler(Entry e) throws Exception {
+        JitObject o = e.compiler.compile(e.name);
+        if (o == null) {
+            throw new PatchException("the compiler of '" + e.name + "' returned no object");
+        }
+        return o;
+    }
+
+    /** Points the stub, then its sites, at the body {@code object} defines. Holds the lock. */
+    private RelinkReport install(Entry e, JitObject object) throws PatchException {
+        long body = bodyIn(object, e.name);
+        e.setTarget(body);
+        e.body = body;
+        e.bodyObject = object;
+        return pointSites(e, body);
+    }
+
+    private static long bodyIn(JitObject object, String name) throws PatchException {
+        LoadedSymbol s = object.loaded().symbol(name).orElseThrow(
+                () -> new PatchException(object.name() + " does not define '" + name + "'"));
+        if (!s.function() || !s.global()) {
+            throw new PatchException(object.name() + ": '" + name + "' is not a global function");
+        }
+        return s.address();
+    }
+
+    private Entry entry(String name) {
+        Entry e = byName.get(name);
+        if (e == null) {
+            throw new IllegalArgumentException("'" + name + "' is not declared");
+        }
+        return e;
+    }
+
+    // ---- call sites ----------------------------------------------------------------------------
+
+    /**
+     * Rewrites every call site of {@code name} that goes through its stub into a direct call to
+     * its body. Nothing to do while it has no body.
+     */
+    public RelinkReport relink(String name) throws PatchException {
+        Entry e = entry(name);
+        lock.lock();
+        try {
+            return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : pointSites(e, e.body);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Sends every relinked call site of {@code name} back through its stub; the stub keeps leading
+     * to the body. The way back from {@link #relink}, for a runtime that wants calls to pass one
+     * place again (to count them, or before it redefines often).
+     */
+    public RelinkReport unlink(String name) throws PatchException {
+        Entry e = entry(name);
+        lock.lock();
+        try {
+            return pointSites(e, 0);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Makes {@code object}'s definition of {@code name} its body: the stub and every relinked site
+     * move to it. The previous body's object is retired once no declared function has its body
+     * there; {@link #safepoint} frees it.
+     */
+    public RelinkReport redefine(String name, JitObject object) throws PatchException {
+        Entry e = entry(name);
+        lock.lock();
+        try {
+            JitObject old = e.bodyObject;
+            RelinkReport r = install(e, object);
+            retireIfUnused(old);
+            return r;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Deletes a module: every declared function whose body {@code object} holds goes back to its
+     * lazy entry (the next call compiles it again), and every call site that reached into the
+     * object goes back to the stub. With a coordinator the object is then freed at a safepoint
+     * (or later, by {@link #safepoint}, while a stopped thread still runs it); without one it is
+     * freed at once, and the caller must know that no thread runs it.
+     *
+     * @return whether the object is freed
+     */
+    public boolean unload(JitObject object) throws PatchException, JitLoadException, StackWalkException {
+        lock.lock();
+        try {
+            for (Entry e : entries) {
+                if (e.bodyObject == object) {
+                    e.setTarget(e.lazyEntry());
+                    e.body = 0;
+                    e.bodyObject = null;
+                    pointSites(e, 0);
+                }
+            }
+            if (!retired.contains(object)) {
+                retired.add(object);
+            }
+        } finally {
+            lock.unlock();
+        }
+        if (coordinator == null) {
+            lock.lock();
+            try {
+                retired.remove(object);
+            } finally {
+                lock.unlock();
+            }
+            host.unload(object, false);
+            return true;
+        }
+        safepoint();
+        lock.lock();
+        try {
+            return !retired.contains(object);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Objects that no longer hold a body but may still be running. */
+    public List<JitObject> retired() {
+        lock.lock();
+        try {
+            return List.copyOf(retired);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void retireIfUnused(JitObject old) {
+        if (old == null || retired.contains(old)) {
+            return;
+        }
+        for (Entry e : entries) {
+            if (e.bodyObject == old) {
+                return;
+            }
+        }
+        retired.add(old);
+    }
+
+    /**
+     * Points every site of {@code e} that belongs to its stub at {@code target}, or back to the
+     * stub when {@code target} is 0. Holds the lock.
+     */
+    private RelinkReport pointSites(Entry e, long target) throws PatchException {
+        int patched = 0;
+        int deferred = 0;
+        int unchanged = 0;
+        int outOfRange = 0;
+        int stayOnStub = 0;
+        int foreign = 0;
+        List<CallSite> known = host.symbol(e.name).map(s -> s.callSites()).orElse(List.of());
+        for (CallSite cs : known) {
+            if (!cs.isBranch()) {
+                continue;
+            }
+            Site s = sites.get(cs.address());
+            if (s == null) {
+                s = discover(cs, e);
+                if (s == null) {
+                    foreign++;
+                    continue;
+                }
+            }
+            long want = target == 0 ? s.home : target;
+            long disp = want - (s.address + 4);
+            if (disp != (int) disp) {
+                want = s.home;
+                outOfRange++;
+            }
+            if (want == s.current) {
+                pending.remove(s.address);
+                unchanged++;
+            } else if (s.aligned()) {
+                pending.remove(s.address);
+                rewrite(s, want, true);
+                patched++;
+            } else if (coordinator != null) {
+                pending.put(s.address, want);
+                deferred++;
+            } else {
+                stayOnStub++;
+            }
+        }
+        return new RelinkReport(patched, deferred, unchanged, outOfRange, stayOnStub, foreign);
+    }
+
+    /** Where {@code cs} leads now; a site of the stub if it leads to the stub, directly or through a host stub. */
+    private Site discover(CallSite cs, Entry e) throws PatchException {
+        if (!writer.isLiveCode(cs.address() - 1, 5)) {
+            return null;
+        }
+        byte[] b = writer.read(cs.address() - 1, 5);
+        int opcode = Byte.toUnsignedInt(b[0]);
+        if (opcode != X86Code.CALL_REL32 && opcode != X86Code.JMP_REL32) {
+            return null;
+        }
+        long target = cs.address() + 4 + X86Code.getInt(b, 1);
+        boolean toStub = target == e.address();
+        if (!toStub && cs.viaStub()) {
+            // The host's own out-of-range stub in the caller's object: jmp *0(%rip), then the target.
+            MemorySegment hostStub = MemorySegment.ofAddress(target).reinterpret(14);
+            toStub = hostStub.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0) == (short) 0x25FF
+                    && hostStub.get(ValueLayout.JAVA_INT_UNALIGNED, 2) == 0
+                    && hostStub.get(ValueLayout.JAVA_LONG_UNALIGNED, 6) == e.address();
+        }
+        if (!toStub) {
+            return null;
+        }
+        Site s = new Site(cs.address(), cs.objectKey(), e.name, (byte) opcode, target);
+        sites.put(s.address, s);
+        return s;
+    }
+
+    private void rewrite(Site s, long want, boolean whileRunning) throws PatchException {
+        byte[] before = s.bytes(s.current);
+        byte[] after = s.bytes(want);
+        writer.write(s.address - 1, before, after, whileRunning,
+                (s.opcode == (byte) X86Code.CALL_REL32 ? "call" : "jmp") + " to " + s.symbol + (want == s.home ? " via its stub" : " direct"));
+        s.current = want;
+    }
+
+    /** Where the call at a site (the address of its rel32) leads now, as the patcher last set it. */
+    public Optional<Long> siteTarget(long siteAddress) {
+        Site s = sites.get(siteAddress);
+        return s == null ? Optional.empty() : Optional.of(s.current);
+    }
+
+    /** Sites waiting for a safepoint. */
+    public int pendingSites() {
+        return pending.size();
+    }
+
+    // ---- safepoints ----------------------------------------------------------------------------
+
+    /**
+     * Stops every mutator, rewrites the call sites that wait for a safepoint, and frees the retired
+     * objects that no stopped thread's stack refers into; listeners hear of each. Call it from a
+     * thread outside JIT code.
+     *
+     * @return the number of objects freed
+     */
+    public int safepoint() throws PatchException, StackWalkException, JitLoadException {
+        SafepointCoordinator c = requireCoordinator("a safepoint");
+        List<JitObject> free = new ArrayList<>();
+        PatchException[] failed = new PatchException[1];
+        c.stopTheWorld(null, 0, world -> {
+            lock.lock();
+            try {
+                applyPending(world);
+                for (JitObject o : retired) {
+                    if (!anyStackRefersInto(world, o)) {
+                        free.add(o);
+                    }
+                }
+                retired.removeAll(free);
+            } catch (PatchException e) {
+                failed[0] = e;
+            } finally {
+                lock.unlock();
+            }
+        });
+        if (failed[0] != null) {
+            throw failed[0];
+        }
+        // Nothing leads into these any more and no thread runs them: unmap them.
+        for (JitObject o : free) {
+            host.unload(o, false);
+        }
+        return free.size();
+    }
+
+    /**
+     * Rewrites the call sites that wait for a safepoint, inside a stop someone else made (a
+     * collector's {@code WorldAction}): {@code world} shows that every mutator is stopped.
+     */
+    public int applyPending(StoppedWorld world) throws PatchException {
+        if (world == null) {
+            throw new IllegalArgumentException("call inside a stop: pass its StoppedWorld");
+        }
+        lock.lock();
+        try {
+            int n = 0;
+            for (Map.Entry<Long, Long> p : new ArrayList<>(pending.entrySet())) {
+                Site s = sites.get(p.getKey());
+                if (s != null && s.current != p.getValue()) {
+                    rewrite(s, p.getValue(), false);
+                    n++;
+                }
+                pending.remove(p.getKey());
+            }
+            return n;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether a word on a stopped thread's stack (a return address) lies in {@code o}'s code. */
+    private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
+        List<LoadedSection> code = o.loaded().sections().stream().filter(LoadedSection::executable).toList();
+        for (ThreadStack t : world.stacks()) {
+            MemorySegment m = t.memory();
+            for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
+                long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
+                for (LoadedSection s : code) {
+                    if (s.contains(word)) {
+                        return true;
+                    }
+                }
+            }
+        }
+        return false;
+    }
+
+    private SafepointCoordinator requireCoordinator(String what) {
+        if (coordinator == null) {
+            throw new IllegalStateException(what + " needs a SafepointCoordinator: this patcher has none");
+        }
+        return coordinator;
+    }
+
+    // ---- patchpoint sleds ----------------------------------------------------------------------
+
+    /**
+     * The sleds of the patchpoints with {@code id} in {@code object}, their lengths found by
+     * decoding: the call form's 13 bytes if present, then the run of NOPs. Prefer
+     * {@link #sled(JitObject, long, int)} when the numBytes the code was compiled with is known:
+     * NOPs right after a sled would be counted as its own.
+     */
+    public List<Sled> sleds(JitObject object, long id) throws PatchException {
+        List<Sled> found = new ArrayList<>();
+        for (EmittedFunction f : object.functions()) {
+            List<CallSiteRecord> records = f.stackMapRecords();
+            for (int i = 0; i < records.size(); i++) {
+                if (records.get(i).id() != id) {
+                    continue;
+                }
+                long at = f.stackMapAddress(i);
+                int room = (int) Math.min(256, f.address() + f.size() - at);
+                byte[] code = writer.read(at, room);
+                int length = X86Code.isSledCall(code) ? X86Code.SLED_CALL_SIZE + X86Code.nopRun(code, X86Code.SLED_CALL_SIZE)
+                        : X86Code.nopRun(code, 0);
+                if (length == 0) {
+                    throw new PatchException(String.format("%s: patchpoint %d at 0x%x: no NOP sled or sled call there [%s]",
+                            f.name(), id, at, X86Code.hex(Arrays.copyOf(code, Math.min(16, code.length)))));
+                }
+                found.add(remember(new Sled(at, length, f.name(), id, object.key())));
+            }
+        }
+        return found;
+    }
+
+    /** The one sled of patchpoint {@code id} in {@code object}, compiled with {@code numBytes}. */
+    public Sled sled(JitObject object, long id, int numBytes) throws PatchException {
+        List<Sled> all = sleds(object, id);
+        if (all.size() != 1) {
+            throw new PatchException(object.name() + ": " + all.size() + " patchpoints with ID " + id + ", expected one");
+        }
+        Sled s = all.getFirst();
+        if (s.length() < numBytes) {
+            throw new PatchException(String.format("%s: patchpoint %d at 0x%x: only %d bytes of sled, expected %d",
+                    s.function(), id, s.address(), s.length(), numBytes));
+        }
+        Sled exact = new Sled(s.address(), numBytes, s.function(), id, s.objectKey());
+        sledBytes.put(exact.address(), writer.read(exact.address(), numBytes));
+        return exact;
+    }
+
+    private Sled remember(Sled s) throws PatchException {
+        byte[] now = writer.read(s.address(), s.length());
+        sledBytes.put(s.address(), now);
+        return s;
+    }
+
+    /** The target the sled calls now, if it is in the call form. */
+    public Optional<Long> sledTarget(Sled sled) throws PatchException {
+        byte[] now = writer.read(sled.address(), sled.length());
+        return X86Code.isSledCall(now) ? Optional.of(X86Code.sledCallTarget(now)) : Optional.empty();
+    }
+
+    /** Rewrites the whole sled into {@code movabs $target, %r11; call *%r11} and NOPs, at a safepoint. */
+    public void callFromSled(Sled sled, long target) throws PatchException, StackWalkException {
+        if (sled.length() < X86Code.SLED_CALL_SIZE) {
+            throw new PatchException(String.format("%s: patchpoint %d at 0x%x: %d bytes cannot hold a call (%d needed)",
+                    sled.function(), sled.id(), sled.address(), sled.length(), X86Code.SLED_CALL_SIZE));
+        }
+        byte[] call = X86Code.sledCall(target);
+        byte[] after = Arrays.copyOf(call, sled.length());
+        System.arraycopy(X86Code.nops(sled.length() - call.length), 0, after, call.length, sled.length() - call.length);
+        writeSledStopped(sled, after, String.format("sled %d in %s calls 0x%x", sled.id(), sled.function(), target));
+    }
+
+    /** Puts NOPs back over the whole sled, at a safepoint. */
+    public void restoreSled(Sled sled) throws PatchException, StackWalkException {
+        writeSledStopped(sled, X86Code.nops(sled.length()), "sled " + sled.id() + " in " + sled.function() + " back to NOPs");
+    }
+
+    /**
+     * Changes the target of a sled in the call form. When the imm64 is 8-byte aligned this is one
+     * atomic store while threads run; otherwise it waits for a safepoint.
+     */
+    public void retargetSled(Sled sled, long target) throws PatchException, StackWalkException {
+        byte[] before = expectedSled(sled);
+        if (!X86Code.isSledCall(before)) {
+            throw new PatchException(String.format("%s: patchpoint %d at 0x%x holds no call to retarget [%s]",
+                    sled.function(), sled.id(), sled.address(), X86Code.hex(before)));
+        }
+        byte[] after = before.clone();
+        X86Code.putLong(after, X86Code.SLED_TARGET_OFFSET, target);
+        String what = String.format("sled %d in %s retargeted to 0x%x", sled.id(), sled.function(), target);
+        if ((sled.address() + X86Code.SLED_TARGET_OFFSET) % 8 == 0) {
+            lock.lock();
+            try {
+                writer.write(sled.address(), expectedSled(sled), after, true, what);
+                sledBytes.put(sled.address(), after);
+            } finally {
+                lock.unlock();
+            }
+        } else {
+            writeSledStopped(sled, after, what);
+        }
+    }
+
+    private byte[] expectedSled(Sled sled) throws PatchException {
+        byte[] known = sledBytes.get(sled.address());
+        if (known == null || known.length != sled.length()) {
+            throw new PatchException(String.format("0x%x: not a sled this patcher found (use sleds or sled first)", sled.address()));
+        }
+        return known;
+    }
+
+    private void writeSledStopped(Sled sled, byte[] after, String what) throws PatchException, StackWalkException {
+        SafepointCoordinator c = requireCoordinator("rewriting a whole sled");
+        PatchException[] failed = new PatchException[1];
+        c.stopTheWorld(null, 0, world -> {
+            lock.lock();
+            try {
+                writer.write(sled.address(), expectedSled(sled), after, false, what);
+                sledBytes.put(sled.address(), after);
+            } catch (PatchException e) {
+                failed[0] = e;
+            } finally {
+                lock.unlock();
+            }
+        });
+        if (failed[0] != null) {
+            throw failed[0];
+        }
+    }
+
+    // ---- the log -------------------------------------------------------------------------------
+
+    /** The newest patches, oldest first (at most 65,536 are kept; {@link #patchCount} counts all). */
+    public List<Patch> patchLog() {
+        return writer.log();
+    }
+
+    public long patchCount() {
+        return writer.patches();
+    }
+
+    /** The declared functions by name, with where their stubs lead. */
+    public Map<String, Stub> stubs() {
+        Map<String, Stub> all = new LinkedHashMap<>();
+        for (Entry e : entries) {
+            all.put(e.name, e);
+        }
+        return all;
+    }
+
+    /**
+     * Stops listening to the host and frees the stubs. Only once no code can call a stub: close
+     * (or empty) the host first.
+     */
+    @Override
+    public void close() {
+        host.listeners().remove(listener);
+        lock.lock();
+        try {
+            for (StubBlock b : blocks) {
+                b.free();
+            }
+            blocks.clear();
+        } finally {
+            lock.unlock();
+        }
+        arena.close();
+    }
+
+    // ---- state ---------------------------------------------------------------------------------
+
+    private static final class Entry implements Stub {
+        final String name;
+        final LazyCompiler compiler;
+        final long fallback;
+        final StubBlock block;
+        final int index;
+        volatile long body;
+        volatile JitObject bodyObject;
+
+        Entry(String name, LazyCompiler compiler, long fallback, StubBlock block, int index) {
+            this.name = name;
+            this.compiler = compiler;
+            this.fallback = fallback;
+            this.block = block;
+            this.index = index;
+        }
+
+        @Override
+        public String name() {
+            return name;
+        }
+
+        @Override
+        public long address() {
+            return block.stubAddress(index);
+        }
+
+        long lazyEntry() {
+            return block.lazyEntry(index);
+        }
+
+        void setTarget(long target) {
+            block.setTarget(index, target);
+        }
+
+        @Override
+        public long target() {
+            return block.target(index);
+        }
+
+        @Override
+        public Optional<Long> body() {
+            long b = body;
+            return b == 0 ? Optional.empty() : Optional.of(b);
+        }
+
+        @Override
+        public String toString() {
+            return String.format("Stub[%s at 0x%x -> 0x%x]", name, address(), target());
+        }
+    }
+
+    /** A call or jmp rel32 that belongs to a stub; {@code address} is its rel32. */
+    private static final class Site {
+        final long address;
+        final long objectKey;
+        final String symbol;
+        final byte opcode;
+        /** Where it led when the patcher first saw it: the stub, or the host's stub to it. */
+        final long home;
+        volatile long current;
+
+        Site(long address, long objectKey, String symbol, byte opcode, long home) {
+            this.address = address;
+            this.objectKey = objectKey;
+            this.symbol = symbol;
+            this.opcode = opcode;
+            this.home = home;
+            this.current = home;
+        }
+
+        boolean aligned() {
+            return address % 4 == 0;
+        }
+
+        /** The five bytes of the instruction when it leads to {@code target}. */
+        byte[] bytes(long target) {
+            byte[] b = new byte[5];
+            b[0] = opcode;
+            X86Code.putInt(b, 1, (int) (target - (address + 4)));
+            return b;
+        }
+    }
+}

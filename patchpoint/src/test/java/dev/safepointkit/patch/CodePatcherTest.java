@@ -1,0 +1,423 @@
+package dev.safepointkit.patch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.host.CallSite;
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitObject;
+import dev.safepointkit.host.LlvmCompiler;
+import dev.safepointkit.roots.Mutator;
+import dev.safepointkit.roots.SafepointCoordinator;
+import dev.safepointkit.stackmap.testing.LlvmTools;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Lazy compilation, relinking, redefinition, deletion and sled rewriting on real LLVM-compiled code. */
+class CodePatcherTest {
+    private static final FunctionDescriptor LONG_LONG = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+
+    private JitHost host;
+    private SafepointCoordinator coordinator;
+    private CodePatcher patcher;
+    private Arena arena;
+    private final List<Throwable> failures = new CopyOnWriteArrayList<>();
+    private final AtomicInteger compiles = new AtomicInteger();
+    private final List<String> freed = new CopyOnWriteArrayList<>();
+
+    @BeforeEach
+    void setUp() {
+        host = new JitHost();
+        arena = Arena.ofShared();
+        coordinator = new SafepointCoordinator(0);
+        patcher = new CodePatcher(host, coordinator, failures::add);
+        host.addListener(new JitEventListener() {
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                freed.add(object.name());
+            }
+        });
+    }
+
+    @AfterEach
+    void tearDown() {
+        host.close();
+        patcher.close();
+        arena.close();
+    }
+
+    /** A compiler that loads {@code name}.o, counting. */
+    private LazyCompiler loads(String object) {
+        return fn -> {
+            compiles.incrementAndGet();
+            return PatchFixtures.load(host, object);
+        };
+    }
+
+    private List<CallSite> sitesOf(String symbol, JitObject in) {
+        return host.symbol(symbol).orElseThrow().callSites().stream()
+                .filter(s -> s.objectKey() == in.key() && s.isBranch()).toList();
+    }
+
+    private long call(String function, long argument) throws Throwable {
+        return (long) host.downcall(function, LONG_LONG).invokeExact(argument);
+    }
+
+    @Test
+    void theFirstCallCompilesThenCallSitesAreRelinkedIntoDirectCalls() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(g.address(), host.address("g").orElseThrow(), "the stub is g's address");
+        List<CallSite> sites = sitesOf("g", caller);
+        assertEquals(5, sites.size());
+        for (CallSite s : sites) {
+            assertEquals(g.address(), PatchFixtures.branchTarget(s.address()), "linked to the stub");
+        }
+        assertTrue(g.body().isEmpty());
+        assertEquals(0, compiles.get());
+
+        assertEquals(41L, call("f0", 20));   // compiles g through the stub, then returns 2*20 + 1
+        assertEquals(1, compiles.get());
+        long body = g.body().orElseThrow();
+        assertEquals(body, g.target(), "the stub now leads to the body");
+        assertEquals(body, host.objects().getLast().loaded().symbol("g").orElseThrow().address());
+
+        // Aligned displacements were rewritten at once; the others wait for a safepoint.
+        int aligned = 0;
+        for (CallSite s : sites) {
+            if (s.address() % 4 == 0) {
+                aligned++;
+                assertEquals(body, PatchFixtures.branchTarget(s.address()), "aligned site relinked");
+            } else {
+                assertEquals(g.address(), PatchFixtures.branchTarget(s.address()), "unaligned site still on the stub");
+            }
+        }
+        assertEquals(2, aligned, "f2 and loop_g");
+        assertEquals(3, patcher.pendingSites());
+        assertEquals(0, patcher.safepoint(), "nothing to free");
+        assertEquals(0, patcher.pendingSites());
+        for (CallSite s : sites) {
+            byte[] call = PatchFixtures.read(s.address() - 1, 5);
+            assertTrue(call[0] == (byte) 0xE8, "still a call rel32");
+            assertEquals(body, PatchFixtures.branchTarget(s.address()), "direct call to g's body");
+            assertEquals(body, patcher.siteTarget(s.address()).orElseThrow());
+        }
+        for (int k = 0; k < 4; k++) {
+            assertEquals(2L * k + 1, call("f" + k, k));
+        }
+        assertEquals(2L * (999 * 1000 / 2), call("loop_g", 1000));
+        assertEquals(1, compiles.get());
+
+        // The log holds every write with its old and new bytes.
+        List<Patch> log = patcher.patchLog();
+        assertEquals(5, log.size());
+        for (Patch p : log) {
+            long site = p.address() + 1;
+            assertEquals(g.address(), site + 4 + X86Code.getInt(p.before(), 1));
+            assertEquals(body, site + 4 + X86Code.getInt(p.after(), 1));
+            assertEquals(site % 4 == 0, p.whileRunning());
+        }
+
+        // And back: every site through the stub again, which still leads to the body.
+        RelinkReport back = patcher.unlink("g");
+        assertEquals(2, back.patched());
+        assertEquals(3, back.deferred());
+        patcher.safepoint();
+        for (CallSite s : sites) {
+            assertEquals(g.address(), PatchFixtures.branchTarget(s.address()));
+        }
+        assertEquals(body, g.target());
+        assertEquals(2L * (999 * 1000 / 2), call("loop_g", 1000));
+        assertEquals(10, patcher.patchCount());
+    }
+
+    @Test
+    void theStubHandsEveryArgumentRegisterAndStackArgumentOn() throws Throwable {
+        // g_v1.o also defines h: one object, two declared functions.
+        AtomicReference<JitObject> loaded = new AtomicReference<>();
+        LazyCompiler once = fn -> {
+            synchronized (loaded) {
+                if (loaded.get() == null) {
+                    loaded.set(PatchFixtures.load(host, "g_v1"));
+                }
+                return loaded.get();
+            }
+        };
+        patcher.declare("g", once);
+        patcher.declare("h", once);
+        PatchFixtures.load(host, "args_caller");
+        MethodHandle callH = host.downcall("call_h", FunctionDescriptor.of(ValueLayout.JAVA_DOUBLE, ValueLayout.JAVA_LONG));
+        double expected = 1 + 2 * 10 + 3 * 100 + 4 * 1000 + 5 * 10000 + 6 * 100000 + 7 * 1000000 + 8 * 10000000L;
+        double[] weights = {1.0e-1, 1.0e-2, 1.0e-3, 1.0e-4, 1.0e-5, 1.0e-6, 1.0e-7, 1.0e-8, 1.0e-9};
+        for (int i = 0; i < 9; i++) {
+            expected += (1.5 + i) * weights[i];
+        }
+        assertEquals(expected, (double) callH.invokeExact(1L), 0.0, "first call, through the reentry");
+        assertEquals(expected, (double) callH.invokeExact(1L), 0.0, "later calls");
+        assertEquals(loaded.get().loaded().symbol("h").orElseThrow().address(), patcher.stub("h").orElseThrow().target());
+    }
+
+    @Test
+    void threadsRacingTheFirstCallCompileOnce() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        MethodHandle f0 = host.downcall("f0", LONG_LONG);
+        CountDownLatch start = new CountDownLatch(1);
+        List<Thread> threads = new ArrayList<>();
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        for (int t = 0; t < 4; t++) {
+            long arg = t;
+            threads.add(Thread.ofPlatform().start(() -> {
+                try {
+                    start.await();
+                    for (int i = 0; i < 1000; i++) {
+                        assertEquals(2 * arg + 1, (long) f0.invokeExact(arg));
+                    }
+                } catch (Throwable e) {
+                    errors.add(e);
+                }
+            }));
+        }
+        start.countDown();
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertEquals(List.of(), errors);
+        assertEquals(1, compiles.get());
+    }
+
+    @Test
+    void aFailedCompileContinuesIntoTheFallbackAndIsReported() throws Throwable {
+        MethodHandle minusOne = MethodHandles.dropArguments(MethodHandles.constant(long.class, -1L), 0, long.class);
+        MemorySegment fallback = Linker.nativeLinker().upcallStub(minusOne, LONG_LONG, arena);
+        Stub g = patcher.declare("g", fn -> {
+            throw new IllegalStateException("no IR for " + fn);
+        }, fallback.address());
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(0L, call("f0", 5), "fallback's -1, plus one");
+        assertEquals(1, failures.size());
+        assertTrue(failures.getFirst().getMessage().contains("no IR for g"), failures.getFirst().getMessage());
+        assertTrue(g.body().isEmpty());
+        assertEquals(g.address(), PatchFixtures.branchTarget(sitesOf("g", host.objects().getFirst()).getFirst().address()));
+    }
+
+    @Test
+    void lazyCompilationThroughTheLlvmBridge() throws Throwable {
+        LlvmTools.requireFile(LlvmCompiler.DEFAULT_LIBRARY);
+        LlvmCompiler llvm = LlvmCompiler.open();
+        Stub g = patcher.declare("g", LazyCompiler.fromIr(host, llvm, PatchFixtures.source("g_v2"), LlvmCompiler.Options.DEFAULT));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(3L * 14 + 1, call("f2", 14));
+        long body = g.body().orElseThrow();
+        CallSite f2 = sitesOf("g", host.objects().getFirst()).stream().filter(s -> s.address() % 4 == 0).findFirst().orElseThrow();
+        assertEquals(body, PatchFixtures.branchTarget(f2.address()));
+        assertEquals("g.o", host.objects().getLast().name());
+    }
+
+    @Test
+    void redefinitionMovesTheStubAndEverySiteAndFreesTheOldCodeAtASafepoint() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(11L, call("f1", 5));
+        patcher.safepoint();
+        JitObject v1 = host.objects().getLast();
+
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        RelinkReport r = patcher.redefine("g", v2);
+        assertEquals(2, r.patched());
+        assertEquals(3, r.deferred());
+        long body2 = v2.loaded().symbol("g").orElseThrow().address();
+        assertEquals(body2, g.target());
+        assertEquals(16L, call("f2", 5), "f2's aligned site already calls v2");
+        assertEquals(11L, call("f0", 5), "f0's unaligned site calls v1 until the safepoint; v1 is still there");
+        assertEquals(List.of(v1), patcher.retired());
+        assertFalse(freed.contains("g_v1.o"));
+
+        assertEquals(1, patcher.safepoint());
+        assertTrue(freed.contains("g_v1.o"), "listeners heard that v1 is freed");
+        assertEquals(List.of(), patcher.retired());
+        assertFalse(host.objects().contains(v1));
+        for (CallSite s : sitesOf("g", caller)) {
+            assertEquals(body2, PatchFixtures.branchTarget(s.address()));
+        }
+        for (int k = 0; k < 4; k++) {
+            assertEquals(3L * k + 1, call("f" + k, k));
+        }
+        assertEquals(1, compiles.get());
+    }
+
+    @Test
+    void deletingTheModuleTurnsItsCallSitesBackIntoStubCalls() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(7L, call("f3", 3));
+        patcher.safepoint();
+        JitObject v1 = host.objects().getLast();
+        long body = g.body().orElseThrow();
+        for (CallSite s : sitesOf("g", caller)) {
+            assertEquals(body, PatchFixtures.branchTarget(s.address()));
+        }
+
+        assertTrue(patcher.unload(v1));
+        assertTrue(freed.contains("g_v1.o"));
+        assertTrue(g.body().isEmpty());
+        assertFalse(g.target() == body, "the stub leads to its lazy entry again");
+        for (CallSite s : sitesOf("g", caller)) {
+            assertEquals(g.address(), PatchFixtures.branchTarget(s.address()), "back on the stub");
+        }
+        assertEquals(7L, call("f3", 3), "the next call compiles g again");
+        assertEquals(2, compiles.get());
+    }
+
+    @Test
+    void withoutACoordinatorUnalignedSitesStayOnTheStubAndSledsAreRefused() throws Throwable {
+        try (JitHost plain = new JitHost(); CodePatcher p = new CodePatcher(plain)) {
+            Stub g = p.declare("g", fn -> PatchFixtures.load(plain, "g_v1"));
+            JitObject caller = PatchFixtures.load(plain, "lazy_caller");
+            assertEquals(9L, (long) plain.downcall("f1", LONG_LONG).invokeExact(4L));
+            long body = g.body().orElseThrow();
+            RelinkReport again = p.relink("g");
+            assertEquals(2, again.unchanged());
+            assertEquals(3, again.stayOnStub());
+            assertEquals(0, p.pendingSites());
+            for (CallSite s : plain.symbol("g").orElseThrow().callSites()) {
+                if (s.objectKey() == caller.key()) {
+                    assertEquals(s.address() % 4 == 0 ? body : g.address(), PatchFixtures.branchTarget(s.address()));
+                }
+            }
+            assertThrows(IllegalStateException.class, p::safepoint);
+        }
+    }
+
+    /** spin.o with its runtime: spk_poll bound to the coordinator, g declared. */
+    private JitObject loadSpin() throws Exception {
+        host.defineUpcall("spk_poll", coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+        patcher.declare("g", loads("g_v1"));
+        return PatchFixtures.load(host, "spin");
+    }
+
+    @Test
+    void aPatchpointSledIsRewrittenRetargetedAndRestoredWhole() throws Throwable {
+        JitObject spin = loadSpin();
+        MethodHandle sledFn = host.downcall("sled", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+        MemorySegment slot = arena.allocate(8, 8);
+        slot.set(ValueLayout.JAVA_LONG, 0, 99);
+        assertEquals(0L, (long) sledFn.invokeExact(slot), "NOPs: the slot keeps the 0 stored before the sled");
+
+        List<Sled> found = patcher.sleds(spin, 77);
+        assertEquals(1, found.size());
+        Sled sled = found.getFirst();
+        assertEquals(16, sled.length(), "llc's sled: numBytes 16, decoded from its NOPs");
+        assertEquals("sled", sled.function());
+        Sled exact = patcher.sled(spin, 77, 16);
+        assertEquals(sled, exact);
+        long one = host.address("mark_one").orElseThrow();
+        long two = host.address("mark_two").orElseThrow();
+
+        patcher.callFromSled(sled, one);
+        byte[] bytes = PatchFixtures.read(sled.address(), 16);
+        assertTrue(X86Code.isSledCall(bytes));
+        assertEquals(one, X86Code.sledCallTarget(bytes));
+        assertEquals(3, X86Code.nopRun(bytes, 13), "NOPs fill the rest");
+        assertEquals(1L, (long) sledFn.invokeExact(slot));
+
+        patcher.retargetSled(sled, two);
+        assertEquals(two, patcher.sledTarget(sled).orElseThrow());
+        assertEquals(2L, (long) sledFn.invokeExact(slot));
+
+        patcher.restoreSled(sled);
+        bytes = PatchFixtures.read(sled.address(), 16);
+        assertEquals(16, X86Code.nopRun(bytes, 0));
+        assertEquals(13, X86Code.nopLength(bytes, 0) + X86Code.nopLength(bytes, 8), "an instruction ends at 13");
+        assertEquals(0L, (long) sledFn.invokeExact(slot));
+        assertTrue(patcher.sledTarget(sled).isEmpty());
+        // A sled found again after a rewrite decodes the same way.
+        patcher.callFromSled(sled, one);
+        assertEquals(16, patcher.sleds(spin, 77).getFirst().length());
+        List<Patch> log = patcher.patchLog();
+        assertEquals(4, log.size());
+        assertFalse(log.get(0).whileRunning(), "a whole sled is written at a safepoint");
+        assertEquals((sled.address() + 2) % 8 == 0, log.get(1).whileRunning(), "a retarget runs atomically when the imm64 is aligned");
+        assertFalse(log.get(2).whileRunning());
+    }
+
+    @Test
+    void aPatchIsRefusedWhenTheCodeIsNotWhatThePatcherExpects() throws Throwable {
+        JitObject spin = loadSpin();
+        Sled sled = patcher.sled(spin, 77, 16);
+        byte[] original = PatchFixtures.read(sled.address(), 16);
+        // A second patcher rewrites the sled behind the first one's back.
+        try (CodePatcher other = new CodePatcher(host, coordinator, failures::add)) {
+            Sled same = other.sled(spin, 77, 16);
+            other.callFromSled(same, host.address("mark_one").orElseThrow());
+        }
+        byte[] changed = PatchFixtures.read(sled.address(), 16);
+        assertFalse(java.util.Arrays.equals(original, changed));
+        PatchException refused = assertThrows(PatchException.class, () -> patcher.restoreSled(sled));
+        assertTrue(refused.getMessage().contains("expected [" + X86Code.hex(original) + "]"), refused.getMessage());
+        assertArrayEquals(changed, PatchFixtures.read(sled.address(), 16), "nothing written");
+        assertEquals(0, patcher.patchLog().size());
+        assertThrows(PatchException.class, () -> patcher.retargetSled(sled, 0x1234), "not in the call form as it knows it");
+    }
+
+    @Test
+    void retiredCodeThatAStoppedThreadIsRunningIsNotFreed() throws Throwable {
+        JitObject spin = loadSpin();
+        MethodHandle spinFn = host.downcall("spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                ValueLayout.ADDRESS));
+        CountDownLatch running = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        MemorySegment counts = arena.allocate(8 * 7, 8);
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                // spin runs until released: one long call, parked at polls during every stop.
+                try (var scope = m.enter()) {
+                    running.countDown();
+                    while (release.getCount() > 0) {
+                        spinFn.invokeExact(m.context(), 1000L, counts);
+                    }
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        assertTrue(running.await(10, TimeUnit.SECONDS));
+        // Retire spin.o while the thread runs it: stops can never free it.
+        Thread.sleep(20);
+        assertFalse(patcher.unload(spin), "not freed while a stopped thread runs it");
+        boolean stillThere = host.objects().contains(spin);
+        release.countDown();
+        mutatorThread.join();
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertTrue(stillThere, "spin.o was on the stopped thread's stack");
+        assertEquals(List.of(spin), patcher.retired());
+        assertEquals(1, patcher.safepoint(), "freed once no thread runs it");
+        assertTrue(freed.contains("spin.o"));
+        assertEquals(List.of(), failures);
+    }
+}
