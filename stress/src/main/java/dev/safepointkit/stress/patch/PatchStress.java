@@ -6,7 +6,6 @@ import dev.safepointkit.patch.CodePatcher;
 import dev.safepointkit.patch.Sled;
 import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
-import dev.safepointkit.stackmap.testing.Fixtures;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
@@ -70,8 +69,13 @@ public final class PatchStress {
         System.exit(ok ? 0 : 1);
     }
 
+    /** The project root: as Maven's tests set it, else the working directory (the bench scripts run there). */
+    static Path fixtureRoot() {
+        return Path.of(System.getProperty("safepointkit.root", "."));
+    }
+
     private static byte[] fixture(String name) throws java.io.IOException {
-        return Files.readAllBytes(Fixtures.projectRoot().resolve(Path.of("fixtures/patch/x86_64", name + ".o")));
+        return Files.readAllBytes(fixtureRoot().resolve(Path.of("fixtures/patch/x86_64", name + ".o")));
     }
 
     public static Result run(int threads, long iterationsPerThread) throws Exception {

@@ -1,0 +1,181 @@
+package dev.safepointkit.stress.patch;
+
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitObject;
+import dev.safepointkit.patch.CodePatcher;
+import dev.safepointkit.patch.PatchException;
+import dev.safepointkit.patch.Sled;
+import dev.safepointkit.roots.SafepointCoordinator;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * What patching costs and buys, on the fixtures of fixtures/patch/src.
+ *
+ * <ul>
+ *   <li>{@code call}: one call of g from a native loop of {@value #CALLS} (loop_g, loop_static),
+ *       per call: {@code stub} through g's stub ({@code call} to {@code jmp *slot(%rip)}),
+ *       {@code relinked} after the site was rewritten into a direct call, {@code static} a direct
+ *       call that llc linked itself (g_static, same object).</li>
+ *   <li>{@code relink}: one relink or unlink of g: two aligned call sites rewritten, each with a
+ *       checked atomic store in its own writable window (mprotect there and back).</li>
+ *   <li>{@code sledRewrite}: one whole-sled rewrite (into a call, or back to NOPs) at a
+ *       safepoint: the stop itself (no mutators attached here) plus the checked write.</li>
+ *   <li>{@code sledRetarget}: one retarget of a sled whose imm64 is 8-byte aligned: an atomic
+ *       store while threads run.</li>
+ * </ul>
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 5, time = 1)
+@Measurement(iterations = 10, time = 1)
+@Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
+public class PatchBenchmark {
+    static final int CALLS = 1000;
+
+    private JitHost host;
+    private CodePatcher patcher;
+    private CodePatcher plainPatcher;
+    private JitHost plainHost;
+    private Arena arena;
+    private Sled sled;
+    private Sled alignedSled;
+    private long one;
+    private long two;
+    private boolean flip;
+
+    private static byte[] fixture(String name) throws java.io.IOException {
+        return Files.readAllBytes(PatchStress.fixtureRoot().resolve("fixtures/patch/x86_64/" + name + ".o"));
+    }
+
+    @Setup
+    public void setUp() throws Exception {
+        arena = Arena.ofShared();
+        // Calls and relinks: a patcher without safepoints, so only the two aligned sites move.
+        plainHost = new JitHost();
+        plainPatcher = new CodePatcher(plainHost);
+        byte[] v1 = fixture("g_v1");
+        plainPatcher.declare("g", name -> plainHost.load("g_v1.o", MemorySegment.ofArray(v1)));
+        plainHost.load("lazy_caller.o", MemorySegment.ofArray(fixture("lazy_caller")));
+        plainPatcher.compile("g");
+        // Sleds: a coordinator with no mutators, so a stop costs only its own bookkeeping.
+        SafepointCoordinator coordinator = new SafepointCoordinator(0);
+        host = new JitHost();
+        patcher = new CodePatcher(host, coordinator, Throwable::printStackTrace);
+        host.defineUpcall("spk_poll", coordinator.pollUpcall(Throwable::printStackTrace),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+        patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
+        JitObject spin = host.load("spin.o", MemorySegment.ofArray(fixture("spin")));
+        sled = patcher.sled(spin, 77, 16);
+        alignedSled = patcher.sled(spin, 78, 16);
+        one = host.address("mark_one").orElseThrow();
+        two = host.address("mark_two").orElseThrow();
+        patcher.callFromSled(alignedSled, one);
+        if ((alignedSled.address() + 2) % 8 != 0) {
+            throw new IllegalStateException("sled 78's imm64 is not 8-byte aligned");
+        }
+    }
+
+    @TearDown
+    public void tearDown() {
+        host.close();
+        patcher.close();
+        plainHost.close();
+        plainPatcher.close();
+        arena.close();
+    }
+
+    /** The call benchmark's own state: g's call site in loop_g through the stub, relinked, or a static call. */
+    @State(Scope.Thread)
+    public static class Calls {
+        @Param({"stub", "relinked", "static"})
+        public String call;
+
+        private JitHost host;
+        private CodePatcher patcher;
+        private MethodHandle loop;
+
+        @Setup
+        public void setUp() throws Exception {
+            host = new JitHost();
+            patcher = new CodePatcher(host);
+            byte[] v1 = fixture("g_v1");
+            patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
+            host.load("lazy_caller.o", MemorySegment.ofArray(fixture("lazy_caller")));
+            patcher.compile("g");
+            FunctionDescriptor longLong = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
+            switch (call) {
+                case "stub" -> {
+                    patcher.unlink("g");
+                    loop = host.downcall("loop_g", longLong);
+                }
+                case "relinked" -> loop = host.downcall("loop_g", longLong);
+                case "static" -> loop = host.downcall("loop_static", longLong);
+                default -> throw new IllegalArgumentException(call);
+            }
+            long expected = 2L * (CALLS - 1) * CALLS / 2;
+            try {
+                if ((long) loop.invokeExact((long) CALLS) != expected) {
+                    throw new IllegalStateException(call + ": wrong result");
+                }
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+        }
+
+        @TearDown
+        public void tearDown() {
+            host.close();
+            patcher.close();
+        }
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(CALLS)
+    public long call(Calls calls) throws Throwable {
+        return (long) calls.loop.invokeExact((long) CALLS);
+    }
+
+    @Benchmark
+    public Object relink() throws PatchException {
+        flip = !flip;
+        return flip ? plainPatcher.unlink("g") : plainPatcher.relink("g");
+    }
+
+    @Benchmark
+    public boolean sledRewrite() throws Exception {
+        flip = !flip;
+        if (flip) {
+            patcher.restoreSled(sled);
+        } else {
+            patcher.callFromSled(sled, one);
+        }
+        return flip;
+    }
+
+    @Benchmark
+    public boolean sledRetarget() throws Exception {
+        flip = !flip;
+        patcher.retargetSled(alignedSled, flip ? two : one);
+        return flip;
+    }
+}
