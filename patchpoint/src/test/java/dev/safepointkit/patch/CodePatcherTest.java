@@ -293,7 +293,7 @@ class CodePatcherTest {
     @Test
     void withoutACoordinatorUnalignedSitesStayOnTheStubAndSledsAreRefused() throws Throwable {
         try (JitHost plain = new JitHost(); CodePatcher p = new CodePatcher(plain)) {
-            Stub g = p.declare("g", fn -> PatchFixtures.load(plain, "g_v1"));
+            Stub g = p.declare("g", LazyCompiler.fromObject(plain, "g_v1.o", PatchFixtures.bytes("g_v1")));
             JitObject caller = PatchFixtures.load(plain, "lazy_caller");
             assertEquals(9L, (long) plain.downcall("f1", LONG_LONG).invokeExact(4L));
             long body = g.body().orElseThrow();
@@ -307,6 +307,7 @@ class CodePatcherTest {
                 }
             }
             assertThrows(IllegalStateException.class, p::safepoint);
+            assertEquals("g_v1.o", plain.objects().getLast().name());
         }
     }
 
