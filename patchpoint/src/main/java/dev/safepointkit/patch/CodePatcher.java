@@ -321,29 +321,18 @@ public final class CodePatcher implements AutoCloseable {
                     pointSites(e, 0);
                 }
             }
-            if (!retired.contains(object)) {
+            if (coordinator != null && !retired.contains(object)) {
                 retired.add(object);
             }
         } finally {
             lock.unlock();
         }
         if (coordinator == null) {
-            lock.lock();
-            try {
-                retired.remove(object);
-            } finally {
-                lock.unlock();
-            }
             host.unload(object, false);
             return true;
         }
         safepoint();
-        lock.lock();
-        try {
-            return !retired.contains(object);
-        } finally {
-            lock.unlock();
-        }
+        return !retired().contains(object);
     }
 
     /** Objects that no longer hold a body but may still be running. */

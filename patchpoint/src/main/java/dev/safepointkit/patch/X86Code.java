@@ -156,7 +156,7 @@ final class X86Code {
     }
 
     static int getInt(byte[] b, int at) {
-        return (int) (getLong(new byte[] {b[at], b[at + 1], b[at + 2], b[at + 3], 0, 0, 0, 0}, 0));
+        return (b[at] & 0xFF) | (b[at + 1] & 0xFF) << 8 | (b[at + 2] & 0xFF) << 16 | (b[at + 3] & 0xFF) << 24;
     }
 
     static String hex(byte[] b) {

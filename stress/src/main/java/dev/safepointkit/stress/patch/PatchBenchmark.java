@@ -70,21 +70,16 @@ public class PatchBenchmark {
     @Setup
     public void setUp() throws Exception {
         arena = Arena.ofShared();
-        // Calls and relinks: a patcher without safepoints, so only the two aligned sites move.
+        // Relinks: a patcher without safepoints, so only the two aligned sites move.
         plainHost = new JitHost();
-        plainPatcher = new CodePatcher(plainHost);
+        plainPatcher = compiledCaller(plainHost);
         byte[] v1 = fixture("g_v1");
-        plainPatcher.declare("g", name -> plainHost.load("g_v1.o", MemorySegment.ofArray(v1)));
-        plainHost.load("lazy_caller.o", MemorySegment.ofArray(fixture("lazy_caller")));
-        plainPatcher.compile("g");
         // Sleds: a coordinator with no mutators, so a stop costs only its own bookkeeping.
         SafepointCoordinator coordinator = new SafepointCoordinator(0);
         host = new JitHost();
         patcher = new CodePatcher(host, coordinator, Throwable::printStackTrace);
-        host.defineUpcall("spk_poll", coordinator.pollUpcall(Throwable::printStackTrace),
-                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
-        patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
-        JitObject spin = host.load("spin.o", MemorySegment.ofArray(fixture("spin")));
+        JitObject spin = PatchStress.loadSpin(host, patcher, coordinator, arena, Throwable::printStackTrace,
+                name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
         sled = patcher.sled(spin, 77, 16);
         alignedSled = patcher.sled(spin, 78, 16);
         one = host.address("mark_one").orElseThrow();
@@ -104,6 +99,16 @@ public class PatchBenchmark {
         arena.close();
     }
 
+    /** lazy_caller.o in {@code host}, and a patcher without safepoints that has compiled g (g_v1.o) and relinked it. */
+    static CodePatcher compiledCaller(JitHost host) throws Exception {
+        CodePatcher patcher = new CodePatcher(host);
+        byte[] v1 = fixture("g_v1");
+        patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
+        host.load("lazy_caller.o", MemorySegment.ofArray(fixture("lazy_caller")));
+        patcher.compile("g");
+        return patcher;
+    }
+
     /** The call benchmark's own state: g's call site in loop_g through the stub, relinked, or a static call. */
     @State(Scope.Thread)
     public static class Calls {
@@ -117,11 +122,7 @@ public class PatchBenchmark {
         @Setup
         public void setUp() throws Exception {
             host = new JitHost();
-            patcher = new CodePatcher(host);
-            byte[] v1 = fixture("g_v1");
-            patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
-            host.load("lazy_caller.o", MemorySegment.ofArray(fixture("lazy_caller")));
-            patcher.compile("g");
+            patcher = compiledCaller(host);
             FunctionDescriptor longLong = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
             switch (call) {
                 case "stub" -> {

@@ -3,6 +3,7 @@ package dev.safepointkit.stress.patch;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.patch.CodePatcher;
+import dev.safepointkit.patch.LazyCompiler;
 import dev.safepointkit.patch.Sled;
 import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
@@ -78,6 +79,18 @@ public final class PatchStress {
         return Files.readAllBytes(fixtureRoot().resolve(Path.of("fixtures/patch/x86_64", name + ".o")));
     }
 
+    /**
+     * spin.o with its runtime: spk_poll bound to {@code coordinator}, g declared with {@code g};
+     * its upcall lives in {@code arena}.
+     */
+    static JitObject loadSpin(JitHost host, CodePatcher patcher, SafepointCoordinator coordinator, Arena arena,
+            java.util.function.Consumer<Throwable> failures, LazyCompiler g) throws Exception {
+        host.defineUpcall("spk_poll", coordinator.pollUpcall(failures),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+        patcher.declare("g", g);
+        return host.load("spin.o", MemorySegment.ofArray(fixture("spin")));
+    }
+
     public static Result run(int threads, long iterationsPerThread) throws Exception {
         List<Throwable> failures = new CopyOnWriteArrayList<>();
         AtomicInteger lazyCompiles = new AtomicInteger();
@@ -87,13 +100,10 @@ public final class PatchStress {
         long start = System.nanoTime();
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared();
              CodePatcher patcher = new CodePatcher(host, coordinator, failures::add)) {
-            host.defineUpcall("spk_poll", coordinator.pollUpcall(failures::add),
-                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
-            patcher.declare("g", name -> {
+            JitObject spin = loadSpin(host, patcher, coordinator, arena, failures::add, name -> {
                 lazyCompiles.incrementAndGet();
                 return host.load("g_v1.o", MemorySegment.ofArray(v1));
             });
-            JitObject spin = host.load("spin.o", MemorySegment.ofArray(fixture("spin")));
             MethodHandle spinFn = host.downcall("spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.ADDRESS));
             Sled unaligned = patcher.sled(spin, 77, 16);
