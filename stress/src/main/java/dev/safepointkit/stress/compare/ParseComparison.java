@@ -1,0 +1,91 @@
+package dev.safepointkit.stress.compare;
+
+import dev.safepointkit.stackmap.CallSiteRecord;
+import dev.safepointkit.stackmap.FunctionRecord;
+import dev.safepointkit.stackmap.Location;
+import dev.safepointkit.stackmap.StackMap;
+import dev.safepointkit.stackmap.StackMapFormatException;
+import dev.safepointkit.stackmap.StackMapSection;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * Safepoint Kit's parser doing exactly what stress/src/main/native/llvm_stackmap_sum.cpp does with
+ * LLVM's: per pass, parse and validate the whole section, then read and sum every function,
+ * constant, record, location and live-out. Same fields, same order of passes, same checksum.
+ *
+ * <p>{@code ParseComparison SECTION_FILE WARMUP_PASSES MEASURED_PASSES}
+ */
+public final class ParseComparison {
+    private ParseComparison() {
+    }
+
+    static long sumEverything(MemorySegment section) throws StackMapFormatException {
+        StackMapSection parsed = StackMapSection.parse(section, ByteOrder.LITTLE_ENDIAN);
+        long sum = 0;
+        for (StackMap map : parsed.stackMaps()) {
+            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
+            for (int f = 0; f < map.functionCount(); f++) {
+                FunctionRecord fn = map.function(f);
+                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount();
+            }
+            for (int c = 0; c < map.constantCount(); c++) {
+                sum += map.constant(c);
+            }
+            for (int r = 0; r < map.recordCount(); r++) {
+                CallSiteRecord record = map.record(r);
+                sum += record.id() + record.instructionOffset() + record.locationCount() + record.liveOutCount();
+                for (int l = 0; l < record.locationCount(); l++) {
+                    Location loc = record.location(l);
+                    sum += loc.kind().code() + loc.sizeInBytes() + loc.dwarfRegNum();
+                    sum += switch (loc.kind()) {
+                        case DIRECT, INDIRECT -> loc.offset();
+                        case CONSTANT -> loc.rawConstantField();
+                        case CONSTANT_INDEX -> Integer.toUnsignedLong(loc.constantIndex());
+                        default -> 0;
+                    };
+                }
+                for (int l = 0; l < record.liveOutCount(); l++) {
+                    sum += record.liveOut(l).dwarfRegNum() + record.liveOut(l).sizeInBytes();
+                }
+            }
+        }
+        return sum;
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 3) {
+            System.err.println("usage: ParseComparison SECTION_FILE WARMUP_PASSES MEASURED_PASSES");
+            System.exit(2);
+        }
+        byte[] bytes = Files.readAllBytes(Path.of(args[0]));
+        int warmup = Integer.parseInt(args[1]);
+        int passes = Integer.parseInt(args[2]);
+        try (Arena arena = Arena.ofConfined()) {
+            // Off-heap, as the C++ harness holds the section in its own memory.
+            MemorySegment section = arena.allocate(bytes.length, 8);
+            MemorySegment.copy(MemorySegment.ofArray(bytes), 0, section, 0, bytes.length);
+            long records = StackMapSection.parse(section, ByteOrder.LITTLE_ENDIAN).recordCount();
+            long checksum = 0;
+            for (int i = 0; i < warmup; i++) {
+                checksum = sumEverything(section);
+            }
+            long[] times = new long[passes];
+            for (int i = 0; i < passes; i++) {
+                long start = System.nanoTime();
+                long sum = sumEverything(section);
+                times[i] = System.nanoTime() - start;
+                if (sum != checksum) {
+                    throw new IllegalStateException("checksum changed between passes");
+                }
+            }
+            Arrays.sort(times);
+            System.out.printf("safepointkit records=%d checksum=%s median_ns=%d min_ns=%d max_ns=%d%n", records,
+                    Long.toUnsignedString(checksum), times[passes / 2], times[0], times[passes - 1]);
+        }
+    }
+}
