@@ -110,6 +110,10 @@ opt-19 -passes=rewrite-statepoints-for-gc -S roots.ll -o "$work/roots.statepoint
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots.o"
 opt-19 -passes=rewrite-statepoints-for-gc -S deep.ll -o "$work/deep.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/deep.statepoints.ll" -o "$jit/deep.o"
+# The same with frame pointers: the walk comparison's stack, which libunwind can follow without
+# unwind tables (scripts/compare-walk.sh).
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic --frame-pointer=all -filetype=obj \
+  "$work/deep.statepoints.ll" -o "$jit/deep-fp.o"
 # The same as roots.o with GC pointers kept in callee-saved registers: Register roots, which a walker can only
 # resolve where the poll saved the register.
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=4 \
