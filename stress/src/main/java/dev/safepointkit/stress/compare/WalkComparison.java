@@ -4,11 +4,9 @@ import dev.safepointkit.host.JitHost;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.roots.JitStackWalker;
-import dev.safepointkit.roots.RootBatch;
-import dev.safepointkit.roots.RootVisitor;
 import dev.safepointkit.roots.SavedRegisters;
-import dev.safepointkit.roots.StackWalkException;
 import dev.safepointkit.roots.ThreadStack;
+import dev.safepointkit.stress.roots.DeepStack;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -64,7 +62,7 @@ public final class WalkComparison {
             long low = slot.address() - 8;
             MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(entrySlot + 8 - low);
             ThreadStack stack = new ThreadStack(memory, slot.address(), entrySlot + 8, SavedRegisters.none());
-            Reader reader = new Reader(memory);
+            DeepStack.RootReader reader = new DeepStack.RootReader(memory);
             for (int i = 0; i < walkTimes.length; i++) {  // warm-up: the same walks, not timed
                 walker.walk(stack, reader);
             }
@@ -83,28 +81,6 @@ public final class WalkComparison {
         }
     }
 
-    /** Reads every root slot. */
-    private static final class Reader implements RootVisitor {
-        private final MemorySegment memory;
-        long sum;
-        long roots;
-
-        Reader(MemorySegment memory) {
-            this.memory = memory;
-        }
-
-        @Override
-        public void visitFrame(RootBatch batch, ThreadStack stack) {
-            for (int i = 0; i < batch.baseCount(); i++) {
-                sum += memory.get(ValueLayout.JAVA_LONG, batch.baseSlot(i) - memory.address());
-            }
-            for (int i = 0; i < batch.derivedCount(); i++) {
-                sum += memory.get(ValueLayout.JAVA_LONG, batch.derivedSlot(i) - memory.address());
-            }
-            roots += batch.baseCount() + batch.derivedCount();
-        }
-    }
-
     /** Loads OBJECT with the given hook, runs the recursion on a thread with room for it. */
     private static void run(Path object, int depth, MemorySegment hook, Arena arena) throws Throwable {
         SafepointRegistry registry = new SafepointRegistry();
@@ -115,28 +91,9 @@ public final class WalkComparison {
                     MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
             host.defineRuntimeSymbol("deep_poll_java", hook);
             host.load(object.getFileName().toString(), MemorySegment.ofArray(Files.readAllBytes(object)));
-            MethodHandle enter = host.downcall("deep_enter", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
-                    ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-            MemorySegment objects = arena.allocate(4 * 16, 16);
-            for (int i = 0; i < 4; i++) {
-                objects.set(ValueLayout.JAVA_LONG, 16L * i, i + 1);
-            }
-            long[] result = new long[1];
-            Thread t = new Thread(null, () -> {
-                try {
-                    result[0] = (long) enter.invokeExact(objects, objects.asSlice(16), objects.asSlice(32), objects.asSlice(48),
-                            (long) depth);
-                } catch (Throwable e) {
-                    failure = e;
-                }
-            }, "deep", 256L << 20);
-            t.start();
-            t.join();
+            DeepStack.recurse(host, depth, arena);
             if (failure != null) {
-                throw failure;
-            }
-            if (result[0] != 10L * (depth + 1)) {
-                throw new IllegalStateException("deep returned " + result[0]);
+                throw failure;  // the walk at the bottom failed
             }
         }
     }

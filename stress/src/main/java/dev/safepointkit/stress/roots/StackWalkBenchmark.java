@@ -4,9 +4,7 @@ import dev.safepointkit.host.JitHost;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.roots.JitStackWalker;
-import dev.safepointkit.roots.RootBatch;
 import dev.safepointkit.roots.RootRelocator;
-import dev.safepointkit.roots.RootVisitor;
 import dev.safepointkit.roots.SavedRegisters;
 import dev.safepointkit.roots.StackWalkException;
 import dev.safepointkit.roots.ThreadStack;
@@ -14,7 +12,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.nio.file.Files;
@@ -64,7 +61,7 @@ public class StackWalkBenchmark {
     private Arena arena;
     private ThreadStack stack;
     private JitStackWalker walker;
-    private final SumVisitor scan = new SumVisitor();
+    private DeepStack.RootReader scan;
     private RootRelocator relocator;
 
     static void recordEntry(MemorySegment slot) {
@@ -91,55 +88,15 @@ public class StackWalkBenchmark {
         host.defineUpcall("deep_poll_java", lookup.findStatic(StackWalkBenchmark.class, "poll", slotType),
                 FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
         host.load("deep.o", MemorySegment.ofArray(Files.readAllBytes(Path.of(object))));
-        MethodHandle enter = host.downcall("deep_enter", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
-                ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-        MemorySegment objects = arena.allocate(4 * 16, 16);
-        for (int i = 0; i < 4; i++) {
-            objects.set(ValueLayout.JAVA_LONG, 16L * i, i + 1);
-        }
-        long[] result = new long[1];
-        Throwable[] failure = new Throwable[1];
-        // A thread with room for the recursion.
-        Thread t = new Thread(null, () -> {
-            try {
-                result[0] = (long) enter.invokeExact(objects, objects.asSlice(16), objects.asSlice(32), objects.asSlice(48),
-                        (long) depth);
-            } catch (Throwable e) {
-                failure[0] = e;
-            }
-        }, "deep", 256L << 20);
-        t.start();
-        t.join();
-        if (failure[0] != null) {
-            throw failure[0];
-        }
-        if (result[0] != 10L * (depth + 1)) {
-            throw new IllegalStateException("deep returned " + result[0]);
-        }
+        DeepStack.recurse(host, depth, arena);
         // The copy starts at the poll function's saved RBP, one word below the return-address slot.
         stack = new ThreadStack(captured, captured.address() + 8, captured.address() + captured.byteSize(), SavedRegisters.none());
         walker = new JitStackWalker(registry);
+        scan = new DeepStack.RootReader(captured);
         relocator = new RootRelocator(old -> old);
         int frames = walker.walk(stack, scan);
         if (frames != depth + 2 || scan.roots != 4L * (depth + 2)) {
             throw new IllegalStateException(frames + " frames, " + scan.roots + " roots");
-        }
-    }
-
-    /** Reads every root slot of every frame. */
-    static final class SumVisitor implements RootVisitor {
-        long sum;
-        long roots;
-
-        @Override
-        public void visitFrame(RootBatch batch, ThreadStack stack) {
-            for (int i = 0; i < batch.baseCount(); i++) {
-                sum += captured.get(ValueLayout.JAVA_LONG, batch.baseSlot(i) - captured.address());
-            }
-            for (int i = 0; i < batch.derivedCount(); i++) {
-                sum += captured.get(ValueLayout.JAVA_LONG, batch.derivedSlot(i) - captured.address());
-            }
-            roots += batch.baseCount() + batch.derivedCount();
         }
     }
 
