@@ -460,28 +460,16 @@ public final class CodePatcher implements AutoCloseable {
      * @return the number of objects freed
      */
     public int safepoint() throws PatchException, StackWalkException, JitLoadException {
-        SafepointCoordinator c = requireCoordinator("a safepoint");
         List<JitObject> free = new ArrayList<>();
-        PatchException[] failed = new PatchException[1];
-        c.stopTheWorld(null, 0, world -> {
-            lock.lock();
-            try {
-                applyPending(world);
-                for (JitObject o : retired) {
-                    if (!anyStackRefersInto(world, o)) {
-                        free.add(o);
-                    }
+        whileStopped("a safepoint", world -> {
+            applyPending(world);
+            for (JitObject o : retired) {
+                if (!anyStackRefersInto(world, o)) {
+                    free.add(o);
                 }
-                retired.removeAll(free);
-            } catch (PatchException e) {
-                failed[0] = e;
-            } finally {
-                lock.unlock();
             }
+            retired.removeAll(free);
         });
-        if (failed[0] != null) {
-            throw failed[0];
-        }
         // Nothing leads into these any more and no thread runs them: unmap them.
         for (JitObject o : free) {
             host.unload(o, false);
@@ -563,7 +551,8 @@ public final class CodePatcher implements AutoCloseable {
                     throw new PatchException(String.format("%s: patchpoint %d at 0x%x: no NOP sled or sled call there [%s]",
                             f.name(), id, at, X86Code.hex(Arrays.copyOf(code, Math.min(16, code.length)))));
                 }
-                found.add(remember(new Sled(at, length, f.name(), id, object.key())));
+                sledBytes.put(at, Arrays.copyOf(code, length));
+                found.add(new Sled(at, length, f.name(), id, object.key()));
             }
         }
         return found;
@@ -580,15 +569,8 @@ public final class CodePatcher implements AutoCloseable {
             throw new PatchException(String.format("%s: patchpoint %d at 0x%x: only %d bytes of sled, expected %d",
                     s.function(), id, s.address(), s.length(), numBytes));
         }
-        Sled exact = new Sled(s.address(), numBytes, s.function(), id, s.objectKey());
-        sledBytes.put(exact.address(), writer.read(exact.address(), numBytes));
-        return exact;
-    }
-
-    private Sled remember(Sled s) throws PatchException {
-        byte[] now = writer.read(s.address(), s.length());
-        sledBytes.put(s.address(), now);
-        return s;
+        sledBytes.put(s.address(), Arrays.copyOf(sledBytes.get(s.address()), numBytes));
+        return new Sled(s.address(), numBytes, s.function(), id, s.objectKey());
     }
 
     /** The target the sled calls now, if it is in the call form. */
@@ -649,13 +631,30 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     private void writeSledStopped(Sled sled, byte[] after, String what) throws PatchException, StackWalkException {
-        SafepointCoordinator c = requireCoordinator("rewriting a whole sled");
+        whileStopped("rewriting a whole sled", world -> {
+            writer.write(sled.address(), expectedSled(sled), after, false, what);
+            sledBytes.put(sled.address(), after);
+        });
+    }
+
+    /** What the patcher does while every mutator is stopped, holding its lock. */
+    @FunctionalInterface
+    private interface StoppedAction {
+        void run(StoppedWorld world) throws PatchException;
+    }
+
+    /**
+     * Stops the world with the coordinator and runs {@code action} under the patcher's lock (taken
+     * only inside the stop, so a mutator compiling lazily never blocks the stop). A refused patch
+     * is rethrown once the mutators run again.
+     */
+    private void whileStopped(String what, StoppedAction action) throws PatchException, StackWalkException {
+        SafepointCoordinator c = requireCoordinator(what);
         PatchException[] failed = new PatchException[1];
         c.stopTheWorld(null, 0, world -> {
             lock.lock();
             try {
-                writer.write(sled.address(), expectedSled(sled), after, false, what);
-                sledBytes.put(sled.address(), after);
+                action.run(world);
             } catch (PatchException e) {
                 failed[0] = e;
             } finally {

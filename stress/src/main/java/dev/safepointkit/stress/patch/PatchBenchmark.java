@@ -11,7 +11,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Files;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -63,17 +62,13 @@ public class PatchBenchmark {
     private long two;
     private boolean flip;
 
-    private static byte[] fixture(String name) throws java.io.IOException {
-        return Files.readAllBytes(PatchStress.fixtureRoot().resolve("fixtures/patch/x86_64/" + name + ".o"));
-    }
-
     @Setup
     public void setUp() throws Exception {
         arena = Arena.ofShared();
         // Relinks: a patcher without safepoints, so only the two aligned sites move.
         plainHost = new JitHost();
         plainPatcher = compiledCaller(plainHost);
-        byte[] v1 = fixture("g_v1");
+        byte[] v1 = PatchStress.fixture("g_v1");
         // Sleds: a coordinator with no mutators, so a stop costs only its own bookkeeping.
         SafepointCoordinator coordinator = new SafepointCoordinator(0);
         host = new JitHost();
@@ -102,9 +97,9 @@ public class PatchBenchmark {
     /** lazy_caller.o in {@code host}, and a patcher without safepoints that has compiled g (g_v1.o) and relinked it. */
     static CodePatcher compiledCaller(JitHost host) throws Exception {
         CodePatcher patcher = new CodePatcher(host);
-        byte[] v1 = fixture("g_v1");
+        byte[] v1 = PatchStress.fixture("g_v1");
         patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
-        host.load("lazy_caller.o", MemorySegment.ofArray(fixture("lazy_caller")));
+        host.load("lazy_caller.o", MemorySegment.ofArray(PatchStress.fixture("lazy_caller")));
         patcher.compile("g");
         return patcher;
     }

@@ -75,7 +75,8 @@ public final class PatchStress {
         return Path.of(System.getProperty("safepointkit.root", "."));
     }
 
-    private static byte[] fixture(String name) throws java.io.IOException {
+    /** fixtures/patch/x86_64/NAME.o. */
+    static byte[] fixture(String name) throws java.io.IOException {
         return Files.readAllBytes(fixtureRoot().resolve(Path.of("fixtures/patch/x86_64", name + ".o")));
     }
 
