@@ -4,6 +4,8 @@ import dev.safepointkit.events.perf.JitdumpWriter;
 import dev.safepointkit.events.perf.PerfMapWriter;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.registry.RegistryListener;
+import dev.safepointkit.registry.SafepointRegistry;
 import java.io.IOException;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemoryLayout;
@@ -24,7 +26,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code safepointkit run}: loads x86-64 objects into the JIT host, in the order given, and calls
- * one of their functions with 64-bit integer arguments, printing its 64-bit result.
+ * one of their functions with 64-bit integer arguments, printing its 64-bit result. A safepoint
+ * registry hears every load, so an object whose stack maps it refuses is not loaded.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
         description = {"Load LLVM objects into the JIT host and call a function: i64 arguments, i64 result.",
@@ -70,6 +73,8 @@ final class RunCommand implements Callable<Integer> {
         PerfMapWriter map = null;
         JitdumpWriter dump = null;
         try (JitHost host = new JitHost()) {
+            // As any host would: code whose safepoints cannot be registered is refused.
+            host.addListener(new RegistryListener(new SafepointRegistry()));
             if (perfMap) {
                 map = new PerfMapWriter();
                 host.addListener(map);

@@ -68,4 +68,14 @@ class RunCommandTest {
         assertEquals("0", r[0], r[2]);
         assertTrue(r[1].replaceAll("\\s+", " ").contains("1 to 2147483647"), r[1]);
     }
+
+    @Test
+    void anObjectWhoseSafepointsTheRegistryRefusesIsNotRun() throws Exception {
+        Path bad = Files.createTempDirectory("objects").resolve("bad-safepoints.o");
+        Files.write(bad, Fixtures.withFirstInstructionOffset(Files.readAllBytes(Path.of(jit("safepoints"))), 0x00FF_FFFF));
+        String[] good = run("run", "--call", "mapped", "--arg", "1", "--arg", "2", jit("host_poll"), jit("safepoints"));
+        assertEquals("0", good[0], good[2]);
+        CliRunner.assertOneLineError(run("run", "--call", "mapped", "--arg", "1", "--arg", "2", jit("host_poll"), bad.toString()), 1,
+                "safepointkit run: " + bad + ": not loaded, required listener the safepoint registry failed in objectLoaded: ");
+    }
 }

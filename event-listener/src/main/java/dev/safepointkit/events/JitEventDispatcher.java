@@ -9,9 +9,14 @@ import java.util.concurrent.CopyOnWriteArrayList;
  *
  * <p>Thread safety: {@link #add} and {@link #remove} may be called from any thread at any time,
  * also during a dispatch; a dispatch sees the listeners registered when it started (a snapshot),
- * never a half-updated list. A listener that throws (an exception or an error other than a
+ * never a half-updated list. An observer that throws (an exception or an error other than a
  * {@link VirtualMachineError}) is reported to the failure handler and the dispatch continues with
- * the next listener; the host never sees the failure.
+ * the next listener; the host never sees the failure. A {@linkplain JitEventListener#required()
+ * required} listener that throws in {@link #objectLoaded} or {@link #functionEmitted} ends the
+ * dispatch with a {@link JitListenerException}; in {@link #objectLoaded}, the listeners that had
+ * already heard it first hear {@link #objectFreeing}, newest first. Failures in
+ * {@link #objectFreeing} are always reported and passed over: the memory goes away regardless.
+ * A dispatcher added to another is required when any of its listeners is.
  */
 public final class JitEventDispatcher implements JitEventListener {
     private final List<JitEventListener> listeners = new CopyOnWriteArrayList<>();
@@ -39,29 +44,70 @@ public final class JitEventDispatcher implements JitEventListener {
     }
 
     @Override
+    public boolean required() {
+        for (JitEventListener l : listeners) {
+            if (l.required()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
     public void objectLoaded(LoadedObject object) {
-        dispatch("objectLoaded", l -> l.objectLoaded(object));
+        List<JitEventListener> snapshot = List.copyOf(listeners);
+        for (int i = 0; i < snapshot.size(); i++) {
+            JitEventListener l = snapshot.get(i);
+            try {
+                l.objectLoaded(object);
+            } catch (VirtualMachineError fatal) {
+                throw fatal;
+            } catch (Throwable failure) {
+                if (!l.required()) {
+                    failures.listenerFailed(l, "objectLoaded", failure);
+                    continue;
+                }
+                // Those that heard of the object forget it again before the host unmaps it.
+                for (int j = i - 1; j >= 0; j--) {
+                    freeing(snapshot.get(j), object);
+                }
+                throw failure instanceof JitListenerException nested ? nested
+                        : new JitListenerException(l, "objectLoaded", failure);
+            }
+        }
     }
 
     @Override
     public void functionEmitted(EmittedFunction function) {
-        dispatch("functionEmitted", l -> l.functionEmitted(function));
+        for (JitEventListener l : listeners) {
+            try {
+                l.functionEmitted(function);
+            } catch (VirtualMachineError fatal) {
+                throw fatal;
+            } catch (Throwable failure) {
+                if (l.required()) {
+                    throw failure instanceof JitListenerException nested ? nested
+                            : new JitListenerException(l, "functionEmitted", failure);
+                }
+                failures.listenerFailed(l, "functionEmitted", failure);
+            }
+        }
     }
 
     @Override
     public void objectFreeing(LoadedObject object) {
-        dispatch("objectFreeing", l -> l.objectFreeing(object));
+        for (JitEventListener l : listeners) {
+            freeing(l, object);
+        }
     }
 
-    private void dispatch(String event, java.util.function.Consumer<JitEventListener> call) {
-        for (JitEventListener l : listeners) {
-            try {
-                call.accept(l);
-            } catch (VirtualMachineError fatal) {
-                throw fatal;
-            } catch (Throwable failure) {
-                failures.listenerFailed(l, event, failure);
-            }
+    private void freeing(JitEventListener l, LoadedObject object) {
+        try {
+            l.objectFreeing(object);
+        } catch (VirtualMachineError fatal) {
+            throw fatal;
+        } catch (Throwable failure) {
+            failures.listenerFailed(l, "objectFreeing", failure);
         }
     }
 }

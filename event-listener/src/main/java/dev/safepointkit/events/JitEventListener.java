@@ -10,8 +10,21 @@ package dev.safepointkit.events;
  * {@link #objectFreeing} is called before the memory is unmapped, so a listener may still read
  * it. Different objects may be loaded from different threads at once: a listener that keeps
  * state must be thread safe. A listener must not load or unload objects from inside a callback.
+ *
+ * <p>A listener is either an observer (perf map, jitdump: the default) or {@link #required()}:
+ * one whose bookkeeping the object is unsafe to run without (a safepoint registry, a code
+ * patcher's). An observer's failure is reported and the load goes on. A required listener's
+ * failure in {@link #objectLoaded} or {@link #functionEmitted} fails the load: every listener
+ * that heard {@link #objectLoaded} for the object then hears {@link #objectFreeing}, and the host
+ * unmaps it. So {@link #objectFreeing} may follow a load whose {@link #functionEmitted} calls
+ * stopped part-way.
  */
 public interface JitEventListener {
+
+    /** Whether a failure of this listener must fail the load (see the class comment); false by default. */
+    default boolean required() {
+        return false;
+    }
 
     /** {@code object} is mapped, linked and executable. */
     default void objectLoaded(LoadedObject object) {

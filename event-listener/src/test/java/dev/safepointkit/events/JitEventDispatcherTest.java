@@ -97,4 +97,100 @@ class JitEventDispatcherTest {
         });
         assertThrows(StackOverflowError.class, () -> dispatcher.objectLoaded(OBJECT));
     }
+
+    /** Records "NAME:event" for every callback into a shared log; throws in objectLoaded when told. */
+    private static JitEventListener recording(String name, boolean required, List<String> log, String throwIn) {
+        return new JitEventListener() {
+            @Override
+            public boolean required() {
+                return required;
+            }
+
+            @Override
+            public void objectLoaded(LoadedObject object) {
+                log.add(name + ":loaded");
+                if (throwIn.equals("objectLoaded")) {
+                    throw new IllegalStateException(name + " refuses");
+                }
+            }
+
+            @Override
+            public void functionEmitted(EmittedFunction function) {
+                log.add(name + ":emitted");
+                if (throwIn.equals("functionEmitted")) {
+                    throw new IllegalStateException(name + " refuses");
+                }
+            }
+
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                log.add(name + ":freeing");
+            }
+
+            @Override
+            public String toString() {
+                return name;
+            }
+        };
+    }
+
+    @Test
+    void aRequiredListenerFailingInObjectLoadedUndoesThoseBeforeItNewestFirstAndThrows() {
+        List<String> log = new ArrayList<>();
+        List<String> reported = new ArrayList<>();
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> reported.add(l + " " + event));
+        dispatcher.add(recording("a", false, log, ""));
+        dispatcher.add(recording("b", true, log, ""));
+        dispatcher.add(recording("c", true, log, "objectLoaded"));
+        dispatcher.add(recording("d", false, log, ""));
+        JitListenerException e = assertThrows(JitListenerException.class, () -> dispatcher.objectLoaded(OBJECT));
+        assertEquals("required listener c failed in objectLoaded: c refuses", e.getMessage());
+        assertEquals("c", e.listener().toString());
+        assertEquals(List.of("a:loaded", "b:loaded", "c:loaded", "b:freeing", "a:freeing"), log, "d never heard of it");
+        assertEquals(List.of(), reported);
+    }
+
+    @Test
+    void anObserverFailingIsReportedAndTheLoadGoesOn() {
+        List<String> log = new ArrayList<>();
+        List<String> reported = new ArrayList<>();
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> reported.add(l + " " + event));
+        dispatcher.add(recording("perf", false, log, "objectLoaded"));
+        dispatcher.add(recording("registry", true, log, ""));
+        dispatcher.objectLoaded(OBJECT);
+        assertEquals(List.of("perf:loaded", "registry:loaded"), log);
+        assertEquals(List.of("perf objectLoaded"), reported);
+    }
+
+    @Test
+    void aRequiredListenerFailingInFunctionEmittedThrowsAndStopsTheDispatch() {
+        List<String> log = new ArrayList<>();
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> {
+            throw new AssertionError("a required failure is thrown, not reported: " + t);
+        });
+        dispatcher.add(recording("registry", true, log, "functionEmitted"));
+        dispatcher.add(recording("perf", false, log, ""));
+        EmittedFunction f = new EmittedFunction("f", 0x1000, 1, OBJECT, java.util.Map.of(), List.of(),
+                java.lang.foreign.MemorySegment.ofArray(new byte[1]));
+        JitListenerException e = assertThrows(JitListenerException.class, () -> dispatcher.functionEmitted(f));
+        assertEquals("required listener registry failed in functionEmitted: registry refuses", e.getMessage());
+        assertEquals(List.of("registry:emitted"), log);
+    }
+
+    @Test
+    void aDispatcherIsRequiredWhenOneOfItsListenersIsAndPassesTheFailureOnAsItIs() {
+        List<String> log = new ArrayList<>();
+        JitEventDispatcher inner = new JitEventDispatcher();
+        inner.add(recording("perf", false, log, ""));
+        JitEventDispatcher outer = new JitEventDispatcher();
+        outer.add(recording("first", false, log, ""));
+        outer.add(inner);
+        assertEquals(false, inner.required());
+        inner.add(recording("registry", true, log, "objectLoaded"));
+        assertEquals(true, inner.required());
+        assertEquals(true, outer.required());
+        JitListenerException e = assertThrows(JitListenerException.class, () -> outer.objectLoaded(OBJECT));
+        assertEquals("registry", e.listener().toString());
+        assertEquals(List.of("first:loaded", "perf:loaded", "registry:loaded", "perf:freeing", "first:freeing"), log);
+    }
 }

@@ -3,6 +3,7 @@ package dev.safepointkit.host;
 import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.JitEventDispatcher;
 import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.JitListenerException;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
@@ -126,6 +127,10 @@ public final class JitHost implements AutoCloseable {
      * free them afterwards.
      *
      * @param name how errors and listeners name the object
+     * <p>A {@linkplain JitEventListener#required() required} listener that fails (a safepoint
+     * registry refusing the object's stack maps, say) fails the load: the listeners forget the
+     * object again, it is unpublished and unmapped, and this throws naming the listener and why.
+     *
      * @throws JitLoadException if it cannot be loaded; then nothing stays mapped and nothing is published
      */
     public JitObject load(String name, MemorySegment elfBytes) throws JitLoadException {
@@ -153,25 +158,54 @@ public final class JitHost implements AutoCloseable {
                 Libc.munmap(linked.raw());
                 throw e;
             }
-            objects.put(key, object);
-            for (LoadedSymbol s : object.loaded().symbols()) {
-                if (s.global() && !indirect.contains(s.name())) {
-                    definers.put(s.name(), key);
-                    addresses.put(s.name(), s.address());
+            publish(object, linked);
+            try {
+                dispatcher.objectLoaded(object.loaded());
+                try {
+                    for (EmittedFunction f : object.functions()) {
+                        dispatcher.functionEmitted(f);
+                    }
+                } catch (JitListenerException e) {
+                    // Every listener heard objectLoaded: each forgets the object again.
+                    dispatcher.objectFreeing(object.loaded());
+                    throw e;
                 }
-            }
-            // One merge per symbol per load: readers always see an immutable list.
-            Map<String, List<CallSite>> sites = new HashMap<>();
-            for (ObjectLinker.Reference r : linked.references()) {
-                sites.computeIfAbsent(r.symbol(), k -> new ArrayList<>()).add(r.site());
-            }
-            sites.forEach((symbol, added) -> callSites.merge(symbol, List.copyOf(added), JitHost::concat));
-            dispatcher.objectLoaded(object.loaded());
-            for (EmittedFunction f : object.functions()) {
-                dispatcher.functionEmitted(f);
+            } catch (JitListenerException e) {
+                // A registration the object cannot run without failed: it is not loaded.
+                unpublish(object);
+                object.free();
+                throw new JitLoadException(name + ": not loaded, " + e.getMessage(), e);
             }
             return object;
         }
+    }
+
+    /** Makes a loaded object's globals and call sites visible to lookups and later loads. */
+    private void publish(JitObject object, ObjectLinker.Linked linked) {
+        objects.put(object.key(), object);
+        for (LoadedSymbol s : object.loaded().symbols()) {
+            if (s.global() && !indirect.contains(s.name())) {
+                definers.put(s.name(), object.key());
+                addresses.put(s.name(), s.address());
+            }
+        }
+        // One merge per symbol per load: readers always see an immutable list.
+        Map<String, List<CallSite>> sites = new HashMap<>();
+        for (ObjectLinker.Reference r : linked.references()) {
+            sites.computeIfAbsent(r.symbol(), k -> new ArrayList<>()).add(r.site());
+        }
+        sites.forEach((symbol, added) -> callSites.merge(symbol, List.copyOf(added), JitHost::concat));
+    }
+
+    /** Undoes {@link #publish}: no lookup finds the object or its call sites any more. */
+    private void unpublish(JitObject object) {
+        objects.remove(object.key());
+        for (String s : object.definedGlobals()) {
+            definers.remove(s, object.key());
+            addresses.remove(s);
+        }
+        callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
+        callSites.values().removeIf(List::isEmpty);
     }
 
     private void checkNoClash(String name, List<ElfSymbol> symbols) throws JitLoadException {
@@ -325,13 +359,7 @@ public final class JitHost implements AutoCloseable {
                 }
             }
             dispatcher.objectFreeing(object.loaded());
-            objects.remove(object.key());
-            for (String s : object.definedGlobals()) {
-                definers.remove(s, object.key());
-                addresses.remove(s);
-            }
-            callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
-            callSites.values().removeIf(List::isEmpty);
+            unpublish(object);
             object.free();
         }
     }

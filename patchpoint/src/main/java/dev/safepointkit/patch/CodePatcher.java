@@ -84,6 +84,17 @@ public final class CodePatcher implements AutoCloseable {
     private final Map<Long, byte[]> sledBytes = new ConcurrentHashMap<>();
     private final List<JitObject> retired = new ArrayList<>();
     private final JitEventListener listener = new JitEventListener() {
+        /** The patcher writes only code it has heard of: an object it missed could never be patched. */
+        @Override
+        public boolean required() {
+            return true;
+        }
+
+        @Override
+        public String toString() {
+            return "the code patcher";
+        }
+
         @Override
         public void objectLoaded(LoadedObject object) {
             writer.objectLoaded(object);

@@ -12,14 +12,25 @@ import java.util.List;
  * executable sections as the code range, its function symbols, its relocated stack maps) and
  * unregisters it when it is freed, before its memory goes away.
  *
- * <p>Thread safe, as the registry is. A registration the registry refuses is thrown as an
- * {@link IllegalStateException}, which the host's dispatcher reports.
+ * <p>Thread safe, as the registry is. It is a {@linkplain JitEventListener#required() required}
+ * listener: code whose safepoints are not registered cannot be walked, so a registration the
+ * registry refuses is thrown as an {@link IllegalStateException} and fails the host's load.
  */
 public final class RegistryListener implements JitEventListener {
     private final SafepointRegistry registry;
 
     public RegistryListener(SafepointRegistry registry) {
         this.registry = registry;
+    }
+
+    @Override
+    public boolean required() {
+        return true;
+    }
+
+    @Override
+    public String toString() {
+        return "the safepoint registry";
     }
 
     @Override

@@ -85,4 +85,24 @@ public final class Fixtures {
             throw new UncheckedIOException(e);
         }
     }
+
+    /**
+     * A copy of the ELF object {@code elf} whose first stack map record has InstructionOffset
+     * {@code offset}: a record a registry must refuse when the offset lies outside its function.
+     */
+    public static byte[] withFirstInstructionOffset(byte[] elf, int offset) {
+        try {
+            dev.safepointkit.stackmap.elf.ElfSection section = dev.safepointkit.stackmap.elf.ElfFile.parse(MemorySegment.ofArray(elf))
+                    .findSection(dev.safepointkit.stackmap.ObjectStackMaps.SECTION_NAME)
+                    .orElseThrow(() -> new IllegalArgumentException("no stack maps in the object"));
+            java.nio.ByteBuffer bytes = java.nio.ByteBuffer.wrap(elf.clone()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            int start = Math.toIntExact(section.offset());
+            // Header (16 bytes), then 24 bytes per function and 8 per constant; the record's offset field is at +8.
+            int record = start + 16 + 24 * bytes.getInt(start + 4) + 8 * bytes.getInt(start + 8);
+            bytes.putInt(record + 8, offset);
+            return bytes.array();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
 }
