@@ -108,6 +108,8 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=
 # Statepoints inserted by LLVM itself: rewrite-statepoints-for-gc, then code generation.
 opt-19 -passes=rewrite-statepoints-for-gc -S roots.ll -o "$work/roots.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots.o"
+opt-19 -passes=rewrite-statepoints-for-gc -S nested.ll -o "$work/nested.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/nested.statepoints.ll" -o "$jit/nested.o"
 opt-19 -passes=rewrite-statepoints-for-gc -S deep.ll -o "$work/deep.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/deep.statepoints.ll" -o "$jit/deep.o"
 # The same with frame pointers: the walk comparison's stack, which libunwind can follow without

@@ -10,19 +10,23 @@ import java.lang.foreign.ValueLayout;
 /**
  * Walks the JIT frames of one stopped thread and hands each frame's roots to a visitor.
  *
- * <p>x86-64: from the return-address slot the poll captured, each frame's return address is
- * looked up in the registry; the frame's SP at its call is that slot + 8, and its caller's
- * return address lies at SP + frame size. A frame whose size is dynamic (UINT64_MAX) is walked
- * through its frame pointer: [RBP] holds the caller's RBP and [RBP + 8] the return address. RBP is
- * known for the innermost frame when the poll saved it ({@link SavedRegisters}), and for each
- * caller of a frame whose function keeps a frame pointer (its prologue pushed the caller's RBP
- * below its return address), so chains through fixed-size frames work when those keep frame
- * pointers (LLVM's {@code "frame-pointer"="all"}). The
- * walk ends at the first return address outside JIT code, which must lie below the thread's
- * entry SP. Anything else that cannot be resolved (a return address inside JIT code with no
- * safepoint, a frame that reaches past the entry SP or out of the stack, a register root with no
- * saved value, a dynamic frame with no frame pointer) ends the walk with a
- * {@link StackWalkException} naming the frame: it never guesses and never skips roots.
+ * <p>x86-64: a thread's stack holds one or more runs of JIT frames ({@link ThreadStack.Run},
+ * innermost first; see {@link Mutator} for runs, exits and entries). In each run, from the
+ * return-address slot the poll or exit captured, each frame's return address is looked up in the
+ * registry; the frame's SP at its call is that slot + 8, and its caller's return address lies at
+ * SP + frame size. A frame whose size is dynamic (UINT64_MAX) is walked through its frame pointer:
+ * [RBP] holds the caller's RBP and [RBP + 8] the return address. RBP is known for a run's
+ * innermost frame when the poll or exit saved it ({@link SavedRegisters}), and for each caller of
+ * a frame whose function keeps a frame pointer (its prologue pushed the caller's RBP below its
+ * return address), so chains through fixed-size frames work when those keep frame pointers
+ * (LLVM's {@code "frame-pointer"="all"}).
+ *
+ * <p>A run's walk must arrive exactly at the run's entry slot. Anything else ends the walk with a
+ * {@link StackWalkException} naming the frame (its depth over the whole stack, its run, the
+ * address and what was expected): a foreign return address before the entry (unregistered code,
+ * or a call out of JIT code that no exit recorded), a return address inside JIT code with no
+ * safepoint, a frame that reaches past the entry or out of the stack, a register root with no
+ * saved value, a dynamic frame with no frame pointer. It never guesses and never skips roots.
  *
  * <p>Not thread safe: one walker per collecting thread; it reuses its Frame and batch, so a walk
  * allocates nothing once warm. Safe while other threads register and unregister code: registry
@@ -31,6 +35,7 @@ import java.lang.foreign.ValueLayout;
 public final class JitStackWalker {
     static final int RBP = 6;
     static final int RSP = 7;
+    private static final RootVisitor NO_VISIT = (batch, stack) -> { };
 
     private final SafepointRegistry registry;
     private final Frame frame = new Frame();
@@ -40,63 +45,28 @@ public final class JitStackWalker {
         this.registry = registry;
     }
 
-    /** Walks {@code stack}; returns the number of JIT frames visited. */
+    /**
+     * Walks every frame of {@code stack} and resolves every root location, visiting nothing: what
+     * a collector runs over every stopped stack before it moves anything.
+     */
+    public int validate(ThreadStack stack) throws StackWalkException {
+        return walk(stack, NO_VISIT);
+    }
+
+    /** Walks {@code stack}, every run, innermost first; returns the number of JIT frames visited. */
     public int walk(ThreadStack stack, RootVisitor visitor) throws StackWalkException {
         this.stack = stack;
-        slot = stack.returnAddressSlot();
-        // The frame pointer is known for the innermost frame if the poll saved it, then for the
-        // caller of every frame that keeps one; after a fixed-size frame without one it is
-        // unknown (that frame may have used RBP for anything; only unwind info would say).
-        rbp = stack.registers().slotOf(RBP) >= 0 ? stack.word(stack.registers().slotOf(RBP)) : -1;
-        calleeStart = 0;
         int depth = 0;
         try {
-            while (true) {
-                if (slot > stack.entrySp() - 8) {
-                    // A valid walk ends at a foreign return address below the entry SP; passing it
-                    // means a frame size was wrong, and stopping quietly would skip roots.
-                    throw new StackWalkException("frame " + depth + ": return address slot 0x" + Long.toHexString(slot)
-                            + " lies beyond the thread's entry SP 0x" + Long.toHexString(stack.entrySp()));
+            long innerEntry = Long.MIN_VALUE;
+            for (int r = 0; r < stack.runs().size(); r++) {
+                ThreadStack.Run run = stack.runs().get(r);
+                if (run.returnAddressSlot() <= innerEntry) {
+                    throw new StackWalkException("run " + r + ": its return-address slot 0x" + Long.toHexString(run.returnAddressSlot())
+                            + " is not above the entry slot 0x" + Long.toHexString(innerEntry) + " of the run inside it");
                 }
-                long returnAddress = stack.word(slot);
-                if (!registry.lookup(returnAddress, frame)) {
-                    if (registry.locate(returnAddress, frame)) {
-                        throw new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
-                                + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
-                                + frame.objectName() + ") but is not a safepoint");
-                    }
-                    break;  // the first foreign frame: the end of this run of JIT frames
-                }
-                long sp = slot + 8;
-                batch.reset(depth, sp, frame);
-                long frameSize = frame.frameSize();
-                long callerSlot;
-                if (frame.hasDynamicFrameSize()) {
-                    long fp = rbp();
-                    if (fp < 0) {
-                        throw new StackWalkException(batch.describe() + ": dynamic frame size and no known frame pointer");
-                    }
-                    callerSlot = fp + 8;
-                } else if (frameSize < 0) {
-                    throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
-                } else {
-                    callerSlot = sp + frameSize;
-                }
-                collectRoots(stack, depth, sp);
-                visitor.visitFrame(batch, stack);
-                if (callerSlot <= slot) {
-                    throw new StackWalkException(batch.describe() + ": caller's return address at 0x" + Long.toHexString(callerSlot)
-                            + " is not above this frame's");
-                }
-                if (frame.hasDynamicFrameSize()) {
-                    rbp = stack.word(rbp);  // the caller's RBP, pushed by this frame's prologue
-                    calleeStart = 0;
-                } else {
-                    rbp = -1;               // known only if this frame keeps a frame pointer: asked when needed
-                    calleeStart = frame.functionStart();
-                }
-                slot = callerSlot;
-                depth++;
+                depth = walkRun(r, run, depth, visitor);
+                innerEntry = run.entrySlot();
             }
         } finally {
             this.stack = null;
@@ -104,7 +74,78 @@ public final class JitStackWalker {
         return depth;
     }
 
+    private int walkRun(int r, ThreadStack.Run run, int depth, RootVisitor visitor) throws StackWalkException {
+        slot = run.returnAddressSlot();
+        long entrySlot = run.entrySlot();
+        if (slot >= entrySlot) {
+            throw new StackWalkException("run " + r + ": its return-address slot 0x" + Long.toHexString(slot)
+                    + " is not below its entry slot 0x" + Long.toHexString(entrySlot));
+        }
+        registers = run.registers();
+        runStart = depth;
+        // The frame pointer is known for the innermost frame if the poll saved it, then for the
+        // caller of every frame that keeps one; after a fixed-size frame without one it is
+        // unknown (that frame may have used RBP for anything; only unwind info would say).
+        rbp = registers.slotOf(RBP) >= 0 ? stack.word(registers.slotOf(RBP)) : -1;
+        calleeStart = 0;
+        while (true) {
+            long returnAddress = stack.word(slot);
+            if (!registry.lookup(returnAddress, frame)) {
+                if (registry.locate(returnAddress, frame)) {
+                    throw new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
+                            + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
+                            + frame.objectName() + ") but is not a safepoint");
+                }
+                throw new StackWalkException("frame " + depth + " (run " + r + "): return address 0x"
+                        + Long.toHexString(returnAddress) + " at slot 0x" + Long.toHexString(slot)
+                        + " is foreign code, but the run enters JIT code at slot 0x" + Long.toHexString(entrySlot)
+                        + ": a frame of unregistered code, or a call out of JIT code that no exit recorded");
+            }
+            long sp = slot + 8;
+            batch.reset(depth, sp, frame);
+            long frameSize = frame.frameSize();
+            long callerSlot;
+            if (frame.hasDynamicFrameSize()) {
+                long fp = rbp();
+                if (fp < 0) {
+                    throw new StackWalkException(batch.describe() + ": dynamic frame size and no known frame pointer");
+                }
+                callerSlot = fp + 8;
+            } else if (frameSize < 0) {
+                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
+            } else {
+                callerSlot = sp + frameSize;
+            }
+            collectRoots(stack, depth, sp);
+            visitor.visitFrame(batch, stack);
+            depth++;
+            if (callerSlot == entrySlot) {
+                return depth;  // the entry: the return address there leads out of JIT code
+            }
+            if (callerSlot <= slot) {
+                throw new StackWalkException(batch.describe() + ": caller's return address at 0x" + Long.toHexString(callerSlot)
+                        + " is not above this frame's");
+            }
+            if (callerSlot > entrySlot) {
+                // Passing the entry means a frame size was wrong; stopping there would skip roots.
+                throw new StackWalkException(batch.describe() + ": caller's return address slot 0x" + Long.toHexString(callerSlot)
+                        + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
+                        + Long.toHexString(entrySlot));
+            }
+            if (frame.hasDynamicFrameSize()) {
+                rbp = stack.word(rbp);  // the caller's RBP, pushed by this frame's prologue
+                calleeStart = 0;
+            } else {
+                rbp = -1;               // known only if this frame keeps a frame pointer: asked when needed
+                calleeStart = frame.functionStart();
+            }
+            slot = callerSlot;
+        }
+    }
+
     private ThreadStack stack;
+    private SavedRegisters registers;
+    private int runStart;      // depth of the current run's innermost frame, whose registers the poll or exit saved
     private long slot;
     private long rbp;          // the current frame's RBP, or -1 while not known
     private long calleeStart;  // start of the current frame's fixed-size callee, 0 when there is none to ask
@@ -179,10 +220,11 @@ public final class JitStackWalker {
         return switch (frame.kind(location)) {
             case INDIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
             case REGISTER -> {
-                long saved = depth == 0 ? stack.registers().slotOf(frame.register(location)) : -1;
+                long saved = depth == runStart ? registers.slotOf(frame.register(location)) : -1;
                 if (saved < 0) {
                     throw new StackWalkException(batch.describe() + ": a root in register R#" + frame.register(location)
-                            + " and no saved value for it" + (depth == 0 ? " from the poll" : " (only the polling frame's registers are known)"));
+                            + " and no saved value for it" + (depth == runStart ? " from the poll"
+                            : " (only the polling frame's registers are known)"));
                 }
                 yield saved;
             }

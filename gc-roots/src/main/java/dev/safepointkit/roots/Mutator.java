@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
 
 /**
  * One thread that runs JIT code under a {@link SafepointCoordinator}, and its context block: off-heap
@@ -12,8 +13,9 @@ import java.lang.invoke.VarHandle;
  * <p>Layout of the context block (all fields 8 bytes, little endian):
  * <pre>
  *   0  poll word      nonzero: a stop is requested; the JIT code must call its poll (see below)
- *   8  entry slot     address of the JIT entry function's return-address slot; the entry function
- *                     stores {@code llvm.addressofreturnaddress()} here before anything else
+ *   8  entry slot     address of the return-address slot of the JIT entry function of the current
+ *                     run: the entry function stores {@code llvm.addressofreturnaddress()} here
+ *                     before anything else (or passes it to the native entry, below)
  *  16  mutator index  written once by the coordinator
  *  24  reserved
  *  32  client area    {@link SafepointCoordinator}'s clientBytes, free for the runtime
@@ -28,9 +30,23 @@ import java.lang.invoke.VarHandle;
  * bound as an FFM upcall. Runtime slow paths that may collect (allocation) do the same and call
  * {@link SafepointCoordinator#stopTheWorld(Mutator, long, WorldAction)}.
  *
- * <p>Only one run of JIT frames per thread: JIT code may call into Java (polls, slow paths), but Java
- * may not call back into JIT code from there; {@link #enter} refuses it, since the walk would stop
- * at the Java frames and miss the outer JIT frames' roots.
+ * <p>Runs, exits and entries. A run is a stretch of JIT frames entered from foreign code (Java or
+ * C). It begins at its entry slot and a walk of it must end exactly there. JIT code leaves a run
+ * for foreign code that may block or call back into JIT code only through an exit function: like
+ * the poll function, not GC-managed, with a frame pointer, called through a statepoint; it passes
+ * {@code llvm.addressofreturnaddress()} to {@link SafepointCoordinator#exitUpcall}'s upcall, makes
+ * the foreign call, then calls {@link SafepointCoordinator#returnUpcall}'s. Between the two the
+ * thread is in native code: a stop does not wait for it, its JIT frames are walked from the exit
+ * slot, and the return blocks while a stop is in progress. From there foreign code may enter JIT
+ * code again: Java through {@link #enter}, C through a JIT function that first calls
+ * {@link SafepointCoordinator#nativeEntryUpcall}'s upcall with its own return-address slot and
+ * last {@link SafepointCoordinator#nativeLeaveUpcall}'s. A stopped thread's walk visits every run,
+ * innermost first, and skips foreign frames only between an exit and the next entry. Nesting is
+ * bounded only by the stack.
+ *
+ * <p>Threads: a mutator belongs to the thread that attached it; every method but {@link #context},
+ * {@link #thread} and {@link #index} must be called on that thread, and the coordinator refuses
+ * calls from others with {@link IllegalStateException}.
  */
 public final class Mutator implements AutoCloseable {
     public static final long POLL_WORD = 0;
@@ -40,16 +56,34 @@ public final class Mutator implements AutoCloseable {
 
     private static final VarHandle WORD = ValueLayout.JAVA_LONG.varHandle();
 
-    enum State { OUTSIDE, IN_JIT, PARKED }
+    /** Where the thread is; changed only under the coordinator's lock. */
+    enum State {
+        /** Outside any run, or in foreign code with no JIT frames below. */
+        OUTSIDE,
+        /** Running JIT code: a stop waits for it to poll. */
+        IN_JIT,
+        /** Stopped at a poll or a slow path, its stack captured. */
+        PARKED,
+        /** In foreign code through an exit: its JIT frames are walkable, it may not return while stopped. */
+        IN_NATIVE
+    }
+
+    /** A run left through an exit: the slot of the exit function's return address, and the run's entry slot. */
+    record Exit(long exitSlot, long entrySlot) {}
+
+    /** An entry into JIT code still open: how it was made and the state to return to when it ends. */
+    record Entry(boolean fromJava, State before, JitScope scope) {}
 
     final SafepointCoordinator coordinator;
     final int index;
     final Thread thread;
     private final Arena arena;
     final MemorySegment context;
-    State state = State.OUTSIDE;  // guarded by the coordinator's lock
-    long parkedSlot;              // guarded by the coordinator's lock
-    long polls;                   // guarded by the coordinator's lock
+    State state = State.OUTSIDE;                       // guarded by the coordinator's lock
+    long parkedSlot;                                   // guarded by the coordinator's lock
+    long polls;                                        // guarded by the coordinator's lock
+    final ArrayList<Exit> exits = new ArrayList<>();    // guarded by the coordinator's lock; innermost last
+    final ArrayList<Entry> entries = new ArrayList<>(); // guarded by the coordinator's lock; innermost last
 
     Mutator(SafepointCoordinator coordinator, int index, long clientBytes) {
         this.coordinator = coordinator;
@@ -75,24 +109,34 @@ public final class Mutator implements AutoCloseable {
     }
 
     /**
-     * Marks the thread as running JIT code until {@link JitScope#close}: a stop now waits for it
-     * to reach a poll. Blocks while the world is stopped.
+     * Marks the thread as running JIT code until the returned scope is closed: a stop now waits
+     * for it to reach a poll. Blocks while the world is stopped. Allowed outside JIT code, and in
+     * foreign code reached through an exit (a Java upcall from JIT code): a nested run.
+     *
+     * @throws IllegalStateException on another thread, or when the thread is running JIT code now
+     *     (it must leave through an exit first)
      */
     public JitScope enter() {
-        checkThread();
-        coordinator.enter(this);
+        JitScope scope = new JitScope();
+        coordinator.enter(this, scope);
         return scope;
     }
 
-    private final JitScope scope = new JitScope();
-
-    /** The span of one call into JIT code; close it when the call returns. */
+    /** The span of one call into JIT code from Java; close it, on the same thread, when the call returns. */
     public final class JitScope implements AutoCloseable {
+        boolean closed;  // guarded by the coordinator's lock
+
         private JitScope() {}
 
+        /**
+         * Ends the entry.
+         *
+         * @throws IllegalStateException on another thread, when closed already, or when it is not
+         *     the innermost open entry (an inner run was not left)
+         */
         @Override
         public void close() {
-            coordinator.leave(Mutator.this);
+            coordinator.leave(Mutator.this, this);
         }
     }
 
@@ -102,6 +146,10 @@ public final class Mutator implements AutoCloseable {
 
     long entrySlot() {
         return (long) WORD.getAcquire(context, ENTRY_SLOT);
+    }
+
+    void setEntrySlot(long slot) {
+        WORD.setRelease(context, ENTRY_SLOT, slot);
     }
 
     void checkThread() {

@@ -1,10 +1,12 @@
 package dev.safepointkit.roots;
 
+import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.Condition;
@@ -15,23 +17,43 @@ import java.util.function.Consumer;
  * Stops every mutator thread at a safepoint so a collector can scan and fix their stacks.
  *
  * <p>Each thread that runs JIT code attaches once ({@link #attach}) and brackets every call into
- * JIT code with {@link Mutator#enter}. A stop sets every mutator's poll word; a thread in JIT code
- * reaches its next poll, which calls {@link #poll} and parks there with its stack captured; a thread
- * outside JIT code is stopped already and may not enter until the stop ends. When no mutator is
- * left running JIT code the {@link WorldAction} runs with every parked stack, then the poll words
- * are cleared and the mutators resume.
+ * JIT code from Java with {@link Mutator#enter}. A stop sets every mutator's poll word; a thread in
+ * JIT code reaches its next poll, which calls {@link #poll} and parks there with its stack
+ * captured; a thread outside JIT code, or in native code through an exit (see {@link Mutator}), is
+ * stopped already and may not enter or return into JIT code until the stop ends. When no mutator
+ * is left running JIT code the {@link WorldAction} runs with every stopped stack, then the poll
+ * words are cleared and the mutators resume.
  *
- * <p>The collector is either a thread of its own or a mutator in a slow path (an allocation that
- * found no memory): that mutator passes its own poll slot and counts as parked. Two stops never
- * overlap: a mutator asking for a stop while another runs parks first and is scanned by the other.
+ * <p>The collector is either a thread that is not running JIT code or a mutator in a slow path (an
+ * allocation that found no memory): that mutator passes its own slot and counts as parked. Two
+ * stops never overlap: a mutator asking for a stop while another runs parks first and is scanned
+ * by the other.
+ *
+ * <p>Fail closed. A call that does not fit the thread's state is refused with an
+ * {@link IllegalStateException} instead of leaving the thread in a state a stop would wait on
+ * forever: a poll, exit or return from a thread not in the matching state, a scope closed twice or
+ * from another thread, a stop requested from inside a {@link WorldAction} or by a thread that is
+ * running JIT code without passing its slot. From JIT code (the upcalls) the refusal goes to the
+ * failure handler given with the upcall. A stop that waits longer than its timeout
+ * ({@link #stopTimeout}) fails with a {@link StopTimeoutException} naming every mutator still
+ * running, and releases the others.
  *
  * <p>With {@link #collectAtEveryPoll} the poll words stay set and every poll stops the world and
  * runs the action: a stress mode that makes a stale root show up at once.
  *
- * <p>Thread safe. Stops are rare and short next to JIT code, so state changes use one lock; the
- * fast path in JIT code is only the load of the poll word.
+ * <p>Thread safe. Stops are rare and short next to JIT code, so state changes use one lock (the
+ * only lock of this package; a {@link WorldAction} runs while it is held); the fast path in JIT
+ * code is only the load of the poll word, whose stores are release stores that the JIT code may
+ * read with any ordering: a poll word seen late only delays the stop.
  */
 public final class SafepointCoordinator {
+    /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
+    public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(30);
+    /** The upcall shape of {@link #pollUpcall}, {@link #exitUpcall} and {@link #nativeEntryUpcall}: (context, slot). */
+    public static final FunctionDescriptor SLOT_UPCALL = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS);
+    /** The upcall shape of {@link #returnUpcall} and {@link #nativeLeaveUpcall}: (context). */
+    public static final FunctionDescriptor CONTEXT_UPCALL = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS);
+
     private final long clientBytes;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();   // a mutator parked or left JIT code
@@ -40,6 +62,7 @@ public final class SafepointCoordinator {
     private boolean stopping;
     private long stops;
     private volatile WorldAction everyPoll;
+    private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
 
     /** @param clientBytes size of the runtime's own area in every mutator's context block */
     public SafepointCoordinator(long clientBytes) {
@@ -49,14 +72,21 @@ public final class SafepointCoordinator {
         this.clientBytes = clientBytes;
     }
 
+    /** How long a stop may wait for the mutators running JIT code to park; from any thread. */
+    public void stopTimeout(Duration timeout) {
+        if (timeout.isNegative() || timeout.isZero()) {
+            throw new IllegalArgumentException("stop timeout " + timeout);
+        }
+        stopTimeoutNanos = timeout.toNanos();
+    }
+
     /** Attaches the calling thread as a mutator. */
     public Mutator attach() {
         lock.lock();
         try {
-            for (Mutator m : mutators) {
-                if (m.thread == Thread.currentThread()) {
-                    throw new IllegalStateException(Thread.currentThread() + " is already attached as mutator " + m.index);
-                }
+            Mutator existing = mutatorOfThread();
+            if (existing != null) {
+                throw new IllegalStateException(Thread.currentThread() + " is already attached as mutator " + existing.index);
             }
             Mutator m = new Mutator(this, nextIndex(), clientBytes);
             m.requestPoll(everyPoll != null);
@@ -73,6 +103,16 @@ public final class SafepointCoordinator {
             index = Math.max(index, m.index + 1);
         }
         return index;
+    }
+
+    /** The calling thread's mutator, or null. Under the lock. */
+    private Mutator mutatorOfThread() {
+        for (Mutator m : mutators) {
+            if (m.thread == Thread.currentThread()) {
+                return m;
+            }
+        }
+        return null;
     }
 
     /** Mutators attached now. */
@@ -113,41 +153,58 @@ public final class SafepointCoordinator {
         }
     }
 
-    void enter(Mutator m) {
+    void enter(Mutator m, Mutator.JitScope scope) {
+        m.checkThread();
         lock.lock();
         try {
-            if (m.state != Mutator.State.OUTSIDE) {
-                throw new IllegalStateException("mutator " + m.index + " is already in JIT code: nested entries from Java are not supported");
+            if (m.state != Mutator.State.OUTSIDE && m.state != Mutator.State.IN_NATIVE) {
+                throw new IllegalStateException("mutator " + m.index + " is " + m.state + ": Java may enter JIT code again"
+                        + " only from foreign code that JIT code reached through an exit (see Mutator)");
             }
-            while (stopping) {
-                resumed.awaitUninterruptibly();
-            }
+            awaitNoStop();
+            m.entries.add(new Mutator.Entry(true, m.state, scope));
             m.state = Mutator.State.IN_JIT;
         } finally {
             lock.unlock();
         }
     }
 
-    void leave(Mutator m) {
+    void leave(Mutator m, Mutator.JitScope scope) {
+        m.checkThread();
         lock.lock();
         try {
-            m.state = Mutator.State.OUTSIDE;
-            changed.signalAll();
+            if (scope.closed) {
+                throw new IllegalStateException("mutator " + m.index + ": this JIT scope is closed already");
+            }
+            Mutator.Entry top = m.entries.isEmpty() ? null : m.entries.getLast();
+            if (top == null || top.scope() != scope) {
+                throw new IllegalStateException("mutator " + m.index + ": this scope is not the innermost entry into JIT code;"
+                        + " an inner entry is still open");
+            }
+            if (m.state != Mutator.State.IN_JIT) {
+                throw new IllegalStateException("mutator " + m.index + " closes its scope while " + m.state
+                        + ": an exit out of this run has not returned");
+            }
+            leaveEntry(m);
+            scope.closed = true;
         } finally {
             lock.unlock();
         }
+    }
+
+    private void leaveEntry(Mutator m) {
+        m.state = m.entries.removeLast().before();
+        changed.signalAll();
     }
 
     void detach(Mutator m) {
         lock.lock();
         try {
             m.checkThread();
-            if (m.state != Mutator.State.OUTSIDE) {
-                throw new IllegalStateException("mutator " + m.index + " is still in JIT code");
+            if (m.state != Mutator.State.OUTSIDE || !m.entries.isEmpty()) {
+                throw new IllegalStateException("mutator " + m.index + " is still in JIT code (" + m.state + ")");
             }
-            while (stopping) {
-                resumed.awaitUninterruptibly();
-            }
+            awaitNoStop();
             mutators.remove(m);
             changed.signalAll();
         } finally {
@@ -155,10 +212,19 @@ public final class SafepointCoordinator {
         }
     }
 
+    /** Waits, under the lock, until no stop is in progress. */
+    private void awaitNoStop() {
+        while (stopping) {
+            resumed.awaitUninterruptibly();
+        }
+    }
+
     /**
      * The poll: called on a mutator thread by the JIT code's poll function, with the address of
      * the return-address slot into the polling JIT frame. Parks while a stop is in progress;
      * returns at once if none is (the poll word may be seen late).
+     *
+     * @throws IllegalStateException when the thread is not running JIT code
      */
     public void poll(MemorySegment context, long returnAddressSlot) throws StackWalkException {
         Mutator self = mutatorOf(context);
@@ -169,6 +235,7 @@ public final class SafepointCoordinator {
         }
         lock.lock();
         try {
+            requireInJit(self, "polls");
             self.polls++;
             while (stopping) {
                 park(self, returnAddressSlot);
@@ -178,17 +245,124 @@ public final class SafepointCoordinator {
         }
     }
 
+    private static void requireInJit(Mutator m, String what) {
+        if (m.state != Mutator.State.IN_JIT) {
+            throw new IllegalStateException("mutator " + m.index + " " + what + " while " + m.state
+                    + ": only a thread running JIT code may");
+        }
+    }
+
     /**
-     * A method handle {@code (MemorySegment context, MemorySegment slot) void} for the poll upcall:
-     * bind it with the JIT host's {@code defineUpcall}. It never throws (an exception cannot cross
-     * an upcall): a failure of a stress-mode action is handed to {@code failures}.
+     * The exit: JIT code's exit function leaves the current run for foreign code. {@code exitSlot}
+     * is the exit function's return-address slot (into the JIT frame that called it). Until
+     * {@link #returnFromExit} the thread is in native code: stops do not wait for it and walk its
+     * runs from there.
+     */
+    public void exit(MemorySegment context, long exitSlot) {
+        Mutator m = mutatorOf(context);
+        lock.lock();
+        try {
+            requireInJit(m, "exits JIT code");
+            m.exits.add(new Mutator.Exit(exitSlot, m.entrySlot()));
+            m.state = Mutator.State.IN_NATIVE;
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The return from an exit: blocks while a stop is in progress, then the run continues. */
+    public void returnFromExit(MemorySegment context) {
+        Mutator m = mutatorOf(context);
+        lock.lock();
+        try {
+            if (m.state != Mutator.State.IN_NATIVE || m.exits.isEmpty()) {
+                throw new IllegalStateException("mutator " + m.index + " returns from an exit while " + m.state
+                        + (m.exits.isEmpty() ? " and it made none" : ""));
+            }
+            awaitNoStop();
+            m.setEntrySlot(m.exits.removeLast().entrySlot());
+            m.state = Mutator.State.IN_JIT;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * An entry into JIT code from C: the JIT function foreign code called passes its own
+     * return-address slot first, before it touches a GC pointer. Blocks while a stop is in progress.
+     */
+    public void enterFromNative(MemorySegment context, long entrySlot) {
+        Mutator m = mutatorOf(context);
+        lock.lock();
+        try {
+            if (m.state != Mutator.State.OUTSIDE && m.state != Mutator.State.IN_NATIVE) {
+                throw new IllegalStateException("mutator " + m.index + " enters JIT code from native code while " + m.state);
+            }
+            awaitNoStop();
+            m.entries.add(new Mutator.Entry(false, m.state, null));
+            m.setEntrySlot(entrySlot);
+            m.state = Mutator.State.IN_JIT;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The end of an entry made with {@link #enterFromNative}: the JIT function returns to C. */
+    public void leaveToNative(MemorySegment context) {
+        Mutator m = mutatorOf(context);
+        lock.lock();
+        try {
+            Mutator.Entry top = m.entries.isEmpty() ? null : m.entries.getLast();
+            if (top == null || top.fromJava() || m.state != Mutator.State.IN_JIT) {
+                throw new IllegalStateException("mutator " + m.index + " leaves to native code while " + m.state
+                        + (top == null ? " with no entry open" : top.fromJava() ? ": its innermost entry came from Java" : ""));
+            }
+            leaveEntry(m);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * A method handle {@code (MemorySegment context, MemorySegment slot) void} for the poll upcall
+     * ({@link #SLOT_UPCALL}): bind it with the JIT host's {@code defineUpcall}. It never throws (an
+     * exception cannot cross an upcall): a refused poll or a failure of a stress-mode action is
+     * handed to {@code failures}.
      */
     public MethodHandle pollUpcall(Consumer<Throwable> failures) {
+        return upcall("pollUpcall", failures, MemorySegment.class, MemorySegment.class);
+    }
+
+    /** {@link #exit} as an upcall ({@link #SLOT_UPCALL}); a refusal goes to {@code failures}. */
+    public MethodHandle exitUpcall(Consumer<Throwable> failures) {
+        return upcall("exitUpcall", failures, MemorySegment.class, MemorySegment.class);
+    }
+
+    /** {@link #returnFromExit} as an upcall ({@link #CONTEXT_UPCALL}); a refusal goes to {@code failures}. */
+    public MethodHandle returnUpcall(Consumer<Throwable> failures) {
+        return upcall("returnUpcall", failures, MemorySegment.class);
+    }
+
+    /** {@link #enterFromNative} as an upcall ({@link #SLOT_UPCALL}); a refusal goes to {@code failures}. */
+    public MethodHandle nativeEntryUpcall(Consumer<Throwable> failures) {
+        return upcall("nativeEntryUpcall", failures, MemorySegment.class, MemorySegment.class);
+    }
+
+    /** {@link #leaveToNative} as an upcall ({@link #CONTEXT_UPCALL}); a refusal goes to {@code failures}. */
+    public MethodHandle nativeLeaveUpcall(Consumer<Throwable> failures) {
+        return upcall("nativeLeaveUpcall", failures, MemorySegment.class);
+    }
+
+    private MethodHandle upcall(String name, Consumer<Throwable> failures, Class<?>... parameters) {
+        Class<?>[] all = new Class<?>[parameters.length + 2];
+        all[0] = SafepointCoordinator.class;
+        all[1] = Consumer.class;
+        System.arraycopy(parameters, 0, all, 2, parameters.length);
         try {
-            MethodHandle poll = MethodHandles.lookup().findStatic(SafepointCoordinator.class, "pollUpcall",
-                    MethodType.methodType(void.class, SafepointCoordinator.class, Consumer.class,
-                            MemorySegment.class, MemorySegment.class));
-            return MethodHandles.insertArguments(poll, 0, this, failures);
+            MethodHandle h = MethodHandles.lookup().findStatic(SafepointCoordinator.class, name,
+                    MethodType.methodType(void.class, all));
+            return MethodHandles.insertArguments(h, 0, this, failures);
         } catch (ReflectiveOperationException e) {
             throw new AssertionError(e);
         }
@@ -203,21 +377,70 @@ public final class SafepointCoordinator {
         }
     }
 
+    private static void exitUpcall(SafepointCoordinator c, Consumer<Throwable> failures,
+                                   MemorySegment context, MemorySegment slot) {
+        try {
+            c.exit(context, slot.address());
+        } catch (Throwable t) {
+            failures.accept(t);
+        }
+    }
+
+    private static void returnUpcall(SafepointCoordinator c, Consumer<Throwable> failures, MemorySegment context) {
+        try {
+            c.returnFromExit(context);
+        } catch (Throwable t) {
+            failures.accept(t);
+        }
+    }
+
+    private static void nativeEntryUpcall(SafepointCoordinator c, Consumer<Throwable> failures,
+                                          MemorySegment context, MemorySegment slot) {
+        try {
+            c.enterFromNative(context, slot.address());
+        } catch (Throwable t) {
+            failures.accept(t);
+        }
+    }
+
+    private static void nativeLeaveUpcall(SafepointCoordinator c, Consumer<Throwable> failures, MemorySegment context) {
+        try {
+            c.leaveToNative(context);
+        } catch (Throwable t) {
+            failures.accept(t);
+        }
+    }
+
     /**
-     * Stops every mutator, runs {@code action}, and resumes them. Called from a thread that is not a
-     * mutator ({@code self} null), or from a mutator in a runtime slow path, which passes the slot of
-     * its return address into the JIT frame that called the slow path and is scanned like the
-     * others. A failure of the action is rethrown after the mutators resume.
+     * Stops every mutator, runs {@code action}, and resumes them. Called from a thread that is not
+     * running JIT code ({@code self} null: a collector thread, or a mutator outside JIT code or in
+     * native code), or from a mutator in a runtime slow path, which passes the slot of its return
+     * address into the JIT frame that called the slow path and is scanned like the others. A
+     * failure of the action is rethrown after the mutators resume.
+     *
+     * @throws StopTimeoutException when mutators running JIT code did not park within the timeout
+     * @throws StackWalkException when the action fails with one, or a stopped thread's runs are not
+     *     in order (an entry slot not recorded)
+     * @throws IllegalStateException when called from inside a {@link WorldAction}, or by a thread
+     *     running JIT code without its slot: the stop would wait for itself
      */
     public void stopTheWorld(Mutator self, long selfSlot, WorldAction action) throws StackWalkException {
+        if (lock.isHeldByCurrentThread()) {
+            throw new IllegalStateException("a stop was requested from inside a WorldAction or another call of this"
+                    + " coordinator on the same thread: it would wait for itself");
+        }
         lock.lock();
         try {
             if (self != null) {
                 self.checkThread();
-                if (self.state != Mutator.State.IN_JIT) {
-                    throw new IllegalStateException("mutator " + self.index + " asks for a stop from outside JIT code");
-                }
+                requireInJit(self, "asks for a stop from a slow path");
                 self.polls++;
+            } else {
+                Mutator mine = mutatorOfThread();
+                if (mine != null && mine.state == Mutator.State.IN_JIT) {
+                    throw new IllegalStateException("mutator " + mine.index + " is running JIT code and asks for a stop"
+                            + " without its slot: it would wait for itself; a slow path passes its mutator and slot");
+                }
             }
             while (stopping) {
                 if (self != null) {
@@ -236,9 +459,7 @@ public final class SafepointCoordinator {
                 for (Mutator m : mutators) {
                     m.requestPoll(true);
                 }
-                while (anyRunning()) {
-                    changed.awaitUninterruptibly();
-                }
+                awaitStopped(requested);
                 action.run(world(requested));
             } finally {
                 boolean stress = everyPoll != null;
@@ -254,6 +475,36 @@ public final class SafepointCoordinator {
             }
         } finally {
             lock.unlock();
+        }
+    }
+
+    /** Waits, under the lock, until no mutator runs JIT code, or fails when the timeout passes first. */
+    private void awaitStopped(long requested) throws StopTimeoutException {
+        long timeout = stopTimeoutNanos;
+        boolean interrupted = false;
+        try {
+            while (anyRunning()) {
+                long left = requested + timeout - System.nanoTime();
+                if (left <= 0) {
+                    List<String> running = new ArrayList<>();
+                    for (Mutator m : mutators) {
+                        if (m.state == Mutator.State.IN_JIT) {
+                            running.add("mutator " + m.index + " (" + m.thread.getName() + ") " + m.state);
+                        }
+                    }
+                    throw new StopTimeoutException("the stop waited " + timeout / 1_000_000 + " ms and these mutators"
+                            + " did not reach a poll: " + String.join(", ", running));
+                }
+                try {
+                    changed.awaitNanos(left);
+                } catch (InterruptedException e) {
+                    interrupted = true;  // the stop still needs every mutator: wait on, and pass the interrupt on
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
@@ -277,30 +528,46 @@ public final class SafepointCoordinator {
         return false;
     }
 
+    /** Every stopped mutator's runs: the innermost from its poll if parked, then each run it left through an exit. */
     private StoppedWorld world(long requested) throws StackWalkException {
-        List<Mutator> parked = new ArrayList<>();
+        List<Mutator> stopped = new ArrayList<>();
         List<ThreadStack> stacks = new ArrayList<>();
         int outside = 0;
         for (Mutator m : mutators) {
-            if (m.state != Mutator.State.PARKED) {
+            List<ThreadStack.Run> runs = new ArrayList<>();
+            if (m.state == Mutator.State.PARKED) {
+                long entrySlot = m.entrySlot();
+                if (entrySlot == 0 || entrySlot <= m.parkedSlot) {
+                    throw new StackWalkException("mutator " + m.index + ": its JIT entry slot 0x" + Long.toHexString(entrySlot)
+                            + " is not above its poll slot 0x" + Long.toHexString(m.parkedSlot)
+                            + " (the entry function must store llvm.addressofreturnaddress() at context offset "
+                            + Mutator.ENTRY_SLOT + ")");
+                }
+                runs.add(new ThreadStack.Run(m.parkedSlot, entrySlot + 8, SavedRegisters.framePointerBelow(m.parkedSlot)));
+            } else if (m.state != Mutator.State.IN_NATIVE) {
                 outside++;
                 continue;
             }
-            long entrySlot = m.entrySlot();
-            if (entrySlot == 0 || entrySlot < m.parkedSlot) {
-                throw new StackWalkException("mutator " + m.index + ": its JIT entry slot 0x" + Long.toHexString(entrySlot)
-                        + " is not above its poll slot 0x" + Long.toHexString(m.parkedSlot)
-                        + " (the entry function must store llvm.addressofreturnaddress() at context offset " + Mutator.ENTRY_SLOT + ")");
+            for (int i = m.exits.size() - 1; i >= 0; i--) {
+                Mutator.Exit e = m.exits.get(i);
+                if (e.entrySlot() == 0 || e.entrySlot() <= e.exitSlot()) {
+                    throw new StackWalkException("mutator " + m.index + ": the run it left at exit slot 0x"
+                            + Long.toHexString(e.exitSlot()) + " has entry slot 0x" + Long.toHexString(e.entrySlot())
+                            + ", not above it (the entry function must store llvm.addressofreturnaddress() at context offset "
+                            + Mutator.ENTRY_SLOT + ")");
+                }
+                // The exit function keeps a frame pointer: the JIT frame's RBP is just below the slot.
+                runs.add(new ThreadStack.Run(e.exitSlot(), e.entrySlot() + 8, SavedRegisters.framePointerBelow(e.exitSlot())));
             }
-            long entrySp = entrySlot + 8;
-            // The parked thread's own stack from the poll function's saved RBP up to its entry:
-            // mapped, and not touched by the thread until it resumes.
-            long low = m.parkedSlot - 8;
-            MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(entrySp - low);
-            parked.add(m);
-            stacks.add(new ThreadStack(memory, m.parkedSlot, entrySp, SavedRegisters.framePointerBelow(m.parkedSlot)));
+            // The thread's own stack from the innermost saved RBP up to its outermost entry:
+            // mapped, and not written by the thread until it resumes.
+            long low = runs.getFirst().returnAddressSlot() - 8;
+            long high = runs.getLast().entrySp();
+            MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(high - low);
+            stopped.add(m);
+            stacks.add(new ThreadStack(memory, runs));
         }
-        return new StoppedWorld(List.copyOf(parked), List.copyOf(stacks), outside, requested, System.nanoTime());
+        return new StoppedWorld(List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
     }
 
     private Mutator mutatorOf(MemorySegment context) {
@@ -316,6 +583,6 @@ public final class SafepointCoordinator {
         } finally {
             lock.unlock();
         }
-        throw new IllegalStateException("poll from an unknown context block 0x" + Long.toHexString(context.address()));
+        throw new IllegalStateException("a call from an unknown context block 0x" + Long.toHexString(context.address()));
     }
 }

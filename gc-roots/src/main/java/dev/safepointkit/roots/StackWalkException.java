@@ -5,7 +5,7 @@ package dev.safepointkit.roots;
  * frame that leaves the stack's bounds, a dynamic frame with no frame pointer, a register root
  * with no saved value. The walk stops: it never guesses and never skips roots.
  */
-public final class StackWalkException extends Exception {
+public class StackWalkException extends Exception {
     private static final long serialVersionUID = 1L;
 
     public StackWalkException(String message) {

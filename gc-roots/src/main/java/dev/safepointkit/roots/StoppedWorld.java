@@ -4,8 +4,9 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 
 /**
- * Every mutator, stopped: those parked at a poll with their stacks, and the number outside JIT
- * code (which hold no JIT frames). Valid only during the {@link WorldAction}.
+ * Every mutator, stopped: those with JIT frames on their stacks (parked at a poll or slow path, or
+ * in native code through an exit), with those stacks, and the number outside JIT code (which hold
+ * no JIT frames). Valid only during the {@link WorldAction}, on the thread that runs it.
  */
 public final class StoppedWorld {
     private final List<Mutator> parked;
@@ -13,6 +14,7 @@ public final class StoppedWorld {
     private final int outside;
     private final long requestedNanos;
     private final long stoppedNanos;
+    private JitStackWalker validatedBy;
 
     StoppedWorld(List<Mutator> parked, List<ThreadStack> stacks, int outside, long requestedNanos, long stoppedNanos) {
         this.parked = parked;
@@ -32,12 +34,12 @@ public final class StoppedWorld {
         return stoppedNanos;
     }
 
-    /** Mutators stopped inside JIT code, in the same order as {@link #stacks()}. */
+    /** Mutators stopped with JIT frames (parked, or in native code through an exit), in the order of {@link #stacks()}. */
     public List<Mutator> parked() {
         return parked;
     }
 
-    /** The stack of each parked mutator, from its poll's return-address slot to its entry. */
+    /** The stack of each stopped mutator with JIT frames: its runs, innermost first. */
     public List<ThreadStack> stacks() {
         return stacks;
     }
@@ -52,8 +54,34 @@ public final class StoppedWorld {
         return parked.get(i).context;
     }
 
-    /** Walks every parked thread's JIT frames; returns the frames visited. */
+    /**
+     * Walks and checks every stopped stack, every run, every root location, visiting nothing. A
+     * collector calls it before it changes anything (or lets {@link #walkAll} do so), so that a walk
+     * error leaves every stack and the heap as they were.
+     *
+     * @return the frames walked
+     */
+    public long validate(JitStackWalker walker) throws StackWalkException {
+        long frames = 0;
+        for (ThreadStack stack : stacks) {
+            frames += walker.validate(stack);
+        }
+        validatedBy = walker;
+        return frames;
+    }
+
+    /**
+     * Walks every stopped thread's JIT frames and hands their roots to {@code visitor}, in two
+     * phases: first every stack is validated (unless {@link #validate} already did so with this
+     * walker), so a walk error is thrown before the visitor has seen a single root; then the roots
+     * are visited.
+     *
+     * @return the frames visited
+     */
     public long walkAll(JitStackWalker walker, RootVisitor visitor) throws StackWalkException {
+        if (validatedBy != walker) {
+            validate(walker);
+        }
         long frames = 0;
         for (ThreadStack stack : stacks) {
             frames += walker.walk(stack, visitor);

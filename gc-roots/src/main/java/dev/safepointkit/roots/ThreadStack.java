@@ -1,25 +1,62 @@
 package dev.safepointkit.roots;
 
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.Objects;
 
 /**
- * What a safepoint poll captured of one stopped thread, and the memory to walk.
+ * What a stop captured of one thread, and the memory to walk: its runs of JIT frames, innermost
+ * first. Immutable; valid while the thread stays stopped.
  *
- * @param memory the thread's stack from {@code returnAddressSlot} up to {@code entrySp}, as a
- *     segment whose address is the lowest stack address it covers: every read of the walk is
- *     checked against it, so a corrupt frame size ends the walk with an error, not a crash
- * @param returnAddressSlot where the poll's return address (into the innermost JIT frame) is stored:
- *     the innermost frame's SP at the call, minus 8
- * @param entrySp the SP at which the thread entered JIT code from Java: the walk stops when a
- *     frame's caller SP reaches it
- * @param registers the innermost frame's callee-saved registers, as the poll saved them
+ * @param memory the thread's stack from the innermost run's return-address slot up to the
+ *     outermost run's entry, as a segment whose address is the lowest stack address it covers:
+ *     every read of the walk is checked against it, so a corrupt frame size ends the walk with an
+ *     error, not a crash
+ * @param runs the runs, innermost first; each lies above the one before it
  */
-public record ThreadStack(MemorySegment memory, long returnAddressSlot, long entrySp, SavedRegisters registers) {
+public record ThreadStack(MemorySegment memory, List<Run> runs) {
+
+    /**
+     * One run of JIT frames.
+     *
+     * @param returnAddressSlot where the return address into the run's innermost JIT frame is stored
+     *     (by the poll, slow path or exit that left it): that frame's SP at the call, minus 8
+     * @param entrySp the SP just above the run's entry slot, the return-address slot of the first
+     *     JIT function foreign code called: the walk of the run must arrive exactly at that slot
+     * @param registers the innermost frame's callee-saved registers, as the poll or exit saved them
+     */
+    public record Run(long returnAddressSlot, long entrySp, SavedRegisters registers) {
+        public Run {
+            Objects.requireNonNull(registers);
+        }
+
+        /** The slot a walk of this run ends at. */
+        public long entrySlot() {
+            return entrySp - 8;
+        }
+    }
 
     public ThreadStack {
         Objects.requireNonNull(memory);
-        Objects.requireNonNull(registers);
+        runs = List.copyOf(runs);
+        if (runs.isEmpty()) {
+            throw new IllegalArgumentException("a thread stack with no run of JIT frames");
+        }
+    }
+
+    /** A stack of one run. */
+    public ThreadStack(MemorySegment memory, long returnAddressSlot, long entrySp, SavedRegisters registers) {
+        this(memory, List.of(new Run(returnAddressSlot, entrySp, registers)));
+    }
+
+    /** The innermost run's return-address slot: where the walk starts. */
+    public long returnAddressSlot() {
+        return runs.getFirst().returnAddressSlot();
+    }
+
+    /** The outermost run's entry SP: where the walk ends. */
+    public long entrySp() {
+        return runs.getLast().entrySp();
     }
 
     /** Reads the 8-byte word at stack address {@code address}; fails outside the stack. */

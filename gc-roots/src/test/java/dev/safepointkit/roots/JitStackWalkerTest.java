@@ -209,4 +209,67 @@ class JitStackWalkerTest {
                 () -> new JitStackWalker(registry).walk(truncated, (b, s) -> { }));
         assertTrue(e.getMessage().contains("is outside the stack"), e.getMessage());
     }
+
+    @Test
+    void aForeignFrameBeforeTheRunsEntryIsAnErrorNamingIt() {
+        ThreadStack two = twoFrames(SavedRegisters.none());
+        // B's caller is foreign, but the run's entry lies 1,904 bytes further up.
+        ThreadStack stack = new ThreadStack(memory, two.returnAddressSlot(), two.entrySp() + 1904, SavedRegisters.none());
+        List<Integer> visited = new ArrayList<>();
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(stack, (b, s) -> visited.add(b.depth())));
+        assertEquals("frame 2 (run 0): return address 0x77770000 at slot 0x" + Long.toHexString(two.entrySp() - 8)
+                + " is foreign code, but the run enters JIT code at slot 0x" + Long.toHexString(two.entrySp() + 1904 - 8)
+                + ": a frame of unregistered code, or a call out of JIT code that no exit recorded", e.getMessage());
+        assertEquals(List.of(0, 1), visited);
+    }
+
+    /** A in run 0 (entered from foreign code at 104), foreign frames, then B in run 1, left through an exit at 400. */
+    private List<ThreadStack.Run> twoRuns() {
+        long slotA = at(64);
+        put(slotA, 0x1010);
+        long spA = slotA + 8;
+        put(spA + 8, P3);
+        put(spA + 16, P1);
+        put(spA + 24, P1 + 40);
+        put(spA + 32, FOREIGN_RETURN);           // run 0's entry slot, at(104)
+        long exitSlot = at(400);
+        put(exitSlot, 0x2010);
+        long spB = exitSlot + 8;
+        put(spB, P2);
+        put(spB + 32, 0);
+        put(spB + 48, FOREIGN_RETURN);           // run 1's entry slot, at(456)
+        return List.of(new ThreadStack.Run(slotA, at(104) + 8, SavedRegisters.none()),
+                new ThreadStack.Run(exitSlot, at(456) + 8, SavedRegisters.none()));
+    }
+
+    @Test
+    void everyRunIsWalkedInnermostFirstSkippingOnlyTheForeignFramesBetweenThem() throws Exception {
+        ThreadStack stack = new ThreadStack(memory, twoRuns());
+        List<String> seen = new ArrayList<>();
+        RootRelocator relocator = new RootRelocator(old -> old + MOVE);
+        int frames = new JitStackWalker(registry).walk(stack, (batch, s) -> {
+            seen.add(batch.depth() + " " + batch.frame().functionName());
+            relocator.visitFrame(batch, s);
+        });
+        assertEquals(2, frames);
+        assertEquals(List.of("0 a_fn", "1 b_fn"), seen);
+        assertEquals(P2 + MOVE, get(at(408)), "the outer run's root moved");
+        assertEquals(P1 + MOVE + 40, get(at(72) + 24));
+    }
+
+    @Test
+    void aRunThatDoesNotEndAtItsEntryOrRunsOutOfOrderIsAnError() {
+        List<ThreadStack.Run> runs = twoRuns();
+        ThreadStack.Run outer = runs.get(1);
+        ThreadStack past = new ThreadStack(memory, List.of(runs.get(0),
+                new ThreadStack.Run(outer.returnAddressSlot(), outer.entrySp() + 16, SavedRegisters.none())));
+        StackWalkException e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).walk(past, (b, s) -> { }));
+        assertTrue(e.getMessage().startsWith("frame 2 (run 1): return address 0x77770000 at slot 0x" + Long.toHexString(at(456))),
+                e.getMessage());
+        ThreadStack swapped = new ThreadStack(memory, List.of(runs.get(1), runs.get(0)));
+        e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).walk(swapped, (b, s) -> { }));
+        assertEquals("run 1: its return-address slot 0x" + Long.toHexString(at(64)) + " is not above the entry slot 0x"
+                + Long.toHexString(at(456)) + " of the run inside it", e.getMessage());
+    }
 }

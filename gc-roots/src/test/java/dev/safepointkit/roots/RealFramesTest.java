@@ -139,6 +139,20 @@ class RealFramesTest {
     }
 
     @Test
+    void aForeignFrameBelowTheEntryIsAnErrorNotTheEndOfTheWalk() throws Throwable {
+        // The entry recorded 1,904 bytes above enter's own slot: between the two lie the JVM's
+        // frames that called enter. The walk reaches enter, whose return address is foreign but
+        // is not the entry, and must fail there instead of ending quietly.
+        onPoll = (start, end) -> error = walkError(MemorySegment.ofAddress(start).reinterpret(end + 1904 - start), start,
+                end + 1904, SavedRegisters.none());
+        long[] result = run("roots.o", null, 5);
+        assertNull(failure);
+        assertEquals(result[1], result[0], "the program itself ran on");
+        assertTrue(error != null && error.startsWith("frame 7 (run 0): return address 0x")
+                && error.contains("is foreign code, but the run enters JIT code at slot 0x"), () -> String.valueOf(error));
+    }
+
+    @Test
     void aCorruptFrameSizeIsAnError() throws Throwable {
         // sum_down's StackSize in the object's stack map, made 4 KiB larger than the real frame.
         onPoll = (start, end) -> error = walkError(MemorySegment.ofAddress(start).reinterpret(end - start), start, end,
