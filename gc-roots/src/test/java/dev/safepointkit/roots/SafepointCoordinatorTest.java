@@ -113,6 +113,8 @@ class SafepointCoordinatorTest {
         CountDownLatch inAction = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         AtomicBoolean entered = new AtomicBoolean();
+        // Whatever the collector thread asserts reaches this thread through this reference.
+        AtomicReference<Throwable> collectorFailure = new AtomicReference<>();
         Thread collector = Thread.ofPlatform().start(() -> {
             try {
                 c.stopTheWorld(null, 0, world -> {
@@ -126,8 +128,10 @@ class SafepointCoordinatorTest {
                     }
                     assertFalse(entered.get(), "no mutator entered JIT code during the stop");
                 });
-            } catch (StackWalkException e) {
-                throw new AssertionError(e);
+            } catch (Throwable t) {
+                collectorFailure.set(t);
+            } finally {
+                inAction.countDown();
             }
         });
         assertTrue(inAction.await(10, TimeUnit.SECONDS));
@@ -136,7 +140,7 @@ class SafepointCoordinatorTest {
             try {
                 Thread.sleep(100);
             } catch (InterruptedException e) {
-                throw new AssertionError(e);
+                Thread.currentThread().interrupt();
             }
             release.countDown();
         });
@@ -145,6 +149,9 @@ class SafepointCoordinatorTest {
         }
         collector.join();
         releaser.join();
+        if (collectorFailure.get() != null) {
+            throw new AssertionError("the collector thread failed", collectorFailure.get());
+        }
         m.close();
     }
 
@@ -155,7 +162,8 @@ class SafepointCoordinatorTest {
         assertThrows(IllegalStateException.class, c::attach, "one mutator per thread");
         try (var scope = m.enter()) {
             IllegalStateException e = assertThrows(IllegalStateException.class, m::enter);
-            assertTrue(e.getMessage().contains("nested entries from Java are not supported"), e.getMessage());
+            assertTrue(e.getMessage().contains("mutator 0 is IN_JIT: Java may enter JIT code again only from foreign code"
+                    + " that JIT code reached through an exit"), e.getMessage());
             assertThrows(IllegalStateException.class, m::close, "detaching while in JIT code");
         }
         AtomicReference<Throwable> other = new AtomicReference<>();
@@ -186,5 +194,124 @@ class SafepointCoordinatorTest {
             assertEquals(0, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "poll words cleared");
         }
         m.close();
+    }
+
+    /** Runs {@code body} on a new thread and returns what it threw, or null; rethrows nothing itself. */
+    private static Throwable onAnotherThread(ThrowingRunnable body) throws InterruptedException {
+        AtomicReference<Throwable> thrown = new AtomicReference<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try {
+                body.run();
+            } catch (Throwable e) {
+                thrown.set(e);
+            }
+        });
+        t.join();
+        return thrown.get();
+    }
+
+    interface ThrowingRunnable {
+        void run() throws Throwable;
+    }
+
+    @Test
+    void aPollFromOutsideJitCodeIsRefusedAndLeavesNothingStuck() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofSeconds(5));
+        Mutator m = c.attach();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> c.poll(m.context(), 0x1000));
+        assertEquals("mutator 0 polls while OUTSIDE: only a thread running JIT code may", e.getMessage());
+        List<Throwable> reported = new ArrayList<>();
+        try {
+            c.pollUpcall(reported::add).invokeExact(m.context(), MemorySegment.ofAddress(0x1000));
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+        assertEquals(1, reported.size(), "the upcall reports instead of throwing");
+        // Not wedged: a stop still completes, counting the mutator as outside.
+        AtomicLong outside = new AtomicLong(-1);
+        c.stopTheWorld(null, 0, world -> outside.set(world.outside()));
+        assertEquals(1, outside.get());
+        m.close();
+    }
+
+    @Test
+    void aScopeClosesOnceOnItsOwnThreadAndInnermostFirst() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        Mutator m = c.attach();
+        Mutator.JitScope scope = m.enter();
+        Throwable fromOther = onAnotherThread(scope::close);
+        assertTrue(fromOther instanceof IllegalStateException && fromOther.getMessage().contains("belongs to"),
+                String.valueOf(fromOther));
+        scope.close();
+        IllegalStateException twice = assertThrows(IllegalStateException.class, scope::close);
+        assertEquals("mutator 0: this JIT scope is closed already", twice.getMessage());
+        // Still usable: enter and leave again, then detach.
+        try (var again = m.enter()) {
+            assertThrows(IllegalStateException.class, () -> c.returnFromExit(m.context()), "no exit to return from");
+            assertThrows(IllegalStateException.class, () -> c.leaveToNative(m.context()), "its entry came from Java");
+            c.exit(m.context(), 0x2000);
+            assertThrows(IllegalStateException.class, again::close, "an exit out of the run has not returned");
+            assertThrows(IllegalStateException.class, () -> c.exit(m.context(), 0x2000), "already in native code");
+            c.returnFromExit(m.context());
+        }
+        m.close();
+    }
+
+    @Test
+    void aStopFromInsideAWorldActionOrFromRunningJitCodeIsRefused() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        AtomicReference<Throwable> nested = new AtomicReference<>();
+        c.stopTheWorld(null, 0, world -> nested.set(onAnotherThreadOrSame(() -> c.stopTheWorld(null, 0, w -> { }))));
+        assertTrue(nested.get() instanceof IllegalStateException
+                && nested.get().getMessage().startsWith("a stop was requested from inside a WorldAction"), String.valueOf(nested.get()));
+        Mutator m = c.attach();
+        try (var scope = m.enter()) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> c.stopTheWorld(null, 0, w -> { }));
+            assertTrue(e.getMessage().startsWith("mutator 0 is running JIT code and asks for a stop without its slot"),
+                    e.getMessage());
+        }
+        m.close();
+    }
+
+    /** Runs {@code body} on the calling thread and returns what it threw, or null. */
+    private static Throwable onAnotherThreadOrSame(ThrowingRunnable body) {
+        try {
+            body.run();
+            return null;
+        } catch (Throwable t) {
+            return t;
+        }
+    }
+
+    @Test
+    void aStopThatWaitsTooLongFailsNamingTheMutatorsStillRunning() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofMillis(200));
+        CountDownLatch inJit = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        // A mutator in "JIT code" that never polls (a loop without a poll site).
+        Thread stuck = Thread.ofPlatform().name("never-polls").start(() -> {
+            try (Mutator m = c.attach(); var scope = m.enter()) {
+                inJit.countDown();
+                release.await();
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        assertTrue(inJit.await(10, TimeUnit.SECONDS));
+        AtomicBoolean ran = new AtomicBoolean();
+        StopTimeoutException e = assertThrows(StopTimeoutException.class, () -> c.stopTheWorld(null, 0, w -> ran.set(true)));
+        assertEquals("the stop waited 200 ms and these mutators did not reach a poll: mutator 0 (never-polls) IN_JIT",
+                e.getMessage());
+        assertFalse(ran.get(), "no action runs after a timeout");
+        release.countDown();
+        stuck.join();
+        if (failure.get() != null) {
+            throw new AssertionError("the mutator thread failed", failure.get());
+        }
+        c.stopTheWorld(null, 0, w -> ran.set(true));
+        assertTrue(ran.get(), "the coordinator works on after a timeout");
     }
 }
