@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the side-by-side comparisons (scripts/compare-*.sh) build and run against, from
-# Debian: LLVM 19's headers and library (llvm-19-dev: StackMapParser.h), Boehm GC (libgc-dev),
-# libunwind (libunwind-dev), a C/C++ compiler and /usr/bin/time. Does nothing when all are present.
+# Installs from Debian what the side-by-side comparisons (scripts/compare-*.sh) build and run
+# against, when any of it is missing: LLVM 19's headers and the libLLVM link they link with
+# (llvm-19-dev: StackMapParser.h, /usr/lib/llvm-19/lib/libLLVM.so), Boehm GC (libgc-dev),
+# libunwind (libunwind-dev), a C/C++ compiler and /usr/bin/time. Each file the scripts use is
+# checked, not only a package name; nothing is done when all are present.
 set -euo pipefail
 "$(dirname "$0")/install-llvm.sh"
-missing=()
-for package in llvm-19-dev libgc-dev libunwind-dev g++ gcc time; do
-  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-echo "install-anchors: installing ${missing[*]} with apt-get" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+. "$(dirname "$0")/apt-files.sh"
+apt_files install-anchors \
+  /usr/lib/llvm-19/include/llvm/Object/StackMapParser.h=llvm-19-dev \
+  /usr/lib/llvm-19/lib/libLLVM.so=llvm-19-dev \
+  /usr/include/gc.h=libgc-dev \
+  "/usr/lib/$multiarch/libgc.so=libgc-dev" \
+  /usr/include/libunwind.h=libunwind-dev \
+  "/usr/lib/$multiarch/libunwind.so=libunwind-dev" \
+  /usr/bin/gcc=gcc \
+  /usr/bin/g++=g++ \
+  /usr/bin/time=time

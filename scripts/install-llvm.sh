@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
-# Installs LLVM 19 and lld 19 from Debian when they are missing; does nothing when present.
-# The tests that compare with LLVM live and regenerate fixtures need llc-19, llvm-readobj-19
-# and ld.lld-19. Needs root (or sudo) only when something is missing.
+# Installs from Debian what the tests use of LLVM 19 when any of it is missing; does nothing when
+# all is present: the tools the tests and the fixture script run (llvm-19: llc, opt, llvm-readobj,
+# llvm-mc, llvm-objcopy, llvm-config; lld-19: ld.lld) and the shared library the run-time
+# compiler opens (libllvm19: libLLVM.so.19.1). Each file is checked, not only a command name.
 set -euo pipefail
-
-missing=()
-for tool in llc-19 llvm-readobj-19 ld.lld-19; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "install-llvm: missing ${missing[*]}; installing llvm-19 lld-19 with apt-get" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends llvm-19 lld-19
+. "$(dirname "$0")/apt-files.sh"
+apt_files install-llvm \
+  /usr/bin/llc-19=llvm-19 \
+  /usr/bin/opt-19=llvm-19 \
+  /usr/bin/llvm-readobj-19=llvm-19 \
+  /usr/bin/llvm-mc-19=llvm-19 \
+  /usr/bin/llvm-objcopy-19=llvm-19 \
+  /usr/bin/llvm-config-19=llvm-19 \
+  /usr/bin/ld.lld-19=lld-19 \
+  "/usr/lib/$multiarch/libLLVM.so.19.1=libllvm19"

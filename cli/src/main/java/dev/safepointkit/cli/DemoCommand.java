@@ -1,9 +1,15 @@
 package dev.safepointkit.cli;
 
 import dev.safepointkit.demo.BinaryTrees;
+import dev.safepointkit.host.LlvmUnavailableException;
+import java.nio.file.Path;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code safepointkit demo}: binary-trees, compiled by LLVM with statepoints, on a semispace
@@ -13,31 +19,63 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
         description = {"Run binary-trees (LLVM-compiled, with statepoints) on a copying collector built on gc-roots,",
-            "verify its output, and report collections, frames walked, roots visited and pause times."})
+            "verify its output, and report collections, frames walked, roots visited and pause times.",
+            "Exit status: 0 verified, 1 wrong output or a failure, 2 a bad option, 3 a collection failed."})
 final class DemoCommand implements Callable<Integer> {
+    /** The largest semispace: two of them are reserved, and the second is filled at start. */
+    static final int MAX_HEAP_MB = 4096;
 
-    @Option(names = "--depth", paramLabel = "N", defaultValue = "16", description = "Maximum tree depth (default 16).")
+    @Option(names = "--depth", paramLabel = "N", defaultValue = "16",
+            description = "Maximum tree depth, 0 to " + BinaryTrees.MAX_DEPTH + " (default 16; below 6 runs depth 6).")
     int depth;
 
     @Option(names = "--threads", paramLabel = "N", defaultValue = "2",
-            description = "Mutator threads that build the short-lived trees (default 2).")
+            description = "Mutator threads that build the short-lived trees, 1 to " + BinaryTrees.MAX_THREADS + " (default 2).")
     int threads;
 
     @Option(names = "--gc-stress", description = "Collect at every poll (use a small depth, 6 to 10).")
     boolean gcStress;
 
-    @Option(names = "--heap-mb", paramLabel = "MB", defaultValue = "32", description = "Size of each semispace (default 32).")
+    @Option(names = "--heap-mb", paramLabel = "MB", defaultValue = "32",
+            description = "Size of each of the two semispaces, 1 to " + MAX_HEAP_MB + " (default 32).")
     int heapMb;
 
-    @Option(names = "--compile", description = "Compile the IR at run time through libLLVM instead of loading the bundled objects.")
+    @Option(names = "--compile", description = "Compile the IR at run time through libLLVM 19 instead of loading the bundled objects.")
     boolean compile;
+
+    @Option(names = "--llvm-lib", paramLabel = "PATH",
+            description = "With --compile: the libLLVM 19 to use. Without it: $SAFEPOINTKIT_LLVM_LIB, else what "
+                    + "llvm-config-19 --libdir holds, else libLLVM.so.19.1 or libLLVM-19.so from the loader's path, "
+                    + "else /usr/lib/llvm-19/lib/libLLVM.so.1.")
+    Path llvmLibrary;
+
+    @Spec
+    CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-        BinaryTrees.Result result = BinaryTrees.run(
-                new BinaryTrees.Options(depth, threads, gcStress, (long) heapMb << 20, compile), System.out, System.err);
+        check(depth >= 0 && depth <= BinaryTrees.MAX_DEPTH, "--depth " + depth, "0 to " + BinaryTrees.MAX_DEPTH);
+        check(threads >= 1 && threads <= BinaryTrees.MAX_THREADS, "--threads " + threads, "1 to " + BinaryTrees.MAX_THREADS);
+        check(heapMb >= 1 && heapMb <= MAX_HEAP_MB, "--heap-mb " + heapMb, "1 to " + MAX_HEAP_MB);
+        if (llvmLibrary != null && !compile) {
+            throw new ParameterException(spec.commandLine(), "--llvm-lib is only used with --compile");
+        }
+        BinaryTrees.Result result;
+        try {
+            result = BinaryTrees.run(new BinaryTrees.Options(depth, threads, gcStress, (long) heapMb << 20, compile,
+                    Optional.ofNullable(llvmLibrary)), System.out, System.err);
+        } catch (LlvmUnavailableException e) {
+            System.err.println("safepointkit demo: " + e.getMessage());
+            return SafepointKit.FAILED;
+        }
         System.out.println();
         System.out.println(result.summary());
-        return result.verified() ? 0 : 1;
+        return result.verified() ? 0 : SafepointKit.FAILED;
+    }
+
+    private void check(boolean inRange, String given, String range) {
+        if (!inRange) {
+            throw new ParameterException(spec.commandLine(), given + " is out of range (" + range + ")");
+        }
     }
 }

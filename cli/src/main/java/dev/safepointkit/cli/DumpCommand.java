@@ -6,13 +6,8 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -63,7 +58,7 @@ final class DumpCommand implements Callable<Integer> {
         for (String name : files) {
             // Each file's mapping lives only while it is printed.
             try (Arena arena = Arena.ofConfined()) {
-                MemorySegment image = map(workingDirectory.resolve(name), arena);
+                MemorySegment image = InputFiles.map(workingDirectory.resolve(name), arena);
                 ElfFile elf = ElfFile.parse(image);
                 ObjectStackMaps maps = ObjectStackMaps.read(elf)
                         .orElseThrow(() -> new IOException("no " + ObjectStackMaps.SECTION_NAME + " section"));
@@ -75,7 +70,7 @@ final class DumpCommand implements Callable<Integer> {
                     out.print(text);
                 }
             } catch (IOException | RuntimeException e) {
-                err.println("safepointkit dump: " + name + ": " + describe(e));
+                err.println("safepointkit dump: " + name + ": " + InputFiles.describe(e));
                 status = 1;
             }
         }
@@ -84,28 +79,5 @@ final class DumpCommand implements Callable<Integer> {
         }
         out.flush();
         return status;
-    }
-
-    private static MemorySegment map(Path file, Arena arena) throws IOException {
-        if (Files.isDirectory(file)) {
-            throw new IOException("is a directory");
-        }
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            return channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
-        }
-    }
-
-    private static String describe(Exception e) {
-        if (e instanceof NoSuchFileException) {
-            return "no such file";
-        }
-        if (e instanceof AccessDeniedException) {
-            return "permission denied";
-        }
-        if (e instanceof RuntimeException) {
-            // A bug, not bad input: say so rather than pass it off as a format problem.
-            return "internal error: " + e;
-        }
-        return e.getMessage();
     }
 }

@@ -16,8 +16,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code safepointkit run}: loads x86-64 objects into the JIT host, in the order given, and calls
@@ -34,7 +37,8 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--arg", paramLabel = "N", description = "An i64 argument; repeat for more.")
     List<Long> arguments = new ArrayList<>();
 
-    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1", description = "Call it N times (default 1).")
+    @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
+            description = "Call it N times, 1 to 2147483647 (default 1).")
     int repeat;
 
     @Option(names = "--perf-map", description = "Write /tmp/perf-<pid>.map.")
@@ -46,8 +50,23 @@ final class RunCommand implements Callable<Integer> {
     @Parameters(paramLabel = "OBJECT", arity = "1..*", description = "ELF relocatable objects (x86-64).")
     List<Path> objects = new ArrayList<>();
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        if (repeat < 1) {
+            throw new ParameterException(spec.commandLine(), "--repeat " + repeat + " is out of range (1 to 2147483647)");
+        }
+        List<byte[]> images = new ArrayList<>();
+        for (Path object : objects) {
+            try {
+                images.add(InputFiles.read(object));
+            } catch (IOException e) {
+                System.err.println("safepointkit run: " + object + ": " + InputFiles.describe(e));
+                return SafepointKit.FAILED;
+            }
+        }
         PerfMapWriter map = null;
         JitdumpWriter dump = null;
         try (JitHost host = new JitHost()) {
@@ -60,8 +79,8 @@ final class RunCommand implements Callable<Integer> {
                 dump = JitdumpWriter.inDirectory(jitdump);
                 host.addListener(dump);
             }
-            for (Path object : objects) {
-                host.load(object.toString(), MemorySegment.ofArray(Files.readAllBytes(object)));
+            for (int i = 0; i < objects.size(); i++) {
+                host.load(objects.get(i).toString(), MemorySegment.ofArray(images.get(i)));
             }
             MemoryLayout[] params = new MemoryLayout[arguments.size()];
             java.util.Arrays.fill(params, ValueLayout.JAVA_LONG);
@@ -81,7 +100,7 @@ final class RunCommand implements Callable<Integer> {
             return 0;
         } catch (JitLoadException | IOException e) {
             System.err.println("safepointkit run: " + e.getMessage());
-            return 1;
+            return SafepointKit.FAILED;
         } finally {
             if (dump != null) {
                 dump.close();

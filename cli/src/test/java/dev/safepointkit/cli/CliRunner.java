@@ -3,7 +3,6 @@ package dev.safepointkit.cli;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import picocli.CommandLine;
 
 /** Runs the command line in-process: {exit status, stdout, stderr}. */
 final class CliRunner {
@@ -17,11 +16,19 @@ final class CliRunner {
         try {
             System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
             System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-            int status = new CommandLine(new SafepointKit()).execute(args);
+            int status = SafepointKit.commandLine().execute(args);
             return new String[] {Integer.toString(status), out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8)};
         } finally {
             System.setOut(stdout);
             System.setErr(stderr);
         }
+    }
+
+    /** Asserts that {@code r} is a failure with {@code status}, nothing on stdout and one line on stderr that starts so. */
+    static void assertOneLineError(String[] r, int status, String lineStart) {
+        org.junit.jupiter.api.Assertions.assertEquals(Integer.toString(status), r[0], r[2]);
+        org.junit.jupiter.api.Assertions.assertEquals("", r[1], "nothing on stdout");
+        org.junit.jupiter.api.Assertions.assertTrue(r[2].startsWith(lineStart), r[2]);
+        org.junit.jupiter.api.Assertions.assertEquals(1, r[2].lines().count(), "one line: " + r[2]);
     }
 }

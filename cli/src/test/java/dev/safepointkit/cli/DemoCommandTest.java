@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** {@code safepointkit demo}: binary-trees on the copying collector, output checked, summary printed. */
 class DemoCommandTest {
@@ -43,5 +45,40 @@ class DemoCommandTest {
         assertEquals("0", r[0], r[2]);
         // Every call of bottom_up_tree and item_check polls: thousands of collections.
         assertTrue(collections(r[1]) > 1000, r[1]);
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+        "--depth, 25, 0 to 24", "--depth, -3, 0 to 24",
+        "--threads, 0, 1 to 64", "--threads, 65, 1 to 64",
+        "--heap-mb, 0, 1 to 4096", "--heap-mb, -1, 1 to 4096", "--heap-mb, 100000, 1 to 4096"})
+    void anOutOfRangeValueIsOneUsageLine(String option, String value, String range) {
+        CliRunner.assertOneLineError(CliRunner.run("demo", option, value), 2,
+                "safepointkit demo: " + option + " " + value + " is out of range (" + range + ") (see 'safepointkit demo --help')");
+    }
+
+    @Test
+    void helpStatesEveryRange() {
+        String[] r = CliRunner.run("demo", "--help");
+        assertEquals("0", r[0], r[2]);
+        String help = r[1].replaceAll("\\s+", " ");
+        for (String range : new String[] {"0 to 24", "1 to 64", "1 to 4096"}) {
+            assertTrue(help.contains(range), range + " in " + r[1]);
+        }
+    }
+
+    @Test
+    void aNumberThatIsNoNumberAndAnUnknownOptionAreOneUsageLine() {
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--depth", "deep"), 2, "safepointkit demo: Invalid value for option '--depth'");
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--deepth", "3"), 2, "safepointkit demo: Unknown option");
+    }
+
+    @Test
+    void compilingWithoutLibllvmIsOneLineNamingWhereItLooked() {
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--compile", "--llvm-lib", "/nonexistent/libLLVM.so.19.1"), 1,
+                "safepointkit demo: libLLVM 19 not found at /nonexistent/libLLVM.so.19.1 (given path): no such file; "
+                + "install it with 'apt-get install libllvm19'");
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--llvm-lib", "/usr/lib/libLLVM.so"), 2,
+                "safepointkit demo: --llvm-lib is only used with --compile");
     }
 }

@@ -7,6 +7,8 @@ import dev.safepointkit.stackmap.testing.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** {@code safepointkit run}: load fixture objects and call into them. */
 class RunCommandTest {
@@ -43,5 +45,27 @@ class RunCommandTest {
         String[] r = run("run", "--call", "call_add", "--arg", "1", "--arg", "2", jit("caller"));
         assertEquals("1", r[0]);
         assertTrue(r[2].startsWith("safepointkit run: " + jit("caller") + ": unresolved symbol '"), r[2]);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"0", "-1"})
+    void aRepeatCountBelowOneIsRefusedWithoutCalling(String count) {
+        CliRunner.assertOneLineError(run("run", "--call", "fib", "--arg", "10", "--repeat", count, jit("math")), 2,
+                "safepointkit run: --repeat " + count + " is out of range (1 to 2147483647)");
+    }
+
+    @Test
+    void aMissingFileAndADirectoryAreNamed() throws Exception {
+        CliRunner.assertOneLineError(run("run", "--call", "fib", "/nonexistent.o"), 1, "safepointkit run: /nonexistent.o: no such file");
+        Path dir = Files.createTempDirectory("objects");
+        CliRunner.assertOneLineError(run("run", "--call", "fib", dir.toString()), 1,
+                "safepointkit run: " + dir + ": is a directory");
+    }
+
+    @Test
+    void helpStatesTheRepeatRange() {
+        String[] r = run("run", "--help");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].replaceAll("\\s+", " ").contains("1 to 2147483647"), r[1]);
     }
 }

@@ -7,7 +7,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -16,12 +15,12 @@ import java.nio.file.Path;
  * {@code rewrite-statepoints-for-gc}), emit an object. The result loads with {@link JitHost#load}.
  *
  * <p>libLLVM is optional at run time: without it the host still loads precompiled objects, and
- * {@link #open} says how to install it. Thread safe: compilations are serialized; each uses a
- * fresh LLVM context.
+ * {@link #open} lists every place it looked and says how to install it. Thread safe: compilations
+ * are serialized; each uses a fresh LLVM context.
  */
 public final class LlvmCompiler {
-    /** Where Debian's llvm-19 package puts the library. */
-    public static final Path DEFAULT_LIBRARY = Path.of("/usr/lib/llvm-19/lib/libLLVM.so.1");
+    /** The environment variable that gives libLLVM's path to {@link #open()}. */
+    public static final String LIBRARY_ENVIRONMENT = LlvmLibrary.ENVIRONMENT;
 
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final java.lang.foreign.AddressLayout ADDR = ValueLayout.ADDRESS;
@@ -45,7 +44,7 @@ public final class LlvmCompiler {
         }
     }
 
-    private final Path library;
+    private final LlvmLibrary library;
     private final MethodHandle contextCreate;
     private final MethodHandle contextDispose;
     private final MethodHandle bufferFromRange;
@@ -71,8 +70,9 @@ public final class LlvmCompiler {
     private final MethodHandle disposeModule;
     private final MethodHandle disposeMessage;
 
-    private LlvmCompiler(Path library, SymbolLookup llvm) throws Throwable {
+    private LlvmCompiler(LlvmLibrary library) throws Throwable {
         this.library = library;
+        SymbolLookup llvm = library.lookup();
         Linker linker = Linker.nativeLinker();
         java.util.function.BiFunction<String, FunctionDescriptor, MethodHandle> h =
                 (name, fd) -> linker.downcallHandle(llvm.findOrThrow(name), fd);
@@ -108,31 +108,46 @@ public final class LlvmCompiler {
         }
     }
 
-    /** Opens libLLVM at {@link #DEFAULT_LIBRARY}. */
+    /**
+     * Finds and opens libLLVM 19: the path in {@value #LIBRARY_ENVIRONMENT} when set (and then only
+     * there); else the directory {@code llvm-config-19 --libdir} names; the dynamic loader's
+     * {@code libLLVM.so.19.1} (Debian's {@code libllvm19}) and {@code libLLVM-19.so}; last
+     * {@code /usr/lib/llvm-19/lib/libLLVM.so.1} ({@code llvm-19-dev}). Each candidate must report
+     * version 19 through {@code LLVMGetVersion}. The library stays loaded for the life of the process.
+     *
+     * @throws LlvmUnavailableException naming every place tried and how to install the library
+     */
     public static LlvmCompiler open() throws LlvmUnavailableException {
-        return open(DEFAULT_LIBRARY);
+        return open(LlvmLibrary.Search.standard());
     }
 
     /**
-     * Opens libLLVM 19 at {@code library}. The library stays loaded for the life of the process.
+     * Opens libLLVM 19 at {@code library}, and nowhere else.
      *
-     * @throws LlvmUnavailableException if it is missing or lacks the LLVM-C functions needed
+     * @throws LlvmUnavailableException if it is missing, is not LLVM 19, or lacks the LLVM-C functions needed
      */
     public static LlvmCompiler open(Path library) throws LlvmUnavailableException {
-        if (!Files.exists(library)) {
-            throw new LlvmUnavailableException("libLLVM 19 not found at " + library
-                    + ": install it with 'apt-get install llvm-19' (Debian), or pass the path of libLLVM.so; "
-                    + "precompiled objects load without it", null);
-        }
+        return open(LlvmLibrary.Search.standard().withExplicit(library, "given path"));
+    }
+
+    static LlvmCompiler open(LlvmLibrary.Search search) throws LlvmUnavailableException {
+        LlvmLibrary library = LlvmLibrary.find(search);
         try {
-            return new LlvmCompiler(library, SymbolLookup.libraryLookup(library, Arena.global()));
+            return new LlvmCompiler(library);
         } catch (Throwable e) {
-            throw new LlvmUnavailableException("cannot use " + library + " as libLLVM 19: " + e, e);
+            throw new LlvmUnavailableException("cannot use " + library.path() + " (LLVM " + library.version()
+                    + ") as libLLVM 19: " + e, e);
         }
     }
 
+    /** The libLLVM file this compiler calls. */
     public Path library() {
-        return library;
+        return library.path();
+    }
+
+    /** libLLVM's version, {@code major.minor.patch}. */
+    public String llvmVersion() {
+        return library.version();
     }
 
     /**

@@ -26,7 +26,7 @@ class LlvmCompilerTest {
     }
 
     private static LlvmCompiler compiler() throws LlvmUnavailableException {
-        return LlvmCompiler.open(LlvmTools.requireFile(LlvmCompiler.DEFAULT_LIBRARY));
+        return LlvmTools.requireAvailable(LlvmCompiler::open);
     }
 
     @Test
@@ -100,6 +100,6 @@ class LlvmCompilerTest {
     void aMissingLibrarySaysHowToInstallIt() {
         LlvmUnavailableException e = assertThrows(LlvmUnavailableException.class,
                 () -> LlvmCompiler.open(Path.of("/nonexistent/libLLVM.so.1")));
-        assertTrue(e.getMessage().contains("apt-get install llvm-19"), e.getMessage());
+        assertTrue(e.getMessage().contains("apt-get install libllvm19"), e.getMessage());
     }
 }

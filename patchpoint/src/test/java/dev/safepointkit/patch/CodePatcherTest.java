@@ -224,8 +224,7 @@ class CodePatcherTest {
 
     @Test
     void lazyCompilationThroughTheLlvmBridge() throws Throwable {
-        LlvmTools.requireFile(LlvmCompiler.DEFAULT_LIBRARY);
-        LlvmCompiler llvm = LlvmCompiler.open();
+        LlvmCompiler llvm = LlvmTools.requireAvailable(LlvmCompiler::open);
         Stub g = patcher.declare("g", LazyCompiler.fromIr(host, llvm, PatchFixtures.source("g_v2"), LlvmCompiler.Options.DEFAULT));
         PatchFixtures.load(host, "lazy_caller");
         assertEquals(3L * 14 + 1, call("f2", 14));

@@ -9,8 +9,10 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.HdrHistogram.Histogram;
@@ -25,15 +27,32 @@ import org.HdrHistogram.Histogram;
 public final class BinaryTrees {
     public static final int MIN_DEPTH = 4;
 
-    /** How to run: {@code compile} builds the IR with the LLVM bridge instead of loading the bundled objects. */
-    public record Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile) {
+    /** The deepest tree a run accepts: 2^25 nodes, hundreds of megabytes live. */
+    public static final int MAX_DEPTH = 24;
+    /** The most mutator threads a run accepts. */
+    public static final int MAX_THREADS = 64;
+
+    /**
+     * How to run: {@code compile} builds the IR with the LLVM bridge instead of loading the bundled
+     * objects, through the libLLVM at {@code llvmLibrary} when given, else the one
+     * {@link LlvmCompiler#open()} finds. Depths below {@code MIN_DEPTH + 2} run that depth.
+     */
+    public record Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile,
+                          Optional<Path> llvmLibrary) {
         public Options {
-            if (depth < 0 || depth > 24) {
-                throw new IllegalArgumentException("depth " + depth + " (0 to 24)");
+            if (depth < 0 || depth > MAX_DEPTH) {
+                throw new IllegalArgumentException("depth " + depth + " (0 to " + MAX_DEPTH + ")");
             }
-            if (threads < 1 || threads > 64) {
-                throw new IllegalArgumentException("threads " + threads + " (1 to 64)");
+            if (threads < 1 || threads > MAX_THREADS) {
+                throw new IllegalArgumentException("threads " + threads + " (1 to " + MAX_THREADS + ")");
             }
+            if (llvmLibrary.isPresent() && !compile) {
+                throw new IllegalArgumentException("a libLLVM path is only used when compiling");
+            }
+        }
+
+        public Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile) {
+            this(depth, threads, gcStress, semispaceBytes, compile, Optional.empty());
         }
     }
 
@@ -70,9 +89,11 @@ public final class BinaryTrees {
     private static Result runJit(Options options, PrintStream out, PrintStream progress) throws Throwable {
         int maxDepth = Math.max(MIN_DEPTH + 2, options.depth());
         long start = System.nanoTime();
+        // libLLVM is opened before the heap is made, so that a missing library costs nothing.
+        LlvmCompiler llvm = !options.compile() ? null
+                : options.llvmLibrary().isPresent() ? LlvmCompiler.open(options.llvmLibrary().get()) : LlvmCompiler.open();
         try (DemoRuntime runtime = new DemoRuntime(options.semispaceBytes(), 1)) {
-            if (options.compile()) {
-                LlvmCompiler llvm = LlvmCompiler.open();
+            if (llvm != null) {
                 String ir = new String(DemoRuntime.bundled("binarytrees.ll"), StandardCharsets.UTF_8);
                 runtime.load("binarytrees.o", llvm.compile("binarytrees",
                         ir, LlvmCompiler.Options.DEFAULT.withPasses("rewrite-statepoints-for-gc")));

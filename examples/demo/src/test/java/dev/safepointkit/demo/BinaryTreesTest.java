@@ -49,7 +49,7 @@ class BinaryTreesTest {
 
     @Test
     void compilesTheIrAtRunTimeThroughTheLlvmBridge() throws Exception {
-        LlvmTools.requireFile(LlvmCompiler.DEFAULT_LIBRARY);
+        LlvmTools.requireAvailable(LlvmCompiler::open);
         BinaryTrees.Result result = BinaryTrees.run(new BinaryTrees.Options(10, 2, false, 256 * 1024, true),
                 new PrintStream(new ByteArrayOutputStream()), new PrintStream(new ByteArrayOutputStream()));
         assertTrue(result.verified(), () -> String.join("\n", result.problems()));

@@ -3,6 +3,7 @@ package dev.safepointkit.stackmap.testing;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.Callable;
 import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 
@@ -16,6 +17,11 @@ public final class LlvmTools {
 
     /** The path of {@code tool} (e.g. {@code llvm-readobj-19}) on the PATH; skips or fails without it. */
     public static Path require(String tool) {
+        return requireProgram(tool, "apt-get install llvm-19 lld-19");
+    }
+
+    /** The path of {@code tool} on the PATH; skips or fails without it, saying how to install it. */
+    public static Path requireProgram(String tool, String install) {
         String path = System.getenv().getOrDefault("PATH", "");
         for (String dir : path.split(File.pathSeparator)) {
             Path candidate = Path.of(dir.isEmpty() ? "." : dir, tool);
@@ -23,15 +29,22 @@ public final class LlvmTools {
                 return candidate;
             }
         }
-        return missing(tool + " is not installed (apt-get install llvm-19 lld-19)");
+        return missing(tool + " is not installed (" + install + ")");
     }
 
-    /** {@code file} (for example libLLVM), which llvm-19 installs; skips or fails without it. */
-    public static Path requireFile(Path file) {
-        return Files.exists(file) ? file : missing(file + " is missing (apt-get install llvm-19)");
+    /**
+     * What {@code open} returns (for example libLLVM opened through its search); when it throws,
+     * skips or fails with the exception's message.
+     */
+    public static <T> T requireAvailable(Callable<T> open) {
+        try {
+            return open.call();
+        } catch (Exception e) {
+            return missing(e.getMessage());
+        }
     }
 
-    private static Path missing(String message) {
+    private static <T> T missing(String message) {
         if ("true".equals(System.getenv("CI"))) {
             Assertions.fail(message + "; CI must run this test");
         }
