@@ -106,6 +106,23 @@ public final class JitHost implements AutoCloseable {
         }
     }
 
+    /**
+     * Ends what {@link #defineIndirectSymbol} began, when the stub's owner is going away: objects
+     * loaded from now on no longer link {@code name} to the stub (they resolve it like any other
+     * name, and fail to load if nothing defines it). Objects loaded before keep their links, and
+     * the owner must keep the stub valid until they are unloaded.
+     *
+     * @throws IllegalArgumentException if {@code name} is not an indirect symbol of this host
+     */
+    public void undefineIndirectSymbol(String name) {
+        synchronized (lock) {
+            if (!indirect.remove(name)) {
+                throw new IllegalArgumentException("'" + name + "' is not an indirect symbol of this host");
+            }
+            runtimeSymbols.remove(name);
+        }
+    }
+
     /** Whether {@code name} was defined with {@link #defineIndirectSymbol}. */
     public boolean isIndirect(String name) {
         return indirect.contains(name);

@@ -30,6 +30,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
@@ -63,6 +64,13 @@ import java.util.function.Consumer;
  * caller that no thread runs the object. Never call a method that stops the world from a thread
  * inside JIT code (a lazy compiler, an upcall): the stop would wait for that thread.
  *
+ * <p>Closing: {@link #close} and {@link JitHost#close} may come in either order, so
+ * {@code try (host; patcher)} works. Closed first, the patcher makes no more changes and the host
+ * stops linking new objects to its stubs, but the stubs stay mapped (and keep leading where they
+ * led) until the host has unloaded every object that refers to a declared function; the last such
+ * unload frees them. Closed after the host, the patcher frees them at once. Close either only once
+ * no thread runs JIT code.
+ *
  * <p>Thread safe.
  */
 public final class CodePatcher implements AutoCloseable {
@@ -83,6 +91,10 @@ public final class CodePatcher implements AutoCloseable {
     /** Sleds the patcher has seen, by address: their current bytes. */
     private final Map<Long, byte[]> sledBytes = new ConcurrentHashMap<>();
     private final List<JitObject> retired = new ArrayList<>();
+    /** Set under the lock by {@link #close}; from then on nothing is patched. */
+    private volatile boolean closed;
+    /** Whether the stub blocks and the resolver upcall are freed: once, by whoever sees no caller left. */
+    private final AtomicBoolean stubsFreed = new AtomicBoolean();
     private final JitEventListener listener = new JitEventListener() {
         /** The patcher writes only code it has heard of: an object it missed could never be patched. */
         @Override
@@ -107,6 +119,9 @@ public final class CodePatcher implements AutoCloseable {
             pending.keySet().removeIf(a -> !sites.containsKey(a));
             for (LoadedSection s : object.sections()) {
                 sledBytes.keySet().removeIf(s::contains);
+            }
+            if (closed) {
+                freeStubsOnceUncalled(object.key());
             }
         }
     };
@@ -164,6 +179,7 @@ public final class CodePatcher implements AutoCloseable {
     public Stub declare(String name, LazyCompiler compiler, long fallback) throws JitLoadException {
         lock.lock();
         try {
+            checkOpen();
             if (byName.containsKey(name)) {
                 throw new JitLoadException("'" + name + "' is already declared");
             }
@@ -190,6 +206,7 @@ public final class CodePatcher implements AutoCloseable {
         Entry e = entry(name);
         lock.lock();
         try {
+            checkOpen();
             if (e.body == 0) {
                 install(e, runCompiler(e));
             }
@@ -211,6 +228,7 @@ public final class CodePatcher implements AutoCloseable {
             lock.lock();
             try {
                 if (e.body == 0) {
+                    checkOpen();
                     install(e, runCompiler(e));
                 }
                 return e.body;
@@ -273,6 +291,7 @@ public final class CodePatcher implements AutoCloseable {
         Entry e = entry(name);
         lock.lock();
         try {
+            checkOpen();
             return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : pointSites(e, e.body);
         } finally {
             lock.unlock();
@@ -288,6 +307,7 @@ public final class CodePatcher implements AutoCloseable {
         Entry e = entry(name);
         lock.lock();
         try {
+            checkOpen();
             return pointSites(e, 0);
         } finally {
             lock.unlock();
@@ -303,6 +323,7 @@ public final class CodePatcher implements AutoCloseable {
         Entry e = entry(name);
         lock.lock();
         try {
+            checkOpen();
             JitObject old = e.bodyObject;
             RelinkReport r = install(e, object);
             retireIfUnused(old);
@@ -324,6 +345,7 @@ public final class CodePatcher implements AutoCloseable {
     public boolean unload(JitObject object) throws PatchException, JitLoadException, StackWalkException {
         lock.lock();
         try {
+            checkOpen();
             for (Entry e : entries) {
                 if (e.bodyObject == object) {
                     e.setTarget(e.lazyEntry());
@@ -498,6 +520,7 @@ public final class CodePatcher implements AutoCloseable {
         }
         lock.lock();
         try {
+            checkOpen();
             int n = 0;
             for (Map.Entry<Long, Long> p : new ArrayList<>(pending.entrySet())) {
                 Site s = sites.get(p.getKey());
@@ -528,6 +551,13 @@ public final class CodePatcher implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /** Holds the lock. */
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("the code patcher is closed");
+        }
     }
 
     private SafepointCoordinator requireCoordinator(String what) {
@@ -623,6 +653,7 @@ public final class CodePatcher implements AutoCloseable {
         if ((sled.address() + X86Code.SLED_TARGET_OFFSET) % 8 == 0) {
             lock.lock();
             try {
+                checkOpen();
                 writer.write(sled.address(), expectedSled(sled), after, true, what);
                 sledBytes.put(sled.address(), after);
             } finally {
@@ -660,11 +691,15 @@ public final class CodePatcher implements AutoCloseable {
      * is rethrown once the mutators run again.
      */
     private void whileStopped(String what, StoppedAction action) throws PatchException, StackWalkException {
+        if (closed) {
+            throw new IllegalStateException("the code patcher is closed");
+        }
         SafepointCoordinator c = requireCoordinator(what);
         PatchException[] failed = new PatchException[1];
         c.stopTheWorld(null, 0, world -> {
             lock.lock();
             try {
+                checkOpen();
                 action.run(world);
             } catch (PatchException e) {
                 failed[0] = e;
@@ -698,22 +733,62 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     /**
-     * Stops listening to the host and frees the stubs. Only once no code can call a stub: close
-     * (or empty) the host first.
+     * Makes no more changes, tells the host to link no new object to the stubs, and frees the
+     * stubs as soon as no object loaded in the host refers to a declared function: at once if the
+     * host is closed (or empty) already, else when the host unloads the last such object. Until
+     * then a stub leads where it led; a function that was never compiled fails as a failed lazy
+     * compile does (its fallback, else a halt). Closing again does nothing.
      */
     @Override
     public void close() {
-        host.listeners().remove(listener);
+        List<String> names;
         lock.lock();
         try {
-            for (StubBlock b : blocks) {
-                b.free();
+            if (closed) {
+                return;
             }
-            blocks.clear();
+            closed = true;
+            names = List.copyOf(byName.keySet());
         } finally {
             lock.unlock();
         }
-        arena.close();
+        // Taken from the host's symbols under its lock: a load either finished before (its object
+        // is among host.objects() below) or starts after and cannot link to a stub.
+        for (String name : names) {
+            host.undefineIndirectSymbol(name);
+        }
+        freeStubsOnceUncalled(0);
+    }
+
+    /**
+     * After {@link #close}: frees the stub blocks and the resolver upcall unless an object loaded
+     * in the host, other than {@code unloading} (the key of an object being unloaded, else 0),
+     * refers to a declared function. Runs on the closing thread or inside the host's unload; it
+     * takes no lock (the host's lock may be held, and the patcher's lock is taken before the
+     * host's elsewhere), and the blocks no longer change once closed.
+     */
+    private void freeStubsOnceUncalled(long unloading) {
+        for (JitObject o : host.objects()) {
+            if (o.key() != unloading && refersToStub(o)) {
+                return;
+            }
+        }
+        if (stubsFreed.compareAndSet(false, true)) {
+            host.listeners().remove(listener);
+            for (StubBlock b : blocks) {
+                b.free();
+            }
+            arena.close();
+        }
+    }
+
+    private boolean refersToStub(JitObject o) {
+        for (String name : byName.keySet()) {
+            if (o.referencedSymbols().contains(name)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     // ---- state ---------------------------------------------------------------------------------
@@ -766,7 +841,8 @@ public final class CodePatcher implements AutoCloseable {
 
         @Override
         public String toString() {
-            return String.format("Stub[%s at 0x%x -> 0x%x]", name, address(), target());
+            return block.isFreed() ? String.format("Stub[%s at 0x%x, freed]", name, address())
+                    : String.format("Stub[%s at 0x%x -> 0x%x]", name, address(), target());
         }
     }
 

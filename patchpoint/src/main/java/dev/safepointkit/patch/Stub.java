@@ -14,7 +14,11 @@ public interface Stub {
     /** The stub's code: where callers that are not relinked call. */
     long address();
 
-    /** Where the stub jumps now: the lazy entry, or the current body. */
+    /**
+     * Where the stub jumps now: the lazy entry, or the current body.
+     *
+     * @throws IllegalStateException once the stubs are freed (after the patcher closed)
+     */
     long target();
 
     /** The current body's address, if the function is compiled. */

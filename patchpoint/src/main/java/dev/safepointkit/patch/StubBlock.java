@@ -28,6 +28,8 @@ final class StubBlock {
     private final MemorySegment mapping;
     private final MemorySegment slots;
     private final long firstId;
+    /** Set before the unmap: the slots' memory is gone, so reading or writing them would crash. */
+    private volatile boolean freed;
 
     /**
      * @param firstId the id of the block's first stub; stub i passes {@code firstId + i} to the resolver
@@ -84,10 +86,12 @@ final class StubBlock {
 
     /** Retargets stub {@code i}: one atomic 8-byte store, safe while other threads call it. */
     void setTarget(int i, long target) {
+        checkMapped();
         ValueLayout.JAVA_LONG.varHandle().setVolatile(slots, 8L * i, target);
     }
 
     long target(int i) {
+        checkMapped();
         return (long) ValueLayout.JAVA_LONG.varHandle().getVolatile(slots, 8L * i);
     }
 
@@ -98,7 +102,18 @@ final class StubBlock {
     }
 
     void free() {
+        freed = true;
         Libc.munmap(mapping);
+    }
+
+    boolean isFreed() {
+        return freed;
+    }
+
+    private void checkMapped() {
+        if (freed) {
+            throw new IllegalStateException("the stubs are freed: their code patcher is closed");
+        }
     }
 
     /**
