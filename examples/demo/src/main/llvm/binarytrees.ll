@@ -10,6 +10,7 @@
 declare void @rt_poll(ptr)
 declare ptr addrspace(1) @rt_alloc(ptr, i64, i64)
 declare void @rt_bad_object(ptr, i64, i64)
+declare i64 @rt_nested_trees(ptr, i32)
 declare ptr @llvm.addressofreturnaddress.p0()
 
 define ptr addrspace(1) @bottom_up_tree(ptr %ctx, i32 %depth) gc "statepoint-example" {
@@ -102,6 +103,32 @@ loop:
   %i = phi i64 [ 0, %entry ], [ %i.next, %loop ]
   %check = phi i64 [ 0, %entry ], [ %check.next, %loop ]
   %tree = call ptr addrspace(1) @bottom_up_tree(ptr %ctx, i32 %depth)
+  %c = call i64 @item_check(ptr %ctx, ptr addrspace(1) %tree)
+  %check.next = add i64 %check, %c
+  %i.next = add i64 %i, 1
+  %more = icmp slt i64 %i.next, %iterations
+  br i1 %more, label %loop, label %exit
+exit:
+  %result = phi i64 [ 0, %entry ], [ %check.next, %loop ]
+  ret i64 %result
+}
+
+; Entry from Java, the nested variant of trees: each iteration builds a tree, then, with that tree
+; live in this run's frame, has Java build and check another in a run of its own (collections
+; happen there, and move this run's tree), and then checks its own tree. Returns the sum of its
+; own checks; Java checks the inner ones.
+define i64 @trees_nested(ptr %ctx, i32 %depth, i64 %iterations) gc "statepoint-example" {
+entry:
+  %slot = call ptr @llvm.addressofreturnaddress.p0()
+  %entry.p = getelementptr i8, ptr %ctx, i64 8
+  store ptr %slot, ptr %entry.p, align 8
+  %any = icmp sgt i64 %iterations, 0
+  br i1 %any, label %loop, label %exit
+loop:
+  %i = phi i64 [ 0, %entry ], [ %i.next, %loop ]
+  %check = phi i64 [ 0, %entry ], [ %check.next, %loop ]
+  %tree = call ptr addrspace(1) @bottom_up_tree(ptr %ctx, i32 %depth)
+  %inner = call i64 @rt_nested_trees(ptr %ctx, i32 %depth)
   %c = call i64 @item_check(ptr %ctx, ptr addrspace(1) %tree)
   %check.next = add i64 %check, %c
   %i.next = add i64 %i, 1

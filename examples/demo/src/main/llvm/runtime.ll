@@ -10,6 +10,9 @@ declare void @spk_poll(ptr, ptr)
 declare i64 @spk_alloc(ptr, ptr, i64, i64)
 declare void @spk_collect(ptr, ptr)
 declare void @spk_bad_object(ptr, i64, i64)
+declare void @spk_exit(ptr, ptr)
+declare void @spk_return(ptr)
+declare i64 @spk_nested(ptr, i32)
 declare ptr @llvm.addressofreturnaddress.p0()
 
 ; Park while a stop is in progress (or collect, in the stress mode).
@@ -43,4 +46,16 @@ define void @rt_bad_object(ptr %ctx, i64 %address, i64 %header) noinline "frame-
 entry:
   notail call void @spk_bad_object(ptr %ctx, i64 %address, i64 %header)
   ret void
+}
+
+; An exit (dev.safepointkit.roots.Mutator: runs, exits and entries): leaves the JIT run for Java,
+; which enters JIT code again and builds and checks a tree of %depth there, in a run of its own;
+; then returns into the run it left, once no stop is in progress. Returns the inner check.
+define i64 @rt_nested_trees(ptr %ctx, i32 %depth) noinline "frame-pointer"="all" {
+entry:
+  %slot = call ptr @llvm.addressofreturnaddress.p0()
+  notail call void @spk_exit(ptr %ctx, ptr %slot)
+  %check = notail call i64 @spk_nested(ptr %ctx, i32 %depth)
+  notail call void @spk_return(ptr %ctx)
+  ret i64 %check
 }

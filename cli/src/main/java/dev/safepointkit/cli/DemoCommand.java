@@ -40,6 +40,10 @@ final class DemoCommand implements Callable<Integer> {
             description = "Size of each of the two semispaces, 1 to " + MAX_HEAP_MB + " (default 32).")
     int heapMb;
 
+    @Option(names = "--nested", description = {"Check each short-lived tree while Java, called from the JIT code that built it,",
+        "builds and checks another in JIT code again: nested runs of JIT frames on one stack."})
+    boolean nested;
+
     @Option(names = "--compile", description = "Compile the IR at run time through libLLVM 19 instead of loading the bundled objects.")
     boolean compile;
 
@@ -63,7 +67,7 @@ final class DemoCommand implements Callable<Integer> {
         BinaryTrees.Result result;
         try {
             result = BinaryTrees.run(new BinaryTrees.Options(depth, threads, gcStress, (long) heapMb << 20, compile,
-                    Optional.ofNullable(llvmLibrary)), System.out, System.err);
+                    Optional.ofNullable(llvmLibrary), nested), System.out, System.err);
         } catch (LlvmUnavailableException e) {
             System.err.println("safepointkit demo: " + e.getMessage());
             return SafepointKit.FAILED;

@@ -47,6 +47,13 @@ class DemoCommandTest {
         assertTrue(collections(r[1]) > 1000, r[1]);
     }
 
+    @Test
+    void nestedRunsUnderCollectionsAtEveryPollAreVerified() {
+        String[] r = CliRunner.run("demo", "--nested", "--gc-stress", "--depth", "8", "--threads", "2");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(collections(r[1]) > 1000, r[1]);
+    }
+
     @ParameterizedTest
     @CsvSource({
         "--depth, 25, 0 to 24", "--depth, -3, 0 to 24",

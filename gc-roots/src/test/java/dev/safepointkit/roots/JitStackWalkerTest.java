@@ -272,4 +272,21 @@ class JitStackWalkerTest {
         assertEquals("run 1: its return-address slot 0x" + Long.toHexString(at(64)) + " is not above the entry slot 0x"
                 + Long.toHexString(at(456)) + " of the run inside it", e.getMessage());
     }
+
+    @Test
+    void aWalkErrorInAnyStackLeavesEveryStackUntouched() throws Exception {
+        ThreadStack good = new ThreadStack(memory, twoRuns());
+        // A second thread's stack, in memory of its own, whose innermost return address is no safepoint.
+        MemorySegment other = arena.allocate(256, 16);
+        other.set(ValueLayout.JAVA_LONG, 64, 0x1004);
+        ThreadStack bad = new ThreadStack(other, other.address() + 64, other.address() + 200, SavedRegisters.none());
+        StoppedWorld world = new StoppedWorld(List.of(), List.of(good, bad), 0, 0, 0);
+        RootRelocator relocator = new RootRelocator(old -> old + MOVE);
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> world.walkAll(new JitStackWalker(registry), relocator));
+        assertTrue(e.getMessage().contains("0x1004 is inside JIT code (a_fn in a.o) but is not a safepoint"), e.getMessage());
+        assertEquals(0, relocator.relocatedSlots(), "no root was visited");
+        assertEquals(P1, get(at(72) + 16), "the first stack's roots are as they were");
+        assertEquals(P2, get(at(408)));
+    }
 }

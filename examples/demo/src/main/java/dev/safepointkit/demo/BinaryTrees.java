@@ -35,10 +35,12 @@ public final class BinaryTrees {
     /**
      * How to run: {@code compile} builds the IR with the LLVM bridge instead of loading the bundled
      * objects, through the libLLVM at {@code llvmLibrary} when given, else the one
-     * {@link LlvmCompiler#open()} finds. Depths below {@code MIN_DEPTH + 2} run that depth.
+     * {@link LlvmCompiler#open()} finds. Depths below {@code MIN_DEPTH + 2} run that depth. With
+     * {@code nested}, each short-lived tree is checked while another is built and checked in a run
+     * of JIT code that Java entered from inside an exit of the first (JIT, Java, JIT on one stack).
      */
     public record Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile,
-                          Optional<Path> llvmLibrary) {
+                          Optional<Path> llvmLibrary, boolean nested) {
         public Options {
             if (depth < 0 || depth > MAX_DEPTH) {
                 throw new IllegalArgumentException("depth " + depth + " (0 to " + MAX_DEPTH + ")");
@@ -52,7 +54,7 @@ public final class BinaryTrees {
         }
 
         public Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile) {
-            this(depth, threads, gcStress, semispaceBytes, compile, Optional.empty());
+            this(depth, threads, gcStress, semispaceBytes, compile, Optional.empty(), false);
         }
     }
 
@@ -100,8 +102,11 @@ public final class BinaryTrees {
             } else {
                 runtime.load("binarytrees.o", DemoRuntime.bundled("binarytrees.o"));
             }
-            MethodHandle trees = runtime.downcall("trees", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
-                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+            FunctionDescriptor treesShape = FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG);
+            MethodHandle trees = runtime.downcall("trees", treesShape);
+            runtime.nestInto(trees);
+            MethodHandle shortLived = options.nested() ? runtime.downcall("trees_nested", treesShape) : trees;
             MethodHandle keep = runtime.downcall("keep_tree", FunctionDescriptor.ofVoid(
                     ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
             MethodHandle checkKept = runtime.downcall("check_kept", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
@@ -125,7 +130,7 @@ public final class BinaryTrees {
                 }
                 for (int d = MIN_DEPTH; d <= maxDepth; d += 2) {
                     long iterations = 1L << (maxDepth - d + MIN_DEPTH);
-                    check = runSplit(runtime, trees, d, iterations, options.threads());
+                    check = runSplit(runtime, shortLived, d, iterations, options.threads());
                     emit(String.format("%d\t trees of depth %d\t check: %d", iterations, d, check), check,
                             iterations * nodes(d), lines, problems, out);
                     progress.printf("demo: depth %d of %d done, %d collections so far, %.2f s%n", d, maxDepth,

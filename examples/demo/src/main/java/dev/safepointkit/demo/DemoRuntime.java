@@ -28,10 +28,13 @@ import java.util.concurrent.ConcurrentHashMap;
  * The demo's runtime: a JIT host whose loaded code is registered for stack walking, a
  * stop-the-world coordinator, a {@link SemispaceHeap}, and the runtime functions of
  * {@code runtime.ll} bound to Java upcalls ({@code spk_poll}, {@code spk_alloc},
- * {@code spk_collect}, {@code spk_bad_object}).
+ * {@code spk_collect}, {@code spk_bad_object}, and {@code spk_exit}, {@code spk_return} and
+ * {@code spk_nested} for runs nested through Java).
  *
- * <p>A failing collection (a walk error, a root to no object) leaves the heap half copied, so
- * it ends the process with a message on stderr and exit status 3: the JIT code must not run on.
+ * <p>A failing collection ends the process with a message on stderr and exit status 3: the JIT
+ * code that asked for memory cannot run on without it. A walk error is found before the heap is
+ * touched (the walk validates every stack first); a root to no object is found while copying,
+ * with the heap half copied.
  * A bad object found by JIT code (its header is poison) is recorded in {@link #failures()}.
  */
 public final class DemoRuntime implements AutoCloseable {
@@ -44,6 +47,8 @@ public final class DemoRuntime implements AutoCloseable {
     private final Arena upcalls = Arena.ofShared();
     private final Map<Long, Mutator> byContext = new ConcurrentHashMap<>();
     private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
+    /** The entry {@code trees(ctx, depth, iterations)} that spk_nested enters again; set before nested code runs. */
+    private volatile MethodHandle nestedEntry;
 
     public DemoRuntime(long semispaceBytes, int handles) throws JitLoadException {
         heap = new SemispaceHeap(registry, semispaceBytes, BUFFER_BYTES, handles);
@@ -58,6 +63,12 @@ public final class DemoRuntime implements AutoCloseable {
                 FunctionDescriptor.ofVoid(address, address), upcalls);
         host.defineUpcall("spk_bad_object", bound("badObjectUpcall", void.class, MemorySegment.class, long.class, long.class),
                 FunctionDescriptor.ofVoid(address, j, j), upcalls);
+        host.defineUpcall("spk_exit", coordinator.exitUpcall(t -> fatal("an exit from JIT code was refused", t)),
+                SafepointCoordinator.SLOT_UPCALL, upcalls);
+        host.defineUpcall("spk_return", coordinator.returnUpcall(t -> fatal("a return into JIT code was refused", t)),
+                SafepointCoordinator.CONTEXT_UPCALL, upcalls);
+        host.defineUpcall("spk_nested", bound("nestedUpcall", long.class, MemorySegment.class, int.class),
+                FunctionDescriptor.of(j, address, ValueLayout.JAVA_INT), upcalls);
         load("runtime.o", bundled("runtime.o"));
     }
 
@@ -167,6 +178,37 @@ public final class DemoRuntime implements AutoCloseable {
             coordinator.stopTheWorld(mutator(ctx), slot.address(), heap);
         } catch (Throwable t) {
             fatal("a requested collection failed", t);
+        }
+    }
+
+    /**
+     * Where {@code rt_nested_trees} (runtime.ll) goes: Java enters JIT code again through
+     * {@code trees}, from inside the exit.
+     */
+    public void nestInto(MethodHandle trees) {
+        nestedEntry = trees;
+    }
+
+    /** spk_nested: in Java, inside an exit from JIT code; builds and checks one tree in a nested run. */
+    private long nestedUpcall(MemorySegment ctx, int depth) {
+        try {
+            Mutator m = mutator(ctx);
+            MethodHandle entry = nestedEntry;
+            if (entry == null) {
+                throw new IllegalStateException("nested code ran before nestInto");
+            }
+            long check;
+            try (var scope = m.enter()) {
+                check = (long) entry.invokeExact(m.context(), depth, 1L);
+            }
+            long expected = BinaryTrees.nodes(depth);
+            if (check != expected) {
+                failures.add("a nested run's tree of depth " + depth + " checked " + check + ", expected " + expected);
+            }
+            return check;
+        } catch (Throwable t) {
+            fatal("a nested run failed", t);
+            return 0;
         }
     }
 
