@@ -109,15 +109,7 @@ final class ObjectLinker {
                             + " in " + target.name() + " at offset 0x" + Long.toHexString(r.offset())
                             + symbolNote(symbols, r.symbolIndex()));
                 }
-                if (r.symbolIndex() < 0 || r.symbolIndex() >= symbols.size()) {
-                    throw new JitLoadException(objectName + ": relocation in " + target.name() + " at offset 0x"
-                            + Long.toHexString(r.offset()) + " refers to symbol " + r.symbolIndex()
-                            + ", outside the symbol table of " + symbols.size());
-                }
-                if (Long.compareUnsigned(r.offset(), target.size() - fieldSize(r.type())) > 0) {
-                    throw new JitLoadException(objectName + ": relocation " + X86Relocations.name(r.type()) + " at offset 0x"
-                            + Long.toHexString(r.offset()) + " lies outside " + target.name() + " of " + target.size() + " bytes");
-                }
+                ObjectChecks.relocation(objectName, target, r, symbols);
                 lowAddresses |= X86Relocations.needsLowAddresses(r.type());
                 if (X86Relocations.usesGot(r.type())) {
                     gotSlots.putIfAbsent(r.symbolIndex(), gotSlots.size());
@@ -335,11 +327,6 @@ final class ObjectLinker {
     private static String symbolNote(List<ElfSymbol> symbols, int index) {
         return index > 0 && index < symbols.size() && !symbols.get(index).name().isEmpty()
                 ? " against '" + symbols.get(index).name() + "'" : "";
-    }
-
-    private static int fieldSize(int type) {
-        return type == X86Relocations.R_X86_64_64 || type == X86Relocations.R_X86_64_PC64 ? 8
-                : type == X86Relocations.R_X86_64_NONE ? 0 : 4;
     }
 
     private static long align(long v, long alignment) {

@@ -1,0 +1,125 @@
+package dev.safepointkit.host;
+
+import static dev.safepointkit.host.ObjectEditor.Field.R_OFFSET;
+import static dev.safepointkit.host.ObjectEditor.Field.SH_SIZE;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_SIZE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Corrupt copies of the fixture objects, one field changed each, which the loader must refuse
+ * with a JitLoadException that names the object, the section, symbol or relocation, and why;
+ * and after which nothing is mapped, published or heard by listeners. Without the check it
+ * guards, each of these objects either loads (wrongly) or fails with another exception.
+ */
+class ObjectChecksTest {
+    private static final List<String> MATH_GLOBALS = List.of("add", "fib", "sum_array", "apply", "operations");
+
+    /** Loads {@code bytes} into a fresh host, expecting a refusal, and returns its message. */
+    private static String refused(String name, byte[] bytes) {
+        List<String> events = new CopyOnWriteArrayList<>();
+        try (JitHost host = new JitHost()) {
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    events.add("objectLoaded " + object.name());
+                }
+
+                @Override
+                public void functionEmitted(EmittedFunction function) {
+                    events.add("functionEmitted " + function.name());
+                }
+
+                @Override
+                public void objectFreeing(LoadedObject object) {
+                    events.add("objectFreeing " + object.name());
+                }
+            });
+            long live = JitHost.liveMappings();
+            JitLoadException e = assertThrows(JitLoadException.class, () -> host.load(name, MemorySegment.ofArray(bytes)));
+            assertEquals(live, JitHost.liveMappings(), "mappings left behind by the failed load");
+            assertTrue(host.objects().isEmpty(), "objects published by the failed load");
+            for (String global : MATH_GLOBALS) {
+                assertTrue(host.symbol(global).isEmpty(), global + " was published by the failed load");
+            }
+            assertEquals(List.of(), events, "events heard of the failed load");
+            return e.getMessage();
+        }
+    }
+
+    // Relocations.
+
+    @Test
+    void rejectsRelocationWhoseFieldRunsPastItsSection() throws Exception {
+        // A 4-byte PLT32 field at 0x94 of the 0x96-byte .text.
+        byte[] bytes = ObjectEditor.of("math").relocationField(".rela.text", 0, R_OFFSET, 0x94).bytes();
+        assertEquals("bad.o: relocation R_X86_64_PLT32 in .text at offset 0x94 writes 4 bytes outside .text of 150 bytes",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationOffsetThatWrapsAround() throws Exception {
+        // 0xfffffffffffffffe + 4 wraps to 2, which a naive sum would find inside .text.
+        byte[] bytes = ObjectEditor.of("math").relocationField(".rela.text", 0, R_OFFSET, 0xffff_ffff_ffff_fffeL).bytes();
+        assertEquals("bad.o: relocation R_X86_64_PLT32 in .text at offset 0xfffffffffffffffe writes 4 bytes outside .text "
+                + "of 150 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationInASectionSmallerThanItsField() throws Exception {
+        // .data.rel.ro cut to 4 bytes: its 8-byte R_X86_64_64 fields no longer fit at any offset,
+        // although "size - 8" wraps around to a bound that every offset passes.
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_SIZE, 4)
+                .symbolField("operations", ST_SIZE, 0).bytes();
+        assertEquals("bad.o: relocation R_X86_64_64 in .data.rel.ro at offset 0x0 writes 8 bytes outside .data.rel.ro of 4 bytes",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationAgainstASymbolOutsideTheTable() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").relocationSymbol(".rela.data.rel.ro", 0, 1000).bytes();
+        assertEquals("bad.o: relocation R_X86_64_64 in .data.rel.ro at offset 0x0 refers to symbol 1000, outside the symbol "
+                + "table of 10", refused("bad.o", bytes));
+    }
+
+    // The same objects, uncorrupted, still load: the checks refuse only what they should.
+
+    @Test
+    void everyFixtureStillLoads() throws Exception {
+        List<Path> fixtures;
+        try (Stream<Path> files = Files.list(JitFixtures.object("math").getParent())) {
+            // absolute.o needs a mapping in the low 2 GiB, which this JVM may not have free:
+            // JitHostTest.placesObjectsWith32BitAbsoluteAddressesInTheLow2GiB loads it.
+            fixtures = files.filter(f -> f.toString().endsWith(".o") && !f.endsWith("absolute.o")).sorted().toList();
+        }
+        assertTrue(fixtures.size() >= 8, fixtures.toString());
+        for (Path fixture : fixtures) {
+            MemorySegment bytes = MemorySegment.ofArray(Files.readAllBytes(fixture));
+            try (JitHost host = new JitHost()) {
+                // Imports from other fixtures and from the embedder, at an address nothing calls.
+                for (ElfSymbol s : ElfFile.parse(bytes).symbols()) {
+                    if (s.isUndefined() && !s.name().isEmpty() && host.address(s.name()).isEmpty()) {
+                        host.defineRuntimeSymbol(s.name(), MemorySegment.ofAddress(0x10000));
+                    }
+                }
+                host.unload(host.load(fixture.getFileName().toString(), bytes), false);
+            } catch (JitLoadException e) {
+                throw new AssertionError(fixture.getFileName() + " no longer loads: " + e.getMessage(), e);
+            }
+        }
+    }
+}
