@@ -12,9 +12,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Links one x86-64 ELF relocatable object into a fresh anonymous mapping.
@@ -24,7 +26,8 @@ import java.util.Map;
  * {@code .llvm_stackmaps} (read), the host-made GOT (read), writable data and COMMON symbols
  * (read + write). Everything is written while the whole mapping is read + write; only then are
  * the groups switched to their final protection, so no page is ever writable and executable at
- * once. A failure at any step unmaps the mapping before the exception leaves.
+ * once. Nothing is mapped before {@link ObjectChecks} has passed every symbol and relocation; a
+ * failure at any later step unmaps the mapping before the exception leaves.
  *
  * <p>Not thread safe: one linker links one object on one thread.
  */
@@ -86,12 +89,16 @@ final class ObjectLinker {
         checkHeader();
 
         // What to load, and which relocations apply to it.
+        long page = Libc.pageSize();
         List<ElfSection> loaded = new ArrayList<>();
+        Set<Integer> loadedIndices = new HashSet<>();
         for (ElfSection s : elf.sections()) {
             if ((s.flags() & ElfSection.SHF_ALLOC) != 0 && s.size() > 0) {
                 loaded.add(s);
+                loadedIndices.add(s.index());
             }
         }
+        ObjectChecks.symbols(objectName, elf, symbols, page);
         Map<ElfSection, List<ElfRelocation>> relocations = new LinkedHashMap<>();
         boolean lowAddresses = false;
         Map<Integer, Integer> gotSlots = new LinkedHashMap<>();   // symbol index -> slot
@@ -109,7 +116,7 @@ final class ObjectLinker {
                             + " in " + target.name() + " at offset 0x" + Long.toHexString(r.offset())
                             + symbolNote(symbols, r.symbolIndex()));
                 }
-                ObjectChecks.relocation(objectName, target, r, symbols);
+                ObjectChecks.relocation(objectName, elf, target, r, symbols, loadedIndices);
                 lowAddresses |= X86Relocations.needsLowAddresses(r.type());
                 if (X86Relocations.usesGot(r.type())) {
                     gotSlots.putIfAbsent(r.symbolIndex(), gotSlots.size());
@@ -122,7 +129,6 @@ final class ObjectLinker {
         }
 
         // Layout.
-        long page = Libc.pageSize();
         Map<Integer, Long> offsets = new HashMap<>();
         Map<Group, long[]> extents = new LinkedHashMap<>();
         long offset = 0;

@@ -2,7 +2,11 @@ package dev.safepointkit.host;
 
 import static dev.safepointkit.host.ObjectEditor.Field.R_OFFSET;
 import static dev.safepointkit.host.ObjectEditor.Field.SH_SIZE;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_INFO;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_NAME;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_SHNDX;
 import static dev.safepointkit.host.ObjectEditor.Field.ST_SIZE;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_VALUE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,6 +15,7 @@ import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfSection;
 import dev.safepointkit.stackmap.elf.ElfSymbol;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
@@ -61,6 +66,79 @@ class ObjectChecksTest {
         }
     }
 
+    // Symbols.
+
+    @Test
+    void rejectsASymbolZeroThatIsNotTheNullSymbol() throws Exception {
+        // Symbol 0 dressed as a global function 'add' in .text; the linker would give it address 0.
+        ObjectEditor math = ObjectEditor.of("math");
+        byte[] bytes = math.symbolField(0, ST_NAME, math.nameOffset("add"))
+                .symbolField(0, ST_INFO, (ElfSymbol.STB_GLOBAL << 4) | ElfSymbol.STT_FUNC)
+                .symbolField(0, ST_SHNDX, math.section(".text").index()).symbolField(0, ST_SIZE, 5).bytes();
+        assertEquals("bad.o: symbol 0 is not the null symbol (its name, type, binding, section, value and size must all be 0)",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWhoseSizeRunsPastItsSection() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("fib", ST_SIZE, 0x1000).bytes();
+        assertEquals("bad.o: symbol 'fib' (index 6) at st_value 0x10 with st_size 0x1000 runs past the end of section "
+                + ".text [2] of 0x96 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWhoseValueLiesPastItsSection() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_VALUE, 0x200).bytes();
+        assertEquals("bad.o: symbol 'sum_array' (index 7) at st_value 0x200 with st_size 0x1d runs past the end of section "
+                + ".text [2] of 0x96 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWhoseValuePlusSizeWrapsAround() throws Exception {
+        // 0x10 + 0xfffffffffffffff8 wraps to 8, which a naive sum would find inside .text.
+        byte[] bytes = ObjectEditor.of("math").symbolField("fib", ST_SIZE, 0xffff_ffff_ffff_fff8L).bytes();
+        assertEquals("bad.o: symbol 'fib' (index 6) at st_value 0x10 with st_size 0xfffffffffffffff8 runs past the end of "
+                + "section .text [2] of 0x96 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolDefinedInASectionThatDoesNotExist() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_SHNDX, 50).bytes();
+        assertEquals("bad.o: symbol 'sum_array' (index 7) is defined in section 50, but the object has 10 sections",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWithAReservedSectionIndex() throws Exception {
+        // SHN_XINDEX: the real index would be in an SHT_SYMTAB_SHNDX section, which LLVM writes only past 65,279 sections.
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_SHNDX, 0xffff).bytes();
+        assertEquals("bad.o: symbol 'sum_array' (index 7) has reserved section index 0xffff, which the host does not support",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsUndefinedSymbolWithoutAName() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_SHNDX, ElfSymbol.SHN_UNDEF)
+                .symbolField("sum_array", ST_NAME, 0).bytes();
+        assertEquals("bad.o: undefined symbol 7 has no name, so nothing can resolve it", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsAGlobalSymbolDefinedTwice() throws Exception {
+        ObjectEditor math = ObjectEditor.of("math");
+        // sum_array takes fib's name: two definitions of 'fib' in one object.
+        long fibName = math.nameOffset("fib");
+        byte[] bytes = math.symbolField("sum_array", ST_NAME, fibName).bytes();
+        assertEquals("bad.o: symbol 'fib' is defined twice, as symbols 6 and 7", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsCommonSymbolWhoseAlignmentIsNotAPowerOfTwo() throws Exception {
+        byte[] bytes = common(ObjectEditor.of("math"), "operations", 24, 16).bytes();
+        assertEquals("bad.o: COMMON symbol 'operations' (index 9) asks for alignment 24 (st_value), which is not a power of two",
+                refused("bad.o", bytes));
+    }
+
     // Relocations.
 
     @Test
@@ -96,6 +174,16 @@ class ObjectChecksTest {
                 + "table of 10", refused("bad.o", bytes));
     }
 
+    @Test
+    void rejectsRelocationAgainstASymbolOfASectionThatIsNotLoaded() throws Exception {
+        // 'add' moved to .note.GNU-stack (empty, not SHF_ALLOC): it would have no address.
+        ObjectEditor math = ObjectEditor.of("math");
+        int note = math.section(".note.GNU-stack").index();
+        byte[] bytes = math.symbolField("add", ST_SHNDX, note).symbolField("add", ST_SIZE, 0).bytes();
+        assertEquals("bad.o: relocation R_X86_64_64 in .data.rel.ro at offset 0x0 refers to symbol 'add' (index 5) of section "
+                + ".note.GNU-stack [6], which is not loaded (empty or not SHF_ALLOC)", refused("bad.o", bytes));
+    }
+
     // The same objects, uncorrupted, still load: the checks refuse only what they should.
 
     @Test
@@ -121,5 +209,11 @@ class ObjectChecksTest {
                 throw new AssertionError(fixture.getFileName() + " no longer loads: " + e.getMessage(), e);
             }
         }
+    }
+
+    /** Turns {@code symbol} into a COMMON symbol with the given alignment (st_value) and size. */
+    private static ObjectEditor common(ObjectEditor object, String symbol, long alignment, long size) {
+        return object.symbolField(symbol, ST_SHNDX, ElfSymbol.SHN_COMMON).symbolField(symbol, ST_VALUE, alignment)
+                .symbolField(symbol, ST_SIZE, size);
     }
 }
