@@ -148,7 +148,7 @@ public final class JitHost implements AutoCloseable {
             JitObject object;
             try {
                 object = describe(name, key, elf, linked);
-            } catch (JitLoadException | RuntimeException e) {
+            } catch (JitLoadException | RuntimeException | Error e) {
                 linked.arena().close();
                 Libc.munmap(linked.raw());
                 throw e;

@@ -10,16 +10,24 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * What the linker checks in an object before it maps anything: every symbol and every
- * relocation must fit the object, so that relocating and describing it can index without
- * further checks. The ELF reader has already checked that the section headers and the tables
- * it read lie inside the file; these checks are about what the loader does with the values
- * (section-relative offsets, sizes, alignments), which only make sense for a relocatable object.
+ * What the linker checks in an object before it maps anything: every section it loads, every
+ * symbol and every relocation must fit the object, so that laying out, copying, relocating and
+ * describing it can index without further checks. The ELF reader has already checked that the
+ * section headers and the tables it read lie inside the file; these checks are about what the
+ * loader does with the values (section-relative offsets, sizes, alignments), which only make
+ * sense for a relocatable object.
  *
  * <p>Each failure is a {@link JitLoadException} that names the object, the section, symbol or
  * relocation, and the rule it breaks. Stateless; safe from any thread.
  */
 final class ObjectChecks {
+    /**
+     * The most one object may map. Section sizes of SHT_NOBITS sections and COMMON symbols come
+     * from the file unchecked by its length; this bound keeps their sum from overflowing or
+     * asking for more address space than a JIT object ever needs.
+     */
+    static final long MAX_MAPPING_BYTES = 1L << 30;
+
     /** Section indices from here up are reserved (SHN_LORESERVE); only SHN_ABS and SHN_COMMON mean anything here. */
     private static final int SHN_LORESERVE = 0xff00;
 
@@ -27,9 +35,26 @@ final class ObjectChecks {
     }
 
     /**
+     * Checks a section the linker is about to load ({@code SHF_ALLOC}, not empty): it has bytes
+     * (in the file, or zero-filled for SHT_NOBITS), an alignment the page-aligned mapping can
+     * honour, and a size within {@link #MAX_MAPPING_BYTES}.
+     */
+    static void loadedSection(String object, ElfSection s, long pageSize) throws JitLoadException {
+        if (s.type() == ElfSection.SHT_NULL) {
+            throw new JitLoadException(object + ": section " + describe(s) + " is SHF_ALLOC but of type SHT_NULL, "
+                    + "so it has no bytes to load");
+        }
+        checkAlignment(object, "section " + describe(s), "sh_addralign", s.alignment(), pageSize);
+        if (Long.compareUnsigned(s.size(), MAX_MAPPING_BYTES) > 0) {
+            throw new JitLoadException(object + ": section " + describe(s) + " has sh_size 0x" + Long.toHexString(s.size())
+                    + ", more than the " + MAX_MAPPING_BYTES + " bytes the host maps for one object");
+        }
+    }
+
+    /**
      * Checks every symbol: symbol 0 is the null symbol; a defined one lies inside its section
      * ({@code st_value + st_size} at most the section's size, without wrapping) and its section
-     * index names a section, SHN_ABS or SHN_COMMON; a COMMON one has a usable alignment;
+     * index names a section, SHN_ABS or SHN_COMMON; a COMMON one has a usable alignment and size;
      * an undefined one has a name to resolve; and no name is exported twice.
      */
     static void symbols(String object, ElfFile elf, List<ElfSymbol> symbols, long pageSize) throws JitLoadException {
@@ -55,6 +80,11 @@ final class ObjectChecks {
             if (shndx == ElfSymbol.SHN_COMMON) {
                 // For COMMON symbols st_value is the alignment.
                 checkAlignment(object, "COMMON symbol " + describe(s), "st_value", s.value(), pageSize);
+                if (Long.compareUnsigned(s.size(), MAX_MAPPING_BYTES) > 0) {
+                    throw new JitLoadException(object + ": COMMON symbol " + describe(s) + " has st_size 0x"
+                            + Long.toHexString(s.size()) + ", more than the " + MAX_MAPPING_BYTES
+                            + " bytes the host maps for one object");
+                }
             } else if (shndx != ElfSymbol.SHN_ABS) {
                 if (shndx >= SHN_LORESERVE) {
                     throw new JitLoadException(object + ": symbol " + describe(s) + " has reserved section index 0x"

@@ -26,8 +26,8 @@ import java.util.Set;
  * {@code .llvm_stackmaps} (read), the host-made GOT (read), writable data and COMMON symbols
  * (read + write). Everything is written while the whole mapping is read + write; only then are
  * the groups switched to their final protection, so no page is ever writable and executable at
- * once. Nothing is mapped before {@link ObjectChecks} has passed every symbol and relocation; a
- * failure at any later step unmaps the mapping before the exception leaves.
+ * once. Nothing is mapped before {@link ObjectChecks} has passed every loaded section, symbol and
+ * relocation; a failure at any later step unmaps the mapping before the exception leaves.
  *
  * <p>Not thread safe: one linker links one object on one thread.
  */
@@ -93,7 +93,9 @@ final class ObjectLinker {
         List<ElfSection> loaded = new ArrayList<>();
         Set<Integer> loadedIndices = new HashSet<>();
         for (ElfSection s : elf.sections()) {
-            if ((s.flags() & ElfSection.SHF_ALLOC) != 0 && s.size() > 0) {
+            // sh_size is unsigned: a huge one must reach the checks, not pass for empty.
+            if ((s.flags() & ElfSection.SHF_ALLOC) != 0 && s.size() != 0) {
+                ObjectChecks.loadedSection(objectName, s, page);
                 loaded.add(s);
                 loadedIndices.add(s.index());
             }
@@ -128,7 +130,8 @@ final class ObjectLinker {
             relocations.put(target, rs);
         }
 
-        // Layout.
+        // Layout. The checks above bound every size and alignment, so these sums cannot overflow
+        // before grow() stops them at MAX_MAPPING_BYTES.
         Map<Integer, Long> offsets = new HashMap<>();
         Map<Group, long[]> extents = new LinkedHashMap<>();
         long offset = 0;
@@ -142,23 +145,23 @@ final class ObjectLinker {
                 if (groupOf(s) == g) {
                     offset = align(offset, Math.max(1, s.alignment()));
                     offsets.put(s.index(), offset);
-                    offset += s.size();
+                    offset = grow(offset, s.size());
                 }
             }
             if (g == Group.CODE) {
                 offset = align(offset, STUB_SIZE);
                 stubsOffset = offset;
-                offset += (long) stubSlots.size() * STUB_SIZE;
+                offset = grow(offset, (long) stubSlots.size() * STUB_SIZE);
             } else if (g == Group.GOT) {
                 gotOffset = offset;
-                offset += 8L * gotSlots.size();
+                offset = grow(offset, 8L * gotSlots.size());
             } else if (g == Group.DATA) {
                 for (ElfSymbol sym : symbols) {
                     if (sym.sectionIndex() == ElfSymbol.SHN_COMMON) {
                         // For COMMON symbols st_value is the alignment.
                         offset = align(offset, Math.max(1, sym.value()));
                         commonOffsets.put(sym.index(), offset);
-                        offset += sym.size();
+                        offset = grow(offset, sym.size());
                     }
                 }
             }
@@ -184,7 +187,7 @@ final class ObjectLinker {
             for (ElfSection s : loaded) {
                 long at = offsets.get(s.index());
                 sectionAddresses.put(s.index(), base + at);
-                if (s.type() != ElfSection.SHT_NOBITS) {
+                if (s.hasFileBytes()) {
                     MemorySegment.copy(elf.contents(s), 0, mapping, at, s.size());
                 }
             }
@@ -333,6 +336,16 @@ final class ObjectLinker {
     private static String symbolNote(List<ElfSymbol> symbols, int index) {
         return index > 0 && index < symbols.size() && !symbols.get(index).name().isEmpty()
                 ? " against '" + symbols.get(index).name() + "'" : "";
+    }
+
+    /** {@code offset + size}, refused once the layout outgrows what one object may map. */
+    private long grow(long offset, long size) throws JitLoadException {
+        long end = offset + size;
+        if (end > ObjectChecks.MAX_MAPPING_BYTES) {
+            throw new JitLoadException(objectName + ": its sections, stubs, GOT and COMMON symbols need " + end
+                    + " bytes, more than the " + ObjectChecks.MAX_MAPPING_BYTES + " bytes the host maps for one object");
+        }
+        return end;
     }
 
     private static long align(long v, long alignment) {

@@ -1,7 +1,9 @@
 package dev.safepointkit.host;
 
 import static dev.safepointkit.host.ObjectEditor.Field.R_OFFSET;
+import static dev.safepointkit.host.ObjectEditor.Field.SH_ADDRALIGN;
 import static dev.safepointkit.host.ObjectEditor.Field.SH_SIZE;
+import static dev.safepointkit.host.ObjectEditor.Field.SH_TYPE;
 import static dev.safepointkit.host.ObjectEditor.Field.ST_INFO;
 import static dev.safepointkit.host.ObjectEditor.Field.ST_NAME;
 import static dev.safepointkit.host.ObjectEditor.Field.ST_SHNDX;
@@ -139,6 +141,24 @@ class ObjectChecksTest {
                 refused("bad.o", bytes));
     }
 
+    @Test
+    void rejectsCommonSymbolLargerThanAnObjectMayMap() throws Exception {
+        // So large that adding it to the layout would wrap around to a small total.
+        byte[] bytes = common(ObjectEditor.of("math"), "operations", 8, 0x7fff_ffff_ffff_fff0L).bytes();
+        assertEquals("bad.o: COMMON symbol 'operations' (index 9) has st_size 0x7ffffffffffffff0, more than the 1073741824 "
+                + "bytes the host maps for one object", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsObjectWhoseLayoutOutgrowsOneMapping() throws Exception {
+        // Two COMMON symbols of 768 MiB each: each fits, together they do not.
+        ObjectEditor math = common(ObjectEditor.of("math"), "operations", 8, 0x3000_0000L);
+        byte[] bytes = common(math, "sum_array", 8, 0x3000_0000L).bytes();
+        String message = refused("bad.o", bytes);
+        assertTrue(message.startsWith("bad.o: its sections, stubs, GOT and COMMON symbols need "), message);
+        assertTrue(message.endsWith(" bytes, more than the 1073741824 bytes the host maps for one object"), message);
+    }
+
     // Relocations.
 
     @Test
@@ -184,7 +204,40 @@ class ObjectChecksTest {
                 + ".note.GNU-stack [6], which is not loaded (empty or not SHF_ALLOC)", refused("bad.o", bytes));
     }
 
-    // The same objects, uncorrupted, still load: the checks refuse only what they should.
+    // Sections.
+
+    @Test
+    void rejectsSectionAlignmentThatIsNotAPowerOfTwo() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionField(".text", SH_ADDRALIGN, 24).bytes();
+        assertEquals("bad.o: section .text [2] asks for alignment 24 (sh_addralign), which is not a power of two",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSectionAlignmentLargerThanAPage() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_ADDRALIGN, 1L << 63).bytes();
+        assertEquals("bad.o: section .data.rel.ro [4] asks for alignment 9223372036854775808 (sh_addralign), which is more "
+                + "than the page size " + pageSize() + " the mapping is aligned to", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsAllocatedSectionOfTypeNull() throws Exception {
+        // The ELF reader does not check where an SHT_NULL section's bytes are: there are none to load.
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_TYPE, ElfSection.SHT_NULL).bytes();
+        assertEquals("bad.o: section .data.rel.ro [4] is SHF_ALLOC but of type SHT_NULL, so it has no bytes to load",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsZeroFilledSectionLargerThanAnObjectMayMap() throws Exception {
+        // An SHT_NOBITS size is not bounded by the file; this one would wrap the layout around.
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_TYPE, ElfSection.SHT_NOBITS)
+                .sectionField(".data.rel.ro", SH_SIZE, 0xffff_ffff_ffff_0000L).bytes();
+        assertEquals("bad.o: section .data.rel.ro [4] has sh_size 0xffffffffffff0000, more than the 1073741824 bytes the host "
+                + "maps for one object", refused("bad.o", bytes));
+    }
+
+    // The same object, uncorrupted, still loads: the checks refuse only what they should.
 
     @Test
     void everyFixtureStillLoads() throws Exception {
@@ -215,5 +268,9 @@ class ObjectChecksTest {
     private static ObjectEditor common(ObjectEditor object, String symbol, long alignment, long size) {
         return object.symbolField(symbol, ST_SHNDX, ElfSymbol.SHN_COMMON).symbolField(symbol, ST_VALUE, alignment)
                 .symbolField(symbol, ST_SIZE, size);
+    }
+
+    private static long pageSize() {
+        return dev.safepointkit.events.internal.Libc.pageSize();
     }
 }
