@@ -170,7 +170,7 @@ public final class JitHost implements AutoCloseable {
             JitObject object;
             try {
                 object = describe(name, key, elf, linked);
-            } catch (JitLoadException | RuntimeException e) {
+            } catch (JitLoadException | RuntimeException | Error e) {
                 linked.arena().close();
                 Libc.munmap(linked.raw());
                 throw e;
@@ -227,7 +227,7 @@ public final class JitHost implements AutoCloseable {
 
     private void checkNoClash(String name, List<ElfSymbol> symbols) throws JitLoadException {
         for (ElfSymbol s : symbols) {
-            if (isExported(s) && !indirect.contains(s.name())) {
+            if (ObjectChecks.exports(s) && !indirect.contains(s.name())) {
                 Long other = definers.get(s.name());
                 if (other != null) {
                     throw new JitLoadException(name + ": symbol '" + s.name() + "' is already defined by loaded object "
@@ -238,11 +238,6 @@ public final class JitHost implements AutoCloseable {
                 }
             }
         }
-    }
-
-    private static boolean isExported(ElfSymbol s) {
-        return !s.isUndefined() && s.binding() != ElfSymbol.STB_LOCAL && !s.name().isEmpty()
-                && s.type() != ElfSymbol.STT_SECTION && s.type() != ElfSymbol.STT_FILE;
     }
 
     private long resolve(String name) {
@@ -269,6 +264,8 @@ public final class JitHost implements AutoCloseable {
             }
         }
         List<LoadedSymbol> symbols = new ArrayList<>();
+        // Functions defined in loaded code: ObjectChecks has made sure each lies inside its section.
+        List<LoadedSymbol> codeFunctions = new ArrayList<>();
         Set<String> globals = new HashSet<>();
         for (ElfSymbol s : linked.symbols()) {
             if (s.isUndefined() || s.name().isEmpty() || s.type() == ElfSymbol.STT_SECTION || s.type() == ElfSymbol.STT_FILE) {
@@ -278,8 +275,14 @@ public final class JitHost implements AutoCloseable {
                     && !byIndex.containsKey(s.sectionIndex())) {
                 continue;
             }
-            boolean global = isExported(s);
-            symbols.add(new LoadedSymbol(s.name(), linked.symbolAddresses()[s.index()], s.size(), s.isFunction(), global));
+            boolean global = ObjectChecks.exports(s);
+            LoadedSymbol symbol = new LoadedSymbol(s.name(), linked.symbolAddresses()[s.index()], s.size(), s.isFunction(),
+                    global);
+            symbols.add(symbol);
+            if (s.isFunction() && byIndex.containsKey(s.sectionIndex())
+                    && (byIndex.get(s.sectionIndex()).flags() & ElfSection.SHF_EXECINSTR) != 0) {
+                codeFunctions.add(symbol);
+            }
             if (global) {
                 globals.add(s.name());
             }
@@ -316,10 +319,8 @@ public final class JitHost implements AutoCloseable {
         List<LoadedSymbol> byAddress = symbols.stream().sorted(Comparator.comparingLong(LoadedSymbol::address)).toList();
         long[] starts = byAddress.stream().mapToLong(LoadedSymbol::address).toArray();
         List<EmittedFunction> functions = new ArrayList<>();
-        for (LoadedSymbol fn : byAddress) {
-            if (!fn.function() || sections.stream().noneMatch(sec -> sec.executable() && sec.contains(fn.address()))) {
-                continue;
-            }
+        List<LoadedSymbol> codeByAddress = codeFunctions.stream().sorted(Comparator.comparingLong(LoadedSymbol::address)).toList();
+        for (LoadedSymbol fn : codeByAddress) {
             // Every symbol inside [start, start + size): a binary search to the first, then a scan.
             Map<String, Long> labels = new LinkedHashMap<>();
             int first = java.util.Arrays.binarySearch(starts, fn.address());

@@ -12,9 +12,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * Links one x86-64 ELF relocatable object into a fresh anonymous mapping.
@@ -24,7 +26,8 @@ import java.util.Map;
  * {@code .llvm_stackmaps} (read), the host-made GOT (read), writable data and COMMON symbols
  * (read + write). Everything is written while the whole mapping is read + write; only then are
  * the groups switched to their final protection, so no page is ever writable and executable at
- * once. A failure at any step unmaps the mapping before the exception leaves.
+ * once. Nothing is mapped before {@link ObjectChecks} has passed every loaded section, symbol and
+ * relocation; a failure at any later step unmaps the mapping before the exception leaves.
  *
  * <p>Not thread safe: one linker links one object on one thread.
  */
@@ -86,12 +89,18 @@ final class ObjectLinker {
         checkHeader();
 
         // What to load, and which relocations apply to it.
+        long page = Libc.pageSize();
         List<ElfSection> loaded = new ArrayList<>();
+        Set<Integer> loadedIndices = new HashSet<>();
         for (ElfSection s : elf.sections()) {
-            if ((s.flags() & ElfSection.SHF_ALLOC) != 0 && s.size() > 0) {
+            // sh_size is unsigned: a huge one must reach the checks, not pass for empty.
+            if ((s.flags() & ElfSection.SHF_ALLOC) != 0 && s.size() != 0) {
+                ObjectChecks.loadedSection(objectName, s, page);
                 loaded.add(s);
+                loadedIndices.add(s.index());
             }
         }
+        ObjectChecks.symbols(objectName, elf, symbols, page);
         Map<ElfSection, List<ElfRelocation>> relocations = new LinkedHashMap<>();
         boolean lowAddresses = false;
         Map<Integer, Integer> gotSlots = new LinkedHashMap<>();   // symbol index -> slot
@@ -109,15 +118,7 @@ final class ObjectLinker {
                             + " in " + target.name() + " at offset 0x" + Long.toHexString(r.offset())
                             + symbolNote(symbols, r.symbolIndex()));
                 }
-                if (r.symbolIndex() < 0 || r.symbolIndex() >= symbols.size()) {
-                    throw new JitLoadException(objectName + ": relocation in " + target.name() + " at offset 0x"
-                            + Long.toHexString(r.offset()) + " refers to symbol " + r.symbolIndex()
-                            + ", outside the symbol table of " + symbols.size());
-                }
-                if (Long.compareUnsigned(r.offset(), target.size() - fieldSize(r.type())) > 0) {
-                    throw new JitLoadException(objectName + ": relocation " + X86Relocations.name(r.type()) + " at offset 0x"
-                            + Long.toHexString(r.offset()) + " lies outside " + target.name() + " of " + target.size() + " bytes");
-                }
+                ObjectChecks.relocation(objectName, elf, target, r, symbols, loadedIndices);
                 lowAddresses |= X86Relocations.needsLowAddresses(r.type());
                 if (X86Relocations.usesGot(r.type())) {
                     gotSlots.putIfAbsent(r.symbolIndex(), gotSlots.size());
@@ -129,8 +130,8 @@ final class ObjectLinker {
             relocations.put(target, rs);
         }
 
-        // Layout.
-        long page = Libc.pageSize();
+        // Layout. The checks above bound every size and alignment, so these sums cannot overflow
+        // before grow() stops them at MAX_MAPPING_BYTES.
         Map<Integer, Long> offsets = new HashMap<>();
         Map<Group, long[]> extents = new LinkedHashMap<>();
         long offset = 0;
@@ -144,23 +145,23 @@ final class ObjectLinker {
                 if (groupOf(s) == g) {
                     offset = align(offset, Math.max(1, s.alignment()));
                     offsets.put(s.index(), offset);
-                    offset += s.size();
+                    offset = grow(offset, s.size());
                 }
             }
             if (g == Group.CODE) {
                 offset = align(offset, STUB_SIZE);
                 stubsOffset = offset;
-                offset += (long) stubSlots.size() * STUB_SIZE;
+                offset = grow(offset, (long) stubSlots.size() * STUB_SIZE);
             } else if (g == Group.GOT) {
                 gotOffset = offset;
-                offset += 8L * gotSlots.size();
+                offset = grow(offset, 8L * gotSlots.size());
             } else if (g == Group.DATA) {
                 for (ElfSymbol sym : symbols) {
                     if (sym.sectionIndex() == ElfSymbol.SHN_COMMON) {
                         // For COMMON symbols st_value is the alignment.
                         offset = align(offset, Math.max(1, sym.value()));
                         commonOffsets.put(sym.index(), offset);
-                        offset += sym.size();
+                        offset = grow(offset, sym.size());
                     }
                 }
             }
@@ -186,7 +187,7 @@ final class ObjectLinker {
             for (ElfSection s : loaded) {
                 long at = offsets.get(s.index());
                 sectionAddresses.put(s.index(), base + at);
-                if (s.type() != ElfSection.SHT_NOBITS) {
+                if (s.hasFileBytes()) {
                     MemorySegment.copy(elf.contents(s), 0, mapping, at, s.size());
                 }
             }
@@ -337,9 +338,14 @@ final class ObjectLinker {
                 ? " against '" + symbols.get(index).name() + "'" : "";
     }
 
-    private static int fieldSize(int type) {
-        return type == X86Relocations.R_X86_64_64 || type == X86Relocations.R_X86_64_PC64 ? 8
-                : type == X86Relocations.R_X86_64_NONE ? 0 : 4;
+    /** {@code offset + size}, refused once the layout outgrows what one object may map. */
+    private long grow(long offset, long size) throws JitLoadException {
+        long end = offset + size;
+        if (end > ObjectChecks.MAX_MAPPING_BYTES) {
+            throw new JitLoadException(objectName + ": its sections, stubs, GOT and COMMON symbols need " + end
+                    + " bytes, more than the " + ObjectChecks.MAX_MAPPING_BYTES + " bytes the host maps for one object");
+        }
+        return end;
     }
 
     private static long align(long v, long alignment) {

@@ -1,0 +1,276 @@
+package dev.safepointkit.host;
+
+import static dev.safepointkit.host.ObjectEditor.Field.R_OFFSET;
+import static dev.safepointkit.host.ObjectEditor.Field.SH_ADDRALIGN;
+import static dev.safepointkit.host.ObjectEditor.Field.SH_SIZE;
+import static dev.safepointkit.host.ObjectEditor.Field.SH_TYPE;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_INFO;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_NAME;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_SHNDX;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_SIZE;
+import static dev.safepointkit.host.ObjectEditor.Field.ST_VALUE;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.events.EmittedFunction;
+import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfSection;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Corrupt copies of the fixture objects, one field changed each, which the loader must refuse
+ * with a JitLoadException that names the object, the section, symbol or relocation, and why;
+ * and after which nothing is mapped, published or heard by listeners. Without the check it
+ * guards, each of these objects either loads (wrongly) or fails with another exception.
+ */
+class ObjectChecksTest {
+    private static final List<String> MATH_GLOBALS = List.of("add", "fib", "sum_array", "apply", "operations");
+
+    /** Loads {@code bytes} into a fresh host, expecting a refusal, and returns its message. */
+    private static String refused(String name, byte[] bytes) {
+        List<String> events = new CopyOnWriteArrayList<>();
+        try (JitHost host = new JitHost()) {
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    events.add("objectLoaded " + object.name());
+                }
+
+                @Override
+                public void functionEmitted(EmittedFunction function) {
+                    events.add("functionEmitted " + function.name());
+                }
+
+                @Override
+                public void objectFreeing(LoadedObject object) {
+                    events.add("objectFreeing " + object.name());
+                }
+            });
+            long live = JitHost.liveMappings();
+            JitLoadException e = assertThrows(JitLoadException.class, () -> host.load(name, MemorySegment.ofArray(bytes)));
+            assertEquals(live, JitHost.liveMappings(), "mappings left behind by the failed load");
+            assertTrue(host.objects().isEmpty(), "objects published by the failed load");
+            for (String global : MATH_GLOBALS) {
+                assertTrue(host.symbol(global).isEmpty(), global + " was published by the failed load");
+            }
+            assertEquals(List.of(), events, "events heard of the failed load");
+            return e.getMessage();
+        }
+    }
+
+    // Symbols.
+
+    @Test
+    void rejectsASymbolZeroThatIsNotTheNullSymbol() throws Exception {
+        // Symbol 0 dressed as a global function 'add' in .text; the linker would give it address 0.
+        ObjectEditor math = ObjectEditor.of("math");
+        byte[] bytes = math.symbolField(0, ST_NAME, math.nameOffset("add"))
+                .symbolField(0, ST_INFO, (ElfSymbol.STB_GLOBAL << 4) | ElfSymbol.STT_FUNC)
+                .symbolField(0, ST_SHNDX, math.section(".text").index()).symbolField(0, ST_SIZE, 5).bytes();
+        assertEquals("bad.o: symbol 0 is not the null symbol (its name, type, binding, section, value and size must all be 0)",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWhoseSizeRunsPastItsSection() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("fib", ST_SIZE, 0x1000).bytes();
+        assertEquals("bad.o: symbol 'fib' (index 6) at st_value 0x10 with st_size 0x1000 runs past the end of section "
+                + ".text [2] of 0x96 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWhoseValueLiesPastItsSection() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_VALUE, 0x200).bytes();
+        assertEquals("bad.o: symbol 'sum_array' (index 7) at st_value 0x200 with st_size 0x1d runs past the end of section "
+                + ".text [2] of 0x96 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWhoseValuePlusSizeWrapsAround() throws Exception {
+        // 0x10 + 0xfffffffffffffff8 wraps to 8, which a naive sum would find inside .text.
+        byte[] bytes = ObjectEditor.of("math").symbolField("fib", ST_SIZE, 0xffff_ffff_ffff_fff8L).bytes();
+        assertEquals("bad.o: symbol 'fib' (index 6) at st_value 0x10 with st_size 0xfffffffffffffff8 runs past the end of "
+                + "section .text [2] of 0x96 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolDefinedInASectionThatDoesNotExist() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_SHNDX, 50).bytes();
+        assertEquals("bad.o: symbol 'sum_array' (index 7) is defined in section 50, but the object has 10 sections",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSymbolWithAReservedSectionIndex() throws Exception {
+        // SHN_XINDEX: the real index would be in an SHT_SYMTAB_SHNDX section, which LLVM writes only past 65,279 sections.
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_SHNDX, 0xffff).bytes();
+        assertEquals("bad.o: symbol 'sum_array' (index 7) has reserved section index 0xffff, which the host does not support",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsUndefinedSymbolWithoutAName() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").symbolField("sum_array", ST_SHNDX, ElfSymbol.SHN_UNDEF)
+                .symbolField("sum_array", ST_NAME, 0).bytes();
+        assertEquals("bad.o: undefined symbol 7 has no name, so nothing can resolve it", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsAGlobalSymbolDefinedTwice() throws Exception {
+        ObjectEditor math = ObjectEditor.of("math");
+        // sum_array takes fib's name: two definitions of 'fib' in one object.
+        long fibName = math.nameOffset("fib");
+        byte[] bytes = math.symbolField("sum_array", ST_NAME, fibName).bytes();
+        assertEquals("bad.o: symbol 'fib' is defined twice, as symbols 6 and 7", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsCommonSymbolWhoseAlignmentIsNotAPowerOfTwo() throws Exception {
+        byte[] bytes = common(ObjectEditor.of("math"), "operations", 24, 16).bytes();
+        assertEquals("bad.o: COMMON symbol 'operations' (index 9) asks for alignment 24 (st_value), which is not a power of two",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsCommonSymbolLargerThanAnObjectMayMap() throws Exception {
+        // So large that adding it to the layout would wrap around to a small total.
+        byte[] bytes = common(ObjectEditor.of("math"), "operations", 8, 0x7fff_ffff_ffff_fff0L).bytes();
+        assertEquals("bad.o: COMMON symbol 'operations' (index 9) has st_size 0x7ffffffffffffff0, more than the 1073741824 "
+                + "bytes the host maps for one object", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsObjectWhoseLayoutOutgrowsOneMapping() throws Exception {
+        // Two COMMON symbols of 768 MiB each: each fits, together they do not.
+        ObjectEditor math = common(ObjectEditor.of("math"), "operations", 8, 0x3000_0000L);
+        byte[] bytes = common(math, "sum_array", 8, 0x3000_0000L).bytes();
+        String message = refused("bad.o", bytes);
+        assertTrue(message.startsWith("bad.o: its sections, stubs, GOT and COMMON symbols need "), message);
+        assertTrue(message.endsWith(" bytes, more than the 1073741824 bytes the host maps for one object"), message);
+    }
+
+    // Relocations.
+
+    @Test
+    void rejectsRelocationWhoseFieldRunsPastItsSection() throws Exception {
+        // A 4-byte PLT32 field at 0x94 of the 0x96-byte .text.
+        byte[] bytes = ObjectEditor.of("math").relocationField(".rela.text", 0, R_OFFSET, 0x94).bytes();
+        assertEquals("bad.o: relocation R_X86_64_PLT32 in .text at offset 0x94 writes 4 bytes outside .text of 150 bytes",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationOffsetThatWrapsAround() throws Exception {
+        // 0xfffffffffffffffe + 4 wraps to 2, which a naive sum would find inside .text.
+        byte[] bytes = ObjectEditor.of("math").relocationField(".rela.text", 0, R_OFFSET, 0xffff_ffff_ffff_fffeL).bytes();
+        assertEquals("bad.o: relocation R_X86_64_PLT32 in .text at offset 0xfffffffffffffffe writes 4 bytes outside .text "
+                + "of 150 bytes", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationInASectionSmallerThanItsField() throws Exception {
+        // .data.rel.ro cut to 4 bytes: its 8-byte R_X86_64_64 fields no longer fit at any offset,
+        // although "size - 8" wraps around to a bound that every offset passes.
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_SIZE, 4)
+                .symbolField("operations", ST_SIZE, 0).bytes();
+        assertEquals("bad.o: relocation R_X86_64_64 in .data.rel.ro at offset 0x0 writes 8 bytes outside .data.rel.ro of 4 bytes",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationAgainstASymbolOutsideTheTable() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").relocationSymbol(".rela.data.rel.ro", 0, 1000).bytes();
+        assertEquals("bad.o: relocation R_X86_64_64 in .data.rel.ro at offset 0x0 refers to symbol 1000, outside the symbol "
+                + "table of 10", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsRelocationAgainstASymbolOfASectionThatIsNotLoaded() throws Exception {
+        // 'add' moved to .note.GNU-stack (empty, not SHF_ALLOC): it would have no address.
+        ObjectEditor math = ObjectEditor.of("math");
+        int note = math.section(".note.GNU-stack").index();
+        byte[] bytes = math.symbolField("add", ST_SHNDX, note).symbolField("add", ST_SIZE, 0).bytes();
+        assertEquals("bad.o: relocation R_X86_64_64 in .data.rel.ro at offset 0x0 refers to symbol 'add' (index 5) of section "
+                + ".note.GNU-stack [6], which is not loaded (empty or not SHF_ALLOC)", refused("bad.o", bytes));
+    }
+
+    // Sections.
+
+    @Test
+    void rejectsSectionAlignmentThatIsNotAPowerOfTwo() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionField(".text", SH_ADDRALIGN, 24).bytes();
+        assertEquals("bad.o: section .text [2] asks for alignment 24 (sh_addralign), which is not a power of two",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsSectionAlignmentLargerThanAPage() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_ADDRALIGN, 1L << 63).bytes();
+        assertEquals("bad.o: section .data.rel.ro [4] asks for alignment 9223372036854775808 (sh_addralign), which is more "
+                + "than the page size " + pageSize() + " the mapping is aligned to", refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsAllocatedSectionOfTypeNull() throws Exception {
+        // The ELF reader does not check where an SHT_NULL section's bytes are: there are none to load.
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_TYPE, ElfSection.SHT_NULL).bytes();
+        assertEquals("bad.o: section .data.rel.ro [4] is SHF_ALLOC but of type SHT_NULL, so it has no bytes to load",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsZeroFilledSectionLargerThanAnObjectMayMap() throws Exception {
+        // An SHT_NOBITS size is not bounded by the file; this one would wrap the layout around.
+        byte[] bytes = ObjectEditor.of("math").sectionField(".data.rel.ro", SH_TYPE, ElfSection.SHT_NOBITS)
+                .sectionField(".data.rel.ro", SH_SIZE, 0xffff_ffff_ffff_0000L).bytes();
+        assertEquals("bad.o: section .data.rel.ro [4] has sh_size 0xffffffffffff0000, more than the 1073741824 bytes the host "
+                + "maps for one object", refused("bad.o", bytes));
+    }
+
+    // The same object, uncorrupted, still loads: the checks refuse only what they should.
+
+    @Test
+    void everyFixtureStillLoads() throws Exception {
+        List<Path> fixtures;
+        try (Stream<Path> files = Files.list(JitFixtures.object("math").getParent())) {
+            // absolute.o needs a mapping in the low 2 GiB, which this JVM may not have free:
+            // JitHostTest.placesObjectsWith32BitAbsoluteAddressesInTheLow2GiB loads it.
+            fixtures = files.filter(f -> f.toString().endsWith(".o") && !f.endsWith("absolute.o")).sorted().toList();
+        }
+        assertTrue(fixtures.size() >= 8, fixtures.toString());
+        for (Path fixture : fixtures) {
+            MemorySegment bytes = MemorySegment.ofArray(Files.readAllBytes(fixture));
+            try (JitHost host = new JitHost()) {
+                // Imports from other fixtures and from the embedder, at an address nothing calls.
+                for (ElfSymbol s : ElfFile.parse(bytes).symbols()) {
+                    if (s.isUndefined() && !s.name().isEmpty() && host.address(s.name()).isEmpty()) {
+                        host.defineRuntimeSymbol(s.name(), MemorySegment.ofAddress(0x10000));
+                    }
+                }
+                host.unload(host.load(fixture.getFileName().toString(), bytes), false);
+            } catch (JitLoadException e) {
+                throw new AssertionError(fixture.getFileName() + " no longer loads: " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** Turns {@code symbol} into a COMMON symbol with the given alignment (st_value) and size. */
+    private static ObjectEditor common(ObjectEditor object, String symbol, long alignment, long size) {
+        return object.symbolField(symbol, ST_SHNDX, ElfSymbol.SHN_COMMON).symbolField(symbol, ST_VALUE, alignment)
+                .symbolField(symbol, ST_SIZE, size);
+    }
+
+    private static long pageSize() {
+        return dev.safepointkit.events.internal.Libc.pageSize();
+    }
+}
