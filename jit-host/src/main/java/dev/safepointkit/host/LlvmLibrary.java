@@ -120,7 +120,7 @@ final class LlvmLibrary {
         } else {
             tried.add(search.lastResort() + ": no such file");
         }
-        throw new LlvmUnavailableException("libLLVM 19 not found; tried " + String.join("; ", tried) + ". " + INSTALL_HINT, null);
+        throw new LlvmUnavailableException("libLLVM 19 not found; tried " + String.join("; ", tried) + "; " + INSTALL_HINT, null);
     }
 
     private static Optional<LlvmLibrary> attempt(String name, Path file, List<String> tried) {
