@@ -16,6 +16,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * The stop-the-world protocol with Java threads playing JIT code: a "JIT loop" that reads its
@@ -215,6 +216,7 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aPollFromOutsideJitCodeIsRefusedAndLeavesNothingStuck() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(0);
         c.stopTimeout(java.time.Duration.ofSeconds(5));
@@ -259,6 +261,7 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // without the refusal, the stop waits for itself
     void aStopFromInsideAWorldActionOrFromRunningJitCodeIsRefused() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(0);
         AtomicReference<Throwable> nested = new AtomicReference<>();
@@ -285,6 +288,7 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // without the timeout, the stop waits forever
     void aStopThatWaitsTooLongFailsNamingTheMutatorsStillRunning() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(0);
         c.stopTimeout(java.time.Duration.ofMillis(200));
