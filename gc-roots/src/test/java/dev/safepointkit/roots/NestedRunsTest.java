@@ -202,17 +202,19 @@ class NestedRunsTest {
         timespec.set(ValueLayout.JAVA_LONG, 0, 0);
         timespec.set(ValueLayout.JAVA_LONG, 8, 300_000_000L);  // 300 ms
         CompletableFuture<Long> read = new CompletableFuture<>();
+        // Whatever fails on the sleeper, attaching and detaching included, goes to failures, which
+        // this thread rethrows after joining it.
         Thread sleeper = Thread.ofPlatform().name("sleeper").start(() -> {
-            Mutator m = coordinator.attach();
-            try (var scope = m.enter()) {
-                read.complete((long) sleep.invokeExact(m.context(), obj, timespec));
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    read.complete((long) sleep.invokeExact(m.context(), obj, timespec));
+                }
             } catch (Throwable t) {
+                failures.add(t);
                 read.completeExceptionally(t);
-            } finally {
-                m.close();
             }
         });
-        assertTrue(exited.await(10, TimeUnit.SECONDS), "the sleeper reached its native call");
+        assertTrue(exited.await(10, TimeUnit.SECONDS), () -> "the sleeper reached its native call; failures: " + failures);
         List<String> seen = new ArrayList<>();
         WorldAction move = moveAndPoison();
         coordinator.stopTimeout(java.time.Duration.ofSeconds(5));

@@ -36,26 +36,34 @@ class SafepointCoordinatorTest {
         volatile long slot;
 
         Spinner(SafepointCoordinator c, MemorySegment stack) {
+            // Whatever fails on this thread, attaching and detaching included, goes to failure,
+            // which the test rethrows after joining it.
             thread = Thread.ofPlatform().start(() -> {
-                Mutator m = c.attach();
-                mutator = m;
-                // A fake stack: the entry slot above the poll slot, as compiled code records them.
-                slot = stack.address() + 64;
-                m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
-                try (var scope = m.enter()) {
-                    inJit.countDown();
-                    while (!quit.get()) {
-                        iterations.incrementAndGet();
-                        if ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) != 0) {
-                            c.poll(m.context(), slot);
+                try (Mutator m = c.attach()) {
+                    mutator = m;
+                    // A fake stack: the entry slot above the poll slot, as compiled code records them.
+                    slot = stack.address() + 64;
+                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                    try (var scope = m.enter()) {
+                        inJit.countDown();
+                        while (!quit.get()) {
+                            iterations.incrementAndGet();
+                            if ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) != 0) {
+                                c.poll(m.context(), slot);
+                            }
                         }
                     }
                 } catch (Throwable t) {
                     failure.set(t);
-                } finally {
-                    m.close();
                 }
             });
+        }
+
+        /** Fails with what this spinner's thread threw, if it threw anything. */
+        void rethrowFailure() {
+            if (failure.get() != null) {
+                throw new AssertionError("a spinner thread failed", failure.get());
+            }
         }
     }
 
@@ -68,7 +76,10 @@ class SafepointCoordinatorTest {
                 spinners.add(new Spinner(c, arena.allocate(512, 16)));
             }
             for (Spinner s : spinners) {
-                assertTrue(s.inJit.await(10, TimeUnit.SECONDS));
+                if (!s.inJit.await(10, TimeUnit.SECONDS)) {
+                    s.rethrowFailure();
+                    throw new AssertionError("a spinner did not reach JIT code within 10 s");
+                }
             }
             for (int stop = 0; stop < 50; stop++) {
                 c.stopTheWorld(null, 0, world -> {
@@ -96,12 +107,12 @@ class SafepointCoordinatorTest {
             assertEquals(50, c.stops());
             for (Spinner s : spinners) {
                 long seen = s.iterations.get();
-                while (s.iterations.get() == seen) {
-                    Thread.onSpinWait();  // resumed
+                while (s.iterations.get() == seen && s.thread.isAlive()) {
+                    Thread.onSpinWait();  // resumed (or died, which the failure then says)
                 }
                 s.quit.set(true);
                 s.thread.join();
-                assertEquals(null, s.failure.get());
+                s.rethrowFailure();
             }
             assertEquals(0, c.mutatorCount());
         }

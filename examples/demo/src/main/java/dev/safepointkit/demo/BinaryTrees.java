@@ -175,14 +175,24 @@ public final class BinaryTrees {
             if (share == 0) {
                 continue;
             }
+            // Whatever fails on a worker, attaching and detaching included, is rethrown below.
             Thread worker = Thread.ofPlatform().name("binary-trees-" + t).start(() -> {
-                Mutator m = runtime.attach();
-                try (var scope = m.enter()) {
-                    total.addAndGet((long) trees.invokeExact(m.context(), d, share));
+                Mutator m = null;
+                try {
+                    m = runtime.attach();
+                    try (var scope = m.enter()) {
+                        total.addAndGet((long) trees.invokeExact(m.context(), d, share));
+                    }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 } finally {
-                    runtime.detach(m);
+                    if (m != null) {
+                        try {
+                            runtime.detach(m);
+                        } catch (Throwable e) {
+                            failure.compareAndSet(null, e);
+                        }
+                    }
                 }
             });
             workers.add(worker);

@@ -124,9 +124,11 @@ class RealFramesCollectorTest {
         long[] results = new long[threads * 2];
         for (int t = 0; t < threads; t++) {
             int id = t;
+            // Whatever fails on a worker, attaching and detaching included, goes to failure.
             workers.add(Thread.ofPlatform().start(() -> {
-                Mutator m = runtime.attach();
+                Mutator m = null;
                 try {
+                    m = runtime.attach();
                     for (int round = 0; round < 3; round++) {
                         try (var scope = m.enter()) {
                             results[2 * id] = (long) sum.invokeExact(m.context(), (long) n + id);
@@ -136,7 +138,13 @@ class RealFramesCollectorTest {
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
                 } finally {
-                    runtime.detach(m);
+                    if (m != null) {
+                        try {
+                            runtime.detach(m);
+                        } catch (Throwable e) {
+                            failure.compareAndSet(null, e);
+                        }
+                    }
                 }
             }));
         }

@@ -5,6 +5,7 @@ import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.stackmap.StackMapSection;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.HdrHistogram.Histogram;
 
 /**
@@ -30,11 +31,17 @@ public final class LookupLatency {
 
         AtomicBoolean stop = new AtomicBoolean();
         AtomicLong loads = new AtomicLong();
+        // A writer that fails would leave the lookups timed without it: its failure is rethrown below.
+        AtomicReference<Throwable> writerFailure = new AtomicReference<>();
         Thread writer = new Thread(() -> {
-            while (!stop.get()) {
-                LookupWorkload.register(registry, writerObject, writerSection);
-                registry.unregister(writerObject);
-                loads.incrementAndGet();
+            try {
+                while (!stop.get()) {
+                    LookupWorkload.register(registry, writerObject, writerSection);
+                    registry.unregister(writerObject);
+                    loads.incrementAndGet();
+                }
+            } catch (Throwable t) {
+                writerFailure.set(t);
             }
         }, "writer");
         writer.setDaemon(true);
@@ -70,6 +77,10 @@ public final class LookupLatency {
         }
         stop.set(true);
         writer.join();
+        if (writerFailure.get() != null) {
+            throw new IllegalStateException("the writer thread failed after " + loads.get() + " register/unregister rounds",
+                    writerFailure.get());
+        }
         long writes = loads.get() - loadsBefore;
         System.out.printf("registry of %,d safepoints in %,d objects; a writer registered and unregistered an object"
                 + " of %,d safepoints %,d times (%.0f/s) during %d s%n", registry.safepointCount(), registry.objectCount(),
