@@ -60,20 +60,30 @@ public final class JitEventDispatcher implements JitEventListener {
             JitEventListener l = snapshot.get(i);
             try {
                 l.objectLoaded(object);
-            } catch (VirtualMachineError fatal) {
-                throw fatal;
             } catch (Throwable failure) {
-                if (!l.required()) {
-                    failures.listenerFailed(l, "objectLoaded", failure);
-                    continue;
+                if (!(failure instanceof VirtualMachineError) && !l.required()) {
+                    try {
+                        failures.listenerFailed(l, "objectLoaded", failure);
+                        continue;
+                    } catch (Throwable handlerFailure) {
+                        forget(snapshot, i, object);
+                        throw handlerFailure;
+                    }
                 }
                 // Those that heard of the object forget it again before the host unmaps it.
-                for (int j = i - 1; j >= 0; j--) {
-                    freeing(snapshot.get(j), object);
+                forget(snapshot, i, object);
+                if (failure instanceof VirtualMachineError || failure instanceof JitListenerException) {
+                    throw failure;
                 }
-                throw failure instanceof JitListenerException nested ? nested
-                        : new JitListenerException(l, "objectLoaded", failure);
+                throw new JitListenerException(l, "objectLoaded", failure);
             }
+        }
+    }
+
+    /** objectFreeing to the first {@code heard} listeners of {@code snapshot}, newest first. */
+    private void forget(List<JitEventListener> snapshot, int heard, LoadedObject object) {
+        for (int j = heard - 1; j >= 0; j--) {
+            freeing(snapshot.get(j), object);
         }
     }
 

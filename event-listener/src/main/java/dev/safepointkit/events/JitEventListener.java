@@ -17,7 +17,9 @@ package dev.safepointkit.events;
  * failure in {@link #objectLoaded} or {@link #functionEmitted} fails the load: every listener
  * that heard {@link #objectLoaded} for the object then hears {@link #objectFreeing}, and the host
  * unmaps it. So {@link #objectFreeing} may follow a load whose {@link #functionEmitted} calls
- * stopped part-way.
+ * stopped part-way. A listener that throws in {@link #objectLoaded} is not told: it must keep
+ * nothing of an object it refused. The host publishes an object only once every listener has
+ * heard of all of it, so while a listener runs no other thread can call the object's code.
  */
 public interface JitEventListener {
 

@@ -144,9 +144,13 @@ public final class JitHost implements AutoCloseable {
      * free them afterwards.
      *
      * @param name how errors and listeners name the object
-     * <p>A {@linkplain JitEventListener#required() required} listener that fails (a safepoint
+     * <p>Listeners hear of the object before it is published: none of its symbols or call sites
+     * can be found, by this thread or another, until every listener has heard of every function.
+     * A {@linkplain JitEventListener#required() required} listener that fails (a safepoint
      * registry refusing the object's stack maps, say) fails the load: the listeners forget the
-     * object again, it is unpublished and unmapped, and this throws naming the listener and why.
+     * object again, it is unmapped, and this throws naming the listener and why. Anything else a
+     * dispatch throws (an error, a failure handler's exception) is undone the same way, then
+     * passed on as it is.
      *
      * @throws JitLoadException if it cannot be loaded; then nothing stays mapped and nothing is published
      */
@@ -175,26 +179,44 @@ public final class JitHost implements AutoCloseable {
                 Libc.munmap(linked.raw());
                 throw e;
             }
-            publish(object, linked);
+            // Listeners hear of the object before anything can find it: until every required
+            // listener has accepted it, no lookup, later load or other thread can reach its code.
             try {
                 dispatcher.objectLoaded(object.loaded());
-                try {
-                    for (EmittedFunction f : object.functions()) {
-                        dispatcher.functionEmitted(f);
-                    }
-                } catch (JitListenerException e) {
-                    // Every listener heard objectLoaded: each forgets the object again.
-                    dispatcher.objectFreeing(object.loaded());
-                    throw e;
-                }
-            } catch (JitListenerException e) {
-                // A registration the object cannot run without failed: it is not loaded.
-                unpublish(object);
+            } catch (Throwable t) {
                 object.free();
-                throw new JitLoadException(name + ": not loaded, " + e.getMessage(), e);
+                throw refused(name, t);
             }
+            try {
+                for (EmittedFunction f : object.functions()) {
+                    dispatcher.functionEmitted(f);
+                }
+            } catch (Throwable t) {
+                // Every listener heard objectLoaded: each forgets the object again.
+                try {
+                    dispatcher.objectFreeing(object.loaded());
+                } finally {
+                    object.free();
+                }
+                throw refused(name, t);
+            }
+            publish(object, linked);
             return object;
         }
+    }
+
+    /** A load that a listener refused, as the exception {@link #load} throws; errors other than a listener's refusal pass as they are. */
+    private static JitLoadException refused(String name, Throwable t) {
+        if (t instanceof JitListenerException e) {
+            return new JitLoadException(name + ": not loaded, " + e.getMessage(), e);
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        if (t instanceof RuntimeException e) {
+            throw e;
+        }
+        return new JitLoadException(name + ": not loaded, a listener failed: " + t, t);
     }
 
     /** Makes a loaded object's globals and call sites visible to lookups and later loads. */

@@ -2,6 +2,7 @@ package dev.safepointkit.host;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.EmittedFunction;
@@ -165,6 +166,82 @@ class JitEventsTest {
                     add.code().toArray(ValueLayout.JAVA_BYTE));
             // A leaf add ends in ret.
             assertEquals(0xC3, Byte.toUnsignedInt(add.code().get(ValueLayout.JAVA_BYTE, add.size() - 1)));
+        }
+    }
+
+    /** Records "loaded", "emitted NAME" and "freeing"; when required, refuses the function named {@code refuse}. */
+    private static JitEventListener recorder(List<String> heard, boolean required, String refuse) {
+        return new JitEventListener() {
+            @Override
+            public boolean required() {
+                return required;
+            }
+
+            @Override
+            public void objectLoaded(LoadedObject object) {
+                heard.add("loaded " + object.name());
+            }
+
+            @Override
+            public void functionEmitted(EmittedFunction function) {
+                if (function.name().equals(refuse)) {
+                    throw new IllegalStateException("no " + refuse);
+                }
+            }
+
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                heard.add("freeing " + object.name());
+            }
+
+            @Override
+            public String toString() {
+                return required ? "the refusing listener" : "an observer";
+            }
+        };
+    }
+
+    @Test
+    void aRequiredListenerRefusingAFunctionFailsTheLoadAndEveryListenerForgetsTheObject() throws Exception {
+        try (JitHost host = new JitHost()) {
+            long mappings = JitHost.liveMappings();
+            List<String> heard = new ArrayList<>();
+            host.addListener(recorder(heard, false, ""));
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    // Nothing of the object can be found while its listeners decide.
+                    heard.add("findable while loading: " + host.address("fib").isPresent() + ", objects " + host.objects().size());
+                }
+            });
+            host.addListener(recorder(heard, true, "fib"));
+            JitLoadException e = assertThrows(JitLoadException.class, () -> JitFixtures.load(host, "math"));
+            assertEquals("math.o: not loaded, required listener the refusing listener failed in functionEmitted: no fib",
+                    e.getMessage());
+            assertEquals(mappings, JitHost.liveMappings(), "nothing left mapped");
+            assertEquals(List.of(), host.objects());
+            assertTrue(host.address("fib").isEmpty() && host.symbol("add").isEmpty(), "nothing published");
+            assertEquals(List.of("loaded math.o", "findable while loading: false, objects 0", "loaded math.o",
+                    "freeing math.o", "freeing math.o"), heard);
+        }
+    }
+
+    @Test
+    void anErrorThrownByAListenerUndoesTheLoadAndIsPassedOn() throws Exception {
+        try (JitHost host = new JitHost()) {
+            long mappings = JitHost.liveMappings();
+            List<String> heard = new ArrayList<>();
+            host.addListener(recorder(heard, false, ""));
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    throw new StackOverflowError("deep");
+                }
+            });
+            assertThrows(StackOverflowError.class, () -> JitFixtures.load(host, "math"));
+            assertEquals(mappings, JitHost.liveMappings(), "nothing left mapped");
+            assertEquals(List.of(), host.objects());
+            assertEquals(List.of("loaded math.o", "freeing math.o"), heard, "the observer that heard of it forgets it");
         }
     }
 }
