@@ -120,7 +120,16 @@ public final class JitStackWalker {
             visitor.visitFrame(batch, stack);
             depth++;
             if (callerSlot == entrySlot) {
-                return depth;  // the entry: the return address there leads out of JIT code
+                // The entry: the return address there must lead out of JIT code. One into JIT code
+                // means the slot was recorded in the middle of a run, and the frames above are unwalked.
+                long out = stack.word(entrySlot);
+                if (registry.locate(out, frame)) {
+                    throw new StackWalkException("frame " + depth + " (run " + r + "): the run's entry slot 0x"
+                            + Long.toHexString(entrySlot) + " holds a return address into JIT code (0x" + Long.toHexString(out)
+                            + ", " + (frame.hasFunction() ? frame.functionName() + " in " : "") + frame.objectName()
+                            + "), not out of it: an entry slot recorded in the middle of a run");
+                }
+                return depth;
             }
             if (callerSlot <= slot) {
                 throw new StackWalkException(batch.describe() + ": caller's return address at 0x" + Long.toHexString(callerSlot)

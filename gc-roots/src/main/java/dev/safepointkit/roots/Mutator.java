@@ -42,7 +42,9 @@ import java.util.ArrayList;
  * {@link SafepointCoordinator#nativeEntryUpcall}'s upcall with its own return-address slot and
  * last {@link SafepointCoordinator#nativeLeaveUpcall}'s. A stopped thread's walk visits every run,
  * innermost first, and skips foreign frames only between an exit and the next entry. Nesting is
- * bounded only by the stack.
+ * bounded only by the stack. Foreign code between an exit and the next entry holds no GC pointer:
+ * nothing relocates what it keeps, so GC pointers cross an exit only as roots the collector knows
+ * (the JIT frames' own, or handles).
  *
  * <p>Threads: a mutator belongs to the thread that attached it; every method but {@link #context},
  * {@link #thread} and {@link #index} must be called on that thread, and the coordinator refuses

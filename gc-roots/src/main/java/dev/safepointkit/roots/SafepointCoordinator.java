@@ -60,6 +60,8 @@ public final class SafepointCoordinator {
     private final Condition resumed = lock.newCondition();   // a stop ended
     private final List<Mutator> mutators = new ArrayList<>();
     private boolean stopping;
+    /** The thread running the current stop's action while {@link #stopping}; it must not wait for its own stop. */
+    private Thread collector;
     private long stops;
     private volatile WorldAction everyPoll;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
@@ -125,7 +127,7 @@ public final class SafepointCoordinator {
         }
     }
 
-    /** Stops the world completed so far. */
+    /** Stops that ended so far: those whose action ran, failed, or never ran because the stop timed out. */
     public long stops() {
         lock.lock();
         try {
@@ -163,6 +165,8 @@ public final class SafepointCoordinator {
             }
             awaitNoStop();
             m.entries.add(new Mutator.Entry(true, m.state, scope));
+            // The entry function stores its slot; one that does not leaves 0, which a stop refuses.
+            m.setEntrySlot(0);
             m.state = Mutator.State.IN_JIT;
         } finally {
             lock.unlock();
@@ -212,10 +216,18 @@ public final class SafepointCoordinator {
         }
     }
 
-    /** Waits, under the lock, until no stop is in progress. */
+    /** Waits, under the lock, until no stop is in progress; refused on the thread that runs the stop's action. */
     private void awaitNoStop() {
+        refuseInsideAction();
         while (stopping) {
             resumed.awaitUninterruptibly();
+        }
+    }
+
+    /** The action of a stop runs with the lock held; a wait for the stop to end would be a wait for itself. */
+    private void refuseInsideAction() {
+        if (stopping && collector == Thread.currentThread()) {
+            throw new IllegalStateException("called from inside a WorldAction: it would wait for its own stop to end");
         }
     }
 
@@ -299,6 +311,12 @@ public final class SafepointCoordinator {
             if (m.state != Mutator.State.OUTSIDE && m.state != Mutator.State.IN_NATIVE) {
                 throw new IllegalStateException("mutator " + m.index + " enters JIT code from native code while " + m.state);
             }
+            long innermostExit = m.exits.isEmpty() ? Long.MAX_VALUE : m.exits.getLast().exitSlot();
+            if (entrySlot == 0 || Long.compareUnsigned(entrySlot, innermostExit) >= 0) {
+                throw new IllegalStateException("mutator " + m.index + " enters JIT code from native code at slot 0x"
+                        + Long.toHexString(entrySlot) + ", which is not below its innermost exit slot 0x"
+                        + Long.toHexString(innermostExit));
+            }
             awaitNoStop();
             m.entries.add(new Mutator.Entry(false, m.state, null));
             m.setEntrySlot(entrySlot);
@@ -329,6 +347,11 @@ public final class SafepointCoordinator {
      * ({@link #SLOT_UPCALL}): bind it with the JIT host's {@code defineUpcall}. It never throws (an
      * exception cannot cross an upcall): a refused poll or a failure of a stress-mode action is
      * handed to {@code failures}.
+     *
+     * <p>The same holds for every upcall of this class. A refusal means the runtime broke the
+     * protocol (JIT code that polls or exits without having entered, say): when {@code failures}
+     * returns, the JIT code runs on in a state no stop accounts for, so a runtime's handler should
+     * end the process, as the demo's does, unless it is a test that checks what was refused.
      */
     public MethodHandle pollUpcall(Consumer<Throwable> failures) {
         return upcall("pollUpcall", failures, MemorySegment.class, MemorySegment.class);
@@ -433,6 +456,9 @@ public final class SafepointCoordinator {
         try {
             if (self != null) {
                 self.checkThread();
+                if (self.coordinator != this || !mutators.contains(self)) {
+                    throw new IllegalStateException("mutator " + self.index + " is not attached to this coordinator");
+                }
                 requireInJit(self, "asks for a stop from a slow path");
                 self.polls++;
             } else {
@@ -450,6 +476,7 @@ public final class SafepointCoordinator {
                 }
             }
             stopping = true;
+            collector = Thread.currentThread();
             long requested = System.nanoTime();
             if (self != null) {
                 self.state = Mutator.State.PARKED;
@@ -470,6 +497,7 @@ public final class SafepointCoordinator {
                     self.state = Mutator.State.IN_JIT;
                 }
                 stopping = false;
+                collector = null;
                 stops++;
                 resumed.signalAll();
             }
@@ -509,6 +537,7 @@ public final class SafepointCoordinator {
     }
 
     private void park(Mutator self, long slot) {
+        refuseInsideAction();
         self.state = Mutator.State.PARKED;
         self.parkedSlot = slot;
         changed.signalAll();

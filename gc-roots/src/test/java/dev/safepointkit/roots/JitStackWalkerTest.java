@@ -289,4 +289,14 @@ class JitStackWalkerTest {
         assertEquals(P1, get(at(72) + 16), "the first stack's roots are as they were");
         assertEquals(P2, get(at(408)));
     }
+
+    @Test
+    void anEntrySlotInTheMiddleOfARunIsAnError() {
+        ThreadStack two = twoFrames(SavedRegisters.none());
+        long slotB = two.returnAddressSlot() + 8 + 32;  // A's caller's return address: into B, JIT code
+        ThreadStack stack = new ThreadStack(memory, two.returnAddressSlot(), slotB + 8, SavedRegisters.none());
+        StackWalkException e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).walk(stack, (b, s) -> { }));
+        assertEquals("frame 1 (run 0): the run's entry slot 0x" + Long.toHexString(slotB) + " holds a return address into JIT"
+                + " code (0x2010, b_fn in b.o), not out of it: an entry slot recorded in the middle of a run", e.getMessage());
+    }
 }

@@ -54,6 +54,11 @@ class NestedRunsTest {
     private final AtomicInteger mostRuns = new AtomicInteger();
     private MethodHandle nest;
     private CountDownLatch exited = new CountDownLatch(1);
+    /** The calling thread's mutator, for java_nest. */
+    static final ThreadLocal<Mutator> MUTATOR = new ThreadLocal<>();
+    /** When set, java_nest at depth 0 sleeps this timespec in native code instead of nesting. */
+    private volatile MemorySegment sleepAtBottom;
+    private MethodHandle sleepThenRead;
 
     @BeforeEach
     void setUp() throws Throwable {
@@ -77,7 +82,10 @@ class NestedRunsTest {
                 Fixtures.projectRoot().resolve("fixtures/jit/x86_64/nested.o"))));
         nest = host.downcall("nest", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
                 ValueLayout.JAVA_LONG));
+        sleepThenRead = host.downcall("sleep_then_read", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
         mutator = coordinator.attach();
+        MUTATOR.set(mutator);
     }
 
     @AfterEach
@@ -102,7 +110,12 @@ class NestedRunsTest {
     /** java_nest(ctx, depth): Java enters JIT code again, with an object of its own. */
     static long javaNest(MemorySegment context, long depth) {
         NestedRunsTest t = current;
-        try (var scope = t.mutator.enter()) {
+        Mutator m = MUTATOR.get();
+        try (var scope = m.enter()) {
+            if (depth == 0 && t.sleepAtBottom != null) {
+                // The innermost run goes into native code through an exit of its own.
+                return (long) t.sleepThenRead.invokeExact(context, t.object(valueAt(depth)), t.sleepAtBottom);
+            }
             return (long) t.nest.invokeExact(context, t.object(valueAt(depth)), depth);
         } catch (Throwable e) {
             t.failures.add(e);
@@ -200,7 +213,7 @@ class NestedRunsTest {
         MemorySegment obj = object(4242);
         MemorySegment timespec = arena.allocate(16, 8);
         timespec.set(ValueLayout.JAVA_LONG, 0, 0);
-        timespec.set(ValueLayout.JAVA_LONG, 8, 300_000_000L);  // 300 ms
+        timespec.set(ValueLayout.JAVA_LONG, 8, 900_000_000L);  // 0.9 s: time enough for the stop to begin
         CompletableFuture<Long> read = new CompletableFuture<>();
         // Whatever fails on the sleeper, attaching and detaching included, goes to failures, which
         // this thread rethrows after joining it.
@@ -223,7 +236,7 @@ class NestedRunsTest {
             seen.add("stacks: " + world.stacks().size() + ", runs: " + world.stacks().getFirst().runs().size());
             move.run(world);
             try {
-                Thread.sleep(600);  // the sleep ends meanwhile: the return must wait for the stop to end
+                Thread.sleep(1_500);  // the sleep ends meanwhile: the return must wait for the stop to end
             } catch (InterruptedException e) {
                 throw new AssertionError(e);
             }
@@ -236,6 +249,37 @@ class NestedRunsTest {
                 "returned during the stop: false"), seen);
         assertEquals(1, collections.get());
         assertEquals(POISON, obj.get(ValueLayout.JAVA_LONG, 0), "the object moved and its old copy is poison");
-        assertFalse(Thread.holdsLock(coordinator));
+    }
+
+    @Test
+    void aThreadInNativeCodeTwoExitsDeepHasEveryRunWalked() throws Throwable {
+        MemorySegment timespec = arena.allocate(16, 8);
+        timespec.set(ValueLayout.JAVA_LONG, 0, 1);  // 1 s
+        sleepAtBottom = timespec;
+        exited = new CountDownLatch(2);  // call_java's exit, then call_sleep's
+        CompletableFuture<Long> result = new CompletableFuture<>();
+        Thread sleeper = Thread.ofPlatform().name("nested-sleeper").start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                MUTATOR.set(m);
+                try (var scope = m.enter()) {
+                    result.complete((long) nest.invokeExact(m.context(), object(valueAt(1)), 1L));
+                }
+            } catch (Throwable t) {
+                failures.add(t);
+                result.completeExceptionally(t);
+            }
+        });
+        assertTrue(exited.await(10, TimeUnit.SECONDS), () -> "the sleeper reached nanosleep; failures: " + failures);
+        coordinator.stopTimeout(java.time.Duration.ofSeconds(5));
+        AtomicInteger runs = new AtomicInteger();
+        WorldAction move = moveAndPoison();
+        coordinator.stopTheWorld(null, 0, world -> {
+            runs.set(world.stacks().size() == 1 ? world.stacks().getFirst().runs().size() : -world.stacks().size());
+            move.run(world);
+        });
+        assertEquals(valueAt(1) + valueAt(0), (long) result.get(10, TimeUnit.SECONDS), "both runs read their moved objects");
+        sleeper.join();
+        rethrowFailures();
+        assertEquals(2, runs.get(), "the sleeping run and the run that called Java");
     }
 }

@@ -36,19 +36,28 @@ class SafepointCoordinatorTest {
         volatile long slot;
 
         Spinner(SafepointCoordinator c, MemorySegment stack) {
+            this(c, stack, 0);
+        }
+
+        /** A spinner that, once it sees a stop requested, spins {@code lateMillis} more before it polls. */
+        Spinner(SafepointCoordinator c, MemorySegment stack, long lateMillis) {
             // Whatever fails on this thread, attaching and detaching included, goes to failure,
             // which the test rethrows after joining it.
             thread = Thread.ofPlatform().start(() -> {
                 try (Mutator m = c.attach()) {
                     mutator = m;
-                    // A fake stack: the entry slot above the poll slot, as compiled code records them.
+                    // A fake stack: the entry slot above the poll slot, as compiled code records them
+                    // (the entry function stores it first thing after the entry).
                     slot = stack.address() + 64;
-                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
                     try (var scope = m.enter()) {
+                        m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
                         inJit.countDown();
                         while (!quit.get()) {
                             iterations.incrementAndGet();
                             if ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) != 0) {
+                                if (lateMillis > 0) {
+                                    Thread.sleep(lateMillis);
+                                }
                                 c.poll(m.context(), slot);
                             }
                         }
@@ -198,10 +207,11 @@ class SafepointCoordinatorTest {
     @Test
     void aFailingActionStillReleasesTheWorld() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(0);
+        Mutator m = c.attach();
         assertThrows(StackWalkException.class, () -> c.stopTheWorld(null, 0, world -> {
+            assertEquals(1, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "set during the stop");
             throw new StackWalkException("broken");
         }));
-        Mutator m = c.attach();
         try (var scope = m.enter()) {
             assertEquals(0, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "poll words cleared");
         }
@@ -328,5 +338,180 @@ class SafepointCoordinatorTest {
         }
         c.stopTheWorld(null, 0, w -> ran.set(true));
         assertTrue(ran.get(), "the coordinator works on after a timeout");
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // without the refusal, the action waits for itself
+    void aWorldActionThatWouldWaitForItsOwnStopIsRefused() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        Mutator m = c.attach();
+        List<String> refused = new ArrayList<>();
+        c.stopTheWorld(null, 0, world -> {
+            for (ThrowingRunnable call : List.<ThrowingRunnable>of(m::close, m::enter)) {
+                Throwable t = onAnotherThreadOrSame(call);
+                refused.add(t == null ? "accepted" : t.getMessage());
+            }
+        });
+        assertEquals(List.of("called from inside a WorldAction: it would wait for its own stop to end",
+                "called from inside a WorldAction: it would wait for its own stop to end"), refused);
+        m.close();
+    }
+
+    /** A fake stack for a thread's slots: an exit or poll slot at +64, an entry slot at +256. */
+    private static MemorySegment fakeStack(Arena arena) {
+        return arena.allocate(512, 16);
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aStopInProgressGoesOnAsSoonAsTheThreadItWaitsForExits() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofSeconds(20));
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment stack = fakeStack(arena);
+            CountDownLatch inJit = new CountDownLatch(1);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread t = Thread.ofPlatform().start(() -> {
+                try (Mutator m = c.attach(); var scope = m.enter()) {
+                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                    inJit.countDown();
+                    // "JIT code" that never polls, but leaves through an exit once a stop is requested.
+                    while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) == 0) {
+                        Thread.onSpinWait();
+                    }
+                    c.exit(m.context(), stack.address() + 64);
+                    c.returnFromExit(m.context());
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            assertTrue(inJit.await(10, TimeUnit.SECONDS));
+            long start = System.nanoTime();
+            AtomicReference<String> seen = new AtomicReference<>();
+            c.stopTheWorld(null, 0, world -> seen.set(world.parked().size() + " stopped, runs "
+                    + world.stacks().getFirst().runs().size() + ", outside " + world.outside()));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            t.join();
+            if (failure.get() != null) {
+                throw new AssertionError("the mutator thread failed", failure.get());
+            }
+            assertEquals("1 stopped, runs 1, outside 0", seen.get());
+            assertTrue(millis < 10_000, "the stop went on when the thread exited, not at its 20 s timeout: " + millis + " ms");
+        }
+    }
+
+    @Test
+    void aJavaScopeCannotCloseWhileAnInnerEntryIsOpen() {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        Mutator m = c.attach();
+        Mutator.JitScope outer = m.enter();
+        m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, 0x9000);
+        c.exit(m.context(), 0x8000);
+        Mutator.JitScope inner = m.enter();
+        IllegalStateException e = assertThrows(IllegalStateException.class, outer::close);
+        assertEquals("mutator 0: this scope is not the innermost entry into JIT code; an inner entry is still open", e.getMessage());
+        c.exit(m.context(), 0x7000);
+        IllegalStateException slot = assertThrows(IllegalStateException.class, () -> c.enterFromNative(m.context(), 0x7008));
+        assertTrue(slot.getMessage().contains("is not below its innermost exit slot 0x7000"), slot.getMessage());
+        c.enterFromNative(m.context(), 0x6000);
+        e = assertThrows(IllegalStateException.class, inner::close, "the innermost entry came from native code");
+        assertTrue(e.getMessage().contains("not the innermost entry"), e.getMessage());
+        c.leaveToNative(m.context());
+        c.returnFromExit(m.context());
+        inner.close();
+        c.returnFromExit(m.context());
+        outer.close();
+        m.close();
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aCallbackFromNativeCodeWaitsForTheStopToEnd() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment stack = fakeStack(arena);
+            CountDownLatch inNative = new CountDownLatch(1);
+            CountDownLatch callBack = new CountDownLatch(1);
+            AtomicBoolean entered = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread t = Thread.ofPlatform().start(() -> {
+                try (Mutator m = c.attach(); var scope = m.enter()) {
+                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                    c.exit(m.context(), stack.address() + 64);
+                    inNative.countDown();
+                    callBack.await();
+                    c.enterFromNative(m.context(), stack.address() + 32);  // C calls a JIT callback now
+                    entered.set(true);
+                    c.leaveToNative(m.context());
+                    c.returnFromExit(m.context());
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            // A second mutator in JIT code keeps the stop waiting: the callback comes in that window,
+            // while the coordinator's lock is free, not only while the action holds it.
+            Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
+            assertTrue(inNative.await(10, TimeUnit.SECONDS));
+            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
+            AtomicReference<String> seen = new AtomicReference<>();
+            Thread caller = Thread.ofPlatform().start(() -> {
+                while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
+                    Thread.onSpinWait();  // until the stop is requested
+                }
+                callBack.countDown();
+            });
+            c.stopTheWorld(null, 0, world -> seen.set("entered during the stop: " + entered.get()));
+            caller.join();
+            t.join();
+            late.quit.set(true);
+            late.thread.join();
+            late.rethrowFailure();
+            if (failure.get() != null) {
+                throw new AssertionError("the mutator thread failed", failure.get());
+            }
+            assertEquals("entered during the stop: false", seen.get());
+            assertTrue(entered.get());
+        }
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aTimedOutStopResumesTheParkedAndClearsEveryPollWord() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofMillis(300));
+        try (Arena arena = Arena.ofShared()) {
+            Spinner polite = new Spinner(c, arena.allocate(512, 16));
+            CountDownLatch stuckInJit = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            AtomicReference<Mutator> stuckMutator = new AtomicReference<>();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread stuck = Thread.ofPlatform().start(() -> {
+                try (Mutator m = c.attach(); var scope = m.enter()) {
+                    stuckMutator.set(m);
+                    stuckInJit.countDown();
+                    release.await();
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            assertTrue(polite.inJit.await(10, TimeUnit.SECONDS));
+            assertTrue(stuckInJit.await(10, TimeUnit.SECONDS));
+            assertThrows(StopTimeoutException.class, () -> c.stopTheWorld(null, 0, w -> { }));
+            long seen = polite.iterations.get();
+            while (polite.iterations.get() == seen && polite.thread.isAlive()) {
+                Thread.onSpinWait();  // the parked spinner runs again
+            }
+            assertEquals(0, polite.mutator.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD));
+            assertEquals(0, stuckMutator.get().context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD));
+            assertEquals(1, c.stops());
+            release.countDown();
+            polite.quit.set(true);
+            polite.thread.join();
+            stuck.join();
+            polite.rethrowFailure();
+            if (failure.get() != null) {
+                throw new AssertionError("the stuck thread failed", failure.get());
+            }
+        }
     }
 }
