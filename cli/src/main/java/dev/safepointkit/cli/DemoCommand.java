@@ -18,8 +18,8 @@ import picocli.CommandLine.Spec;
  * wrong or JIT code read a poisoned object.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"Run binary-trees (LLVM-compiled, with statepoints) on a copying collector built on gc-roots,",
-            "verify its output, and report collections, frames walked, roots visited and pause times.",
+        description = {"Run binary-trees, compiled by LLVM with statepoints, on a copying collector built on gc-roots.",
+            "Verifies its output and reports collections, frames walked, roots visited and pause times.",
             "Exit status: 0 verified, 1 wrong output or a failure, 2 a bad option, 3 a collection failed."})
 final class DemoCommand implements Callable<Integer> {
     /** The largest semispace: two of them are reserved, and the second is filled at start. */
@@ -40,8 +40,8 @@ final class DemoCommand implements Callable<Integer> {
             description = "Size of each of the two semispaces, 1 to " + MAX_HEAP_MB + " (default 32).")
     int heapMb;
 
-    @Option(names = "--nested", description = {"Check each short-lived tree while Java, called from the JIT code that built it,",
-        "builds and checks another in JIT code again: nested runs of JIT frames on one stack."})
+    @Option(names = "--nested", description = "Nested runs of JIT frames on one stack: while each short-lived tree is live, "
+            + "Java, called from the JIT code that built it, builds and checks another in JIT code.")
     boolean nested;
 
     @Option(names = "--compile", description = "Compile the IR at run time through libLLVM 19 instead of loading the bundled objects.")

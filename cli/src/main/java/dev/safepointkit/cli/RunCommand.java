@@ -37,7 +37,8 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--call", required = true, paramLabel = "FUNCTION", description = "The function to call.")
     String function;
 
-    @Option(names = "--arg", paramLabel = "N", description = "An i64 argument; repeat for more.")
+    @Option(names = "--arg", paramLabel = "N", description = {"An i64 argument; repeat for more.",
+        "Give exactly as many as the function takes: an object file does not say, so nothing checks it."})
     List<Long> arguments = new ArrayList<>();
 
     @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
@@ -60,6 +61,9 @@ final class RunCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (repeat < 1) {
             throw new ParameterException(spec.commandLine(), "--repeat " + repeat + " is out of range (1 to 2147483647)");
+        }
+        if (jitdump != null && Files.exists(jitdump) && !Files.isDirectory(jitdump)) {
+            throw new ParameterException(spec.commandLine(), "--jitdump " + jitdump + " is not a directory");
         }
         List<byte[]> images = new ArrayList<>();
         for (Path object : objects) {
@@ -103,8 +107,11 @@ final class RunCommand implements Callable<Integer> {
                 System.out.printf("%d calls in %.1f ms%n", repeat, elapsed / 1e6);
             }
             return 0;
-        } catch (JitLoadException | IOException e) {
+        } catch (JitLoadException e) {
             System.err.println("safepointkit run: " + e.getMessage());
+            return SafepointKit.FAILED;
+        } catch (IOException e) {
+            System.err.println("safepointkit run: " + (jitdump == null ? "" : jitdump + ": ") + InputFiles.describe(e));
             return SafepointKit.FAILED;
         } finally {
             if (dump != null) {

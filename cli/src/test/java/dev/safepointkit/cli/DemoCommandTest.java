@@ -3,6 +3,7 @@ package dev.safepointkit.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.safepointkit.stackmap.testing.Fixtures;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -87,5 +88,11 @@ class DemoCommandTest {
                 + "install it with 'apt-get install libllvm19'");
         CliRunner.assertOneLineError(CliRunner.run("demo", "--llvm-lib", "/usr/lib/libLLVM.so"), 2,
                 "safepointkit demo: --llvm-lib is only used with --compile");
+        String dir = System.getProperty("java.io.tmpdir");
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--compile", "--llvm-lib", dir), 1,
+                "safepointkit demo: cannot use " + dir + " (given path) as libLLVM 19: it is a directory");
+        String notElf = Fixtures.projectRoot().resolve("README.md").toString();
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--compile", "--llvm-lib", notElf), 1,
+                "safepointkit demo: cannot use " + notElf + " (given path) as libLLVM 19: it is not an ELF shared library");
     }
 }

@@ -78,4 +78,11 @@ class RunCommandTest {
         CliRunner.assertOneLineError(run("run", "--call", "mapped", "--arg", "1", "--arg", "2", jit("host_poll"), bad.toString()), 1,
                 "safepointkit run: " + bad + ": not loaded, required listener the safepoint registry failed in objectLoaded: ");
     }
+
+    @Test
+    void aJitdumpPathThatIsAFileIsOneUsageLine() throws Exception {
+        Path file = Files.createTempFile("jitdump", ".bin");
+        CliRunner.assertOneLineError(run("run", "--jitdump", file.toString(), "--call", "fib", "--arg", "3", jit("math")), 2,
+                "safepointkit run: --jitdump " + file + " is not a directory");
+    }
 }

@@ -84,6 +84,11 @@ final class LlvmLibrary {
             if (!Files.exists(Path.of(where))) {
                 throw new LlvmUnavailableException("libLLVM 19 not found at " + place + ": no such file; " + INSTALL_HINT, null);
             }
+            String notLibrary = notAnElfFile(Path.of(where));
+            if (notLibrary != null) {
+                // Checked before the dynamic loader sees it: the JVM warns on stderr about what it cannot load.
+                throw new LlvmUnavailableException("cannot use " + place + " as libLLVM 19: " + notLibrary, null);
+            }
             try {
                 return open(Path.of(where).toString(), Path.of(where));
             } catch (Refused r) {
@@ -121,6 +126,20 @@ final class LlvmLibrary {
             tried.add(search.lastResort() + ": no such file");
         }
         throw new LlvmUnavailableException("libLLVM 19 not found; tried " + String.join("; ", tried) + "; " + INSTALL_HINT, null);
+    }
+
+    /** Why {@code file} cannot be a shared library, or null when it starts like an ELF file. */
+    private static String notAnElfFile(Path file) {
+        if (Files.isDirectory(file)) {
+            return "it is a directory";
+        }
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] magic = in.readNBytes(4);
+            return magic.length == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F' ? null
+                    : "it is not an ELF shared library";
+        } catch (IOException e) {
+            return "it cannot be read (" + e.getMessage() + ")";
+        }
     }
 
     private static Optional<LlvmLibrary> attempt(String name, Path file, List<String> tried) {
