@@ -159,12 +159,19 @@ public final class DemoRuntime implements AutoCloseable {
     private long allocUpcall(MemorySegment ctx, MemorySegment slot, long size, long header) {
         try {
             Mutator m = mutator(ctx);
-            for (int attempt = 0; attempt < 3; attempt++) {
-                long object = heap.allocate(m.context(), size, header);
-                if (object != 0) {
-                    return object;
-                }
-                coordinator.stopTheWorld(m, slot.address(), heap);
+            long object = heap.allocate(m.context(), size, header);
+            if (object != 0) {
+                return object;
+            }
+            // Collect, and allocate while the world is still stopped: once the others resume they
+            // could fill the space again before this thread's next try.
+            long[] allocated = {0};
+            coordinator.stopTheWorld(m, slot.address(), world -> {
+                heap.run(world);
+                allocated[0] = heap.allocate(m.context(), size, header);
+            });
+            if (allocated[0] != 0) {
+                return allocated[0];
             }
             fatal("out of memory: " + size + " bytes wanted, " + heap.used() + " bytes in use after collecting", null);
         } catch (Throwable t) {
