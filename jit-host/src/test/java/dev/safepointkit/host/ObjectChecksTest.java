@@ -237,7 +237,23 @@ class ObjectChecksTest {
                 + "maps for one object", refused("bad.o", bytes));
     }
 
-    // The same object, uncorrupted, still loads: the checks refuse only what they should.
+    @Test
+    void rejectsExecutableSectionWithoutBytes() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionField(".text", SH_TYPE, ElfSection.SHT_NOBITS).bytes();
+        assertEquals("bad.o: section .text [2] is executable but of type SHT_NOBITS: code must have bytes in the file",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsStackMapSectionWithoutBytes() throws Exception {
+        // Found by fuzzing: 0.5 to 1 GiB of zeros took the stack map parser seconds to read through.
+        byte[] bytes = ObjectEditor.of("safepoints").sectionField(".llvm_stackmaps", SH_TYPE, ElfSection.SHT_NOBITS)
+                .sectionField(".llvm_stackmaps", SH_SIZE, 0x2c00_000cL).bytes();
+        assertEquals("bad.o: section .llvm_stackmaps [4] is of type SHT_NOBITS: a stack map section must have bytes in the file",
+                refused("bad.o", bytes));
+    }
+
+    // The same objects, uncorrupted, still load: the checks refuse only what they should.
 
     @Test
     void everyFixtureStillLoads() throws Exception {
