@@ -121,6 +121,11 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic --frame-point
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=4 \
   -fixup-allow-gcptr-in-csr -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots-gcregs.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
+# The loader fuzz test's seeds are the JIT objects themselves; crashing inputs found by fuzzing
+# stay beside them as regression seeds.
+if [ "$fixtures" = "$root/fixtures" ]; then
+  cp "$jit"/*.o "$root/jit-host/src/test/resources/dev/safepointkit/host/JitHostFuzzTestInputs/loadsOrRefuses/"
+fi
 
 # The demo (examples/demo): its runtime functions and binary-trees, which the demo bundles, and
 # the programs its tests run. Statepoints come from rewrite-statepoints-for-gc, except in the

@@ -1,5 +1,6 @@
 package dev.safepointkit.host;
 
+import dev.safepointkit.stackmap.ObjectStackMaps;
 import dev.safepointkit.stackmap.elf.ElfFile;
 import dev.safepointkit.stackmap.elf.ElfRelocation;
 import dev.safepointkit.stackmap.elf.ElfSection;
@@ -36,13 +37,22 @@ final class ObjectChecks {
 
     /**
      * Checks a section the linker is about to load ({@code SHF_ALLOC}, not empty): it has bytes
-     * (in the file, or zero-filled for SHT_NOBITS), an alignment the page-aligned mapping can
-     * honour, and a size within {@link #MAX_MAPPING_BYTES}.
+     * (in the file, or zero-filled for SHT_NOBITS, which code and stack maps may not be), an
+     * alignment the page-aligned mapping can honour, and a size within {@link #MAX_MAPPING_BYTES}.
      */
     static void loadedSection(String object, ElfSection s, long pageSize) throws JitLoadException {
         if (s.type() == ElfSection.SHT_NULL) {
             throw new JitLoadException(object + ": section " + describe(s) + " is SHF_ALLOC but of type SHT_NULL, "
                     + "so it has no bytes to load");
+        }
+        if (s.type() == ElfSection.SHT_NOBITS && (s.flags() & ElfSection.SHF_EXECINSTR) != 0) {
+            throw new JitLoadException(object + ": section " + describe(s) + " is executable but of type SHT_NOBITS: "
+                    + "code must have bytes in the file");
+        }
+        if (s.type() == ElfSection.SHT_NOBITS && s.name().equals(ObjectStackMaps.SECTION_NAME)) {
+            // Zeros are no stack map, and finding out would mean reading every one of them.
+            throw new JitLoadException(object + ": section " + describe(s) + " is of type SHT_NOBITS: "
+                    + "a stack map section must have bytes in the file");
         }
         checkAlignment(object, "section " + describe(s), "sh_addralign", s.alignment(), pageSize);
         if (Long.compareUnsigned(s.size(), MAX_MAPPING_BYTES) > 0) {

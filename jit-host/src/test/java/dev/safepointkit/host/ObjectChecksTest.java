@@ -23,6 +23,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -237,7 +238,23 @@ class ObjectChecksTest {
                 + "maps for one object", refused("bad.o", bytes));
     }
 
-    // The same object, uncorrupted, still loads: the checks refuse only what they should.
+    @Test
+    void rejectsExecutableSectionWithoutBytes() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionField(".text", SH_TYPE, ElfSection.SHT_NOBITS).bytes();
+        assertEquals("bad.o: section .text [2] is executable but of type SHT_NOBITS: code must have bytes in the file",
+                refused("bad.o", bytes));
+    }
+
+    @Test
+    void rejectsStackMapSectionWithoutBytes() throws Exception {
+        // Found by fuzzing: 0.5 to 1 GiB of zeros took the stack map parser seconds to read through.
+        byte[] bytes = ObjectEditor.of("safepoints").sectionField(".llvm_stackmaps", SH_TYPE, ElfSection.SHT_NOBITS)
+                .sectionField(".llvm_stackmaps", SH_SIZE, 0x2c00_000cL).bytes();
+        assertEquals("bad.o: section .llvm_stackmaps [4] is of type SHT_NOBITS: a stack map section must have bytes in the file",
+                refused("bad.o", bytes));
+    }
+
+    // The same objects, uncorrupted, still load: the checks refuse only what they should.
 
     @Test
     void everyFixtureStillLoads() throws Exception {
@@ -261,6 +278,37 @@ class ObjectChecksTest {
             } catch (JitLoadException e) {
                 throw new AssertionError(fixture.getFileName() + " no longer loads: " + e.getMessage(), e);
             }
+        }
+    }
+
+    // Corruption anywhere, as users meet it.
+
+    @Test
+    void randomlyCorruptedCopiesOfAnObjectLoadOrAreRefused() throws Exception {
+        // A few random bytes overwritten in each copy. A fixed seed, so a failure names a copy
+        // that can be built again.
+        byte[] math = JitFixtures.bytes("math");
+        Random random = new Random(20261201);
+        try (JitHost host = new JitHost()) {
+            long live = JitHost.liveMappings();
+            int loaded = 0;
+            for (int copy = 0; copy < 1000; copy++) {
+                byte[] bytes = math.clone();
+                for (int n = 1 + random.nextInt(8); n > 0; n--) {
+                    bytes[random.nextInt(bytes.length)] = (byte) random.nextInt(256);
+                }
+                try {
+                    host.unload(host.load("copy" + copy + ".o", MemorySegment.ofArray(bytes)), false);
+                    loaded++;
+                } catch (JitLoadException refused) {
+                    assertTrue(refused.getMessage().startsWith("copy" + copy + ".o: "), refused.getMessage());
+                } catch (RuntimeException e) {
+                    throw new AssertionError("copy " + copy + " failed with " + e, e);
+                }
+            }
+            assertEquals(live, JitHost.liveMappings(), "mappings left behind");
+            assertTrue(host.objects().isEmpty());
+            assertTrue(loaded > 0, "no copy loaded: the corruption is too coarse to say anything");
         }
     }
 
