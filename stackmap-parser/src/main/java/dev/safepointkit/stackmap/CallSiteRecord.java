@@ -92,26 +92,49 @@ public final class CallSiteRecord {
         return (offset + 7) & ~7L;
     }
 
+    /**
+     * The stack map this record was parsed from, which owns the memory it reads.
+     *
+     * @return the enclosing stack map
+     */
     public StackMap stackMap() {
         return map;
     }
 
-    /** Index of this record in its stack map. */
+    /**
+     * Index of this record in its stack map, counting from 0 across all its functions.
+     *
+     * @return the index, in {@code [0, stackMap().recordCount())}
+     */
     public int index() {
         return index;
     }
 
-    /** Offset of this record from the start of the section. */
+    /**
+     * Offset of this record from the start of the section.
+     *
+     * @return the byte offset of the record's ID field in its section
+     */
     public long sectionOffset() {
         return map.sectionOffset() + offset;
     }
 
-    /** The function this record belongs to. */
+    /**
+     * The function this record belongs to. Finds it by binary search over the functions' first
+     * records, and allocates the view: keep it if you need it more than once.
+     *
+     * @return the StkSizeRecord whose RecordCount covers this record
+     */
     public FunctionRecord function() {
         return map.function(map.functionOfRecord(index));
     }
 
-    /** The ID given to the intrinsic (for statepoints, the statepoint ID). */
+    /**
+     * The ID given to the intrinsic (for statepoints, the statepoint ID).
+     *
+     * @return the 64-bit ID, to be read unsigned; {@link #OVERFLOW_ID} when LLVM dropped the
+     *     locations
+     */
     public long id() {
         return map.reader().u64(offset + ID);
     }
@@ -119,20 +142,39 @@ public final class CallSiteRecord {
     /**
      * Offset from the function's start: for a statepoint, the return address of the call; for a
      * patchpoint, the first byte of its sled; for a stackmap, the end of the preceding code.
+     *
+     * @return the offset in bytes from the function's first instruction, in {@code [0, 2^32)}
      */
     public long instructionOffset() {
         return map.reader().u32(offset + INSTRUCTION_OFFSET);
     }
 
-    /** Reserved; LLVM writes 0. */
+    /**
+     * Reserved; LLVM writes 0.
+     *
+     * @return the u16 field as stored
+     */
     public int flags() {
         return map.reader().u16(offset + FLAGS);
     }
 
+    /**
+     * The number of live locations, as NumLocations says (validated against the section's size).
+     *
+     * @return the count, in {@code [0, 65535]}
+     */
     public int locationCount() {
         return map.reader().u16(offset + NUM_LOCATIONS);
     }
 
+    /**
+     * Location {@code i}, a new view each call. What each location means depends on the intrinsic
+     * that made the record (see {@link StatepointRecord} for statepoints).
+     *
+     * @param i the location's index, in {@code [0, locationCount())}
+     * @return a view of the 12-byte Location entry
+     * @throws IndexOutOfBoundsException if {@code i} is out of range
+     */
     public Location location(int i) {
         if (i < 0 || i >= locationCount()) {
             throw new IndexOutOfBoundsException("location " + i + " of record with " + locationCount());
@@ -140,10 +182,23 @@ public final class CallSiteRecord {
         return new Location(map, offset + LOCATIONS + (long) i * Location.SIZE);
     }
 
+    /**
+     * The number of live-out registers, as NumLiveOuts says; non-zero only for patchpoints (and
+     * only if LLVM computed liveness for them).
+     *
+     * @return the count, in {@code [0, 65535]}
+     */
     public int liveOutCount() {
         return map.reader().u16(liveOutHeader() + NUM_LIVE_OUTS);
     }
 
+    /**
+     * Live-out register {@code i}, a new view each call.
+     *
+     * @param i the live-out's index, in {@code [0, liveOutCount())}
+     * @return a view of the 4-byte LiveOut entry
+     * @throws IndexOutOfBoundsException if {@code i} is out of range
+     */
     public LiveOut liveOut(int i) {
         if (i < 0 || i >= liveOutCount()) {
             throw new IndexOutOfBoundsException("live-out " + i + " of record with " + liveOutCount());

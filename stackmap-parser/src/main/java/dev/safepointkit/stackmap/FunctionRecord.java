@@ -23,15 +23,30 @@ public final class FunctionRecord {
         this.offset = offset;
     }
 
+    /**
+     * The stack map this record was parsed from, which owns the memory it reads.
+     *
+     * @return the enclosing stack map
+     */
     public StackMap stackMap() {
         return map;
     }
 
+    /**
+     * Index of this function record in its stack map.
+     *
+     * @return the index, in {@code [0, stackMap().functionCount())}
+     */
     public int index() {
         return index;
     }
 
-    /** Offset of this record from the start of the section. */
+    /**
+     * Offset of this record from the start of the section.
+     *
+     * @return the byte offset of the FunctionAddress field in its section (where a relocatable
+     *     object's relocation for it points)
+     */
     public long sectionOffset() {
         return map.sectionOffset() + offset;
     }
@@ -39,6 +54,8 @@ public final class FunctionRecord {
     /**
      * The address as stored: the function's address in a linked file, 0 in a relocatable object
      * until a loader applies the section's relocations.
+     *
+     * @return the u64 FunctionAddress field
      */
     public long functionAddress() {
         return map.reader().u64(offset + FUNCTION_ADDRESS);
@@ -47,26 +64,49 @@ public final class FunctionRecord {
     /**
      * The frame size in bytes, excluding the return address, or {@link #DYNAMIC_STACK_SIZE} when
      * the function's frame size is not known statically.
+     *
+     * @return the u64 StackSize field
      */
     public long stackSize() {
         return map.reader().u64(offset + STACK_SIZE);
     }
 
+    /**
+     * Whether the frame size is unknown statically, so a walker cannot step over the frame by size.
+     *
+     * @return true when StackSize is {@link #DYNAMIC_STACK_SIZE}
+     */
     public boolean hasDynamicStackSize() {
         return stackSize() == DYNAMIC_STACK_SIZE;
     }
 
-    /** How many call-site records belong to this function (validated to fit an int). */
+    /**
+     * How many call-site records belong to this function (validated to fit an int).
+     *
+     * @return the RecordCount field, at least 0
+     */
     public int recordCount() {
         return map.firstRecordOf(index + 1) - map.firstRecordOf(index);
     }
 
-    /** Index, in the stack map, of this function's first call-site record. */
+    /**
+     * Index, in the stack map, of this function's first call-site record: the records of all
+     * earlier functions come before it.
+     *
+     * @return the index for {@link StackMap#record(int)}; equal to the next function's when this
+     *     one has no records
+     */
     public int firstRecordIndex() {
         return map.firstRecordOf(index);
     }
 
-    /** This function's {@code i}-th call-site record. */
+    /**
+     * This function's {@code i}-th call-site record.
+     *
+     * @param i the record's index within this function, in {@code [0, recordCount())}
+     * @return a new view of the record
+     * @throws IndexOutOfBoundsException if {@code i} is out of range
+     */
     public CallSiteRecord record(int i) {
         if (i < 0 || i >= recordCount()) {
             throw new IndexOutOfBoundsException("record " + i + " of function " + index + " with " + recordCount());

@@ -19,36 +19,67 @@ public final class Location {
         this.offset = offset;
     }
 
+    /**
+     * How this location describes the value; decides which of the other getters mean anything.
+     *
+     * @return the kind, from the Type byte (validated when the stack map was parsed)
+     */
     public LocationKind kind() {
         return LocationKind.ofValidCode(map.reader().u8(offset + KIND));
     }
 
-    /** Size of the value in bytes (for Indirect, of the stored value: 16 for a vector). */
+    /**
+     * Size of the value in bytes (for Indirect, of the stored value: 16 for a vector).
+     *
+     * @return the u16 Size field
+     */
     public int sizeInBytes() {
         return map.reader().u16(offset + SIZE_IN_BYTES);
     }
 
-    /** The DWARF register: holding the value (Register) or the base of the address. */
+    /**
+     * The DWARF register: holding the value (Register) or the base of the address (Direct,
+     * Indirect). Not meaningful for the constant kinds.
+     *
+     * @return the u16 DWARF register number
+     */
     public int dwarfRegNum() {
         return map.reader().u16(offset + DWARF_REG);
     }
 
-    /** The signed offset from the register, for Direct and Indirect. */
+    /**
+     * The signed offset from the register, for Direct and Indirect.
+     *
+     * @return the offset in bytes, the 32-bit field read signed
+     */
     public int offset() {
         return map.reader().i32(offset + OFFSET_OR_CONSTANT);
     }
 
-    /** The value of a Constant location: the 32-bit field, sign-extended as LLVM writes it. */
+    /**
+     * The value of a Constant location: the 32-bit field, sign-extended as LLVM writes it.
+     *
+     * @return the constant, in {@code [-2^31, 2^31)}
+     */
     public long smallConstant() {
         return map.reader().i32(offset + OFFSET_OR_CONSTANT);
     }
 
-    /** The 32-bit field as stored, unsigned (how llvm-readobj prints a Constant). */
+    /**
+     * The 32-bit field as stored, unsigned (how llvm-readobj prints a Constant).
+     *
+     * @return the field, in {@code [0, 2^32)}
+     */
     public long rawConstantField() {
         return map.reader().u32(offset + OFFSET_OR_CONSTANT);
     }
 
-    /** Index into the constants table, for ConstantIndex (validated to be in range). */
+    /**
+     * Index into the constants table, for ConstantIndex (validated to be in range).
+     *
+     * @return the index, below {@link StackMap#constantCount()} of the enclosing stack map, for a
+     *     ConstantIndex location
+     */
     public int constantIndex() {
         return (int) map.reader().u32(offset + OFFSET_OR_CONSTANT);
     }
@@ -56,6 +87,7 @@ public final class Location {
     /**
      * The value of a Constant or ConstantIndex location.
      *
+     * @return the constant, sign-extended for Constant, the 64-bit table entry for ConstantIndex
      * @throws IllegalStateException for the other kinds, whose value lives in the machine state
      */
     public long constantValue() {
@@ -66,7 +98,11 @@ public final class Location {
         };
     }
 
-    /** Offset of this location from the start of the section. */
+    /**
+     * Offset of this location from the start of the section, for error messages and hex dumps.
+     *
+     * @return the byte offset of the Location's Type field in its section
+     */
     public long sectionOffset() {
         return map.sectionOffset() + offset;
     }

@@ -21,7 +21,11 @@ public enum LocationKind {
         this.code = code;
     }
 
-    /** The byte LLVM writes for this kind. */
+    /**
+     * The byte LLVM writes for this kind.
+     *
+     * @return the Location's Type field, 1 to 5
+     */
     public int code() {
         return code;
     }

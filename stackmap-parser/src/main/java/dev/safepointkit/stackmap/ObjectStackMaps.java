@@ -40,7 +40,11 @@ public final class ObjectStackMaps {
 
     /**
      * Reads the stack maps of {@code elf}; empty when it has no {@code .llvm_stackmaps} section.
+     * Parses the section and resolves every function's symbol now, from the relocations in a
+     * relocatable object or by address in a linked file.
      *
+     * @param elf the file; its image must stay valid and unwritten while the result is used
+     * @return the stack maps with their function symbols, or empty
      * @throws StackMapFormatException if the section is malformed
      * @throws ElfFormatException if the symbols or relocations it needs are
      */
@@ -145,15 +149,29 @@ public final class ObjectStackMaps {
         return elf.machine() == ElfFile.EM_AARCH64 ? ElfRelocation.R_AARCH64_ABS64 : ElfRelocation.R_X86_64_64;
     }
 
+    /**
+     * The file the stack maps were read from.
+     *
+     * @return the file given to {@link #read}
+     */
     public ElfFile elf() {
         return elf;
     }
 
-    /** The {@code .llvm_stackmaps} section header. */
+    /**
+     * The {@code .llvm_stackmaps} section header.
+     *
+     * @return the first section named {@value #SECTION_NAME}
+     */
     public ElfSection section() {
         return section;
     }
 
+    /**
+     * The parsed section.
+     *
+     * @return every stack map in the section, in order
+     */
     public StackMapSection stackMaps() {
         return stackMaps;
     }
@@ -161,12 +179,21 @@ public final class ObjectStackMaps {
     /**
      * The symbol of function record {@code functionIndex} of stack map {@code mapIndex}; empty when
      * no symbol names it (a stripped file, or a relocation-less object).
+     *
+     * @param mapIndex index in {@link StackMapSection#stackMaps()}
+     * @param functionIndex index of the function record in that stack map
+     * @return the function's symbol, or empty
+     * @throws ArrayIndexOutOfBoundsException if either index is out of range
      */
     public Optional<ElfSymbol> functionSymbol(int mapIndex, int functionIndex) {
         return Optional.ofNullable(functionSymbols[mapIndex][functionIndex]);
     }
 
-    /** Every function symbol, in stack map and function order; null where none was found. */
+    /**
+     * Every function symbol, in stack map and function order; null where none was found.
+     *
+     * @return a new unmodifiable list, one entry per function record of the section
+     */
     public List<ElfSymbol> functionSymbols() {
         List<ElfSymbol> all = new ArrayList<>();
         for (ElfSymbol[] perMap : functionSymbols) {

@@ -63,7 +63,18 @@ public final class StackMap {
      * Parses the stack map that starts at byte 0 of {@code bytes}; bytes after its end are left
      * alone (see {@link StackMapSection} for sections that hold several).
      *
+     * <p>Validates the header, every count and every call-site record against {@code bytes}, and
+     * keeps a table of record offsets (4 bytes per record); the bytes are not copied, so
+     * {@code bytes} must stay valid and unwritten for as long as the result is used.
+     *
+     * @param bytes the stack map, possibly followed by other bytes; it must end within the first 2 GiB
+     * @param order the byte order of the object file the section comes from
      * @param sectionOffset where {@code bytes} starts in its section, for error messages
+     * @return the parsed stack map, whose {@link #byteSize()} says where it ends
+     * @throws StackMapFormatException if the version is not {@value #VERSION}, a count does not fit
+     *     the bytes, the functions' record counts do not add up to NumRecords, or a record is
+     *     truncated or has an unknown location kind or an out-of-range constant index; the message
+     *     names the offending field and its byte offset from the start of the section
      */
     public static StackMap parse(MemorySegment bytes, ByteOrder order, long sectionOffset) throws StackMapFormatException {
         return parse(new ByteReader(bytes, order), sectionOffset);
@@ -122,55 +133,120 @@ public final class StackMap {
                 recordOffsets, firstRecord);
     }
 
-    /** The bytes of this stack map alone, from its header to the end of its last record. */
+    /**
+     * The bytes of this stack map alone, from its header to the end of its last record.
+     *
+     * @return a slice of the segment given to {@link #parse}, with the same owner
+     */
     public MemorySegment segment() {
         return in.segment();
     }
 
+    /**
+     * The byte order every field is read in.
+     *
+     * @return the order given to {@link #parse}
+     */
     public ByteOrder byteOrder() {
         return in.order();
     }
 
-    /** Where this stack map starts in its section. */
+    /**
+     * Where this stack map starts in its section.
+     *
+     * @return the byte offset given to {@link #parse}; 0 for the first stack map of a section
+     */
     public long sectionOffset() {
         return sectionOffset;
     }
 
-    /** Size in bytes, header to the end of the last record's padding. */
+    /**
+     * Size in bytes, header to the end of the last record's padding.
+     *
+     * @return the size; the next stack map of a linked section starts this many bytes later
+     */
     public long byteSize() {
         return in.size();
     }
 
+    /**
+     * The format version from the header.
+     *
+     * @return always {@value #VERSION}, since {@link #parse} refuses any other
+     */
     public int version() {
         return in.u8(HEADER_VERSION);
     }
 
+    /**
+     * The number of StkSizeRecords (functions with stack map records).
+     *
+     * @return NumFunctions from the header
+     */
     public int functionCount() {
         return functionCount;
     }
 
+    /**
+     * The number of entries in the constants table.
+     *
+     * @return NumConstants from the header
+     */
     public int constantCount() {
         return constantCount;
     }
 
+    /**
+     * The number of call-site records, over all functions.
+     *
+     * @return NumRecords from the header
+     */
     public int recordCount() {
         return recordCount;
     }
 
+    /**
+     * Function record {@code index}, a new view each call.
+     *
+     * @param index in {@code [0, functionCount())}
+     * @return a view of the StkSizeRecord
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
     public FunctionRecord function(int index) {
         return new FunctionRecord(this, index, HEADER_SIZE + (long) checkIndex(index, functionCount, "function") * FunctionRecord.SIZE);
     }
 
-    /** Entry {@code index} of the constants table, a 64-bit value (print unsigned, as LLVM does). */
+    /**
+     * Entry {@code index} of the constants table, a 64-bit value (print unsigned, as LLVM does).
+     *
+     * @param index in {@code [0, constantCount())}
+     * @return the LargeConstant field
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
     public long constant(int index) {
         return in.u64(constantsOffset + (long) checkIndex(index, constantCount, "constant") * CONSTANT_SIZE);
     }
 
+    /**
+     * Call-site record {@code index}, a new view each call; constant time (record offsets were
+     * found by {@link #parse}).
+     *
+     * @param index in {@code [0, recordCount())}; records are in function order
+     * @return a view of the StkMapRecord
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
     public CallSiteRecord record(int index) {
         return new CallSiteRecord(this, index, recordOffsets[checkIndex(index, recordCount, "record")]);
     }
 
-    /** The index of the function that call-site record {@code recordIndex} belongs to. */
+    /**
+     * The index of the function that call-site record {@code recordIndex} belongs to, by binary
+     * search; allocates nothing.
+     *
+     * @param recordIndex in {@code [0, recordCount())}
+     * @return the function's index, for {@link #function(int)}
+     * @throws IndexOutOfBoundsException if {@code recordIndex} is out of range
+     */
     public int functionOfRecord(int recordIndex) {
         checkIndex(recordIndex, recordCount, "record");
         // firstRecordOfFunction is non-decreasing; functions with no records share a start, and

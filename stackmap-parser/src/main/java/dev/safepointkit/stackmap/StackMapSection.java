@@ -28,6 +28,11 @@ public final class StackMapSection {
      * Parses every stack map in the section. Zero bytes after the last one are accepted as the
      * linker's alignment padding; anything else must be another complete stack map.
      *
+     * <p>Nothing is copied: {@code section} must stay valid and unwritten while the result is used.
+     *
+     * @param section the bytes of the whole {@code .llvm_stackmaps} section
+     * @param order the byte order of the object file it comes from
+     * @return the section, holding at least one stack map
      * @throws StackMapFormatException if the section is empty or any stack map in it is malformed
      */
     public static StackMapSection parse(MemorySegment section, ByteOrder order) throws StackMapFormatException {
@@ -58,20 +63,38 @@ public final class StackMapSection {
         return true;
     }
 
+    /**
+     * The section's bytes, trailing padding included.
+     *
+     * @return the segment given to {@link #parse}
+     */
     public MemorySegment segment() {
         return segment;
     }
 
+    /**
+     * The byte order the section is read in.
+     *
+     * @return the order given to {@link #parse}
+     */
     public ByteOrder byteOrder() {
         return order;
     }
 
-    /** The stack maps in section order; never empty. */
+    /**
+     * The stack maps in section order; never empty.
+     *
+     * @return an unmodifiable list
+     */
     public List<StackMap> stackMaps() {
         return stackMaps;
     }
 
-    /** Call-site records in all stack maps together. */
+    /**
+     * Call-site records in all stack maps together.
+     *
+     * @return the sum of the stack maps' {@link StackMap#recordCount()}, summed on each call
+     */
     public long recordCount() {
         long n = 0;
         for (StackMap map : stackMaps) {

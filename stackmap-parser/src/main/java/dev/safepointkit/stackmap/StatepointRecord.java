@@ -30,8 +30,12 @@ public final class StatepointRecord {
     }
 
     /**
-     * Reads {@code record} as a statepoint.
+     * Reads {@code record} as a statepoint. Counts the deopt locations, pairs and trailing allocas
+     * once; the getters then index straight into the record.
      *
+     * @param record a record made by {@code gc.statepoint}; other records usually fail the checks
+     *     below, but not always (a stackmap record with suitable constants passes)
+     * @return the statepoint view of {@code record}
      * @throws StackMapFormatException if it does not have the statepoint layout: fewer than three
      *     leading constants, more deopt locations than the record holds, or an odd number of
      *     locations between the deopt values and the trailing allocas
@@ -70,50 +74,111 @@ public final class StatepointRecord {
         return new StatepointRecord(record, (int) deopt, paired / 2, allocas);
     }
 
+    /**
+     * The call-site record this view reads.
+     *
+     * @return the record given to {@link #of}
+     */
     public CallSiteRecord record() {
         return record;
     }
 
-    /** The statepoint ID. */
+    /**
+     * The statepoint ID.
+     *
+     * @return the record's ID, to be read unsigned
+     */
     public long id() {
         return record.id();
     }
 
+    /**
+     * The calling convention of the statepoint's call, as LLVM numbers them.
+     *
+     * @return location 0's constant (0 for the C calling convention)
+     */
     public long callingConvention() {
         return record.location(0).constantValue();
     }
 
-    /** The statepoint's flags operand. */
+    /**
+     * The statepoint's flags operand.
+     *
+     * @return location 1's constant
+     */
     public long flags() {
         return record.location(1).constantValue();
     }
 
+    /**
+     * The number of deopt locations, from location 2.
+     *
+     * @return the count, at least 0 and at most the locations after the three constants
+     */
     public int deoptCount() {
         return deoptCount;
     }
 
+    /**
+     * Deopt location {@code i}: a value the statepoint's deopt operand bundle keeps live.
+     *
+     * @param i in {@code [0, deoptCount())}
+     * @return a new view of the location
+     * @throws IndexOutOfBoundsException if {@code i} is out of range
+     */
     public Location deopt(int i) {
         return record.location(LEADING_CONSTANTS + checkIndex(i, deoptCount, "deopt location"));
     }
 
-    /** Number of (base, derived) pairs, repeated pairs included. */
+    /**
+     * Number of (base, derived) pairs, repeated pairs included.
+     *
+     * @return the count, at least 0
+     */
     public int pairCount() {
         return pairCount;
     }
 
+    /**
+     * Where the base object of pair {@code pair} is: the pointer a collector marks and moves.
+     *
+     * @param pair in {@code [0, pairCount())}
+     * @return a new view of the location (as LLVM writes them: Register, Indirect or Constant)
+     * @throws IndexOutOfBoundsException if {@code pair} is out of range
+     */
     public Location base(int pair) {
         return record.location(pairsStart() + 2 * checkIndex(pair, pairCount, "pair"));
     }
 
+    /**
+     * Where the derived pointer of pair {@code pair} is: a pointer into (or just past) the base
+     * object, which a collector must move by the same distance as the base. Equals the base's
+     * location when the base itself is used after the call.
+     *
+     * @param pair in {@code [0, pairCount())}
+     * @return a new view of the location (as LLVM writes them: Register, Indirect or Constant)
+     * @throws IndexOutOfBoundsException if {@code pair} is out of range
+     */
     public Location derived(int pair) {
         return record.location(pairsStart() + 2 * checkIndex(pair, pairCount, "pair") + 1);
     }
 
+    /**
+     * The number of trailing Direct locations, the gc-live allocas.
+     *
+     * @return the count, at least 0
+     */
     public int gcAllocaCount() {
         return allocaCount;
     }
 
-    /** A gc-live alloca: a Direct location whose slot holds a GC pointer. */
+    /**
+     * A gc-live alloca: a Direct location whose slot holds a GC pointer.
+     *
+     * @param i in {@code [0, gcAllocaCount())}
+     * @return a new view of the Direct location; the slot is at {@code reg + offset}
+     * @throws IndexOutOfBoundsException if {@code i} is out of range
+     */
     public Location gcAlloca(int i) {
         return record.location(pairsStart() + 2 * pairCount + checkIndex(i, allocaCount, "gc-live alloca"));
     }

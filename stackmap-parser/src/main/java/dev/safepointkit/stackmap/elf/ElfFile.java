@@ -18,11 +18,16 @@ import java.util.Optional;
  * read. Immutable; safe to share between threads while the segment stays valid and unwritten.
  */
 public final class ElfFile {
+    /** {@code e_type} of a relocatable object ({@code .o}). */
     public static final int ET_REL = 1;
+    /** {@code e_type} of an executable linked at a fixed address. */
     public static final int ET_EXEC = 2;
+    /** {@code e_type} of a shared object or position-independent executable. */
     public static final int ET_DYN = 3;
 
+    /** {@code e_machine} of x86-64. */
     public static final int EM_X86_64 = 62;
+    /** {@code e_machine} of AArch64. */
     public static final int EM_AARCH64 = 183;
 
     private static final int ELF_MAGIC = 0x7f454c46;
@@ -58,7 +63,16 @@ public final class ElfFile {
         this.sections = sections;
     }
 
-    /** Reads the ELF header and the section header table of {@code image}. */
+    /**
+     * Reads the ELF header and the section header table of {@code image}, and the section names.
+     * Nothing is copied but the names.
+     *
+     * @param image the whole file; it must stay valid and unwritten while the result and the
+     *     segments it hands out are used
+     * @return the file, with its sections (none when {@code e_shoff} is 0)
+     * @throws ElfFormatException if {@code image} is not ELF64 in either byte order, the section
+     *     headers or a section's bytes lie outside it, or a section name is out of its table
+     */
     public static ElfFile parse(MemorySegment image) throws ElfFormatException {
         long size = image.byteSize();
         if (size < EHDR_SIZE || new ByteReader(image, ByteOrder.BIG_ENDIAN).i32(0) != ELF_MAGIC) {
@@ -170,29 +184,57 @@ public final class ElfFile {
                 StandardCharsets.UTF_8);
     }
 
+    /**
+     * The file's bytes.
+     *
+     * @return the segment given to {@link #parse}
+     */
     public MemorySegment image() {
         return in.segment();
     }
 
+    /**
+     * The byte order of every multi-byte field, from {@code e_ident[EI_DATA]}.
+     *
+     * @return little- or big-endian
+     */
     public ByteOrder byteOrder() {
         return in.order();
     }
 
-    /** {@code e_type}: {@link #ET_REL}, {@link #ET_EXEC}, {@link #ET_DYN}, ... */
+    /**
+     * {@code e_type}: {@link #ET_REL}, {@link #ET_EXEC}, {@link #ET_DYN}, ...
+     *
+     * @return the u16 field as stored, not checked against the known types
+     */
     public int type() {
         return type;
     }
 
+    /**
+     * Whether this is a relocatable object, whose addresses are section-relative and whose
+     * stack map function addresses come from relocations.
+     *
+     * @return true when {@code e_type} is {@link #ET_REL}
+     */
     public boolean isRelocatable() {
         return type == ET_REL;
     }
 
-    /** {@code e_machine}: {@link #EM_X86_64}, {@link #EM_AARCH64}, ... */
+    /**
+     * {@code e_machine}: {@link #EM_X86_64}, {@link #EM_AARCH64}, ...
+     *
+     * @return the u16 field as stored, not checked against the known machines
+     */
     public int machine() {
         return machine;
     }
 
-    /** The file format as llvm-readobj names it, e.g. {@code elf64-x86-64}. */
+    /**
+     * The file format as llvm-readobj names it, e.g. {@code elf64-x86-64}.
+     *
+     * @return the name, {@code elf64-unknown} for machines other than x86-64 and AArch64
+     */
     public String formatName() {
         return switch (machine) {
             case EM_X86_64 -> "elf64-x86-64";
@@ -201,7 +243,11 @@ public final class ElfFile {
         };
     }
 
-    /** The architecture as llvm-readobj names it, e.g. {@code x86_64}, {@code aarch64_be}. */
+    /**
+     * The architecture as llvm-readobj names it, e.g. {@code x86_64}, {@code aarch64_be}.
+     *
+     * @return the name, {@code unknown} for machines other than x86-64 and AArch64
+     */
     public String archName() {
         return switch (machine) {
             case EM_X86_64 -> "x86_64";
@@ -210,15 +256,32 @@ public final class ElfFile {
         };
     }
 
+    /**
+     * Every section header, in table order; index 0 is the null section.
+     *
+     * @return an unmodifiable list, empty when the file has no section header table
+     */
     public List<ElfSection> sections() {
         return sections;
     }
 
+    /**
+     * Section header {@code index}.
+     *
+     * @param index in {@code [0, sections().size())}
+     * @return the section
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
     public ElfSection section(int index) {
         return sections.get(index);
     }
 
-    /** The first section named {@code name}. */
+    /**
+     * The first section named {@code name}.
+     *
+     * @param name the exact section name, e.g. {@code .llvm_stackmaps}
+     * @return the section, or empty when none has that name
+     */
     public Optional<ElfSection> findSection(String name) {
         for (ElfSection s : sections) {
             if (s.name().equals(name)) {
@@ -228,7 +291,13 @@ public final class ElfFile {
         return Optional.empty();
     }
 
-    /** The bytes of {@code section} in the file (empty for SHT_NOBITS); checked by {@link #parse}. */
+    /**
+     * The bytes of {@code section} in the file (empty for SHT_NOBITS); checked by {@link #parse}.
+     *
+     * @param section a section of this file
+     * @return a slice of {@link #image()}, not a copy
+     * @throws IndexOutOfBoundsException if {@code section} comes from another, larger file
+     */
     public MemorySegment contents(ElfSection section) {
         return section.hasFileBytes() ? in.segment().asSlice(section.offset(), section.size()) : in.segment().asSlice(0, 0);
     }
@@ -236,6 +305,9 @@ public final class ElfFile {
     /**
      * The static symbol table ({@code SHT_SYMTAB}), or the dynamic one when the file has been
      * stripped of it; empty when there is neither. Index 0 is the null symbol.
+     *
+     * @return a new list, read from the file on each call
+     * @throws ElfFormatException as for {@link #symbols(ElfSection)}
      */
     public List<ElfSymbol> symbols() throws ElfFormatException {
         ElfSection table = null;
@@ -251,7 +323,15 @@ public final class ElfFile {
         return table == null ? List.of() : symbols(table);
     }
 
-    /** The entries of symbol table {@code table}. */
+    /**
+     * The entries of symbol table {@code table}, names resolved through its linked string table.
+     *
+     * @param table an {@code SHT_SYMTAB} or {@code SHT_DYNSYM} section of this file
+     * @return a new list, in table order, read from the file on each call
+     * @throws ElfFormatException if {@code table} is not a symbol table, is not a whole number of
+     *     24-byte entries, does not link to a string table, or a name is outside that table or
+     *     not NUL-terminated
+     */
     public List<ElfSymbol> symbols(ElfSection table) throws ElfFormatException {
         if (table.type() != ElfSection.SHT_SYMTAB && table.type() != ElfSection.SHT_DYNSYM) {
             throw new ElfFormatException(sectionHeaderOffset(table) + 4, "section[" + table.index() + "].sh_type",
@@ -275,6 +355,8 @@ public final class ElfFile {
      * The RELA relocations that apply to {@code target}, in file order, from every {@code SHT_RELA}
      * section whose {@code sh_info} names it.
      *
+     * @param target the section the relocations apply to
+     * @return a new list, empty when nothing applies to {@code target}
      * @throws ElfFormatException for an {@code SHT_REL} section that applies to it (not used by LLVM
      *     on x86-64 or AArch64), or a malformed relocation table
      */
@@ -299,7 +381,14 @@ public final class ElfFile {
         return relocations;
     }
 
-    /** The symbol table that relocation section {@code relocations} refers to. */
+    /**
+     * The symbol table that relocation section {@code relocations} refers to.
+     *
+     * @param relocations an {@code SHT_RELA} (or {@code SHT_REL}) section of this file
+     * @return the section its {@code sh_link} names
+     * @throws ElfFormatException if {@code sh_link} names no section, or one that is not a symbol
+     *     table
+     */
     public ElfSection symbolTableOf(ElfSection relocations) throws ElfFormatException {
         ElfSection table = linkedSection(relocations, -1);
         if (table.type() != ElfSection.SHT_SYMTAB && table.type() != ElfSection.SHT_DYNSYM) {
@@ -309,7 +398,13 @@ public final class ElfFile {
         return table;
     }
 
-    /** DT_SONAME from the dynamic section, the name a shared object is loaded by. */
+    /**
+     * DT_SONAME from the dynamic section, the name a shared object is loaded by.
+     *
+     * @return the name, or empty when there is no dynamic section or it has no DT_SONAME
+     * @throws ElfFormatException if the dynamic section is not a whole number of 16-byte entries,
+     *     does not link to a string table, or the name is outside that table
+     */
     public Optional<String> soname() throws ElfFormatException {
         for (ElfSection dynamic : sections) {
             if (dynamic.type() != ElfSection.SHT_DYNAMIC) {
