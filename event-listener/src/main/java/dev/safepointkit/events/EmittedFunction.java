@@ -9,6 +9,7 @@ import java.util.Map;
  * A function of a loaded object: where it is, every label inside it, and its stack map records.
  * Immutable.
  *
+ * @param name the function's symbol name
  * @param address absolute address of its first instruction
  * @param size its size in bytes ({@code st_size})
  * @param labels every symbol of the object file that falls inside the function (the function's
@@ -16,10 +17,12 @@ import java.util.Map;
  *     with its absolute address; a record's label is function start + instruction offset
  * @param stackMapRecords the records of this function, in the order of its stack map
  * @param code the function's bytes, readable while the object is loaded
+ * @param object the loaded object the function belongs to
  */
 public record EmittedFunction(String name, long address, long size, LoadedObject object, Map<String, Long> labels,
         List<CallSiteRecord> stackMapRecords, MemorySegment code) {
 
+    /** Copies {@code labels} and {@code stackMapRecords} into unmodifiable collections. */
     public EmittedFunction {
         labels = Map.copyOf(labels);
         stackMapRecords = List.copyOf(stackMapRecords);
@@ -28,12 +31,23 @@ public record EmittedFunction(String name, long address, long size, LoadedObject
     /**
      * The label of the {@code index}-th stack map record of a function, for example
      * {@code "stackmap[0] id=100"}: the index keeps labels unique when IDs repeat.
+     *
+     * @param index the record's index among the function's records, from 0
+     * @param id the record's ID, printed unsigned
+     * @return the label, the key of the record's address in {@link #labels()}
      */
     public static String stackMapLabel(int index, long id) {
         return "stackmap[" + index + "] id=" + Long.toUnsignedString(id);
     }
 
-    /** The absolute address of this function's {@code index}-th stack map record. */
+    /**
+     * The absolute address of this function's {@code index}-th stack map record: for a statepoint,
+     * the return address of its call.
+     *
+     * @param index in {@code [0, stackMapRecords().size())}
+     * @return {@link #address()} plus the record's instruction offset
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
     public long stackMapAddress(int index) {
         return address + stackMapRecords.get(index).instructionOffset();
     }

@@ -22,23 +22,51 @@ public final class JitEventDispatcher implements JitEventListener {
     private final List<JitEventListener> listeners = new CopyOnWriteArrayList<>();
     private final ListenerFailureHandler failures;
 
+    /** A dispatcher with no listeners that logs observers' failures ({@link ListenerFailureHandler#logging()}). */
     public JitEventDispatcher() {
         this(ListenerFailureHandler.logging());
     }
 
+    /**
+     * A dispatcher with no listeners.
+     *
+     * @param failures told of every failure the dispatch passes over; called on the dispatching
+     *     thread, possibly from several threads at once. If it throws, the dispatch ends with its
+     *     exception; in {@code objectLoaded}, the listeners that had heard it first hear
+     *     {@code objectFreeing}
+     * @throws NullPointerException if {@code failures} is null
+     */
     public JitEventDispatcher(ListenerFailureHandler failures) {
         this.failures = Objects.requireNonNull(failures);
     }
 
+    /**
+     * Registers {@code listener} after those already registered; dispatches that have already
+     * started do not see it. Adding the same listener twice makes it hear every event twice.
+     *
+     * @param listener the listener
+     * @throws NullPointerException if {@code listener} is null
+     */
     public void add(JitEventListener listener) {
         listeners.add(Objects.requireNonNull(listener));
     }
 
-    /** Removes one registration of {@code listener}; returns whether there was one. */
+    /**
+     * Removes one registration of {@code listener}, the earliest; dispatches that have already
+     * started still call it.
+     *
+     * @param listener the listener, compared with {@code equals}
+     * @return whether there was a registration to remove
+     */
     public boolean remove(JitEventListener listener) {
         return listeners.remove(listener);
     }
 
+    /**
+     * The registered listeners, in registration order.
+     *
+     * @return an unmodifiable snapshot, not updated by later {@link #add} or {@link #remove}
+     */
     public List<JitEventListener> listeners() {
         return List.copyOf(listeners);
     }

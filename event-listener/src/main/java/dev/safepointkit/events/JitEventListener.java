@@ -23,20 +23,42 @@ package dev.safepointkit.events;
  */
 public interface JitEventListener {
 
-    /** Whether a failure of this listener must fail the load (see the class comment); false by default. */
+    /**
+     * Whether a failure of this listener must fail the load (see the class comment); false by default.
+     * Asked again after each failure, so the answer should not change.
+     *
+     * @return true for a listener the object is unsafe to run without
+     */
     default boolean required() {
         return false;
     }
 
-    /** {@code object} is mapped, linked and executable. */
+    /**
+     * {@code object} is mapped, linked and executable. Called once per object, on the loading
+     * thread, before any {@link #functionEmitted} for it.
+     *
+     * @param object the object; its memory is valid until {@link #objectFreeing} for it returns
+     */
     default void objectLoaded(LoadedObject object) {
     }
 
-    /** A function of an object that was just loaded, with its labels and stack map records. */
+    /**
+     * A function of an object that was just loaded, with its labels and stack map records. Called
+     * on the loading thread, after {@link #objectLoaded} for its object, in address order.
+     *
+     * @param function the function; {@link EmittedFunction#object()} is the object it belongs to
+     */
     default void functionEmitted(EmittedFunction function) {
     }
 
-    /** {@code object} is about to be unmapped; its addresses are still valid during this call. */
+    /**
+     * {@code object} is about to be unmapped; its addresses are still valid during this call.
+     * Also called when a load fails after this listener heard {@link #objectLoaded}. A
+     * {@link JitEventDispatcher} reports what this method throws and goes on: the memory goes
+     * away regardless.
+     *
+     * @param object the object this listener heard of in {@link #objectLoaded}
+     */
     default void objectFreeing(LoadedObject object) {
     }
 }

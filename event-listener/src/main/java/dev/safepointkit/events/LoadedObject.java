@@ -12,6 +12,9 @@ import java.util.Optional;
  *
  * @param key a key unique among the objects one host has loaded, never reused by it
  * @param name the name the embedder gave the object (for example its file name)
+ * @param sections the sections the host placed in memory, in section header order
+ * @param symbols the named symbols the object defines (no section or file symbols), at their
+ *     absolute addresses
  * @param stackMapSection the relocated {@code .llvm_stackmaps} section in memory, when it has one:
  *     its FunctionAddress fields hold absolute addresses
  * @param stackMaps that section, parsed
@@ -19,17 +22,28 @@ import java.util.Optional;
 public record LoadedObject(long key, String name, List<LoadedSection> sections, List<LoadedSymbol> symbols,
         Optional<MemorySegment> stackMapSection, Optional<StackMapSection> stackMaps) {
 
+    /** Copies {@code sections} and {@code symbols} into unmodifiable lists. */
     public LoadedObject {
         sections = List.copyOf(sections);
         symbols = List.copyOf(symbols);
     }
 
-    /** The loaded section named {@code name}. */
+    /**
+     * The loaded section named {@code name}, by linear search.
+     *
+     * @param name the exact section name, e.g. {@code .text}
+     * @return the first loaded section of that name, or empty
+     */
     public Optional<LoadedSection> section(String name) {
         return sections.stream().filter(s -> s.name().equals(name)).findFirst();
     }
 
-    /** The symbol named {@code name} that this object defines. */
+    /**
+     * The symbol named {@code name} that this object defines, by linear search.
+     *
+     * @param name the exact symbol name
+     * @return the first symbol of that name (local or global), or empty
+     */
     public Optional<LoadedSymbol> symbol(String name) {
         return symbols.stream().filter(s -> s.name().equals(name)).findFirst();
     }

@@ -42,12 +42,26 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     private long codeIndex;
     private boolean closed;
 
-    /** Writes {@code DIRECTORY/jit-<pid>.dump}. */
+    /**
+     * Writes {@code DIRECTORY/jit-<pid>.dump}, with this process's pid.
+     *
+     * @param directory an existing directory; {@code perf inject} looks for the file where
+     *     perf.data recorded its mapping, so any directory works
+     * @return a writer that has written the header and mapped the marker page
+     * @throws IOException if the file cannot be created or written
+     */
     public static JitdumpWriter inDirectory(Path directory) throws IOException {
         return new JitdumpWriter(directory.resolve("jit-" + ProcessHandle.current().pid() + ".dump"));
     }
 
-    /** Writes {@code path}; perf expects the name {@code jit-<pid>.dump}. */
+    /**
+     * Writes {@code path}; perf expects the name {@code jit-<pid>.dump}. Creates or truncates the
+     * file, writes the header and maps its first page executable, the mapping perf records.
+     *
+     * @param path the file to write
+     * @throws IOException if the file cannot be created or written; a failure to map it is thrown
+     *     unchecked
+     */
     public JitdumpWriter(Path path) throws IOException {
         this.path = path;
         this.channel = FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
@@ -71,10 +85,22 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         };
     }
 
+    /**
+     * The file this writer writes.
+     *
+     * @return the path given to the constructor
+     */
     public Path path() {
         return path;
     }
 
+    /**
+     * Appends a JIT_CODE_LOAD record with the function's name, address and code bytes; does
+     * nothing after {@link #close}.
+     *
+     * @param function the function just loaded
+     * @throws java.io.UncheckedIOException if the record cannot be written
+     */
     @Override
     public synchronized void functionEmitted(EmittedFunction function) {
         if (closed) {

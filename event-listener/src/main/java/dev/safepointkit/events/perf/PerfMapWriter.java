@@ -22,21 +22,42 @@ public final class PerfMapWriter implements JitEventListener, AutoCloseable {
     private final Path path;
     private final BufferedWriter out;
 
-    /** Writes {@code /tmp/perf-<pid>.map} for this process. */
+    /**
+     * Writes {@code /tmp/perf-<pid>.map} for this process, where perf looks for it.
+     *
+     * @throws IOException if the file cannot be opened for appending
+     */
     public PerfMapWriter() throws IOException {
         this(Path.of("/tmp", "perf-" + ProcessHandle.current().pid() + ".map"));
     }
 
+    /**
+     * Appends to {@code path}, creating it if needed; lines already there are kept.
+     *
+     * @param path the map file; perf reads only {@code /tmp/perf-<pid>.map}
+     * @throws IOException if the file cannot be opened for appending
+     */
     public PerfMapWriter(Path path) throws IOException {
         this.path = path;
         this.out = Files.newBufferedWriter(path, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                 StandardOpenOption.APPEND, StandardOpenOption.WRITE);
     }
 
+    /**
+     * The file this writer appends to.
+     *
+     * @return the path given to the constructor
+     */
     public Path path() {
         return path;
     }
 
+    /**
+     * Appends and flushes the function's line.
+     *
+     * @param function the function just loaded
+     * @throws java.io.UncheckedIOException if the line cannot be written, also after {@link #close}
+     */
     @Override
     public synchronized void functionEmitted(EmittedFunction function) {
         try {
@@ -48,6 +69,11 @@ public final class PerfMapWriter implements JitEventListener, AutoCloseable {
         }
     }
 
+    /**
+     * Closes the file; later functions fail with {@link java.io.UncheckedIOException}.
+     *
+     * @throws IOException if closing the file fails
+     */
     @Override
     public synchronized void close() throws IOException {
         out.close();
