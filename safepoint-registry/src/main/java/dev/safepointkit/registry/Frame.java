@@ -29,6 +29,14 @@ public final class Frame {
     /** The frame size from the table entry; FRAME_SIZE_IN_TABLE sends frameSize() to the object's arrays. */
     private int packedFrameSize = SafepointTable.FRAME_SIZE_IN_TABLE;
 
+    /**
+     * An empty cursor: {@link #hasSafepoint()} and {@link #hasFunction()} are false until a
+     * {@link SafepointRegistry#lookup} or {@link SafepointRegistry#locate} fills it. Create one per
+     * reader thread, ahead of time, so that lookups allocate nothing.
+     */
+    public Frame() {
+    }
+
     /** A lookup hit: the function is found from the safepoint only if asked for. */
     void setSafepoint(ObjectTable table, int safepoint, int packedFrameSize) {
         this.table = table;
@@ -51,118 +59,286 @@ public final class Frame {
         return function;
     }
 
-    /** Whether the last lookup or locate found a safepoint (not just code). */
+    /**
+     * Whether the last lookup or locate found a safepoint (not just code). The safepoint getters
+     * ({@link #returnAddress()} to {@link #constant(int)}) may be called only when it did.
+     *
+     * @return false for a new cursor and after a locate that found code but no safepoint
+     */
     public boolean hasSafepoint() {
         return safepoint >= 0;
     }
 
-    /** Whether the last locate found the function around the pc. */
+    /**
+     * Whether the last locate found the function around the pc; always true after a lookup hit.
+     * The function getters ({@link #functionStart()} to {@link #frameSize()}) may be called only
+     * when it did.
+     *
+     * @return false for a new cursor and after a locate of a pc in code that no function covers
+     */
     public boolean hasFunction() {
         return fn() >= 0;
     }
 
+    /**
+     * The key the object holding the found code was registered under. Only after a lookup or
+     * locate that returned true.
+     *
+     * @return the key given to {@link SafepointRegistry#register}
+     */
     public long objectKey() {
         return table.key;
     }
 
+    /**
+     * The name of the object holding the found code. Only after a lookup or locate that returned
+     * true.
+     *
+     * @return the name given to {@link SafepointRegistry#register}
+     */
     public String objectName() {
         return table.name;
     }
 
+    /**
+     * Where the function starts. Only when {@link #hasFunction()}.
+     *
+     * @return the absolute address of its first instruction
+     */
     public long functionStart() {
         return table.fnStart[fn()];
     }
 
-    /** The function's size in bytes, or 0 when only its stack map names it. */
+    /**
+     * The function's size in bytes, or 0 when only its stack map names it. Only when
+     * {@link #hasFunction()}.
+     *
+     * @return the size from its symbol, or 0
+     */
     public long functionSize() {
         return table.fnSize[fn()];
     }
 
-    /** The function's symbol name, or null when only its stack map names it. */
+    /**
+     * The function's symbol name, or null when only its stack map names it. Only when
+     * {@link #hasFunction()}.
+     *
+     * @return the name, or null
+     */
     public String functionName() {
         return table.fnName[fn()];
     }
 
     /**
      * The function's frame size without the return address ({@code StackSize}), or
-     * {@link #DYNAMIC_FRAME_SIZE} / {@link #UNKNOWN_FRAME_SIZE}.
+     * {@link #DYNAMIC_FRAME_SIZE} / {@link #UNKNOWN_FRAME_SIZE}. Only when {@link #hasFunction()}.
+     *
+     * @return the size in bytes, or one of the two negative sentinels
      */
     public long frameSize() {
         return packedFrameSize != SafepointTable.FRAME_SIZE_IN_TABLE ? packedFrameSize : table.fnFrameSize[fn()];
     }
 
+    /**
+     * Whether the function's frame size is not static, so its frame cannot be stepped over by
+     * size. Only when {@link #hasFunction()}.
+     *
+     * @return true when {@link #frameSize()} is {@link #DYNAMIC_FRAME_SIZE}
+     */
     public boolean hasDynamicFrameSize() {
         return frameSize() == DYNAMIC_FRAME_SIZE;
     }
 
+    /**
+     * The safepoint's address. Only when {@link #hasSafepoint()}.
+     *
+     * @return the record's absolute address, function start plus instruction offset (for a
+     *     statepoint, the return address of its call); what a hit of {@code lookup} was given
+     */
     public long returnAddress() {
         return table.spAddress[safepoint];
     }
 
-    /** The ID given to the statepoint, stackmap or patchpoint. */
+    /**
+     * The ID given to the statepoint, stackmap or patchpoint. Only when {@link #hasSafepoint()}.
+     *
+     * @return the record's 64-bit ID, to be read unsigned
+     */
     public long safepointId() {
         return table.spId[safepoint];
     }
 
+    /**
+     * How the safepoint's locations are laid out, as the registry's {@link RecordClassifier} said.
+     * Only when {@link #hasSafepoint()}.
+     *
+     * @return {@link SafepointKind#STATEPOINT} (read deopt, pairs, allocas) or
+     *     {@link SafepointKind#STACKMAP} (read live values)
+     */
     public SafepointKind kind() {
         return table.spKind[safepoint];
     }
 
+    /**
+     * The number of deopt locations of a statepoint. Only when {@link #hasSafepoint()}.
+     *
+     * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
+     */
     public int deoptCount() {
         return table.spDeopt[safepoint];
     }
 
-    /** (base, derived) pairs, repeated pairs included. */
+    /**
+     * (base, derived) pairs, repeated pairs included. Only when {@link #hasSafepoint()}.
+     *
+     * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
+     */
     public int pairCount() {
         return table.spPairs[safepoint];
     }
 
+    /**
+     * The number of gc-live allocas of a statepoint: stack slots holding GC pointers, to be
+     * updated in place. Only when {@link #hasSafepoint()}.
+     *
+     * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
+     */
     public int gcAllocaCount() {
         return table.spAllocas[safepoint];
     }
 
-    /** Live values of a stackmap or patchpoint record (0 for statepoints). */
+    /**
+     * Live values of a stackmap or patchpoint record (0 for statepoints). Only when
+     * {@link #hasSafepoint()}.
+     *
+     * @return the record's location count, or 0
+     */
     public int liveCount() {
         return table.spLive[safepoint];
     }
 
+    /**
+     * The location handle of deopt value {@code i}, for {@link #kind(int)} and the other
+     * location getters. Only when {@link #hasSafepoint()}.
+     *
+     * <p>The index is not checked: one out of range names another safepoint's location or throws
+     * {@link ArrayIndexOutOfBoundsException} when it is used.
+     *
+     * @param i in {@code [0, deoptCount())}
+     * @return the location handle
+     */
     public int deopt(int i) {
         return table.spFirstLocation[safepoint] + i;
     }
 
+    /**
+     * The location handle of the base pointer of pair {@code pair}. Only when
+     * {@link #hasSafepoint()}.
+     *
+     * <p>The index is not checked: one out of range names another safepoint's location or throws
+     * {@link ArrayIndexOutOfBoundsException} when it is used.
+     *
+     * @param pair in {@code [0, pairCount())}
+     * @return the location handle
+     */
     public int base(int pair) {
         return table.spFirstLocation[safepoint] + deoptCount() + 2 * pair;
     }
 
+    /**
+     * The location handle of the derived pointer of pair {@code pair}, which moves by as much as
+     * its base. Only when {@link #hasSafepoint()}.
+     *
+     * <p>The index is not checked: one out of range names another safepoint's location or throws
+     * {@link ArrayIndexOutOfBoundsException} when it is used.
+     *
+     * @param pair in {@code [0, pairCount())}
+     * @return the location handle
+     */
     public int derived(int pair) {
         return base(pair) + 1;
     }
 
+    /**
+     * The location handle of gc-live alloca {@code i}, a Direct location. Only when
+     * {@link #hasSafepoint()}.
+     *
+     * <p>The index is not checked: one out of range names another safepoint's location or throws
+     * {@link ArrayIndexOutOfBoundsException} when it is used.
+     *
+     * @param i in {@code [0, gcAllocaCount())}
+     * @return the location handle
+     */
     public int gcAlloca(int i) {
         return table.spFirstLocation[safepoint] + deoptCount() + 2 * pairCount() + i;
     }
 
+    /**
+     * The location handle of live value {@code i} of a stackmap or patchpoint record. Only when
+     * {@link #hasSafepoint()}.
+     *
+     * <p>The index is not checked: one out of range names another safepoint's location or throws
+     * {@link ArrayIndexOutOfBoundsException} when it is used.
+     *
+     * @param i in {@code [0, liveCount())}
+     * @return the location handle
+     */
     public int live(int i) {
         return table.spFirstLocation[safepoint] + i;
     }
 
+    /**
+     * How the location describes its value.
+     *
+     * @param location a handle from {@link #deopt}, {@link #base}, {@link #derived},
+     *     {@link #gcAlloca} or {@link #live} of the safepoint this cursor points at
+     * @return the kind, which says which of the other getters mean anything
+     */
     public LocationKind kind(int location) {
         return KINDS[table.locKind[location]];
     }
 
+    /**
+     * The DWARF register of a Register location, or the base register of a Direct or Indirect
+     * one.
+     *
+     * @param location a handle from {@link #deopt}, {@link #base}, {@link #derived},
+     *     {@link #gcAlloca} or {@link #live} of the safepoint this cursor points at
+     * @return the DWARF register number
+     */
     public int register(int location) {
         return table.locRegister[location];
     }
 
+    /**
+     * The signed offset from {@link #register(int)} of a Direct or Indirect location.
+     *
+     * @param location a handle from {@link #deopt}, {@link #base}, {@link #derived},
+     *     {@link #gcAlloca} or {@link #live} of the safepoint this cursor points at
+     * @return the offset in bytes
+     */
     public int offset(int location) {
         return table.locOffset[location];
     }
 
+    /**
+     * The size of the value.
+     *
+     * @param location a handle from {@link #deopt}, {@link #base}, {@link #derived},
+     *     {@link #gcAlloca} or {@link #live} of the safepoint this cursor points at
+     * @return the size in bytes, as the stack map gives it
+     */
     public int size(int location) {
         return table.locSize[location];
     }
 
-    /** The value of a Constant or ConstantIndex location. */
+    /**
+     * The value of a Constant or ConstantIndex location; meaningless for the other kinds.
+     *
+     * @param location a handle from {@link #deopt}, {@link #base}, {@link #derived},
+     *     {@link #gcAlloca} or {@link #live} of the safepoint this cursor points at
+     * @return the sign-extended small constant, or the 64-bit entry of the constants table
+     */
     public long constant(int location) {
         return table.locKind[location] == LocationKind.CONSTANT_INDEX.code() ? table.constants[table.locOffset[location]]
                 : table.locOffset[location];

@@ -13,8 +13,21 @@ import dev.safepointkit.stackmap.StatepointRecord;
 @FunctionalInterface
 public interface RecordClassifier {
 
+    /**
+     * Says what made {@code record}. Called once per record while an object is registered, on the
+     * registering thread (possibly several at once).
+     *
+     * @param record a call-site record of the object being registered
+     * @return {@link SafepointKind#STATEPOINT} to read the record's locations as a statepoint's,
+     *     {@link SafepointKind#STACKMAP} to keep them all as live values
+     */
     SafepointKind classify(CallSiteRecord record);
 
+    /**
+     * A record is a statepoint when {@link StatepointRecord#of} accepts it. A stackmap or
+     * patchpoint record that happens to have that layout is taken for a statepoint: supply a
+     * classifier by ID when the runtime uses both.
+     */
     RecordClassifier BY_LAYOUT = record -> {
         try {
             StatepointRecord.of(record);

@@ -19,6 +19,13 @@ import java.util.List;
 public final class RegistryListener implements JitEventListener {
     private final SafepointRegistry registry;
 
+    /**
+     * A listener that feeds {@code registry}; add it to the host's dispatcher before any object
+     * is loaded, or earlier objects are never registered.
+     *
+     * @param registry the registry to keep in step; objects are registered under their
+     *     {@link LoadedObject#key()}
+     */
     public RegistryListener(SafepointRegistry registry) {
         this.registry = registry;
     }

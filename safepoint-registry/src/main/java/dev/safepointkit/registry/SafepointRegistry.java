@@ -70,10 +70,20 @@ public final class SafepointRegistry {
     private final Object writeLock = new Object();
     private final RecordClassifier classifier;
 
+    /**
+     * An empty registry that tells statepoints from other records by their layout
+     * ({@link RecordClassifier#BY_LAYOUT}).
+     */
     public SafepointRegistry() {
         this(RecordClassifier.BY_LAYOUT);
     }
 
+    /**
+     * An empty registry.
+     *
+     * @param classifier tells statepoint records from stackmap and patchpoint records; called on
+     *     registering threads, outside the registry's lock
+     */
     public SafepointRegistry(RecordClassifier classifier) {
         this.classifier = classifier;
     }
@@ -103,12 +113,20 @@ public final class SafepointRegistry {
     /**
      * Registers an object's code and its relocated stack maps (function addresses absolute).
      *
+     * <p>Any thread; decoding runs on the caller's thread without the lock, and only the
+     * publication is serialized with other writers. Lookups are never blocked.
+     *
      * @param key the object's key, unique among registered objects
+     * @param name the object's name, for error messages and {@link Frame#objectName()}
+     * @param codeStart the absolute address of the object's first code byte
+     * @param codeSize the size in bytes of its code range, greater than 0; a return address may
+     *     equal {@code codeStart + codeSize} (a call at the very end of the code)
      * @param stackMaps its stack maps, or null for code without safepoints (still found by {@link #locate})
      * @param functions its functions with sizes (from its symbols); functions known only from the
      *     stack maps are added with size 0
-     * @throws RegistryException if the code overlaps registered code, the key is taken, or a
-     *     record is malformed or outside the code; nothing changes then
+     * @throws RegistryException if the code range is empty, overlaps registered code, or the key
+     *     is taken, or a record is malformed, outside the code or shares its return address with
+     *     another; nothing changes then
      */
     public void register(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
             List<FunctionSpan> functions) throws RegistryException {
@@ -153,7 +171,13 @@ public final class SafepointRegistry {
                 + Long.toHexString(other.codeStart) + ", 0x" + Long.toHexString(other.codeEnd) + ")");
     }
 
-    /** Unregisters the object registered under {@code key}; returns whether there was one. */
+    /**
+     * Unregisters the object registered under {@code key}. Any thread; serialized with other
+     * writers, never blocks lookups. Frames that already point into the object stay valid.
+     *
+     * @param key the key the object was registered under
+     * @return whether there was such an object
+     */
     public boolean unregister(long key) {
         synchronized (writeLock) {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
@@ -179,6 +203,8 @@ public final class SafepointRegistry {
      * Finds the safepoint whose return address is {@code returnAddress} and points {@code frame}
      * at it. Wait-free, allocation-free.
      *
+     * @param returnAddress an absolute return address, as found on a stack
+     * @param frame the calling thread's own cursor, overwritten on a hit
      * @return false when no registered safepoint has that return address (frame unchanged)
      */
     public boolean lookup(long returnAddress, Frame frame) {
@@ -189,6 +215,10 @@ public final class SafepointRegistry {
      * Tells whether {@code pc} is inside registered code, and if so points {@code frame} at its
      * object and function ({@link Frame#hasFunction()} false when no function covers it), and at
      * the safepoint when pc is one's return address. Wait-free, allocation-free.
+     *
+     * @param pc an absolute code address; a return address may equal the end of an object's code
+     * @param frame the calling thread's own cursor, overwritten when this returns true
+     * @return whether {@code pc} is inside registered code (frame unchanged when not)
      */
     public boolean locate(long pc, Frame frame) {
         Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
@@ -203,12 +233,20 @@ public final class SafepointRegistry {
         return true;
     }
 
-    /** Registered objects now. */
+    /**
+     * Registered objects now.
+     *
+     * @return the count in the latest snapshot; may be stale by the time it is used
+     */
     public int objectCount() {
         return ((Snapshot) SNAPSHOT.getAcquire(this)).tables().length;
     }
 
-    /** Registered safepoints now. */
+    /**
+     * Registered safepoints now.
+     *
+     * @return the sum over the latest snapshot's objects; may be stale by the time it is used
+     */
     public long safepointCount() {
         return ((Snapshot) SNAPSHOT.getAcquire(this)).safepoints();
     }
