@@ -41,6 +41,12 @@ public final class JitStackWalker {
     private final Frame frame = new Frame();
     private final RootBatch batch = new RootBatch();
 
+    /**
+     * A walker that looks frames up in {@code registry}.
+     *
+     * @param registry where every JIT frame's return address must be registered; it may change
+     *     while walks run
+     */
     public JitStackWalker(SafepointRegistry registry) {
         this.registry = registry;
     }
@@ -48,12 +54,30 @@ public final class JitStackWalker {
     /**
      * Walks every frame of {@code stack} and resolves every root location, visiting nothing: what
      * a collector runs over every stopped stack before it moves anything.
+     *
+     * @param stack a stack captured by a stop, whose thread is still stopped
+     * @return the number of JIT frames walked, over all runs
+     * @throws StackWalkException if the stack cannot be walked precisely (see the class comment);
+     *     the message names the frame
      */
     public int validate(ThreadStack stack) throws StackWalkException {
         return walk(stack, NO_VISIT);
     }
 
-    /** Walks {@code stack}, every run, innermost first; returns the number of JIT frames visited. */
+    /**
+     * Walks {@code stack}, every run, innermost first, and calls {@code visitor} once per JIT
+     * frame with that frame's roots, on this thread.
+     *
+     * <p>Visiting is not deferred: when a frame turns out unwalkable, the visitor has already seen
+     * the frames inside it. Run {@link #validate} first (as {@link StoppedWorld#walkAll} does) when
+     * a visitor changes anything.
+     *
+     * @param stack a stack captured by a stop, whose thread is still stopped
+     * @param visitor gets each frame's batch, valid only during its call
+     * @return the number of JIT frames visited
+     * @throws StackWalkException if the stack cannot be walked precisely (see the class comment),
+     *     or the visitor throws one
+     */
     public int walk(ThreadStack stack, RootVisitor visitor) throws StackWalkException {
         this.stack = stack;
         int depth = 0;

@@ -51,9 +51,13 @@ import java.util.ArrayList;
  * calls from others with {@link IllegalStateException}.
  */
 public final class Mutator implements AutoCloseable {
+    /** Byte offset of the poll word in the context block: nonzero while a stop is requested. */
     public static final long POLL_WORD = 0;
+    /** Byte offset of the entry slot: the address of the current run's entry return-address slot. */
     public static final long ENTRY_SLOT = 8;
+    /** Byte offset of the mutator's index, written once by the coordinator. */
     public static final long INDEX = 16;
+    /** Byte offset of the runtime's client area, {@code clientBytes} long. */
     public static final long CLIENT_AREA = 32;
 
     private static final VarHandle WORD = ValueLayout.JAVA_LONG.varHandle();
@@ -96,16 +100,31 @@ public final class Mutator implements AutoCloseable {
         context.set(ValueLayout.JAVA_LONG, INDEX, index);
     }
 
-    /** The context block to pass to JIT code. */
+    /**
+     * The context block to pass to JIT code. Any thread.
+     *
+     * @return the block, {@link #CLIENT_AREA} plus {@code clientBytes} long, 64-byte aligned; freed
+     *     by {@link #close}
+     */
     public MemorySegment context() {
         return context;
     }
 
-    /** The thread this mutator belongs to. */
+    /**
+     * The thread this mutator belongs to. Any thread.
+     *
+     * @return the thread that attached it
+     */
     public Thread thread() {
         return thread;
     }
 
+    /**
+     * The mutator's index, also stored at {@link #INDEX} in its context block. Any thread.
+     *
+     * @return the index, at least 0, unique among the coordinator's attached mutators (the index of
+     *     a detached one may be given again)
+     */
     public int index() {
         return index;
     }
@@ -115,6 +134,7 @@ public final class Mutator implements AutoCloseable {
      * for it to reach a poll. Blocks while the world is stopped. Allowed outside JIT code, and in
      * foreign code reached through an exit (a Java upcall from JIT code): a nested run.
      *
+     * @return the scope, to be closed on this thread when the call into JIT code returns
      * @throws IllegalStateException on another thread, or when the thread is running JIT code now
      *     (it must leave through an exit first)
      */

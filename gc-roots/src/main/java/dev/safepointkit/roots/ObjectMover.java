@@ -8,5 +8,13 @@ package dev.safepointkit.roots;
 @FunctionalInterface
 public interface ObjectMover {
 
+    /**
+     * Where the object that started at {@code oldAddress} is now. A copying collector typically
+     * copies it on the first call and answers from its forwarding pointer after. Called on the
+     * collecting thread while the world is stopped.
+     *
+     * @param oldAddress the value found in a base slot, never 0 (null slots are not asked about)
+     * @return the object's address now; {@code oldAddress} itself for an object that did not move
+     */
     long forward(long oldAddress);
 }

@@ -25,6 +25,12 @@ public final class RootBatch {
     int[] derivedBase = new int[16];
     int derivedCount;
 
+    /**
+     * An empty batch. Walkers make and reuse their own; a visitor only reads the one it is given.
+     */
+    public RootBatch() {
+    }
+
     void reset(int depth, long sp, Frame frame) {
         this.depth = depth;
         this.sp = sp;
@@ -81,40 +87,79 @@ public final class RootBatch {
                 + ", return address 0x" + Long.toHexString(frame.returnAddress()) + ")";
     }
 
-    /** 0 for the innermost frame (the one that polled), counting outwards. */
+    /**
+     * 0 for the innermost frame (the one that polled), counting outwards.
+     *
+     * @return the frame's depth over the whole stack, all runs counted
+     */
     public int depth() {
         return depth;
     }
 
-    /** The frame's stack pointer at the call: Indirect [RSP + offset] roots are relative to it. */
+    /**
+     * The frame's stack pointer at the call: Indirect [RSP + offset] roots are relative to it.
+     *
+     * @return the absolute stack address just above the return-address slot
+     */
     public long sp() {
         return sp;
     }
 
-    /** What the registry knows of the frame (function, safepoint ID, frame size). */
+    /**
+     * What the registry knows of the frame (function, safepoint ID, frame size).
+     *
+     * @return the walker's own cursor, overwritten for the next frame: copy what you keep
+     */
     public Frame frame() {
         return frame;
     }
 
+    /**
+     * The number of base slots: base pointers, gc-live allocas and saved register roots, each
+     * slot once however often the stack map names it.
+     *
+     * @return the count, at least 0
+     */
     public int baseCount() {
         return baseCount;
     }
 
-    /** Stack address of base root {@code i}. */
+    /**
+     * Stack address of base root {@code i}.
+     *
+     * @param i in {@code [0, baseCount())}; not checked against the count, so an index past it
+     *     reads a stale entry of an earlier frame
+     * @return the absolute address of the 8-byte slot holding an object pointer or null
+     */
     public long baseSlot(int i) {
         return baseSlots[i];
     }
 
+    /**
+     * The number of derived slots, each once.
+     *
+     * @return the count, at least 0
+     */
     public int derivedCount() {
         return derivedCount;
     }
 
-    /** Stack address of derived root {@code i}. */
+    /**
+     * Stack address of derived root {@code i}.
+     *
+     * @param i in {@code [0, derivedCount())}; not checked against the count
+     * @return the absolute address of the 8-byte slot holding an interior pointer
+     */
     public long derivedSlot(int i) {
         return derivedSlots[i];
     }
 
-    /** Index (for {@link #baseSlot}) of the base of derived root {@code i}. */
+    /**
+     * Index (for {@link #baseSlot}) of the base of derived root {@code i}.
+     *
+     * @param i in {@code [0, derivedCount())}; not checked against the count
+     * @return an index in {@code [0, baseCount())}
+     */
     public int derivedBaseIndex(int i) {
         return derivedBase[i];
     }

@@ -15,6 +15,11 @@ public final class RootRelocator implements RootVisitor {
     private long[] offsets = new long[16];
     private long relocatedSlots;
 
+    /**
+     * A relocator that asks {@code mover} where each base object went.
+     *
+     * @param mover the collector's forwarding; asked once per non-null base slot of each frame
+     */
     public RootRelocator(ObjectMover mover) {
         this.mover = mover;
     }
@@ -48,7 +53,11 @@ public final class RootRelocator implements RootVisitor {
         relocatedSlots += batch.baseCount() + derived;
     }
 
-    /** Slots rewritten (or checked, for null) so far. */
+    /**
+     * Slots rewritten (or checked, for null) so far.
+     *
+     * @return base plus derived slots of every frame visited since this relocator was made
+     */
     public long relocatedSlots() {
         return relocatedSlots;
     }

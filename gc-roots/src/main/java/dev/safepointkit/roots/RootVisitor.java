@@ -7,6 +7,13 @@ package dev.safepointkit.roots;
 @FunctionalInterface
 public interface RootVisitor {
 
-    /** The batch is only valid during this call; the walker reuses it for the next frame. */
+    /**
+     * Takes the roots of one frame. Called on the walking thread, frames innermost first; the
+     * batch is only valid during this call, since the walker reuses it for the next frame.
+     *
+     * @param batch the frame's root slots, each once
+     * @param stack the stack being walked, whose thread is stopped: the slots lie in its memory
+     * @throws StackWalkException to end the walk; the walker passes it on to its caller
+     */
     void visitFrame(RootBatch batch, ThreadStack stack) throws StackWalkException;
 }

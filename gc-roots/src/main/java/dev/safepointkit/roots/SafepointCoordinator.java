@@ -66,7 +66,14 @@ public final class SafepointCoordinator {
     private volatile WorldAction everyPoll;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
 
-    /** @param clientBytes size of the runtime's own area in every mutator's context block */
+    /**
+     * A coordinator with no mutators yet, a stop timeout of {@link #DEFAULT_STOP_TIMEOUT} and
+     * stress mode off.
+     *
+     * @param clientBytes size in bytes of the runtime's own area in every mutator's context block,
+     *     at {@link Mutator#CLIENT_AREA}; may be 0
+     * @throws IllegalArgumentException if {@code clientBytes} is negative
+     */
     public SafepointCoordinator(long clientBytes) {
         if (clientBytes < 0) {
             throw new IllegalArgumentException("clientBytes " + clientBytes);
@@ -74,7 +81,13 @@ public final class SafepointCoordinator {
         this.clientBytes = clientBytes;
     }
 
-    /** How long a stop may wait for the mutators running JIT code to park; from any thread. */
+    /**
+     * How long a stop may wait for the mutators running JIT code to park; from any thread. A stop
+     * already waiting keeps the timeout it started with.
+     *
+     * @param timeout a positive duration, kept to the nanosecond
+     * @throws IllegalArgumentException if {@code timeout} is zero or negative
+     */
     public void stopTimeout(Duration timeout) {
         if (timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("stop timeout " + timeout);
@@ -82,7 +95,13 @@ public final class SafepointCoordinator {
         stopTimeoutNanos = timeout.toNanos();
     }
 
-    /** Attaches the calling thread as a mutator. */
+    /**
+     * Attaches the calling thread as a mutator, outside JIT code; allocates its context block.
+     * If stress mode is on, its poll word is set from the start.
+     *
+     * @return the new mutator, to be used on this thread only and closed when the thread is done
+     * @throws IllegalStateException if this thread is attached already
+     */
     public Mutator attach() {
         lock.lock();
         try {
@@ -117,7 +136,12 @@ public final class SafepointCoordinator {
         return null;
     }
 
-    /** Mutators attached now. */
+    /**
+     * Mutators attached now. Any thread; takes the coordinator's lock, so it waits while a stop's
+     * action runs.
+     *
+     * @return the number of attached, not yet closed mutators
+     */
     public int mutatorCount() {
         lock.lock();
         try {
@@ -127,7 +151,12 @@ public final class SafepointCoordinator {
         }
     }
 
-    /** Stops that ended so far: those whose action ran, failed, or never ran because the stop timed out. */
+    /**
+     * Stops that ended so far: those whose action ran, failed, or never ran because the stop timed out.
+     * Any thread; takes the coordinator's lock.
+     *
+     * @return the count since this coordinator was made
+     */
     public long stops() {
         lock.lock();
         try {
@@ -139,7 +168,9 @@ public final class SafepointCoordinator {
 
     /**
      * Stress mode: while {@code action} is set, every poll of every mutator stops the world and runs
-     * it, the polling thread acting as the collector. {@code null} ends it.
+     * it, the polling thread acting as the collector. {@code null} ends it. Any thread.
+     *
+     * @param action what each of those stops runs, or null to end stress mode
      */
     public void collectAtEveryPoll(WorldAction action) {
         lock.lock();
@@ -236,7 +267,12 @@ public final class SafepointCoordinator {
      * the return-address slot into the polling JIT frame. Parks while a stop is in progress;
      * returns at once if none is (the poll word may be seen late).
      *
-     * @throws IllegalStateException when the thread is not running JIT code
+     * @param context the polling mutator's context block, as JIT code was given it
+     * @param returnAddressSlot the absolute address of the slot holding the return address into
+     *     the polling JIT frame ({@code llvm.addressofreturnaddress()} in the poll function)
+     * @throws StackWalkException only in stress mode, when the stop this poll runs fails
+     * @throws IllegalStateException when the thread is not running JIT code, is not the context's
+     *     mutator's thread, or the context block is unknown
      */
     public void poll(MemorySegment context, long returnAddressSlot) throws StackWalkException {
         Mutator self = mutatorOf(context);
@@ -269,6 +305,11 @@ public final class SafepointCoordinator {
      * is the exit function's return-address slot (into the JIT frame that called it). Until
      * {@link #returnFromExit} the thread is in native code: stops do not wait for it and walk its
      * runs from there.
+     *
+     * @param context the exiting mutator's context block
+     * @param exitSlot the absolute address of the exit function's return-address slot
+     * @throws IllegalStateException when the thread is not running JIT code, is not the context's
+     *     mutator's thread, or the context block is unknown
      */
     public void exit(MemorySegment context, long exitSlot) {
         Mutator m = mutatorOf(context);
@@ -283,7 +324,14 @@ public final class SafepointCoordinator {
         }
     }
 
-    /** The return from an exit: blocks while a stop is in progress, then the run continues. */
+    /**
+     * The return from an exit: blocks while a stop is in progress, then the run continues.
+     *
+     * @param context the returning mutator's context block
+     * @throws IllegalStateException when the thread is not in native code through an exit, is
+     *     not the context's mutator's thread, the context block is unknown, or it is called from
+     *     inside a {@link WorldAction}
+     */
     public void returnFromExit(MemorySegment context) {
         Mutator m = mutatorOf(context);
         lock.lock();
@@ -303,6 +351,13 @@ public final class SafepointCoordinator {
     /**
      * An entry into JIT code from C: the JIT function foreign code called passes its own
      * return-address slot first, before it touches a GC pointer. Blocks while a stop is in progress.
+     *
+     * @param context the entering mutator's context block
+     * @param entrySlot the absolute address of the JIT function's own return-address slot, below
+     *     the innermost exit slot if the thread made an exit
+     * @throws IllegalStateException when the thread is running JIT code or parked, the slot is 0 or
+     *     not below the innermost exit slot, the thread is not the context's mutator's, the context
+     *     block is unknown, or it is called from inside a {@link WorldAction}
      */
     public void enterFromNative(MemorySegment context, long entrySlot) {
         Mutator m = mutatorOf(context);
@@ -326,7 +381,14 @@ public final class SafepointCoordinator {
         }
     }
 
-    /** The end of an entry made with {@link #enterFromNative}: the JIT function returns to C. */
+    /**
+     * The end of an entry made with {@link #enterFromNative}: the JIT function returns to C.
+     *
+     * @param context the leaving mutator's context block
+     * @throws IllegalStateException when the thread is not running JIT code, its innermost entry
+     *     was not made from C, the thread is not the context's mutator's, or the context block is
+     *     unknown
+     */
     public void leaveToNative(MemorySegment context) {
         Mutator m = mutatorOf(context);
         lock.lock();
@@ -352,27 +414,52 @@ public final class SafepointCoordinator {
      * protocol (JIT code that polls or exits without having entered, say): when {@code failures}
      * returns, the JIT code runs on in a state no stop accounts for, so a runtime's handler should
      * end the process, as the demo's does, unless it is a test that checks what was refused.
+     *
+     * @param failures gets every exception the poll throws, on the polling thread
+     * @return the handle, bound to this coordinator
      */
     public MethodHandle pollUpcall(Consumer<Throwable> failures) {
         return upcall("pollUpcall", failures, MemorySegment.class, MemorySegment.class);
     }
 
-    /** {@link #exit} as an upcall ({@link #SLOT_UPCALL}); a refusal goes to {@code failures}. */
+    /**
+     * {@link #exit} as an upcall ({@link #SLOT_UPCALL}); a refusal goes to {@code failures}.
+     *
+     * @param failures gets every exception the exit throws, on the exiting thread
+     * @return a handle {@code (MemorySegment context, MemorySegment slot) void}, bound to this
+     *     coordinator
+     */
     public MethodHandle exitUpcall(Consumer<Throwable> failures) {
         return upcall("exitUpcall", failures, MemorySegment.class, MemorySegment.class);
     }
 
-    /** {@link #returnFromExit} as an upcall ({@link #CONTEXT_UPCALL}); a refusal goes to {@code failures}. */
+    /**
+     * {@link #returnFromExit} as an upcall ({@link #CONTEXT_UPCALL}); a refusal goes to {@code failures}.
+     *
+     * @param failures gets every exception the return throws, on the returning thread
+     * @return a handle {@code (MemorySegment context) void}, bound to this coordinator
+     */
     public MethodHandle returnUpcall(Consumer<Throwable> failures) {
         return upcall("returnUpcall", failures, MemorySegment.class);
     }
 
-    /** {@link #enterFromNative} as an upcall ({@link #SLOT_UPCALL}); a refusal goes to {@code failures}. */
+    /**
+     * {@link #enterFromNative} as an upcall ({@link #SLOT_UPCALL}); a refusal goes to {@code failures}.
+     *
+     * @param failures gets every exception the entry throws, on the entering thread
+     * @return a handle {@code (MemorySegment context, MemorySegment slot) void}, bound to this
+     *     coordinator
+     */
     public MethodHandle nativeEntryUpcall(Consumer<Throwable> failures) {
         return upcall("nativeEntryUpcall", failures, MemorySegment.class, MemorySegment.class);
     }
 
-    /** {@link #leaveToNative} as an upcall ({@link #CONTEXT_UPCALL}); a refusal goes to {@code failures}. */
+    /**
+     * {@link #leaveToNative} as an upcall ({@link #CONTEXT_UPCALL}); a refusal goes to {@code failures}.
+     *
+     * @param failures gets every exception the leave throws, on the leaving thread
+     * @return a handle {@code (MemorySegment context) void}, bound to this coordinator
+     */
     public MethodHandle nativeLeaveUpcall(Consumer<Throwable> failures) {
         return upcall("nativeLeaveUpcall", failures, MemorySegment.class);
     }
@@ -441,6 +528,10 @@ public final class SafepointCoordinator {
      * address into the JIT frame that called the slow path and is scanned like the others. A
      * failure of the action is rethrown after the mutators resume.
      *
+     * @param self the calling mutator when it calls from a slow path in JIT code, else null
+     * @param selfSlot with {@code self}, the absolute address of the slot holding the return
+     *     address into the JIT frame that called the slow path; ignored when {@code self} is null
+     * @param action what the collector does with every mutator stopped; runs on this thread
      * @throws StopTimeoutException when mutators running JIT code did not park within the timeout
      * @throws StackWalkException when the action fails with one, or a stopped thread's runs are not
      *     in order (an entry slot not recorded)

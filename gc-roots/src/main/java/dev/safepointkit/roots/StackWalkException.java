@@ -8,6 +8,12 @@ package dev.safepointkit.roots;
 public class StackWalkException extends Exception {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * Creates the exception.
+     *
+     * @param message what could not be walked, naming the frame (depth, function, object, return
+     *     address) or the run
+     */
     public StackWalkException(String message) {
         super(message);
     }

@@ -8,6 +8,11 @@ package dev.safepointkit.roots;
 public final class StopTimeoutException extends StackWalkException {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * Creates the exception.
+     *
+     * @param message how long the stop waited and which mutators did not reach a poll
+     */
     public StopTimeoutException(String message) {
         super(message);
     }

@@ -24,32 +24,59 @@ public final class StoppedWorld {
         this.stoppedNanos = stoppedNanos;
     }
 
-    /** {@link System#nanoTime} when the stop was requested: a pause is measured from here. */
+    /**
+     * {@link System#nanoTime} when the stop was requested: a pause is measured from here.
+     *
+     * @return the time in nanoseconds, comparable only with other {@code nanoTime} values
+     */
     public long requestedNanos() {
         return requestedNanos;
     }
 
-    /** {@link System#nanoTime} when the last mutator stopped: the time to safepoint ends here. */
+    /**
+     * {@link System#nanoTime} when the last mutator stopped: the time to safepoint ends here.
+     *
+     * @return the time in nanoseconds, at or after {@link #requestedNanos()}
+     */
     public long stoppedNanos() {
         return stoppedNanos;
     }
 
-    /** Mutators stopped with JIT frames (parked, or in native code through an exit), in the order of {@link #stacks()}. */
+    /**
+     * Mutators stopped with JIT frames (parked, or in native code through an exit), in the order of {@link #stacks()}.
+     *
+     * @return the mutators; element {@code i} owns {@code stacks().get(i)}
+     */
     public List<Mutator> parked() {
         return parked;
     }
 
-    /** The stack of each stopped mutator with JIT frames: its runs, innermost first. */
+    /**
+     * The stack of each stopped mutator with JIT frames: its runs, innermost first.
+     *
+     * @return one stack per element of {@link #parked()}, valid only during the action
+     */
     public List<ThreadStack> stacks() {
         return stacks;
     }
 
-    /** Mutators that were outside JIT code. */
+    /**
+     * Mutators that were outside JIT code.
+     *
+     * @return how many attached mutators had no JIT frames to walk
+     */
     public int outside() {
         return outside;
     }
 
-    /** The context block of parked mutator {@code i}. */
+    /**
+     * The context block of parked mutator {@code i}, for a runtime that keeps per-thread state in
+     * its client area (a thread-local allocation buffer to reset, say).
+     *
+     * @param i in {@code [0, parked().size())}
+     * @return the mutator's context block
+     * @throws IndexOutOfBoundsException if {@code i} is out of range
+     */
     public MemorySegment context(int i) {
         return parked.get(i).context;
     }
@@ -59,7 +86,10 @@ public final class StoppedWorld {
      * collector calls it before it changes anything (or lets {@link #walkAll} do so), so that a walk
      * error leaves every stack and the heap as they were.
      *
+     * @param walker the collecting thread's walker; {@link #walkAll} with the same walker then
+     *     skips validating again
      * @return the frames walked
+     * @throws StackWalkException if any stack cannot be walked precisely; nothing was visited
      */
     public long validate(JitStackWalker walker) throws StackWalkException {
         long frames = 0;
@@ -76,7 +106,10 @@ public final class StoppedWorld {
      * walker), so a walk error is thrown before the visitor has seen a single root; then the roots
      * are visited.
      *
+     * @param walker the collecting thread's walker
+     * @param visitor gets each frame's roots, stack by stack in the order of {@link #stacks()}
      * @return the frames visited
+     * @throws StackWalkException if validation fails (before any visit), or the visitor throws one
      */
     public long walkAll(JitStackWalker walker, RootVisitor visitor) throws StackWalkException {
         if (validatedBy != walker) {

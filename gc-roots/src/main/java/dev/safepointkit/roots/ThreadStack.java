@@ -26,16 +26,31 @@ public record ThreadStack(MemorySegment memory, List<Run> runs) {
      * @param registers the innermost frame's callee-saved registers, as the poll or exit saved them
      */
     public record Run(long returnAddressSlot, long entrySp, SavedRegisters registers) {
+        /**
+         * Checks that {@code registers} is given; the addresses are checked by the walk.
+         *
+         * @throws NullPointerException if {@code registers} is null (use {@link SavedRegisters#none()})
+         */
         public Run {
             Objects.requireNonNull(registers);
         }
 
-        /** The slot a walk of this run ends at. */
+        /**
+         * The slot a walk of this run ends at.
+         *
+         * @return {@code entrySp - 8}, the absolute address of the entry function's return-address slot
+         */
         public long entrySlot() {
             return entrySp - 8;
         }
     }
 
+    /**
+     * Copies {@code runs} into an unmodifiable list.
+     *
+     * @throws NullPointerException if {@code memory} or {@code runs} is null
+     * @throws IllegalArgumentException if there is no run
+     */
     public ThreadStack {
         Objects.requireNonNull(memory);
         runs = List.copyOf(runs);
@@ -44,17 +59,33 @@ public record ThreadStack(MemorySegment memory, List<Run> runs) {
         }
     }
 
-    /** A stack of one run. */
+    /**
+     * A stack of one run.
+     *
+     * @param memory the thread's stack, as for the canonical constructor
+     * @param returnAddressSlot where the return address into the innermost JIT frame is stored
+     * @param entrySp the SP just above the run's entry slot
+     * @param registers the innermost frame's saved registers
+     * @throws NullPointerException if {@code memory} or {@code registers} is null
+     */
     public ThreadStack(MemorySegment memory, long returnAddressSlot, long entrySp, SavedRegisters registers) {
         this(memory, List.of(new Run(returnAddressSlot, entrySp, registers)));
     }
 
-    /** The innermost run's return-address slot: where the walk starts. */
+    /**
+     * The innermost run's return-address slot: where the walk starts.
+     *
+     * @return an absolute stack address
+     */
     public long returnAddressSlot() {
         return runs.getFirst().returnAddressSlot();
     }
 
-    /** The outermost run's entry SP: where the walk ends. */
+    /**
+     * The outermost run's entry SP: where the walk ends.
+     *
+     * @return an absolute stack address, 8 above the outermost run's entry slot
+     */
     public long entrySp() {
         return runs.getLast().entrySp();
     }
