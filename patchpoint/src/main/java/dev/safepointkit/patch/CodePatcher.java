@@ -77,7 +77,7 @@ public final class CodePatcher implements AutoCloseable {
     private final JitHost host;
     private final SafepointCoordinator coordinator;
     private final Consumer<Throwable> failures;
-    private final CodeWriter writer = new CodeWriter();
+    private final CodeWriter writer;
     private final ReentrantLock lock = new ReentrantLock();
     private final Arena arena = Arena.ofShared();
     private final long resolver;
@@ -140,6 +140,8 @@ public final class CodePatcher implements AutoCloseable {
         this.host = host;
         this.coordinator = coordinator;
         this.failures = failures;
+        CoreSync.require();
+        this.writer = new CodeWriter(host.codeAliases());
         host.addListener(listener);
         for (JitObject o : host.objects()) {
             writer.objectLoaded(o.loaded());
@@ -449,12 +451,9 @@ public final class CodePatcher implements AutoCloseable {
         }
         long target = cs.address() + 4 + X86Code.getInt(b, 1);
         boolean toStub = target == e.address();
-        if (!toStub && cs.viaStub()) {
-            // The host's own out-of-range stub in the caller's object: jmp *0(%rip), then the target.
-            MemorySegment hostStub = MemorySegment.ofAddress(target).reinterpret(14);
-            toStub = hostStub.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0) == (short) 0x25FF
-                    && hostStub.get(ValueLayout.JAVA_INT_UNALIGNED, 2) == 0
-                    && hostStub.get(ValueLayout.JAVA_LONG_UNALIGNED, 6) == e.address();
+        if (!toStub && cs.viaTrampoline()) {
+            // The host's far-call trampoline in the caller's object, which the host decodes.
+            toStub = host.farCallTarget(target).orElse(0) == e.address();
         }
         if (!toStub) {
             return null;
@@ -530,6 +529,7 @@ public final class CodePatcher implements AutoCloseable {
                 }
                 pending.remove(p.getKey());
             }
+            writer.serializeAfterStop();
             return n;
         } finally {
             lock.unlock();
@@ -704,7 +704,12 @@ public final class CodePatcher implements AutoCloseable {
             } catch (PatchException e) {
                 failed[0] = e;
             } finally {
-                lock.unlock();
+                try {
+                    // Before any mutator runs again, whatever the action managed to write.
+                    writer.serializeAfterStop();
+                } finally {
+                    lock.unlock();
+                }
             }
         });
         if (failed[0] != null) {

@@ -7,8 +7,11 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * A block of {@link #CAPACITY} stubs in a mapping of its own: one read-execute page of code, one
- * read-write page of pointer slots. The code is written once, before the page becomes executable,
- * and never again: every change afterwards is an atomic store into a slot.
+ * read-write page of pointer slots. The code page comes from a memory file, mapped read + execute
+ * in place and, while the block is built, read + write at another address, through which the code
+ * is written once; that alias is unmapped before the constructor returns, so the block's code is
+ * never writable at any address afterwards, and never was where it runs. Every change afterwards
+ * is an atomic store into a slot, which is data.
  *
  * <pre>
  * code page   0     reentry: saves the argument registers, calls the resolver upcall with the
@@ -42,10 +45,37 @@ final class StubBlock {
             throw new IllegalStateException("page size " + page + " is too small for a stub block");
         }
         this.firstId = firstId;
+        // Two pages together, so that the stubs reach their slots with a rel32; then the first page
+        // is replaced by the memory file's, read + execute, and its alias is where the code is written.
         MemorySegment raw = Libc.mmap(2 * page, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0);
+        MemorySegment alias;
+        try {
+            int fd = Libc.memfdCreate("safepointkit-stubs", page);
+            try {
+                Libc.mmapFixed(raw.address(), page, Libc.PROT_READ | Libc.PROT_EXEC, Libc.MAP_SHARED, fd, 0);
+                alias = Libc.mmap(page, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
+            } finally {
+                Libc.close(fd);   // the mappings keep the file
+            }
+        } catch (RuntimeException e) {
+            Libc.munmap(raw);
+            throw e;
+        }
         this.mapping = raw;
         this.slots = raw.asSlice(page, page);
-        MemorySegment code = raw.asSlice(0, page);
+        try {
+            writeCode(alias, resolver);
+        } finally {
+            Libc.munmap(alias);
+        }
+        for (int i = 0; i < CAPACITY; i++) {
+            setTarget(i, lazyEntry(i));
+        }
+    }
+
+    /** The reentry, the stubs and the lazy entries, written through {@code code}, the alias of the code page. */
+    private void writeCode(MemorySegment code, long resolver) {
+        long base = mapping.address();
         code.fill((byte) 0xCC);  // int3 between the pieces
         byte[] reentry = reentry(resolver);
         MemorySegment.copy(MemorySegment.ofArray(reentry), 0, code, 0, reentry.length);
@@ -61,11 +91,9 @@ final class StubBlock {
             lazy[1] = (byte) 0xBB;
             X86Code.putLong(lazy, 2, firstId + i);
             lazy[10] = (byte) X86Code.JMP_REL32;
-            X86Code.putInt(lazy, 11, Math.toIntExact(raw.address() - (entry + 15)));
+            X86Code.putInt(lazy, 11, Math.toIntExact(base - (entry + 15)));
             MemorySegment.copy(MemorySegment.ofArray(lazy), 0, code, LAZY_ENTRIES + (long) i * LAZY_ENTRY_SIZE, lazy.length);
-            setTarget(i, entry);
         }
-        Libc.mprotect(code, Libc.PROT_READ | Libc.PROT_EXEC);
     }
 
     long firstId() {
