@@ -91,6 +91,8 @@ public final class CodePatcher implements AutoCloseable {
     /** Sleds the patcher has seen, by address: their current bytes. */
     private final Map<Long, byte[]> sledBytes = new ConcurrentHashMap<>();
     private final List<JitObject> retired = new ArrayList<>();
+    /** Retired objects a {@link #safepoint} is unloading now; guarded by the lock. */
+    private final List<JitObject> freeing = new ArrayList<>();
     /** Set under the lock by {@link #close}; from then on nothing is patched. */
     private volatile boolean closed;
     /** Whether the stub blocks and the resolver upcall are freed: once, by whoever sees no caller left. */
@@ -257,13 +259,17 @@ public final class CodePatcher implements AutoCloseable {
         return o;
     }
 
-    /** Points the stub, then its sites, at the body {@code object} defines. Holds the lock. */
+    /**
+     * Points the stub, then its sites, at the body {@code object} defines. All or nothing: every
+     * site is checked before the stub or any site changes. Holds the lock.
+     */
     private RelinkReport install(Entry e, JitObject object) throws PatchException {
         long body = bodyIn(object, e.name);
+        SitePlan plan = planSites(e, body);
         e.setTarget(body);
         e.body = body;
         e.bodyObject = object;
-        return pointSites(e, body);
+        return plan.apply();
     }
 
     private static long bodyIn(JitObject object, String name) throws PatchException {
@@ -294,7 +300,7 @@ public final class CodePatcher implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
-            return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : pointSites(e, e.body);
+            return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : planSites(e, e.body).apply();
         } finally {
             lock.unlock();
         }
@@ -310,7 +316,7 @@ public final class CodePatcher implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
-            return pointSites(e, 0);
+            return planSites(e, 0).apply();
         } finally {
             lock.unlock();
         }
@@ -348,13 +354,20 @@ public final class CodePatcher implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
+            // Every site of every function it holds is checked first: a refusal changes nothing,
+            // so no direct call into the object survives an unload that went through.
+            Map<Entry, SitePlan> plans = new LinkedHashMap<>();
             for (Entry e : entries) {
                 if (e.bodyObject == object) {
-                    e.setTarget(e.lazyEntry());
-                    e.body = 0;
-                    e.bodyObject = null;
-                    pointSites(e, 0);
+                    plans.put(e, planSites(e, 0));
                 }
+            }
+            for (Map.Entry<Entry, SitePlan> p : plans.entrySet()) {
+                Entry e = p.getKey();
+                e.setTarget(e.lazyEntry());
+                e.body = 0;
+                e.bodyObject = null;
+                p.getValue().apply();
             }
             if (coordinator != null && !retired.contains(object)) {
                 retired.add(object);
@@ -393,16 +406,14 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     /**
-     * Points every site of {@code e} that belongs to its stub at {@code target}, or back to the
-     * stub when {@code target} is 0. Holds the lock.
+     * What pointing every site of {@code e} that belongs to its stub at {@code target} (or back to
+     * the stub when {@code target} is 0) will write. Every site to be rewritten now is checked to
+     * hold the bytes the patcher last wrote there, so that {@link SitePlan#apply} cannot be refused
+     * half-way by a site someone else changed. Sites of objects being unloaded are dropped: nothing
+     * runs them any more. Changes nothing. Holds the lock.
      */
-    private RelinkReport pointSites(Entry e, long target) throws PatchException {
-        int patched = 0;
-        int deferred = 0;
-        int unchanged = 0;
-        int outOfRange = 0;
-        int stayOnStub = 0;
-        int foreign = 0;
+    private SitePlan planSites(Entry e, long target) throws PatchException {
+        SitePlan plan = new SitePlan();
         List<CallSite> known = host.symbol(e.name).map(s -> s.callSites()).orElse(List.of());
         for (CallSite cs : known) {
             if (!cs.isBranch()) {
@@ -412,7 +423,7 @@ public final class CodePatcher implements AutoCloseable {
             if (s == null) {
                 s = discover(cs, e);
                 if (s == null) {
-                    foreign++;
+                    plan.foreign++;
                     continue;
                 }
             }
@@ -420,23 +431,62 @@ public final class CodePatcher implements AutoCloseable {
             long disp = want - (s.address + 4);
             if (disp != (int) disp) {
                 want = s.home;
-                outOfRange++;
+                plan.outOfRange++;
             }
             if (want == s.current) {
-                pending.remove(s.address);
-                unchanged++;
+                plan.unchanged.add(s);
             } else if (s.aligned()) {
-                pending.remove(s.address);
-                rewrite(s, want, true);
-                patched++;
+                if (!writer.isLiveCode(s.address - 1, 5)) {
+                    plan.unloading.add(s);
+                    continue;
+                }
+                byte[] now = writer.read(s.address - 1, 5);
+                if (!Arrays.equals(now, s.bytes(s.current))) {
+                    throw new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written,"
+                            + " no site of '%s' changed", s.describe(want), s.address - 1, X86Code.hex(s.bytes(s.current)),
+                            X86Code.hex(now), e.name));
+                }
+                plan.now.put(s, want);
             } else if (coordinator != null) {
-                pending.put(s.address, want);
-                deferred++;
+                plan.deferred.put(s, want);
             } else {
-                stayOnStub++;
+                plan.stayOnStub++;
             }
         }
-        return new RelinkReport(patched, deferred, unchanged, outOfRange, stayOnStub, foreign);
+        return plan;
+    }
+
+    /** The writes {@link #planSites} decided on, applied under the same hold of the lock. */
+    private final class SitePlan {
+        final Map<Site, Long> now = new LinkedHashMap<>();
+        final Map<Site, Long> deferred = new LinkedHashMap<>();
+        final List<Site> unchanged = new ArrayList<>();
+        final List<Site> unloading = new ArrayList<>();
+        int outOfRange;
+        int stayOnStub;
+        int foreign;
+
+        RelinkReport apply() throws PatchException {
+            for (Site s : unloading) {
+                sites.remove(s.address);
+                pending.remove(s.address);
+            }
+            for (Site s : unchanged) {
+                pending.remove(s.address);
+            }
+            int patched = 0;
+            for (Map.Entry<Site, Long> w : now.entrySet()) {
+                Site s = w.getKey();
+                pending.remove(s.address);
+                if (rewriteUnlessUnloaded(s, w.getValue())) {
+                    patched++;
+                }
+            }
+            for (Map.Entry<Site, Long> d : deferred.entrySet()) {
+                pending.put(d.getKey().address, d.getValue());
+            }
+            return new RelinkReport(patched, deferred.size(), unchanged.size(), outOfRange, stayOnStub, foreign);
+        }
     }
 
     /** Where {@code cs} leads now; a site of the stub if it leads to the stub, directly or through a host stub. */
@@ -464,11 +514,21 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     private void rewrite(Site s, long want, boolean whileRunning) throws PatchException {
-        byte[] before = s.bytes(s.current);
-        byte[] after = s.bytes(want);
-        writer.write(s.address - 1, before, after, whileRunning,
-                (s.opcode == (byte) X86Code.CALL_REL32 ? "call" : "jmp") + " to " + s.symbol + (want == s.home ? " via its stub" : " direct"));
+        writer.write(s.address - 1, s.bytes(s.current), s.bytes(want), whileRunning, s.describe(want));
         s.current = want;
+    }
+
+    /**
+     * An aligned site's atomic rewrite, or nothing if its object started unloading since it was
+     * planned (the writer checks that and writes under one lock, which the unload takes too).
+     */
+    private boolean rewriteUnlessUnloaded(Site s, long want) throws PatchException {
+        if (writer.writeUnlessUnloaded(s.address - 1, s.bytes(s.current), s.bytes(want), s.describe(want)) == null) {
+            sites.remove(s.address);
+            return false;
+        }
+        s.current = want;
+        return true;
     }
 
     /** Where the call at a site (the address of its rel32) leads now, as the patcher last set it. */
@@ -496,17 +556,44 @@ public final class CodePatcher implements AutoCloseable {
         whileStopped("a safepoint", world -> {
             applyPending(world);
             for (JitObject o : retired) {
-                if (!anyStackRefersInto(world, o)) {
+                if (!freeing.contains(o) && !anyStackRefersInto(world, o)) {
                     free.add(o);
                 }
             }
-            retired.removeAll(free);
+            // Still tracked until unmapped: a failed unload below must not lose them.
+            freeing.addAll(free);
         });
-        // Nothing leads into these any more and no thread runs them: unmap them.
+        // Nothing leads into these any more and no thread runs them: unmap them. Each one that
+        // is unloaded (here, or already by someone else) stops being tracked; one failure does
+        // not stop the others.
+        JitLoadException failed = null;
+        int freed = 0;
         for (JitObject o : free) {
-            host.unload(o, false);
+            try {
+                host.unload(o, false);
+                freed++;
+            } catch (JitLoadException e) {
+                if (failed == null) {
+                    failed = e;
+                } else {
+                    failed.addSuppressed(e);
+                }
+            } finally {
+                lock.lock();
+                try {
+                    freeing.remove(o);
+                    if (!host.objects().contains(o)) {
+                        retired.remove(o);
+                    }
+                } finally {
+                    lock.unlock();
+                }
+            }
         }
-        return free.size();
+        if (failed != null) {
+            throw failed;
+        }
+        return freed;
     }
 
     /**
@@ -872,6 +959,11 @@ public final class CodePatcher implements AutoCloseable {
 
         boolean aligned() {
             return address % 4 == 0;
+        }
+
+        String describe(long want) {
+            return (opcode == (byte) X86Code.CALL_REL32 ? "call" : "jmp") + " to " + symbol
+                    + (want == home ? " via its stub" : " direct");
         }
 
         /** The five bytes of the instruction when it leads to {@code target}. */

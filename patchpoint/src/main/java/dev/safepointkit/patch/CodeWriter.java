@@ -208,6 +208,19 @@ final class CodeWriter {
         return record(address, expected, replacement, true, what);
     }
 
+    /**
+     * As {@link #write} with {@code whileRunning}, except that code no longer loaded (its object
+     * is being unloaded) is left alone: returns null then.
+     */
+    Patch writeUnlessUnloaded(long address, byte[] expected, byte[] replacement, String what) throws PatchException {
+        synchronized (LOCK) {
+            if (!liveCode(address, expected.length)) {
+                return null;
+            }
+            return write(address, expected, replacement, true, what);
+        }
+    }
+
     private Patch record(long address, byte[] before, byte[] after, boolean whileRunning, String what) {
         Patch p = new Patch(address, before, after, what, whileRunning, System.nanoTime());
         if (log.size() == LOG_CAPACITY) {

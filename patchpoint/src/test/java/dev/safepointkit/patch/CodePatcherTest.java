@@ -10,6 +10,7 @@ import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.roots.Mutator;
@@ -264,6 +265,77 @@ class CodePatcherTest {
             assertEquals(3L * k + 1, call("f" + k, k));
         }
         assertEquals(1, compiles.get());
+    }
+
+    /** Makes the call at {@code site} (its rel32) lead to {@code target}, behind the patcher's back. */
+    private void rewriteBehindThePatchersBack(long site, long target) {
+        MemorySegment rel32 = host.codeAliases().writable(site, 4).orElseThrow();
+        rel32.set(ValueLayout.JAVA_INT_UNALIGNED, 0, (int) (target - (site + 4)));
+    }
+
+    @Test
+    void aRedefinitionThatCannotPatchEverySiteChangesNothing() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(11L, call("f1", 5));
+        patcher.safepoint();
+        JitObject v1 = host.objects().getLast();
+        long body1 = g.body().orElseThrow();
+        List<CallSite> sites = sitesOf("g", caller);
+        CallSite tampered = sites.stream().filter(s -> s.address() % 4 == 0).toList().getLast();
+        long gStatic = host.address("g_static").orElseThrow();
+        rewriteBehindThePatchersBack(tampered.address(), gStatic);
+        long patches = patcher.patchCount();
+
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        PatchException refused = assertThrows(PatchException.class, () -> patcher.redefine("g", v2));
+        assertTrue(refused.getMessage().contains("nothing written"), refused.getMessage());
+        assertEquals(body1, g.target(), "the stub still leads to the old body");
+        assertEquals(body1, g.body().orElseThrow());
+        assertEquals(patches, patcher.patchCount(), "no site was written");
+        for (CallSite s : sites) {
+            assertEquals(s == tampered ? gStatic : body1, PatchFixtures.branchTarget(s.address()));
+        }
+        assertEquals(0, patcher.pendingSites());
+        assertEquals(List.of(), patcher.retired(), "v1 is still the body, nothing retired");
+        assertTrue(host.objects().contains(v1));
+
+        // Deleting the module fails the same way, and also changes nothing.
+        assertThrows(PatchException.class, () -> patcher.unload(v1));
+        assertEquals(body1, g.target());
+        assertEquals(body1, g.body().orElseThrow());
+        assertEquals(patches, patcher.patchCount());
+        assertEquals(List.of(), patcher.retired());
+
+        // Put right, the redefinition goes through whole.
+        rewriteBehindThePatchersBack(tampered.address(), body1);
+        patcher.redefine("g", v2);
+        assertEquals(List.of(v1), patcher.retired());
+        assertEquals(1, patcher.safepoint());
+        for (CallSite s : sites) {
+            assertEquals(v2.loaded().symbol("g").orElseThrow().address(), PatchFixtures.branchTarget(s.address()));
+        }
+    }
+
+    @Test
+    void aRetiredObjectThatFailsToUnloadDoesNotLeakTheOthers() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        JitObject v1 = host.objects().getLast();
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        patcher.redefine("g", v2);
+        assertEquals(List.of(v1), patcher.retired());
+
+        host.unload(v1, true);   // behind the patcher's back: freeing it at the next safepoint fails
+        // Deleting v2 retires it too, and its safepoint tries to free both.
+        assertThrows(JitLoadException.class, () -> patcher.unload(v2));
+        assertTrue(patcher.retired().contains(v2) || !host.objects().contains(v2),
+                "g_v2.o is neither freed nor retired: leaked");
+        patcher.safepoint();
+        assertFalse(host.objects().contains(v2), "g_v2.o is freed at the next safepoint at the latest");
+        assertEquals(List.of(), patcher.retired());
+        assertEquals(2L * 20 + 1, call("f0", 20));
     }
 
     @Test
