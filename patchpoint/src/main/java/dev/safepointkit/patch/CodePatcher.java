@@ -192,9 +192,17 @@ public final class CodePatcher implements AutoCloseable {
                 blocks.add(new StubBlock(id, resolver));
             }
             Entry e = new Entry(name, compiler, fallback, blocks.getLast(), id % StubBlock.CAPACITY);
-            host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
+            // The entry exists before the name is published: once the host has the symbol, a
+            // concurrent load can link to the stub and call it, and resolve must find the entry.
             entries.add(e);
             byName.put(name, e);
+            try {
+                host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
+            } catch (JitLoadException | RuntimeException ex) {
+                entries.removeLast();
+                byName.remove(name);
+                throw ex;
+            }
             return e;
         } finally {
             lock.unlock();
@@ -228,9 +236,12 @@ public final class CodePatcher implements AutoCloseable {
     private long resolve(long id) {
         Entry e = null;
         try {
-            e = entries.get((int) id);
             lock.lock();
             try {
+                if (id < 0 || id >= entries.size()) {
+                    throw new IllegalStateException("stub " + id + " has no declared function");
+                }
+                e = entries.get((int) id);
                 if (e.body == 0) {
                     checkOpen();
                     install(e, runCompiler(e));
@@ -729,26 +740,39 @@ public final class CodePatcher implements AutoCloseable {
      * atomic store while threads run; otherwise it waits for a safepoint.
      */
     public void retargetSled(Sled sled, long target) throws PatchException, StackWalkException {
-        byte[] before = expectedSled(sled);
+        String what = String.format("sled %d in %s retargeted to 0x%x", sled.id(), sled.function(), target);
+        if ((sled.address() + X86Code.SLED_TARGET_OFFSET) % 8 == 0) {
+            lock.lock();
+            try {
+                checkOpen();
+                byte[] before = expectedSled(sled);
+                byte[] after = retargeted(sled, before, target);
+                writer.write(sled.address(), before, after, true, what);
+                sledBytes.put(sled.address(), after);
+            } finally {
+                lock.unlock();
+            }
+        } else {
+            // The new bytes are made from the sled as it is inside the stop, not as it was before
+            // it: a restore that ran in between is refused, not silently undone.
+            whileStopped("retargeting a sled", world -> {
+                byte[] before = expectedSled(sled);
+                byte[] after = retargeted(sled, before, target);
+                writer.write(sled.address(), before, after, false, what);
+                sledBytes.put(sled.address(), after);
+            });
+        }
+    }
+
+    /** The sled's call form {@code before} with its imm64 replaced; refused if it holds no call. */
+    private static byte[] retargeted(Sled sled, byte[] before, long target) throws PatchException {
         if (!X86Code.isSledCall(before)) {
             throw new PatchException(String.format("%s: patchpoint %d at 0x%x holds no call to retarget [%s]",
                     sled.function(), sled.id(), sled.address(), X86Code.hex(before)));
         }
         byte[] after = before.clone();
         X86Code.putLong(after, X86Code.SLED_TARGET_OFFSET, target);
-        String what = String.format("sled %d in %s retargeted to 0x%x", sled.id(), sled.function(), target);
-        if ((sled.address() + X86Code.SLED_TARGET_OFFSET) % 8 == 0) {
-            lock.lock();
-            try {
-                checkOpen();
-                writer.write(sled.address(), expectedSled(sled), after, true, what);
-                sledBytes.put(sled.address(), after);
-            } finally {
-                lock.unlock();
-            }
-        } else {
-            writeSledStopped(sled, after, what);
-        }
+        return after;
     }
 
     private byte[] expectedSled(Sled sled) throws PatchException {
