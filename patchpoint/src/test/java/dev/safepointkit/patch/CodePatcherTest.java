@@ -180,6 +180,56 @@ class CodePatcherTest {
     }
 
     @Test
+    void theReentryHandsYmmAndZmmArgumentsOnAtFullWidth() throws Throwable {
+        // vh(<4 x double>, <8 x double>, ...) takes its arguments in ymm0, zmm1, ymm2, ..., zmm7. The
+        // compiler sets every bit of zmm0-7 before it returns into the reentry, so any lane the
+        // reentry does not save is visibly lost.
+        AtomicReference<MethodHandle> clobbering = new AtomicReference<>();
+        patcher.declare("vh", fn -> {
+            MethodHandle clobber = clobbering.get();
+            try {
+                clobber.invokeExact();
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+            compiles.incrementAndGet();
+            return PatchFixtures.load(host, "vec_body");
+        });
+        PatchFixtures.load(host, "vec_caller");
+        clobbering.set(host.downcall("clobber_vectors", FunctionDescriptor.ofVoid()));
+        MethodHandle callVh = host.downcall("call_vh", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        int[] widths = {4, 8, 4, 8, 4, 8, 4, 8};
+        double[] weights = {1, 2, 3, 5, 7, 11, 13, 17};
+        MemorySegment in = arena.allocate(48 * 8, 64);
+        double[] expected = new double[8];
+        int at = 0;
+        for (int v = 0; v < 8; v++) {
+            for (int lane = 0; lane < widths[v]; lane++) {
+                double x = 1 + v * 16 + lane + lane / 64.0;
+                in.setAtIndex(ValueLayout.JAVA_DOUBLE, at++, x);
+                if (widths[v] == 8) {
+                    expected[lane] += weights[v] * x;
+                } else {
+                    expected[lane] += weights[v] * x;        // lanes 0-3, then 3-0 again
+                    expected[7 - lane] += weights[v] * x;
+                }
+            }
+        }
+        MemorySegment lazy = arena.allocate(64, 64);
+        callVh.invokeExact(in, lazy);   // through the reentry: compiles vh
+        assertEquals(1, compiles.get());
+        MemorySegment direct = arena.allocate(64, 64);
+        callVh.invokeExact(in, direct);  // vh compiled: no reentry any more
+        patcher.safepoint();
+        MemorySegment relinked = arena.allocate(64, 64);
+        callVh.invokeExact(in, relinked);
+        assertArrayEquals(expected, direct.toArray(ValueLayout.JAVA_DOUBLE), "the direct call");
+        assertArrayEquals(expected, relinked.toArray(ValueLayout.JAVA_DOUBLE), "the relinked call");
+        assertArrayEquals(direct.toArray(ValueLayout.JAVA_DOUBLE), lazy.toArray(ValueLayout.JAVA_DOUBLE),
+                "the call through the reentry got every lane of every ymm and zmm argument");
+    }
+
+    @Test
     void threadsRacingTheFirstCallCompileOnce() throws Throwable {
         patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "lazy_caller");
