@@ -35,11 +35,11 @@ import org.openjdk.jmh.annotations.Warmup;
  *       {@code relinked} after the site was rewritten into a direct call, {@code static} a direct
  *       call that llc linked itself (g_static, same object).</li>
  *   <li>{@code relink}: one relink or unlink of g: two aligned call sites rewritten, each with a
- *       checked atomic store in its own writable window (mprotect there and back).</li>
+ *       checked atomic store through the code's writable alias and a membarrier SYNC_CORE.</li>
  *   <li>{@code sledRewrite}: one whole-sled rewrite (into a call, or back to NOPs) at a
  *       safepoint: the stop itself (no mutators attached here) plus the checked write.</li>
  *   <li>{@code sledRetarget}: one retarget of a sled whose imm64 is 8-byte aligned: an atomic
- *       store while threads run.</li>
+ *       store while threads run, and its membarrier.</li>
  * </ul>
  */
 @State(Scope.Thread)
