@@ -59,6 +59,8 @@ public final class JitHost implements AutoCloseable {
     private final Map<String, Long> runtimeSymbols = new ConcurrentHashMap<>();
     /** Runtime symbols that stand for a function loaded objects may define: a stub and its bodies. */
     private final Set<String> indirect = ConcurrentHashMap.newKeySet();
+    /** Runtime symbols defined with {@link #defineUpcall}: entry points into Java. */
+    private final Set<String> upcalls = ConcurrentHashMap.newKeySet();
     /** Call sites per referenced symbol name. */
     private final Map<String, List<CallSite>> callSites = new ConcurrentHashMap<>();
     private final SymbolLookup process = Linker.nativeLinker().defaultLookup().or(SymbolLookup.loaderLookup());
@@ -166,7 +168,17 @@ public final class JitHost implements AutoCloseable {
             throws JitLoadException {
         MemorySegment stub = Linker.nativeLinker().upcallStub(target, descriptor, arena);
         defineRuntimeSymbol(name, stub);
+        upcalls.add(name);
         return stub;
+    }
+
+    /**
+     * Whether {@code name} was defined with {@link #defineUpcall}: loaded code that calls it calls
+     * into Java, where a safepoint may park the thread with the calling function's frame below
+     * the slot the poll records.
+     */
+    public boolean isUpcall(String name) {
+        return upcalls.contains(name);
     }
 
     /**

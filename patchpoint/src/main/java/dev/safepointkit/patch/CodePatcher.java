@@ -79,7 +79,7 @@ public final class CodePatcher implements AutoCloseable {
     private final StubTable stubs;
     private final CallSiteLinker linker;
     private final SledPatcher sleds;
-    private final CodeReclaimer reclaimer = new CodeReclaimer();
+    private final CodeReclaimer reclaimer;
     /** Set under the lock by {@link #close}; from then on nothing is patched. */
     private volatile boolean closed;
     /** Whether the stub blocks and the resolver upcall are freed: once, by whoever sees no caller left. */
@@ -132,6 +132,7 @@ public final class CodePatcher implements AutoCloseable {
         this.writer = new CodeWriter(host.codeAliases());
         this.linker = new CallSiteLinker(host, writer, coordinator != null);
         this.sleds = new SledPatcher(writer);
+        this.reclaimer = new CodeReclaimer(host);
         try {
             MethodHandle resolve = MethodHandles.lookup().findVirtual(CodePatcher.class, "resolve",
                     MethodType.methodType(long.class, long.class)).bindTo(this);

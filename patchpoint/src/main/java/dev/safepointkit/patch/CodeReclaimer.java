@@ -1,6 +1,7 @@
 package dev.safepointkit.patch;
 
 import dev.safepointkit.events.LoadedSection;
+import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.roots.StoppedWorld;
 import dev.safepointkit.roots.ThreadStack;
@@ -17,9 +18,14 @@ import java.util.List;
  * <p>Not thread safe: the patcher calls it under its lock.
  */
 final class CodeReclaimer {
+    private final JitHost host;
     private final List<JitObject> retired = new ArrayList<>();
     /** Retired objects being unloaded now, outside the patcher's lock. */
     private final List<JitObject> freeing = new ArrayList<>();
+
+    CodeReclaimer(JitHost host) {
+        this.host = host;
+    }
 
     void retire(JitObject o) {
         if (o != null && !retired.contains(o)) {
@@ -38,11 +44,17 @@ final class CodeReclaimer {
     /**
      * The retired objects no stopped stack refers into, now marked as being freed: the caller
      * unloads each and reports back with {@link #unloaded}.
+     *
+     * <p>The scan of a stopped stack starts at the slot its poll (or exit) recorded, so it cannot
+     * see the frames below: the poll function's own, or a slow path's that called into Java. An
+     * object whose code calls an upcall ({@link JitHost#isUpcall}) may hold such a function, so it
+     * is freed only at a stop where no thread is stopped in JIT code at all.
      */
     List<JitObject> freeable(StoppedWorld world) {
         List<JitObject> free = new ArrayList<>();
+        boolean anyStopped = !world.stacks().isEmpty();
         for (JitObject o : retired) {
-            if (!freeing.contains(o) && !anyStackRefersInto(world, o)) {
+            if (!freeing.contains(o) && !(anyStopped && callsIntoJava(o)) && !anyStackRefersInto(world, o)) {
                 free.add(o);
             }
         }
@@ -56,6 +68,15 @@ final class CodeReclaimer {
         if (!stillLoaded) {
             retired.remove(o);
         }
+    }
+
+    private boolean callsIntoJava(JitObject o) {
+        for (String s : o.referencedSymbols()) {
+            if (host.isUpcall(s)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /**

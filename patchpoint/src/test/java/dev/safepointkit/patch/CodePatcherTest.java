@@ -542,4 +542,50 @@ class CodePatcherTest {
         assertTrue(freed.contains("spin.o"));
         assertEquals(List.of(), failures);
     }
+    @Test
+    void retiredCodeThatCallsIntoJavaIsNotFreedWhileAnyThreadIsStopped() throws Throwable {
+        // g_polling.o holds a poll function: a thread parked in it would have that frame below the
+        // slot the poll records, where no scan of the stopped stack looks.
+        JitObject spin = loadSpin();
+        JitObject polling = PatchFixtures.load(host, "g_polling");
+        patcher.redefine("g", polling);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(polling), patcher.retired());
+        MethodHandle spinFn = host.downcall("spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                ValueLayout.ADDRESS));
+        CountDownLatch running = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        MemorySegment counts = arena.allocate(8 * 7, 8);
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    running.countDown();
+                    while (release.getCount() > 0) {
+                        spinFn.invokeExact(m.context(), 1000L, counts);
+                    }
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileStopped;
+        try {
+            assertTrue(running.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileStopped = patcher.safepoint();
+        } finally {
+            release.countDown();
+            mutatorThread.join();
+        }
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileStopped, "g_polling.o calls an upcall: not freed while a thread is stopped");
+        assertTrue(host.objects().contains(polling));
+        assertEquals(1, patcher.safepoint(), "freed at a stop with no thread in JIT code");
+        assertFalse(host.objects().contains(polling));
+        assertTrue(host.objects().contains(spin));
+        assertEquals(List.of(), failures);
+    }
 }
