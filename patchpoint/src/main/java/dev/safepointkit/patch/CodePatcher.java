@@ -256,6 +256,8 @@ public final class CodePatcher implements AutoCloseable {
     private RelinkReport install(StubEntry e, JitObject object) throws PatchException {
         long body = bodyIn(object, e.name);
         CallSiteLinker.SitePlan plan = linker.plan(e, body);
+        // A body again: a retired object that came back must not be freed under its callers.
+        reclaimer.revive(object);
         e.setTarget(body);
         e.body = body;
         e.bodyObject = object;

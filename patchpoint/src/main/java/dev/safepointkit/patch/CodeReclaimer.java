@@ -33,6 +33,18 @@ final class CodeReclaimer {
         }
     }
 
+    /**
+     * Takes {@code o} back from retirement: it holds a body again.
+     *
+     * @throws PatchException if a safepoint is unloading it right now
+     */
+    void revive(JitObject o) throws PatchException {
+        if (freeing.contains(o)) {
+            throw new PatchException(o.name() + " is being freed; load it again to use it as a body");
+        }
+        retired.remove(o);
+    }
+
     boolean isRetired(JitObject o) {
         return retired.contains(o);
     }

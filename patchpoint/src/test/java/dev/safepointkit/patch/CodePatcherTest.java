@@ -368,6 +368,24 @@ class CodePatcherTest {
     }
 
     @Test
+    void aRetiredObjectThatBecomesTheBodyAgainIsNotFreed() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        JitObject v1 = host.objects().getLast();
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        patcher.redefine("g", v2);
+        assertEquals(List.of(v1), patcher.retired());
+        patcher.redefine("g", v1);   // back to the first body, which was retired
+        assertEquals(List.of(v2), patcher.retired(), "v1 holds g's body again");
+        assertEquals(1, patcher.safepoint());
+        assertTrue(host.objects().contains(v1), "the body g's stub leads to is still mapped");
+        assertFalse(host.objects().contains(v2));
+        assertEquals(v1.loaded().symbol("g").orElseThrow().address(), g.target());
+        assertEquals(41L, call("f0", 20));
+    }
+
+    @Test
     void aRetiredObjectThatFailsToUnloadDoesNotLeakTheOthers() throws Throwable {
         patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "lazy_caller");
