@@ -106,12 +106,17 @@ final class CallSiteLinker {
                 pending.remove(s.address);
             }
             int patched = 0;
-            for (Map.Entry<Site, Long> w : now.entrySet()) {
-                Site s = w.getKey();
-                pending.remove(s.address);
-                if (rewriteUnlessUnloaded(s, w.getValue())) {
-                    patched++;
+            try {
+                for (Map.Entry<Site, Long> w : now.entrySet()) {
+                    Site s = w.getKey();
+                    pending.remove(s.address);
+                    if (rewriteUnlessUnloaded(s, w.getValue())) {
+                        patched++;
+                    }
                 }
+            } finally {
+                // One core-serializing barrier for all the stores, before the patcher returns.
+                writer.serializePending();
             }
             for (Map.Entry<Site, Long> d : deferred.entrySet()) {
                 pending.put(d.getKey().address, d.getValue());

@@ -35,7 +35,7 @@ final class CodeWriter {
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
 
     private final CodeAliases aliases;
-    /** Writes made at a stop since the last barrier; guarded by LOCK. */
+    /** Writes made at a stop, or batched, since the last barrier; guarded by LOCK. */
     private int unserialized;
 
     CodeWriter(CodeAliases aliases) {
@@ -106,10 +106,16 @@ final class CodeWriter {
     }
 
     /**
-     * After writes made while every mutator was stopped, before they run again: one barrier for
-     * the whole stop, however many writes it made.
+     * After writes made while every mutator was stopped (before they run again), or after a batch
+     * of {@link #writeUnlessUnloaded} stores (before the patcher returns): one barrier for them
+     * all, however many writes there were.
      */
     void serializeAfterStop() {
+        serializePending();
+    }
+
+    /** The barrier {@link #serializeAfterStop} describes, if any write is waiting for one. */
+    void serializePending() {
         synchronized (LOCK) {
             if (unserialized > 0) {
                 CoreSync.serializeAllThreads();
@@ -132,13 +138,18 @@ final class CodeWriter {
         if (expected.length != replacement.length) {
             throw new IllegalArgumentException(expected.length + " expected bytes, " + replacement.length + " new");
         }
+        return checkedWrite(address, expected, replacement, whileRunning, true, what);
+    }
+
+    private Patch checkedWrite(long address, byte[] expected, byte[] replacement, boolean whileRunning, boolean barrierNow,
+            String what) throws PatchException {
         synchronized (LOCK) {
             int n = expected.length;
             if (!liveCode(address, n)) {
                 throw new PatchException(String.format("%s at 0x%x: not in the code of a loaded object", what, address));
             }
             try {
-                return store(address, expected, replacement, whileRunning, what);
+                return store(address, expected, replacement, whileRunning, barrierNow, what);
             } catch (IllegalStateException unloaded) {
                 // The object's scope closed under us: its unload won, and nothing was written.
                 throw new PatchException(String.format("%s at 0x%x: its object is being unloaded; nothing written", what,
@@ -148,8 +159,8 @@ final class CodeWriter {
     }
 
     /** The check and the store, through the alias. Holds LOCK. */
-    private Patch store(long address, byte[] expected, byte[] replacement, boolean whileRunning, String what)
-            throws PatchException {
+    private Patch store(long address, byte[] expected, byte[] replacement, boolean whileRunning, boolean barrierNow,
+            String what) throws PatchException {
         int n = expected.length;
         MemorySegment site = alias(address, n, what);
         byte[] found = site.toArray(ValueLayout.JAVA_BYTE);
@@ -204,20 +215,27 @@ final class CodeWriter {
         } else {
             LONG.varHandle().setVolatile(w, 0L, value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
         }
-        CoreSync.serializeAllThreads();
+        if (barrierNow) {
+            CoreSync.serializeAllThreads();
+        } else {
+            unserialized++;
+        }
         return record(address, expected, replacement, true, what);
     }
 
     /**
      * As {@link #write} with {@code whileRunning}, except that code no longer loaded (its object
-     * is being unloaded) is left alone: returns null then.
+     * is being unloaded) is left alone (returns null then), and the barrier is left for
+     * {@link #serializePending}, which the caller must call once after its batch: one membarrier
+     * for every site of a relink. That is as safe as one per store: each store is one aligned word
+     * that a racing thread sees old or new, and every thread serializes before the patcher returns.
      */
     Patch writeUnlessUnloaded(long address, byte[] expected, byte[] replacement, String what) throws PatchException {
         synchronized (LOCK) {
             if (!liveCode(address, expected.length)) {
                 return null;
             }
-            return write(address, expected, replacement, true, what);
+            return checkedWrite(address, expected, replacement, true, false, what);
         }
     }
 
