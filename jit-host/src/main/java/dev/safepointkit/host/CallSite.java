@@ -7,9 +7,10 @@ package dev.safepointkit.host;
  * @param section the section of the site, e.g. {@code .text}
  * @param address absolute address of the relocated field (for a call, the rel32 after the opcode)
  * @param type the ELF relocation type, e.g. {@link X86Relocations#R_X86_64_PLT32}
- * @param viaStub whether the site was bound to a host-made stub because the target was out of range
+ * @param viaTrampoline whether the site was bound to a {@link FarCallTrampoline} in its own object because
+ *     the target was out of rel32 range
  */
-public record CallSite(long objectKey, String section, long address, int type, boolean viaStub) {
+public record CallSite(long objectKey, String section, long address, int type, boolean viaTrampoline) {
 
     /**
      * Whether the site is the rel32 of a direct call or jump: a PLT32 relocation (LLVM uses PC32

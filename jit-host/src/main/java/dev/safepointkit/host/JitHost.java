@@ -59,10 +59,42 @@ public final class JitHost implements AutoCloseable {
     private final Map<String, Long> runtimeSymbols = new ConcurrentHashMap<>();
     /** Runtime symbols that stand for a function loaded objects may define: a stub and its bodies. */
     private final Set<String> indirect = ConcurrentHashMap.newKeySet();
+    /** Runtime symbols defined with {@link #defineUpcall}: entry points into Java. */
+    private final Set<String> upcalls = ConcurrentHashMap.newKeySet();
     /** Call sites per referenced symbol name. */
     private final Map<String, List<CallSite>> callSites = new ConcurrentHashMap<>();
     private final SymbolLookup process = Linker.nativeLinker().defaultLookup().or(SymbolLookup.loaderLookup());
     private final Object lock = new Object();
+
+    /**
+     * A host. Loaded code is double mapped (W^X: read + execute where it runs, read + write at
+     * another address), which needs memfd_create; there is no fallback that maps code writable.
+     *
+     * @throws IllegalStateException if this system cannot create memory files
+     */
+    public JitHost() {
+        if (MemoryFiles.FAILURE != null) {
+            throw new IllegalStateException("the JIT host maps code twice from a memory file (memfd_create, Linux 3.17"
+                    + " and glibc 2.27 or later) so that no page is ever writable and executable: " + MemoryFiles.FAILURE);
+        }
+    }
+
+    /** Whether memory files work here: tried once per process. */
+    private static final class MemoryFiles {
+        static final String FAILURE = probe();
+
+        private static String probe() {
+            if (!Libc.hasMemfd()) {
+                return "this libc has no memfd_create";
+            }
+            try {
+                Libc.close(Libc.memfdCreate("safepointkit-probe", Libc.pageSize()));
+                return null;
+            } catch (Libc.NativeException e) {
+                return e.getMessage();
+            }
+        }
+    }
 
     /** The dispatcher listeners are added to and removed from; safe from any thread. */
     public JitEventDispatcher listeners() {
@@ -75,7 +107,7 @@ public final class JitHost implements AutoCloseable {
 
     /**
      * Makes {@code name} resolve to {@code address} for objects loaded from now on: a native
-     * function, or an FFM upcall stub. Its owner must keep it alive while loaded code may call it.
+     * function, or an FFM upcall stub (Java's name for its entry point). Its owner must keep it alive while loaded code may call it.
      *
      * @throws JitLoadException if a loaded object or an earlier runtime symbol already defines it
      */
@@ -136,7 +168,17 @@ public final class JitHost implements AutoCloseable {
             throws JitLoadException {
         MemorySegment stub = Linker.nativeLinker().upcallStub(target, descriptor, arena);
         defineRuntimeSymbol(name, stub);
+        upcalls.add(name);
         return stub;
+    }
+
+    /**
+     * Whether {@code name} was defined with {@link #defineUpcall}: loaded code that calls it calls
+     * into Java, where a safepoint may park the thread with the calling function's frame below
+     * the slot the poll records.
+     */
+    public boolean isUpcall(String name) {
+        return upcalls.contains(name);
     }
 
     /**
@@ -177,6 +219,9 @@ public final class JitHost implements AutoCloseable {
             } catch (JitLoadException | RuntimeException | Error e) {
                 linked.arena().close();
                 Libc.munmap(linked.raw());
+                if (linked.rawCodeAlias().byteSize() > 0) {
+                    Libc.munmap(linked.rawCodeAlias());
+                }
                 throw e;
             }
             // Listeners hear of the object before anything can find it: until every required
@@ -402,6 +447,41 @@ public final class JitHost implements AutoCloseable {
             unpublish(object);
             object.free();
         }
+    }
+
+    /**
+     * The writable aliases of every loaded object's code, for a code writer (a code patcher): the
+     * code itself is mapped read + execute and never becomes writable, and its alias is the only
+     * way to change it.
+     */
+    public CodeAliases codeAliases() {
+        return new CodeAliases(this);
+    }
+
+    /** The alias of [address, address + length) in a loaded object's code; empty if not loaded code. */
+    Optional<MemorySegment> codeAlias(long address, long length) {
+        for (JitObject o : objects.values()) {
+            Optional<MemorySegment> alias = o.codeAlias(address, length);
+            if (alias.isPresent()) {
+                return alias;
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Where the far-call trampoline at {@code address} jumps, if a loaded object has one there
+     * (the target of a call site {@linkplain CallSite#viaTrampoline bound to a trampoline}).
+     */
+    public java.util.OptionalLong farCallTarget(long address) {
+        for (JitObject o : objects.values()) {
+            MemorySegment code = o.code();
+            long offset = address - code.address();
+            if (code.byteSize() > 0 && offset >= 0 && offset <= code.byteSize() - FarCallTrampoline.SIZE) {
+                return FarCallTrampoline.target(code.asSlice(offset, FarCallTrampoline.SIZE));
+            }
+        }
+        return java.util.OptionalLong.empty();
     }
 
     /** The current address of {@code name}: a loaded object's global, a runtime symbol, or the process's. */

@@ -2,8 +2,10 @@ package dev.safepointkit.host;
 
 import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.internal.Libc;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -47,17 +49,44 @@ public final class JitObject {
     }
 
     /**
-     * The whole mapping: code, data, GOT and stubs. Like every segment the object's events carry,
+     * The whole mapping: code, data, GOT and far-call trampolines. Like every segment the object's events carry,
      * it is scoped to the object: after unload, accessing it throws IllegalStateException.
      */
     public MemorySegment mapping() {
         return mapping;
     }
 
-    /** Closes the object's scope, then unmaps its memory: listeners have already been told. */
+    /** The code group, read + execute, scoped like {@link #mapping}; empty when the object has no code. */
+    MemorySegment code() {
+        MemorySegment code = linked.code();
+        return code.byteSize() == 0 ? MemorySegment.NULL : mapping.asSlice(code.address() - mapping.address(), code.byteSize());
+    }
+
+    /**
+     * The writable alias of the code starting at {@code address}, {@code length} bytes, if they lie
+     * in this object's code; scoped to the object like {@link #mapping}, so a write after unload
+     * throws IllegalStateException instead of reaching freed memory.
+     */
+    Optional<MemorySegment> codeAlias(long address, long length) {
+        MemorySegment code = linked.code();
+        long offset = address - code.address();
+        if (code.byteSize() == 0 || offset < 0 || length < 0 || offset > code.byteSize() - length) {
+            return Optional.empty();
+        }
+        return Optional.of(linked.codeAlias().asSlice(offset, length));
+    }
+
+    /**
+     * Closes the object's scope, then unmaps its memory and its code alias: listeners have already
+     * been told. Closing the shared arena first means a writer still holding an alias segment
+     * fails on its next access rather than writing into unmapped (or reused) memory.
+     */
     void free() {
         linked.arena().close();
-        dev.safepointkit.events.internal.Libc.munmap(linked.raw());
+        Libc.munmap(linked.raw());
+        if (linked.rawCodeAlias().byteSize() > 0) {
+            Libc.munmap(linked.rawCodeAlias());
+        }
     }
 
     /** The global symbols this object defines (others may link to them). */

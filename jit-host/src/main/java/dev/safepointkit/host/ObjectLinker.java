@@ -19,22 +19,22 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Links one x86-64 ELF relocatable object into a fresh anonymous mapping.
+ * Links one x86-64 ELF relocatable object into fresh memory.
  *
  * <p>Layout, each group starting on a page of its own so it can get its own protection: code
- * and host-made call stubs (finally read + execute), read-only data including
+ * and host-made far-call trampolines (read + execute), read-only data including
  * {@code .llvm_stackmaps} (read), the host-made GOT (read), writable data and COMMON symbols
- * (read + write). Everything is written while the whole mapping is read + write; only then are
- * the groups switched to their final protection, so no page is ever writable and executable at
- * once. Nothing is mapped before {@link ObjectChecks} has passed every loaded section, symbol and
- * relocation; a failure at any later step unmaps the mapping before the exception leaves.
+ * (read + write). The code group is double mapped (W^X): its pages live in a memory file
+ * ({@code memfd_create}) mapped read + execute in place and read + write at another address, the
+ * object's code alias, through which the linker writes the code and, later, a code patcher patches
+ * it. No page is ever writable and executable, not even while linking. The other groups are
+ * private anonymous memory, written while read + write and then switched to their final
+ * protection. Nothing is mapped before {@link ObjectChecks} has passed every loaded section, symbol
+ * and relocation; a failure at any later step unmaps everything before the exception leaves.
  *
  * <p>Not thread safe: one linker links one object on one thread.
  */
 final class ObjectLinker {
-    /** {@code jmp *0(%rip)} followed by the 8-byte target: an absolute jump from anywhere. */
-    static final int STUB_SIZE = 16;
-    private static final byte[] STUB_PREFIX = {(byte) 0xFF, 0x25, 0, 0, 0, 0};
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
@@ -63,9 +63,12 @@ final class ObjectLinker {
      * The result: the mapping, where everything went, and what refers to what. {@code mapping} is
      * scoped to {@code arena}, so that once the object is unloaded (arena closed) a late access
      * throws instead of touching unmapped memory; {@code raw} is the same range with global scope,
-     * for munmap and mprotect.
+     * for munmap. {@code code} is the executable group in place and {@code codeAlias} its writable
+     * alias, scoped to {@code arena} as well ({@code rawCodeAlias} for munmap); all three are empty
+     * segments ({@code NULL}) when the object has no code.
      */
-    record Linked(MemorySegment mapping, MemorySegment raw, Arena arena, Map<Group, MemorySegment> groups,
+    record Linked(MemorySegment mapping, MemorySegment raw, Arena arena, MemorySegment code, MemorySegment codeAlias,
+            MemorySegment rawCodeAlias, Map<Group, MemorySegment> groups,
             Map<Integer, Long> sectionAddresses, long[] symbolAddresses, List<ElfSymbol> symbols,
             List<Reference> references) {
     }
@@ -104,7 +107,7 @@ final class ObjectLinker {
         Map<ElfSection, List<ElfRelocation>> relocations = new LinkedHashMap<>();
         boolean lowAddresses = false;
         Map<Integer, Integer> gotSlots = new LinkedHashMap<>();   // symbol index -> slot
-        Map<Integer, Integer> stubSlots = new LinkedHashMap<>();  // symbol index -> slot
+        Map<Integer, Integer> trampolineSlots = new LinkedHashMap<>();  // symbol index -> slot
         for (ElfSection target : loaded) {
             List<ElfRelocation> rs;
             try {
@@ -124,7 +127,7 @@ final class ObjectLinker {
                     gotSlots.putIfAbsent(r.symbolIndex(), gotSlots.size());
                 }
                 if (r.type() == X86Relocations.R_X86_64_PLT32 && symbols.get(r.symbolIndex()).isUndefined()) {
-                    stubSlots.putIfAbsent(r.symbolIndex(), stubSlots.size());
+                    trampolineSlots.putIfAbsent(r.symbolIndex(), trampolineSlots.size());
                 }
             }
             relocations.put(target, rs);
@@ -135,7 +138,7 @@ final class ObjectLinker {
         Map<Integer, Long> offsets = new HashMap<>();
         Map<Group, long[]> extents = new LinkedHashMap<>();
         long offset = 0;
-        long stubsOffset = 0;
+        long trampolinesOffset = 0;
         long gotOffset = 0;
         Map<Integer, Long> commonOffsets = new HashMap<>();
         for (Group g : Group.values()) {
@@ -149,9 +152,9 @@ final class ObjectLinker {
                 }
             }
             if (g == Group.CODE) {
-                offset = align(offset, STUB_SIZE);
-                stubsOffset = offset;
-                offset = grow(offset, (long) stubSlots.size() * STUB_SIZE);
+                offset = align(offset, FarCallTrampoline.SIZE);
+                trampolinesOffset = offset;
+                offset = grow(offset, (long) trampolineSlots.size() * FarCallTrampoline.SIZE);
             } else if (g == Group.GOT) {
                 gotOffset = offset;
                 offset = grow(offset, 8L * gotSlots.size());
@@ -178,9 +181,31 @@ final class ObjectLinker {
                     + (lowAddresses ? " in the low 2 GiB (needed by its 32-bit absolute relocations)" : "") + ": "
                     + e.getMessage(), e);
         }
+        long codeStart = extents.get(Group.CODE)[0];
+        long codeEnd = align(extents.get(Group.CODE)[1], page);
+        MemorySegment rawAlias = MemorySegment.NULL;
+        MemorySegment code = MemorySegment.NULL;
+        if (codeEnd > codeStart) {
+            try {
+                // The code pages become the memory file's: read + execute here, read + write in the alias.
+                int fd = Libc.memfdCreate("safepointkit-code", codeEnd - codeStart);
+                try {
+                    code = Libc.mmapFixed(raw.address() + codeStart, codeEnd - codeStart, Libc.PROT_READ | Libc.PROT_EXEC,
+                            Libc.MAP_SHARED, fd, 0);
+                    rawAlias = Libc.mmap(codeEnd - codeStart, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
+                } finally {
+                    Libc.close(fd);   // the mappings keep the file
+                }
+            } catch (Libc.NativeException e) {
+                Libc.munmap(raw);
+                throw new JitLoadException(objectName + ": cannot double-map its " + (codeEnd - codeStart)
+                        + " bytes of code (memfd_create and two shared mappings): " + e.getMessage(), e);
+            }
+        }
         // The object's arena owns every segment listeners see; the host closes it on unload.
         Arena arena = Arena.ofShared();
         MemorySegment mapping = raw.reinterpret(arena, null);
+        MemorySegment alias = rawAlias.reinterpret(arena, null);
         try {
             long base = mapping.address();
             Map<Integer, Long> sectionAddresses = new HashMap<>();
@@ -188,7 +213,7 @@ final class ObjectLinker {
                 long at = offsets.get(s.index());
                 sectionAddresses.put(s.index(), base + at);
                 if (s.hasFileBytes()) {
-                    MemorySegment.copy(elf.contents(s), 0, mapping, at, s.size());
+                    MemorySegment.copy(elf.contents(s), 0, writable(mapping, alias, codeStart, codeEnd, at), 0, s.size());
                 }
             }
             long[] addresses = new long[symbols.size()];
@@ -198,10 +223,9 @@ final class ObjectLinker {
             for (Map.Entry<Integer, Integer> got : gotSlots.entrySet()) {
                 mapping.set(U64, gotOffset + 8L * got.getValue(), addresses[got.getKey()]);
             }
-            for (Map.Entry<Integer, Integer> stub : stubSlots.entrySet()) {
-                long at = stubsOffset + (long) stub.getValue() * STUB_SIZE;
-                MemorySegment.copy(MemorySegment.ofArray(STUB_PREFIX), 0, mapping, at, STUB_PREFIX.length);
-                mapping.set(U64, at + STUB_PREFIX.length, addresses[stub.getKey()]);
+            for (Map.Entry<Integer, Integer> t : trampolineSlots.entrySet()) {
+                long at = trampolinesOffset + (long) t.getValue() * FarCallTrampoline.SIZE;
+                FarCallTrampoline.write(writable(mapping, alias, codeStart, codeEnd, at), addresses[t.getKey()]);
             }
 
             List<Reference> references = new ArrayList<>();
@@ -212,42 +236,44 @@ final class ObjectLinker {
                     ElfSymbol sym = symbols.get(r.symbolIndex());
                     long field = sectionOffset + r.offset();
                     long p = base + field;
+                    // The relocation's field, through the code alias when it is in code.
+                    MemorySegment out = writable(mapping, alias, codeStart, codeEnd, field);
                     long s = addresses[r.symbolIndex()];
                     long a = r.addend();
-                    boolean viaStub = false;
+                    boolean viaTrampoline = false;
                     switch (r.type()) {
                         case X86Relocations.R_X86_64_NONE -> {
                         }
-                        case X86Relocations.R_X86_64_64 -> mapping.set(U64, field, s + a);
-                        case X86Relocations.R_X86_64_PC64 -> mapping.set(U64, field, s + a - p);
-                        case X86Relocations.R_X86_64_PC32 -> mapping.set(U32, field, signed32(s + a - p, r, target, sym));
+                        case X86Relocations.R_X86_64_64 -> out.set(U64, 0, s + a);
+                        case X86Relocations.R_X86_64_PC64 -> out.set(U64, 0, s + a - p);
+                        case X86Relocations.R_X86_64_PC32 -> out.set(U32, 0, signed32(s + a - p, r, target, sym));
                         case X86Relocations.R_X86_64_PLT32 -> {
                             long v = s + a - p;
-                            if (v != (int) v && stubSlots.containsKey(r.symbolIndex())) {
-                                // Out of rel32 range: call the host-made stub, which jumps anywhere.
-                                v = base + stubsOffset + (long) stubSlots.get(r.symbolIndex()) * STUB_SIZE + a - p;
-                                viaStub = true;
+                            if (v != (int) v && trampolineSlots.containsKey(r.symbolIndex())) {
+                                // Out of rel32 range: call the far-call trampoline, which jumps anywhere.
+                                v = base + trampolinesOffset + (long) trampolineSlots.get(r.symbolIndex()) * FarCallTrampoline.SIZE + a - p;
+                                viaTrampoline = true;
                             }
-                            mapping.set(U32, field, signed32(v, r, target, sym));
+                            out.set(U32, 0, signed32(v, r, target, sym));
                         }
                         case X86Relocations.R_X86_64_32 -> {
                             long v = s + a;
                             if (v < 0 || v > 0xFFFF_FFFFL) {
                                 throw outOfRange(r, target, sym, v);
                             }
-                            mapping.set(U32, field, (int) v);
+                            out.set(U32, 0, (int) v);
                         }
-                        case X86Relocations.R_X86_64_32S -> mapping.set(U32, field, signed32(s + a, r, target, sym));
+                        case X86Relocations.R_X86_64_32S -> out.set(U32, 0, signed32(s + a, r, target, sym));
                         case X86Relocations.R_X86_64_GOTPCREL, X86Relocations.R_X86_64_GOTPCRELX,
                                 X86Relocations.R_X86_64_REX_GOTPCRELX -> {
                             long slot = base + gotOffset + 8L * gotSlots.get(r.symbolIndex());
-                            mapping.set(U32, field, signed32(slot + a - p, r, target, sym));
+                            out.set(U32, 0, signed32(slot + a - p, r, target, sym));
                         }
                         default -> throw new IllegalStateException("unreachable: " + r.type());
                     }
                     String name = referenceName(sym);
                     if (name != null) {
-                        references.add(new Reference(name, new CallSite(objectKey, target.name(), p, r.type(), viaStub)));
+                        references.add(new Reference(name, new CallSite(objectKey, target.name(), p, r.type(), viaTrampoline)));
                     }
                 }
             }
@@ -258,16 +284,34 @@ final class ObjectLinker {
                 long end = align(g.getValue()[1], page);
                 if (end > start) {
                     MemorySegment pages = raw.asSlice(start, end - start);
-                    Libc.mprotect(pages, g.getKey().protection);
+                    if (g.getKey() != Group.CODE && g.getKey() != Group.DATA) {
+                        // Code was mapped read + execute from the start, data stays read + write.
+                        Libc.mprotect(pages, g.getKey().protection);
+                    }
                     groups.put(g.getKey(), pages);
                 }
             }
-            return new Linked(mapping, raw, arena, groups, sectionAddresses, addresses, symbols, references);
+            return new Linked(mapping, raw, arena, code, alias, rawAlias, groups, sectionAddresses, addresses, symbols,
+                    references);
         } catch (JitLoadException | RuntimeException | Error e) {
             arena.close();
             Libc.munmap(raw);
+            if (rawAlias.byteSize() > 0) {
+                Libc.munmap(rawAlias);
+            }
             throw e;
         }
+    }
+
+    /**
+     * Where the linker writes the byte at {@code offset} of the layout: the code alias inside the
+     * code group (its executable pages are never writable), the mapping itself elsewhere. A
+     * section, trampoline or relocated field never straddles a group, so the slice ends at its group.
+     */
+    private static MemorySegment writable(MemorySegment mapping, MemorySegment alias, long codeStart, long codeEnd,
+            long offset) {
+        return offset >= codeStart && offset < codeEnd ? alias.asSlice(offset - codeStart, codeEnd - offset)
+                : mapping.asSlice(offset);
     }
 
     private void checkHeader() throws JitLoadException {
@@ -342,7 +386,7 @@ final class ObjectLinker {
     private long grow(long offset, long size) throws JitLoadException {
         long end = offset + size;
         if (end > ObjectChecks.MAX_MAPPING_BYTES) {
-            throw new JitLoadException(objectName + ": its sections, stubs, GOT and COMMON symbols need " + end
+            throw new JitLoadException(objectName + ": its sections, far-call trampolines, GOT and COMMON symbols need " + end
                     + " bytes, more than the " + ObjectChecks.MAX_MAPPING_BYTES + " bytes the host maps for one object");
         }
         return end;

@@ -98,14 +98,14 @@ class JitHostTest {
             assertEquals(2L, (long) host.downcall("message_length", FunctionDescriptor.of(ValueLayout.JAVA_LONG)).invokeExact());
             CallSite call = host.symbol("strlen").orElseThrow().callSites().stream()
                     .filter(s -> s.objectKey() == absolute.key()).findFirst().orElseThrow();
-            assertTrue(call.viaStub());
+            assertTrue(call.viaTrampoline());
             long stub = call.address() + 4 + MemorySegment.ofAddress(call.address()).reinterpret(4)
                     .get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
             MemorySegment jump = MemorySegment.ofAddress(stub).reinterpret(14);
             assertEquals(0xFF, Byte.toUnsignedInt(jump.get(ValueLayout.JAVA_BYTE, 0)), "jmp *0(%rip)");
             assertEquals(0x25, Byte.toUnsignedInt(jump.get(ValueLayout.JAVA_BYTE, 1)));
             assertEquals(strlen, jump.get(ValueLayout.JAVA_LONG_UNALIGNED, 6));
-            assertEquals("r-xp", JitFixtures.protectionAt(stub), "stubs live with the code");
+            assertEquals("r-xs", JitFixtures.protectionAt(stub), "far-call trampolines live with the code, in its memory file");
         }
     }
 
@@ -119,7 +119,8 @@ class JitHostTest {
                 for (LoadedSection s : o.loaded().sections()) {
                     String prot = JitFixtures.protectionAt(s.address());
                     if (s.executable()) {
-                        assertEquals("r-xp", prot, s.name());
+                        // Shared: the code's memory file, also mapped (read + write only) as its alias.
+                        assertEquals("r-xs", prot, s.name());
                     } else if (s.writable()) {
                         assertEquals("rw-p", prot, s.name());
                     } else {
@@ -155,7 +156,7 @@ class JitHostTest {
             int opcode = Byte.toUnsignedInt(code.get(ValueLayout.JAVA_BYTE, 0));
             assertTrue(opcode == 0xE8 || opcode == 0xE9, "call or jmp rel32, found 0x" + Integer.toHexString(opcode));
             long target = site.address() + 4 + code.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 1);
-            if (site.viaStub()) {
+            if (site.viaTrampoline()) {
                 // jmp *0(%rip) with the target in the next 8 bytes.
                 target = MemorySegment.ofAddress(target + 6).reinterpret(8).get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
             }
@@ -196,7 +197,8 @@ class JitHostTest {
             long liveBefore = JitHost.liveMappings();
             host.unload(caller, false);
             host.unload(math, false);
-            assertEquals(liveBefore - 2, JitHost.liveMappings());
+            // Two objects, each with its code mapped twice (in place, and the writable alias).
+            assertEquals(liveBefore - 4, JitHost.liveMappings());
             assertFalse(JitFixtures.anyMappingOverlaps(math.mapping().address(), math.mapping().byteSize()),
                     "math.o's memory is unmapped");
             assertTrue(host.address("add").isEmpty());

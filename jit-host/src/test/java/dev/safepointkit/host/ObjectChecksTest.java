@@ -156,7 +156,7 @@ class ObjectChecksTest {
         ObjectEditor math = common(ObjectEditor.of("math"), "operations", 8, 0x3000_0000L);
         byte[] bytes = common(math, "sum_array", 8, 0x3000_0000L).bytes();
         String message = refused("bad.o", bytes);
-        assertTrue(message.startsWith("bad.o: its sections, stubs, GOT and COMMON symbols need "), message);
+        assertTrue(message.startsWith("bad.o: its sections, far-call trampolines, GOT and COMMON symbols need "), message);
         assertTrue(message.endsWith(" bytes, more than the 1073741824 bytes the host maps for one object"), message);
     }
 

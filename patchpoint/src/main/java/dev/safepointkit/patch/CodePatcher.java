@@ -1,19 +1,14 @@
 package dev.safepointkit.patch;
 
-import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
-import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
-import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.roots.SafepointCoordinator;
 import dev.safepointkit.roots.StackWalkException;
 import dev.safepointkit.roots.StoppedWorld;
-import dev.safepointkit.roots.ThreadStack;
-import dev.safepointkit.stackmap.CallSiteRecord;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -23,13 +18,10 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -55,8 +47,9 @@ import java.util.function.Consumer;
  * </ul>
  *
  * <p>Every write is checked against the bytes the patcher expects there (else nothing is written
- * and a {@link PatchException} says why) and kept in the {@link #patchLog}. Code pages are
- * writable only for the duration of the write.
+ * and a {@link PatchException} says why) and kept in the {@link #patchLog}. Code is never made
+ * writable: every write goes through the code's writable alias (W^X by double mapping), and a
+ * write while threads run is followed by a core-serializing membarrier.
  *
  * <p>Safepoints: the patcher stops the world with its {@link SafepointCoordinator}; every thread
  * that runs JIT code must be one of its mutators. Without a coordinator, unaligned call sites stay
@@ -71,26 +64,22 @@ import java.util.function.Consumer;
  * unload frees them. Closed after the host, the patcher frees them at once. Close either only once
  * no thread runs JIT code.
  *
- * <p>Thread safe.
+ * <p>This class is the façade; each concern is a class of its own (the package documentation
+ * lists them and the lock order). Thread safe.
  */
 public final class CodePatcher implements AutoCloseable {
     private final JitHost host;
     private final SafepointCoordinator coordinator;
     private final Consumer<Throwable> failures;
-    private final CodeWriter writer = new CodeWriter();
+    private final CodeWriter writer;
+    /** The patcher's lock: guards every component's changes (see the package documentation). */
     private final ReentrantLock lock = new ReentrantLock();
+    /** Owns the resolver upcall stub every lazy entry calls. */
     private final Arena arena = Arena.ofShared();
-    private final long resolver;
-    private final List<StubBlock> blocks = new ArrayList<>();
-    /** By id; ids are dense from 0. */
-    private final List<Entry> entries = new CopyOnWriteArrayList<>();
-    private final Map<String, Entry> byName = new ConcurrentHashMap<>();
-    private final Map<Long, Site> sites = new ConcurrentHashMap<>();
-    /** Unaligned sites waiting for a safepoint: site address -> wanted target. */
-    private final Map<Long, Long> pending = new ConcurrentHashMap<>();
-    /** Sleds the patcher has seen, by address: their current bytes. */
-    private final Map<Long, byte[]> sledBytes = new ConcurrentHashMap<>();
-    private final List<JitObject> retired = new ArrayList<>();
+    private final StubTable stubs;
+    private final CallSiteLinker linker;
+    private final SledPatcher sleds;
+    private final CodeReclaimer reclaimer;
     /** Set under the lock by {@link #close}; from then on nothing is patched. */
     private volatile boolean closed;
     /** Whether the stub blocks and the resolver upcall are freed: once, by whoever sees no caller left. */
@@ -115,11 +104,8 @@ public final class CodePatcher implements AutoCloseable {
         @Override
         public void objectFreeing(LoadedObject object) {
             writer.objectFreeing(object);
-            sites.values().removeIf(s -> s.objectKey == object.key());
-            pending.keySet().removeIf(a -> !sites.containsKey(a));
-            for (LoadedSection s : object.sections()) {
-                sledBytes.keySet().removeIf(s::contains);
-            }
+            linker.forget(object);
+            sleds.forget(object);
             if (closed) {
                 freeStubsOnceUncalled(object.key());
             }
@@ -135,22 +121,29 @@ public final class CodePatcher implements AutoCloseable {
      * @param coordinator stops the threads that run JIT code when a change cannot be made while
      *     they run; null for none
      * @param failures hears of a lazy compile that failed (on the calling thread, inside JIT code)
+     * @throws IllegalStateException if this kernel has no membarrier PRIVATE_EXPEDITED_SYNC_CORE,
+     *     or this processor no XSAVEC
      */
     public CodePatcher(JitHost host, SafepointCoordinator coordinator, Consumer<Throwable> failures) {
         this.host = host;
         this.coordinator = coordinator;
         this.failures = failures;
-        host.addListener(listener);
-        for (JitObject o : host.objects()) {
-            writer.objectLoaded(o.loaded());
-        }
+        CoreSync.require();
+        this.writer = new CodeWriter(host.codeAliases());
+        this.linker = new CallSiteLinker(host, writer, coordinator != null);
+        this.sleds = new SledPatcher(writer);
+        this.reclaimer = new CodeReclaimer(host);
         try {
             MethodHandle resolve = MethodHandles.lookup().findVirtual(CodePatcher.class, "resolve",
                     MethodType.methodType(long.class, long.class)).bindTo(this);
-            this.resolver = Linker.nativeLinker().upcallStub(resolve,
-                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), arena).address();
+            this.stubs = new StubTable(Linker.nativeLinker().upcallStub(resolve,
+                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), arena).address());
         } catch (ReflectiveOperationException e) {
             throw new AssertionError(e);
+        }
+        host.addListener(listener);
+        for (JitObject o : host.objects()) {
+            writer.objectLoaded(o.loaded());
         }
     }
 
@@ -180,17 +173,18 @@ public final class CodePatcher implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
-            if (byName.containsKey(name)) {
+            if (stubs.contains(name)) {
                 throw new JitLoadException("'" + name + "' is already declared");
             }
-            int id = entries.size();
-            if (id % StubBlock.CAPACITY == 0) {
-                blocks.add(new StubBlock(id, resolver));
+            // The entry exists before the name is published: once the host has the symbol, a
+            // concurrent load can link to the stub and call it, and resolve must find the entry.
+            StubEntry e = stubs.add(name, compiler, fallback);
+            try {
+                host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
+            } catch (JitLoadException | RuntimeException ex) {
+                stubs.removeLast(e);
+                throw ex;
             }
-            Entry e = new Entry(name, compiler, fallback, blocks.getLast(), id % StubBlock.CAPACITY);
-            host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
-            entries.add(e);
-            byName.put(name, e);
             return e;
         } finally {
             lock.unlock();
@@ -198,12 +192,12 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     public Optional<Stub> stub(String name) {
-        return Optional.ofNullable(byName.get(name));
+        return stubs.byName(name).map(e -> e);
     }
 
     /** Compiles {@code name} now, from Java, if it has no body yet; returns the body. */
     public long compile(String name) throws PatchException {
-        Entry e = entry(name);
+        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
@@ -222,11 +216,11 @@ public final class CodePatcher implements AutoCloseable {
 
     /** The reentry upcall: never throws. */
     private long resolve(long id) {
-        Entry e = null;
+        StubEntry e = null;
         try {
-            e = entries.get((int) id);
             lock.lock();
             try {
+                e = stubs.byId(id);
                 if (e.body == 0) {
                     checkOpen();
                     install(e, runCompiler(e));
@@ -247,7 +241,7 @@ public final class CodePatcher implements AutoCloseable {
         }
     }
 
-    private JitObject runCompiler(Entry e) throws Exception {
+    private JitObject runCompiler(StubEntry e) throws Exception {
         JitObject o = e.compiler.compile(e.name);
         if (o == null) {
             throw new PatchException("the compiler of '" + e.name + "' returned no object");
@@ -255,13 +249,19 @@ public final class CodePatcher implements AutoCloseable {
         return o;
     }
 
-    /** Points the stub, then its sites, at the body {@code object} defines. Holds the lock. */
-    private RelinkReport install(Entry e, JitObject object) throws PatchException {
+    /**
+     * Points the stub, then its sites, at the body {@code object} defines. All or nothing: every
+     * site is checked before the stub or any site changes. Holds the lock.
+     */
+    private RelinkReport install(StubEntry e, JitObject object) throws PatchException {
         long body = bodyIn(object, e.name);
+        CallSiteLinker.SitePlan plan = linker.plan(e, body);
+        // A body again: a retired object that came back must not be freed under its callers.
+        reclaimer.revive(object);
         e.setTarget(body);
         e.body = body;
         e.bodyObject = object;
-        return pointSites(e, body);
+        return plan.apply();
     }
 
     private static long bodyIn(JitObject object, String name) throws PatchException {
@@ -273,12 +273,8 @@ public final class CodePatcher implements AutoCloseable {
         return s.address();
     }
 
-    private Entry entry(String name) {
-        Entry e = byName.get(name);
-        if (e == null) {
-            throw new IllegalArgumentException("'" + name + "' is not declared");
-        }
-        return e;
+    private StubEntry entry(String name) {
+        return stubs.byName(name).orElseThrow(() -> new IllegalArgumentException("'" + name + "' is not declared"));
     }
 
     // ---- call sites ----------------------------------------------------------------------------
@@ -288,11 +284,11 @@ public final class CodePatcher implements AutoCloseable {
      * its body. Nothing to do while it has no body.
      */
     public RelinkReport relink(String name) throws PatchException {
-        Entry e = entry(name);
+        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
-            return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : pointSites(e, e.body);
+            return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : linker.plan(e, e.body).apply();
         } finally {
             lock.unlock();
         }
@@ -304,11 +300,11 @@ public final class CodePatcher implements AutoCloseable {
      * place again (to count them, or before it redefines often).
      */
     public RelinkReport unlink(String name) throws PatchException {
-        Entry e = entry(name);
+        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
-            return pointSites(e, 0);
+            return linker.plan(e, 0).apply();
         } finally {
             lock.unlock();
         }
@@ -317,10 +313,11 @@ public final class CodePatcher implements AutoCloseable {
     /**
      * Makes {@code object}'s definition of {@code name} its body: the stub and every relinked site
      * move to it. The previous body's object is retired once no declared function has its body
-     * there; {@link #safepoint} frees it.
+     * there; {@link #safepoint} frees it. All or nothing: if a site cannot be rewritten, nothing
+     * changes.
      */
     public RelinkReport redefine(String name, JitObject object) throws PatchException {
-        Entry e = entry(name);
+        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
@@ -338,7 +335,8 @@ public final class CodePatcher implements AutoCloseable {
      * lazy entry (the next call compiles it again), and every call site that reached into the
      * object goes back to the stub. With a coordinator the object is then freed at a safepoint
      * (or later, by {@link #safepoint}, while a stopped thread still runs it); without one it is
-     * freed at once, and the caller must know that no thread runs it.
+     * freed at once, and the caller must know that no thread runs it. All or nothing: if a site
+     * cannot be rewritten, nothing changes.
      *
      * @return whether the object is freed
      */
@@ -346,16 +344,23 @@ public final class CodePatcher implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
-            for (Entry e : entries) {
+            // Every site of every function it holds is checked first: a refusal changes nothing,
+            // so no direct call into the object survives an unload that went through.
+            Map<StubEntry, CallSiteLinker.SitePlan> plans = new LinkedHashMap<>();
+            for (StubEntry e : stubs.all()) {
                 if (e.bodyObject == object) {
-                    e.setTarget(e.lazyEntry());
-                    e.body = 0;
-                    e.bodyObject = null;
-                    pointSites(e, 0);
+                    plans.put(e, linker.plan(e, 0));
                 }
             }
-            if (coordinator != null && !retired.contains(object)) {
-                retired.add(object);
+            for (Map.Entry<StubEntry, CallSiteLinker.SitePlan> p : plans.entrySet()) {
+                StubEntry e = p.getKey();
+                e.setTarget(e.lazyEntry());
+                e.body = 0;
+                e.bodyObject = null;
+                p.getValue().apply();
+            }
+            if (coordinator != null) {
+                reclaimer.retire(object);
             }
         } finally {
             lock.unlock();
@@ -372,115 +377,33 @@ public final class CodePatcher implements AutoCloseable {
     public List<JitObject> retired() {
         lock.lock();
         try {
-            return List.copyOf(retired);
+            return reclaimer.retired();
         } finally {
             lock.unlock();
         }
     }
 
+    /** Holds the lock. */
     private void retireIfUnused(JitObject old) {
-        if (old == null || retired.contains(old)) {
+        if (old == null || reclaimer.isRetired(old)) {
             return;
         }
-        for (Entry e : entries) {
+        for (StubEntry e : stubs.all()) {
             if (e.bodyObject == old) {
                 return;
             }
         }
-        retired.add(old);
-    }
-
-    /**
-     * Points every site of {@code e} that belongs to its stub at {@code target}, or back to the
-     * stub when {@code target} is 0. Holds the lock.
-     */
-    private RelinkReport pointSites(Entry e, long target) throws PatchException {
-        int patched = 0;
-        int deferred = 0;
-        int unchanged = 0;
-        int outOfRange = 0;
-        int stayOnStub = 0;
-        int foreign = 0;
-        List<CallSite> known = host.symbol(e.name).map(s -> s.callSites()).orElse(List.of());
-        for (CallSite cs : known) {
-            if (!cs.isBranch()) {
-                continue;
-            }
-            Site s = sites.get(cs.address());
-            if (s == null) {
-                s = discover(cs, e);
-                if (s == null) {
-                    foreign++;
-                    continue;
-                }
-            }
-            long want = target == 0 ? s.home : target;
-            long disp = want - (s.address + 4);
-            if (disp != (int) disp) {
-                want = s.home;
-                outOfRange++;
-            }
-            if (want == s.current) {
-                pending.remove(s.address);
-                unchanged++;
-            } else if (s.aligned()) {
-                pending.remove(s.address);
-                rewrite(s, want, true);
-                patched++;
-            } else if (coordinator != null) {
-                pending.put(s.address, want);
-                deferred++;
-            } else {
-                stayOnStub++;
-            }
-        }
-        return new RelinkReport(patched, deferred, unchanged, outOfRange, stayOnStub, foreign);
-    }
-
-    /** Where {@code cs} leads now; a site of the stub if it leads to the stub, directly or through a host stub. */
-    private Site discover(CallSite cs, Entry e) throws PatchException {
-        if (!writer.isLiveCode(cs.address() - 1, 5)) {
-            return null;
-        }
-        byte[] b = writer.read(cs.address() - 1, 5);
-        int opcode = Byte.toUnsignedInt(b[0]);
-        if (opcode != X86Code.CALL_REL32 && opcode != X86Code.JMP_REL32) {
-            return null;
-        }
-        long target = cs.address() + 4 + X86Code.getInt(b, 1);
-        boolean toStub = target == e.address();
-        if (!toStub && cs.viaStub()) {
-            // The host's own out-of-range stub in the caller's object: jmp *0(%rip), then the target.
-            MemorySegment hostStub = MemorySegment.ofAddress(target).reinterpret(14);
-            toStub = hostStub.get(ValueLayout.JAVA_SHORT_UNALIGNED, 0) == (short) 0x25FF
-                    && hostStub.get(ValueLayout.JAVA_INT_UNALIGNED, 2) == 0
-                    && hostStub.get(ValueLayout.JAVA_LONG_UNALIGNED, 6) == e.address();
-        }
-        if (!toStub) {
-            return null;
-        }
-        Site s = new Site(cs.address(), cs.objectKey(), e.name, (byte) opcode, target);
-        sites.put(s.address, s);
-        return s;
-    }
-
-    private void rewrite(Site s, long want, boolean whileRunning) throws PatchException {
-        byte[] before = s.bytes(s.current);
-        byte[] after = s.bytes(want);
-        writer.write(s.address - 1, before, after, whileRunning,
-                (s.opcode == (byte) X86Code.CALL_REL32 ? "call" : "jmp") + " to " + s.symbol + (want == s.home ? " via its stub" : " direct"));
-        s.current = want;
+        reclaimer.retire(old);
     }
 
     /** Where the call at a site (the address of its rel32) leads now, as the patcher last set it. */
     public Optional<Long> siteTarget(long siteAddress) {
-        Site s = sites.get(siteAddress);
-        return s == null ? Optional.empty() : Optional.of(s.current);
+        return linker.siteTarget(siteAddress);
     }
 
     /** Sites waiting for a safepoint. */
     public int pendingSites() {
-        return pending.size();
+        return linker.pendingSites();
     }
 
     // ---- safepoints ----------------------------------------------------------------------------
@@ -488,7 +411,8 @@ public final class CodePatcher implements AutoCloseable {
     /**
      * Stops every mutator, rewrites the call sites that wait for a safepoint, and frees the retired
      * objects that no stopped thread's stack refers into; listeners hear of each. Call it from a
-     * thread outside JIT code.
+     * thread outside JIT code. If an unload fails, the others are still freed, the failed one stays
+     * retired (unless it is gone from the host already), and the first failure is thrown.
      *
      * @return the number of objects freed
      */
@@ -496,18 +420,35 @@ public final class CodePatcher implements AutoCloseable {
         List<JitObject> free = new ArrayList<>();
         whileStopped("a safepoint", world -> {
             applyPending(world);
-            for (JitObject o : retired) {
-                if (!anyStackRefersInto(world, o)) {
-                    free.add(o);
+            free.addAll(reclaimer.freeable(world));
+        });
+        // Nothing leads into these any more and no thread runs them: unmap them, outside the
+        // patcher's lock (the host's lock comes after the patcher's, and its listeners run inside).
+        JitLoadException failed = null;
+        int freed = 0;
+        for (JitObject o : free) {
+            try {
+                host.unload(o, false);
+                freed++;
+            } catch (JitLoadException e) {
+                if (failed == null) {
+                    failed = e;
+                } else {
+                    failed.addSuppressed(e);
+                }
+            } finally {
+                lock.lock();
+                try {
+                    reclaimer.unloaded(o, host.objects().contains(o));
+                } finally {
+                    lock.unlock();
                 }
             }
-            retired.removeAll(free);
-        });
-        // Nothing leads into these any more and no thread runs them: unmap them.
-        for (JitObject o : free) {
-            host.unload(o, false);
         }
-        return free.size();
+        if (failed != null) {
+            throw failed;
+        }
+        return freed;
     }
 
     /**
@@ -521,36 +462,14 @@ public final class CodePatcher implements AutoCloseable {
         lock.lock();
         try {
             checkOpen();
-            int n = 0;
-            for (Map.Entry<Long, Long> p : new ArrayList<>(pending.entrySet())) {
-                Site s = sites.get(p.getKey());
-                if (s != null && s.current != p.getValue()) {
-                    rewrite(s, p.getValue(), false);
-                    n++;
-                }
-                pending.remove(p.getKey());
+            try {
+                return linker.applyPending();
+            } finally {
+                writer.serializeAfterStop();
             }
-            return n;
         } finally {
             lock.unlock();
         }
-    }
-
-    /** Whether a word on a stopped thread's stack (a return address) lies in {@code o}'s code. */
-    private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
-        List<LoadedSection> code = o.loaded().sections().stream().filter(LoadedSection::executable).toList();
-        for (ThreadStack t : world.stacks()) {
-            MemorySegment m = t.memory();
-            for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
-                long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
-                for (LoadedSection s : code) {
-                    if (s.contains(word)) {
-                        return true;
-                    }
-                }
-            }
-        }
-        return false;
     }
 
     /** Holds the lock. */
@@ -576,107 +495,53 @@ public final class CodePatcher implements AutoCloseable {
      * NOPs right after a sled would be counted as its own.
      */
     public List<Sled> sleds(JitObject object, long id) throws PatchException {
-        List<Sled> found = new ArrayList<>();
-        for (EmittedFunction f : object.functions()) {
-            List<CallSiteRecord> records = f.stackMapRecords();
-            for (int i = 0; i < records.size(); i++) {
-                if (records.get(i).id() != id) {
-                    continue;
-                }
-                long at = f.stackMapAddress(i);
-                int room = (int) Math.min(256, f.address() + f.size() - at);
-                byte[] code = writer.read(at, room);
-                int length = X86Code.isSledCall(code) ? X86Code.SLED_CALL_SIZE + X86Code.nopRun(code, X86Code.SLED_CALL_SIZE)
-                        : X86Code.nopRun(code, 0);
-                if (length == 0) {
-                    throw new PatchException(String.format("%s: patchpoint %d at 0x%x: no NOP sled or sled call there [%s]",
-                            f.name(), id, at, X86Code.hex(Arrays.copyOf(code, Math.min(16, code.length)))));
-                }
-                sledBytes.put(at, Arrays.copyOf(code, length));
-                found.add(new Sled(at, length, f.name(), id, object.key()));
-            }
-        }
-        return found;
+        return sleds.find(object, id);
     }
 
     /** The one sled of patchpoint {@code id} in {@code object}, compiled with {@code numBytes}. */
     public Sled sled(JitObject object, long id, int numBytes) throws PatchException {
-        List<Sled> all = sleds(object, id);
-        if (all.size() != 1) {
-            throw new PatchException(object.name() + ": " + all.size() + " patchpoints with ID " + id + ", expected one");
-        }
-        Sled s = all.getFirst();
-        if (s.length() < numBytes) {
-            throw new PatchException(String.format("%s: patchpoint %d at 0x%x: only %d bytes of sled, expected %d",
-                    s.function(), id, s.address(), s.length(), numBytes));
-        }
-        sledBytes.put(s.address(), Arrays.copyOf(sledBytes.get(s.address()), numBytes));
-        return new Sled(s.address(), numBytes, s.function(), id, s.objectKey());
+        return sleds.one(object, id, numBytes);
     }
 
     /** The target the sled calls now, if it is in the call form. */
     public Optional<Long> sledTarget(Sled sled) throws PatchException {
-        byte[] now = writer.read(sled.address(), sled.length());
-        return X86Code.isSledCall(now) ? Optional.of(X86Code.sledCallTarget(now)) : Optional.empty();
+        return sleds.target(sled);
     }
 
     /** Rewrites the whole sled into {@code movabs $target, %r11; call *%r11} and NOPs, at a safepoint. */
     public void callFromSled(Sled sled, long target) throws PatchException, StackWalkException {
-        if (sled.length() < X86Code.SLED_CALL_SIZE) {
-            throw new PatchException(String.format("%s: patchpoint %d at 0x%x: %d bytes cannot hold a call (%d needed)",
-                    sled.function(), sled.id(), sled.address(), sled.length(), X86Code.SLED_CALL_SIZE));
-        }
-        byte[] call = X86Code.sledCall(target);
-        byte[] after = Arrays.copyOf(call, sled.length());
-        System.arraycopy(X86Code.nops(sled.length() - call.length), 0, after, call.length, sled.length() - call.length);
-        writeSledStopped(sled, after, String.format("sled %d in %s calls 0x%x", sled.id(), sled.function(), target));
+        byte[] after = SledPatcher.callForm(sled, target);
+        String what = String.format("sled %d in %s calls 0x%x", sled.id(), sled.function(), target);
+        whileStopped("rewriting a whole sled", world -> sleds.write(sled, before -> after, false, what));
     }
 
     /** Puts NOPs back over the whole sled, at a safepoint. */
     public void restoreSled(Sled sled) throws PatchException, StackWalkException {
-        writeSledStopped(sled, X86Code.nops(sled.length()), "sled " + sled.id() + " in " + sled.function() + " back to NOPs");
+        byte[] after = X86Code.nops(sled.length());
+        String what = "sled " + sled.id() + " in " + sled.function() + " back to NOPs";
+        whileStopped("rewriting a whole sled", world -> sleds.write(sled, before -> after, false, what));
     }
 
     /**
      * Changes the target of a sled in the call form. When the imm64 is 8-byte aligned this is one
-     * atomic store while threads run; otherwise it waits for a safepoint.
+     * atomic store while threads run; otherwise it waits for a safepoint. Either way the new bytes
+     * are made from the sled as it is when the write happens (under the lock, inside the stop): a
+     * restore that ran just before is refused, not silently undone.
      */
     public void retargetSled(Sled sled, long target) throws PatchException, StackWalkException {
-        byte[] before = expectedSled(sled);
-        if (!X86Code.isSledCall(before)) {
-            throw new PatchException(String.format("%s: patchpoint %d at 0x%x holds no call to retarget [%s]",
-                    sled.function(), sled.id(), sled.address(), X86Code.hex(before)));
-        }
-        byte[] after = before.clone();
-        X86Code.putLong(after, X86Code.SLED_TARGET_OFFSET, target);
         String what = String.format("sled %d in %s retargeted to 0x%x", sled.id(), sled.function(), target);
-        if ((sled.address() + X86Code.SLED_TARGET_OFFSET) % 8 == 0) {
+        SledPatcher.Change retarget = before -> SledPatcher.retargeted(sled, before, target);
+        if (SledPatcher.retargetIsAtomic(sled)) {
             lock.lock();
             try {
                 checkOpen();
-                writer.write(sled.address(), expectedSled(sled), after, true, what);
-                sledBytes.put(sled.address(), after);
+                sleds.write(sled, retarget, true, what);
             } finally {
                 lock.unlock();
             }
         } else {
-            writeSledStopped(sled, after, what);
+            whileStopped("retargeting a sled", world -> sleds.write(sled, retarget, false, what));
         }
-    }
-
-    private byte[] expectedSled(Sled sled) throws PatchException {
-        byte[] known = sledBytes.get(sled.address());
-        if (known == null || known.length != sled.length()) {
-            throw new PatchException(String.format("0x%x: not a sled this patcher found (use sleds or sled first)", sled.address()));
-        }
-        return known;
-    }
-
-    private void writeSledStopped(Sled sled, byte[] after, String what) throws PatchException, StackWalkException {
-        whileStopped("rewriting a whole sled", world -> {
-            writer.write(sled.address(), expectedSled(sled), after, false, what);
-            sledBytes.put(sled.address(), after);
-        });
     }
 
     /** What the patcher does while every mutator is stopped, holding its lock. */
@@ -704,7 +569,12 @@ public final class CodePatcher implements AutoCloseable {
             } catch (PatchException e) {
                 failed[0] = e;
             } finally {
-                lock.unlock();
+                try {
+                    // Before any mutator runs again, whatever the action managed to write.
+                    writer.serializeAfterStop();
+                } finally {
+                    lock.unlock();
+                }
             }
         });
         if (failed[0] != null) {
@@ -726,7 +596,7 @@ public final class CodePatcher implements AutoCloseable {
     /** The declared functions by name, with where their stubs lead. */
     public Map<String, Stub> stubs() {
         Map<String, Stub> all = new LinkedHashMap<>();
-        for (Entry e : entries) {
+        for (StubEntry e : stubs.all()) {
             all.put(e.name, e);
         }
         return all;
@@ -748,7 +618,7 @@ public final class CodePatcher implements AutoCloseable {
                 return;
             }
             closed = true;
-            names = List.copyOf(byName.keySet());
+            names = List.copyOf(stubs.names());
         } finally {
             lock.unlock();
         }
@@ -775,106 +645,17 @@ public final class CodePatcher implements AutoCloseable {
         }
         if (stubsFreed.compareAndSet(false, true)) {
             host.listeners().remove(listener);
-            for (StubBlock b : blocks) {
-                b.free();
-            }
+            stubs.free();
             arena.close();
         }
     }
 
     private boolean refersToStub(JitObject o) {
-        for (String name : byName.keySet()) {
+        for (String name : stubs.names()) {
             if (o.referencedSymbols().contains(name)) {
                 return true;
             }
         }
         return false;
-    }
-
-    // ---- state ---------------------------------------------------------------------------------
-
-    private static final class Entry implements Stub {
-        final String name;
-        final LazyCompiler compiler;
-        final long fallback;
-        final StubBlock block;
-        final int index;
-        volatile long body;
-        volatile JitObject bodyObject;
-
-        Entry(String name, LazyCompiler compiler, long fallback, StubBlock block, int index) {
-            this.name = name;
-            this.compiler = compiler;
-            this.fallback = fallback;
-            this.block = block;
-            this.index = index;
-        }
-
-        @Override
-        public String name() {
-            return name;
-        }
-
-        @Override
-        public long address() {
-            return block.stubAddress(index);
-        }
-
-        long lazyEntry() {
-            return block.lazyEntry(index);
-        }
-
-        void setTarget(long target) {
-            block.setTarget(index, target);
-        }
-
-        @Override
-        public long target() {
-            return block.target(index);
-        }
-
-        @Override
-        public Optional<Long> body() {
-            long b = body;
-            return b == 0 ? Optional.empty() : Optional.of(b);
-        }
-
-        @Override
-        public String toString() {
-            return block.isFreed() ? String.format("Stub[%s at 0x%x, freed]", name, address())
-                    : String.format("Stub[%s at 0x%x -> 0x%x]", name, address(), target());
-        }
-    }
-
-    /** A call or jmp rel32 that belongs to a stub; {@code address} is its rel32. */
-    private static final class Site {
-        final long address;
-        final long objectKey;
-        final String symbol;
-        final byte opcode;
-        /** Where it led when the patcher first saw it: the stub, or the host's stub to it. */
-        final long home;
-        volatile long current;
-
-        Site(long address, long objectKey, String symbol, byte opcode, long home) {
-            this.address = address;
-            this.objectKey = objectKey;
-            this.symbol = symbol;
-            this.opcode = opcode;
-            this.home = home;
-            this.current = home;
-        }
-
-        boolean aligned() {
-            return address % 4 == 0;
-        }
-
-        /** The five bytes of the instruction when it leads to {@code target}. */
-        byte[] bytes(long target) {
-            byte[] b = new byte[5];
-            b[0] = opcode;
-            X86Code.putInt(b, 1, (int) (target - (address + 4)));
-            return b;
-        }
     }
 }

@@ -2,7 +2,7 @@ package dev.safepointkit.patch;
 
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
-import dev.safepointkit.events.internal.Libc;
+import dev.safepointkit.host.CodeAliases;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -13,22 +13,34 @@ import java.util.Map;
 
 /**
  * Every write into loaded code goes through here: checked against the bytes expected, recorded in
- * the log, with the code pages writable only for the write.
+ * the log, and stored through the code's writable alias ({@link CodeAliases}). The code itself is
+ * mapped read + execute and stays so: no page is made writable, no mprotect is called.
  *
  * <p>A write while threads run is one naturally aligned 4- or 8-byte store that covers every byte
- * that changes: a thread fetching the instruction sees it whole, old or new. The pages are
- * read-write-execute only for that store; switching them back to read-execute shoots down the
- * other CPUs' TLB entries, which interrupts and so serializes them. Any other write is only allowed
- * while every mutator is stopped.
+ * that changes: a thread fetching the instruction sees it whole, old or new. The alias lies at a
+ * page-aligned distance from the code, so a word aligned in the alias is aligned in the code.
+ * Then {@link CoreSync#serializeAllThreads} makes every other thread serialize before it runs user
+ * code again, Intel's condition for running cross-modified code. Any other write is only allowed
+ * while every mutator is stopped; it needs no barrier of its own, the stop issues one before the
+ * mutators run again ({@link #serializeAfterStop}).
  *
  * <p>Only executable sections of objects loaded now may be written: the host's listener removes an
- * object under the same lock before it is unmapped, so a write never reaches freed memory. One lock
- * for the whole process, so two windows never overlap on a page.
+ * object under the same lock before it is unmapped, and every alias segment is scoped to its
+ * object, so a write to code being unloaded is refused, never a use after free. One lock for the
+ * whole process: two patchers of one host never interleave their check and store.
  */
 final class CodeWriter {
     private static final Object LOCK = new Object();
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+
+    private final CodeAliases aliases;
+    /** Writes made at a stop, or batched, since the last barrier; guarded by LOCK. */
+    private int unserialized;
+
+    CodeWriter(CodeAliases aliases) {
+        this.aliases = aliases;
+    }
 
     /** Executable ranges per loaded object: {start, end} pairs. */
     private final Map<Long, long[][]> code = new HashMap<>();
@@ -79,7 +91,36 @@ final class CodeWriter {
             if (!liveCode(address, length)) {
                 throw new PatchException(String.format("0x%x: not in the code of a loaded object", address));
             }
-            return MemorySegment.ofAddress(address).reinterpret(length).toArray(ValueLayout.JAVA_BYTE);
+            try {
+                return alias(address, length, "reading").toArray(ValueLayout.JAVA_BYTE);
+            } catch (IllegalStateException unloaded) {
+                throw new PatchException(String.format("0x%x: its object is being unloaded", address), unloaded);
+            }
+        }
+    }
+
+    /** The writable alias of live code; the caller has checked {@link #liveCode}. Holds LOCK. */
+    private MemorySegment alias(long address, long length, String what) throws PatchException {
+        return aliases.writable(address, length).orElseThrow(() -> new PatchException(String.format(
+                "%s at 0x%x: the host has no code alias there (its object is being unloaded)", what, address)));
+    }
+
+    /**
+     * After writes made while every mutator was stopped (before they run again), or after a batch
+     * of {@link #writeUnlessUnloaded} stores (before the patcher returns): one barrier for them
+     * all, however many writes there were.
+     */
+    void serializeAfterStop() {
+        serializePending();
+    }
+
+    /** The barrier {@link #serializeAfterStop} describes, if any write is waiting for one. */
+    void serializePending() {
+        synchronized (LOCK) {
+            if (unserialized > 0) {
+                CoreSync.serializeAllThreads();
+                unserialized = 0;
+            }
         }
     }
 
@@ -97,74 +138,104 @@ final class CodeWriter {
         if (expected.length != replacement.length) {
             throw new IllegalArgumentException(expected.length + " expected bytes, " + replacement.length + " new");
         }
+        return checkedWrite(address, expected, replacement, whileRunning, true, what);
+    }
+
+    private Patch checkedWrite(long address, byte[] expected, byte[] replacement, boolean whileRunning, boolean barrierNow,
+            String what) throws PatchException {
         synchronized (LOCK) {
             int n = expected.length;
             if (!liveCode(address, n)) {
                 throw new PatchException(String.format("%s at 0x%x: not in the code of a loaded object", what, address));
             }
-            MemorySegment site = MemorySegment.ofAddress(address).reinterpret(n);
-            byte[] found = site.toArray(ValueLayout.JAVA_BYTE);
-            if (!Arrays.equals(found, expected)) {
-                throw new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written", what,
-                        address, X86Code.hex(expected), X86Code.hex(found)));
-            }
-            int first = 0;
-            while (first < n && expected[first] == replacement[first]) {
-                first++;
-            }
-            if (first == n) {
-                return record(address, expected, replacement, whileRunning, what);
-            }
-            int last = n - 1;
-            while (expected[last] == replacement[last]) {
-                last--;
-            }
-            long word = 0;
-            int width = 0;
-            if (whileRunning) {
-                long lo = address + first;
-                long hi = address + last;
-                for (int w : new int[] {4, 8}) {
-                    if (Math.floorDiv(lo, w) == Math.floorDiv(hi, w)) {
-                        word = Math.floorDiv(lo, w) * w;
-                        width = w;
-                        break;
-                    }
-                }
-                if (width == 0) {
-                    throw new PatchException(String.format("%s at 0x%x: the bytes that change, [0x%x, 0x%x], do not fit"
-                            + " one aligned 4- or 8-byte word; such a patch needs a safepoint", what, address, lo, hi));
-                }
-            }
-            long page = Libc.pageSize();
-            long from = Math.floorDiv(Math.min(address, width == 0 ? address : word), page) * page;
-            long to = Math.floorDiv(Math.max(address + n, word + width) + page - 1, page) * page;
-            MemorySegment pages = MemorySegment.ofAddress(from).reinterpret(to - from);
-            Libc.mprotect(pages, Libc.PROT_READ | Libc.PROT_WRITE | Libc.PROT_EXEC);
             try {
-                if (width == 0) {
-                    MemorySegment.copy(MemorySegment.ofArray(replacement), 0, site, 0, n);
-                } else {
-                    // The whole aligned word, new bytes inside the patch, current bytes around it.
-                    MemorySegment w = MemorySegment.ofAddress(word).reinterpret(width);
-                    byte[] bytes = w.toArray(ValueLayout.JAVA_BYTE);
-                    for (int i = 0; i < width; i++) {
-                        long at = word + i - address;
-                        if (at >= 0 && at < n) {
-                            bytes[i] = replacement[(int) at];
-                        }
-                    }
-                    MemorySegment value = MemorySegment.ofArray(bytes);
-                    if (width == 4) {
-                        INT.varHandle().setVolatile(w, 0L, value.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
-                    } else {
-                        LONG.varHandle().setVolatile(w, 0L, value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
-                    }
-                }
-            } finally {
-                Libc.mprotect(pages, Libc.PROT_READ | Libc.PROT_EXEC);
+                return store(address, expected, replacement, whileRunning, barrierNow, what);
+            } catch (IllegalStateException unloaded) {
+                // The object's scope closed under us: its unload won, and nothing was written.
+                throw new PatchException(String.format("%s at 0x%x: its object is being unloaded; nothing written", what,
+                        address), unloaded);
             }
+        }
+    }
+
+    /** The check and the store, through the alias. Holds LOCK. */
+    private Patch store(long address, byte[] expected, byte[] replacement, boolean whileRunning, boolean barrierNow,
+            String what) throws PatchException {
+        int n = expected.length;
+        MemorySegment site = alias(address, n, what);
+        byte[] found = site.toArray(ValueLayout.JAVA_BYTE);
+        if (!Arrays.equals(found, expected)) {
+            throw new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written", what,
+                    address, X86Code.hex(expected), X86Code.hex(found)));
+        }
+        int first = 0;
+        while (first < n && expected[first] == replacement[first]) {
+            first++;
+        }
+        if (first == n) {
             return record(address, expected, replacement, whileRunning, what);
+        }
+        int last = n - 1;
+        while (expected[last] == replacement[last]) {
+            last--;
+        }
+        if (!whileRunning) {
+            MemorySegment.copy(MemorySegment.ofArray(replacement), 0, site, 0, n);
+            unserialized++;
+            return record(address, expected, replacement, false, what);
+        }
+        long lo = address + first;
+        long hi = address + last;
+        long word = 0;
+        int width = 0;
+        for (int w : new int[] {4, 8}) {
+            if (Math.floorDiv(lo, w) == Math.floorDiv(hi, w)) {
+                word = Math.floorDiv(lo, w) * w;
+                width = w;
+                break;
+            }
+        }
+        if (width == 0) {
+            throw new PatchException(String.format("%s at 0x%x: the bytes that change, [0x%x, 0x%x], do not fit"
+                    + " one aligned 4- or 8-byte word; such a patch needs a safepoint", what, address, lo, hi));
+        }
+        // The whole aligned word, new bytes inside the patch, current bytes around it. The word may
+        // reach past the patch but not past the object's code: code sections are page-grouped.
+        MemorySegment w = alias(word, width, what);
+        byte[] bytes = w.toArray(ValueLayout.JAVA_BYTE);
+        for (int i = 0; i < width; i++) {
+            long at = word + i - address;
+            if (at >= 0 && at < n) {
+                bytes[i] = replacement[(int) at];
+            }
+        }
+        MemorySegment value = MemorySegment.ofArray(bytes);
+        if (width == 4) {
+            INT.varHandle().setVolatile(w, 0L, value.get(ValueLayout.JAVA_INT_UNALIGNED, 0));
+        } else {
+            LONG.varHandle().setVolatile(w, 0L, value.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+        }
+        if (barrierNow) {
+            CoreSync.serializeAllThreads();
+        } else {
+            unserialized++;
+        }
+        return record(address, expected, replacement, true, what);
+    }
+
+    /**
+     * As {@link #write} with {@code whileRunning}, except that code no longer loaded (its object
+     * is being unloaded) is left alone (returns null then), and the barrier is left for
+     * {@link #serializePending}, which the caller must call once after its batch: one membarrier
+     * for every site of a relink. That is as safe as one per store: each store is one aligned word
+     * that a racing thread sees old or new, and every thread serializes before the patcher returns.
+     */
+    Patch writeUnlessUnloaded(long address, byte[] expected, byte[] replacement, String what) throws PatchException {
+        synchronized (LOCK) {
+            if (!liveCode(address, expected.length)) {
+                return null;
+            }
+            return checkedWrite(address, expected, replacement, true, false, what);
         }
     }
 

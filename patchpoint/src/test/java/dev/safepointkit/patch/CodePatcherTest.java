@@ -10,6 +10,7 @@ import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.roots.Mutator;
@@ -179,6 +180,56 @@ class CodePatcherTest {
     }
 
     @Test
+    void theReentryHandsYmmAndZmmArgumentsOnAtFullWidth() throws Throwable {
+        // vh(<4 x double>, <8 x double>, ...) takes its arguments in ymm0, zmm1, ymm2, ..., zmm7. The
+        // compiler sets every bit of zmm0-7 before it returns into the reentry, so any lane the
+        // reentry does not save is visibly lost.
+        AtomicReference<MethodHandle> clobbering = new AtomicReference<>();
+        patcher.declare("vh", fn -> {
+            MethodHandle clobber = clobbering.get();
+            try {
+                clobber.invokeExact();
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+            compiles.incrementAndGet();
+            return PatchFixtures.load(host, "vec_body");
+        });
+        PatchFixtures.load(host, "vec_caller");
+        clobbering.set(host.downcall("clobber_vectors", FunctionDescriptor.ofVoid()));
+        MethodHandle callVh = host.downcall("call_vh", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        int[] widths = {4, 8, 4, 8, 4, 8, 4, 8};
+        double[] weights = {1, 2, 3, 5, 7, 11, 13, 17};
+        MemorySegment in = arena.allocate(48 * 8, 64);
+        double[] expected = new double[8];
+        int at = 0;
+        for (int v = 0; v < 8; v++) {
+            for (int lane = 0; lane < widths[v]; lane++) {
+                double x = 1 + v * 16 + lane + lane / 64.0;
+                in.setAtIndex(ValueLayout.JAVA_DOUBLE, at++, x);
+                if (widths[v] == 8) {
+                    expected[lane] += weights[v] * x;
+                } else {
+                    expected[lane] += weights[v] * x;        // lanes 0-3, then 3-0 again
+                    expected[7 - lane] += weights[v] * x;
+                }
+            }
+        }
+        MemorySegment lazy = arena.allocate(64, 64);
+        callVh.invokeExact(in, lazy);   // through the reentry: compiles vh
+        assertEquals(1, compiles.get());
+        MemorySegment direct = arena.allocate(64, 64);
+        callVh.invokeExact(in, direct);  // vh compiled: no reentry any more
+        patcher.safepoint();
+        MemorySegment relinked = arena.allocate(64, 64);
+        callVh.invokeExact(in, relinked);
+        assertArrayEquals(expected, direct.toArray(ValueLayout.JAVA_DOUBLE), "the direct call");
+        assertArrayEquals(expected, relinked.toArray(ValueLayout.JAVA_DOUBLE), "the relinked call");
+        assertArrayEquals(direct.toArray(ValueLayout.JAVA_DOUBLE), lazy.toArray(ValueLayout.JAVA_DOUBLE),
+                "the call through the reentry got every lane of every ymm and zmm argument");
+    }
+
+    @Test
     void threadsRacingTheFirstCallCompileOnce() throws Throwable {
         patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "lazy_caller");
@@ -264,6 +315,95 @@ class CodePatcherTest {
             assertEquals(3L * k + 1, call("f" + k, k));
         }
         assertEquals(1, compiles.get());
+    }
+
+    /** Makes the call at {@code site} (its rel32) lead to {@code target}, behind the patcher's back. */
+    private void rewriteBehindThePatchersBack(long site, long target) {
+        MemorySegment rel32 = host.codeAliases().writable(site, 4).orElseThrow();
+        rel32.set(ValueLayout.JAVA_INT_UNALIGNED, 0, (int) (target - (site + 4)));
+    }
+
+    @Test
+    void aRedefinitionThatCannotPatchEverySiteChangesNothing() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(11L, call("f1", 5));
+        patcher.safepoint();
+        JitObject v1 = host.objects().getLast();
+        long body1 = g.body().orElseThrow();
+        List<CallSite> sites = sitesOf("g", caller);
+        CallSite tampered = sites.stream().filter(s -> s.address() % 4 == 0).toList().getLast();
+        long gStatic = host.address("g_static").orElseThrow();
+        rewriteBehindThePatchersBack(tampered.address(), gStatic);
+        long patches = patcher.patchCount();
+
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        PatchException refused = assertThrows(PatchException.class, () -> patcher.redefine("g", v2));
+        assertTrue(refused.getMessage().contains("nothing written"), refused.getMessage());
+        assertEquals(body1, g.target(), "the stub still leads to the old body");
+        assertEquals(body1, g.body().orElseThrow());
+        assertEquals(patches, patcher.patchCount(), "no site was written");
+        for (CallSite s : sites) {
+            assertEquals(s == tampered ? gStatic : body1, PatchFixtures.branchTarget(s.address()));
+        }
+        assertEquals(0, patcher.pendingSites());
+        assertEquals(List.of(), patcher.retired(), "v1 is still the body, nothing retired");
+        assertTrue(host.objects().contains(v1));
+
+        // Deleting the module fails the same way, and also changes nothing.
+        assertThrows(PatchException.class, () -> patcher.unload(v1));
+        assertEquals(body1, g.target());
+        assertEquals(body1, g.body().orElseThrow());
+        assertEquals(patches, patcher.patchCount());
+        assertEquals(List.of(), patcher.retired());
+
+        // Put right, the redefinition goes through whole.
+        rewriteBehindThePatchersBack(tampered.address(), body1);
+        patcher.redefine("g", v2);
+        assertEquals(List.of(v1), patcher.retired());
+        assertEquals(1, patcher.safepoint());
+        for (CallSite s : sites) {
+            assertEquals(v2.loaded().symbol("g").orElseThrow().address(), PatchFixtures.branchTarget(s.address()));
+        }
+    }
+
+    @Test
+    void aRetiredObjectThatBecomesTheBodyAgainIsNotFreed() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        JitObject v1 = host.objects().getLast();
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        patcher.redefine("g", v2);
+        assertEquals(List.of(v1), patcher.retired());
+        patcher.redefine("g", v1);   // back to the first body, which was retired
+        assertEquals(List.of(v2), patcher.retired(), "v1 holds g's body again");
+        assertEquals(1, patcher.safepoint());
+        assertTrue(host.objects().contains(v1), "the body g's stub leads to is still mapped");
+        assertFalse(host.objects().contains(v2));
+        assertEquals(v1.loaded().symbol("g").orElseThrow().address(), g.target());
+        assertEquals(41L, call("f0", 20));
+    }
+
+    @Test
+    void aRetiredObjectThatFailsToUnloadDoesNotLeakTheOthers() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        JitObject v1 = host.objects().getLast();
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        patcher.redefine("g", v2);
+        assertEquals(List.of(v1), patcher.retired());
+
+        host.unload(v1, true);   // behind the patcher's back: freeing it at the next safepoint fails
+        // Deleting v2 retires it too, and its safepoint tries to free both.
+        assertThrows(JitLoadException.class, () -> patcher.unload(v2));
+        assertTrue(patcher.retired().contains(v2) || !host.objects().contains(v2),
+                "g_v2.o is neither freed nor retired: leaked");
+        patcher.safepoint();
+        assertFalse(host.objects().contains(v2), "g_v2.o is freed at the next safepoint at the latest");
+        assertEquals(List.of(), patcher.retired());
+        assertEquals(2L * 20 + 1, call("f0", 20));
     }
 
     @Test
@@ -418,6 +558,52 @@ class CodePatcherTest {
         assertEquals(List.of(spin), patcher.retired());
         assertEquals(1, patcher.safepoint(), "freed once no thread runs it");
         assertTrue(freed.contains("spin.o"));
+        assertEquals(List.of(), failures);
+    }
+    @Test
+    void retiredCodeThatCallsIntoJavaIsNotFreedWhileAnyThreadIsStopped() throws Throwable {
+        // g_polling.o holds a poll function: a thread parked in it would have that frame below the
+        // slot the poll records, where no scan of the stopped stack looks.
+        JitObject spin = loadSpin();
+        JitObject polling = PatchFixtures.load(host, "g_polling");
+        patcher.redefine("g", polling);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(polling), patcher.retired());
+        MethodHandle spinFn = host.downcall("spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                ValueLayout.ADDRESS));
+        CountDownLatch running = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        MemorySegment counts = arena.allocate(8 * 7, 8);
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    running.countDown();
+                    while (release.getCount() > 0) {
+                        spinFn.invokeExact(m.context(), 1000L, counts);
+                    }
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileStopped;
+        try {
+            assertTrue(running.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileStopped = patcher.safepoint();
+        } finally {
+            release.countDown();
+            mutatorThread.join();
+        }
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileStopped, "g_polling.o calls an upcall: not freed while a thread is stopped");
+        assertTrue(host.objects().contains(polling));
+        assertEquals(1, patcher.safepoint(), "freed at a stop with no thread in JIT code");
+        assertFalse(host.objects().contains(polling));
+        assertTrue(host.objects().contains(spin));
         assertEquals(List.of(), failures);
     }
 }

@@ -12,21 +12,32 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
- * The few Linux libc calls the host and the jitdump writer need, through FFM: memory mappings
- * and their protection, files for the jitdump marker mapping, and the OS thread id. Failures
- * are thrown as {@link NativeException} with errno's name. Stateless and thread safe.
+ * The few Linux libc calls the host, the code patcher and the jitdump writer need, through FFM:
+ * memory mappings and their protection, memory files for double-mapped code, files for the
+ * jitdump marker mapping, membarrier, and the OS thread id. Failures are thrown as
+ * {@link NativeException} with errno's name. Thread safe; the only state is counters that tests
+ * read (live mappings, mprotect calls).
  */
 public final class Libc {
     public static final int PROT_NONE = 0;
     public static final int PROT_READ = 1;
     public static final int PROT_WRITE = 2;
     public static final int PROT_EXEC = 4;
+    public static final int MAP_SHARED = 0x01;
     public static final int MAP_PRIVATE = 0x02;
+    public static final int MAP_FIXED = 0x10;
     public static final int MAP_ANONYMOUS = 0x20;
     /** x86-64: place the mapping in the low 2 GiB, for code with 32-bit absolute addresses. */
     public static final int MAP_32BIT = 0x40;
     public static final int O_RDONLY = 0;
     public static final int O_RDWR = 2;
+    /** memfd_create: close the file in exec'd programs. */
+    public static final int MFD_CLOEXEC = 1;
+    /** membarrier commands (linux/membarrier.h). */
+    public static final int MEMBARRIER_CMD_QUERY = 0;
+    public static final int MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE = 32;
+    public static final int MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE = 64;
+    private static final long SYS_MEMBARRIER_X86_64 = 324;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final SymbolLookup LIBC = LINKER.defaultLookup();
@@ -45,6 +56,14 @@ public final class Libc {
             ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
     private static final MethodHandle CLOSE = handle("close", FunctionDescriptor.of(ValueLayout.JAVA_INT,
             ValueLayout.JAVA_INT));
+    private static final MethodHandle MEMFD_CREATE = optionalHandle("memfd_create", FunctionDescriptor.of(
+            ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+    private static final MethodHandle FTRUNCATE = handle("ftruncate", FunctionDescriptor.of(ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG));
+    /** {@code syscall(SYS_membarrier, cmd, flags, cpu_id)}: glibc has no wrapper for membarrier. */
+    private static final MethodHandle SYSCALL3 = LINKER.downcallHandle(LIBC.findOrThrow("syscall"),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT), Linker.Option.firstVariadicArg(1), CAPTURE_ERRNO);
     private static final MethodHandle GETTID = LINKER.downcallHandle(LIBC.findOrThrow("gettid"),
             FunctionDescriptor.of(ValueLayout.JAVA_INT));
     private static final MethodHandle SYSCONF = LINKER.downcallHandle(LIBC.findOrThrow("sysconf"),
@@ -52,6 +71,8 @@ public final class Libc {
     private static final MethodHandle STRERROR = LINKER.downcallHandle(LIBC.findOrThrow("strerror"),
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
     private static final java.util.concurrent.atomic.AtomicLong LIVE_MAPPINGS = new java.util.concurrent.atomic.AtomicLong();
+    private static final java.util.concurrent.atomic.AtomicLong MPROTECT_CALLS = new java.util.concurrent.atomic.AtomicLong();
+    private static final java.util.concurrent.atomic.AtomicLong MEMBARRIER_CALLS = new java.util.concurrent.atomic.AtomicLong();
     private static final int SC_PAGESIZE = 30;
     private static final long PAGE_SIZE = sysconf(SC_PAGESIZE);
 
@@ -60,6 +81,11 @@ public final class Libc {
 
     private static MethodHandle handle(String name, FunctionDescriptor descriptor) {
         return LINKER.downcallHandle(LIBC.findOrThrow(name), descriptor, CAPTURE_ERRNO);
+    }
+
+    /** Null when this libc lacks {@code name} (memfd_create needs glibc 2.27). */
+    private static MethodHandle optionalHandle(String name, FunctionDescriptor descriptor) {
+        return LIBC.find(name).map(a -> LINKER.downcallHandle(a, descriptor, CAPTURE_ERRNO)).orElse(null);
     }
 
     /** A libc call that failed, with errno. */
@@ -120,7 +146,67 @@ public final class Libc {
         return MemorySegment.ofAddress(address).reinterpret(length);
     }
 
+    /** Calls of {@link #mprotect} so far, in the whole process: a test counts them across a code path. */
+    public static long mprotectCalls() {
+        return MPROTECT_CALLS.get();
+    }
+
+    /** Calls of {@link #membarrier} so far, in the whole process. */
+    public static long membarrierCalls() {
+        return MEMBARRIER_CALLS.get();
+    }
+
+    /**
+     * Maps {@code length} bytes of file {@code fd} at exactly {@code at}, replacing the part of a
+     * mapping of ours that was there: no new mapping to count, the enclosing one is unmapped whole.
+     */
+    public static MemorySegment mmapFixed(long at, long length, int protection, int flags, int fd, long offset) {
+        long address = checked("mmap(0x" + Long.toHexString(at) + ", " + length + " bytes, MAP_FIXED)",
+                (state, arena) -> ((MemorySegment) MMAP.invokeExact(state, MemorySegment.ofAddress(at), length, protection,
+                        flags | MAP_FIXED, fd, offset)).address());
+        if (address != at) {
+            throw new IllegalStateException("MAP_FIXED mapped at 0x" + Long.toHexString(address) + ", not 0x"
+                    + Long.toHexString(at));
+        }
+        // The kernel mapped exactly [at, at + length).
+        return MemorySegment.ofAddress(address).reinterpret(length);
+    }
+
+    /** Whether {@link #memfdCreate} can work here: this libc has memfd_create. */
+    public static boolean hasMemfd() {
+        return MEMFD_CREATE != null;
+    }
+
+    /**
+     * An anonymous memory file of {@code size} bytes (memfd_create + ftruncate), close-on-exec. Its
+     * name shows in /proc/self/maps as {@code /memfd:NAME (deleted)}.
+     *
+     * @throws NativeException if the kernel refuses, or this libc has no memfd_create (errno ENOSYS, 38)
+     */
+    public static int memfdCreate(String name, long size) {
+        if (MEMFD_CREATE == null) {
+            throw new NativeException("memfd_create (not in this libc)", 38);
+        }
+        int fd = (int) checked("memfd_create(" + name + ")",
+                (state, arena) -> (int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), MFD_CLOEXEC));
+        try {
+            checked("ftruncate(memfd " + name + ", " + size + ")", (state, arena) -> (int) FTRUNCATE.invokeExact(state, fd, size));
+        } catch (RuntimeException e) {
+            close(fd);
+            throw e;
+        }
+        return fd;
+    }
+
+    /** {@code membarrier(cmd, 0, 0)}; returns its result (a bit mask for {@link #MEMBARRIER_CMD_QUERY}). */
+    public static long membarrier(int cmd) {
+        MEMBARRIER_CALLS.incrementAndGet();
+        return checked("membarrier(" + cmd + ")",
+                (state, arena) -> (long) SYSCALL3.invokeExact(state, SYS_MEMBARRIER_X86_64, cmd, 0, 0));
+    }
+
     public static void mprotect(MemorySegment pages, int protection) {
+        MPROTECT_CALLS.incrementAndGet();
         checked("mprotect(0x" + Long.toHexString(pages.address()) + ", " + pages.byteSize() + ")",
                 (state, arena) -> (int) MPROTECT.invokeExact(state, pages, pages.byteSize(), protection));
     }

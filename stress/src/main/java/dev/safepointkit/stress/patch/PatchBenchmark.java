@@ -2,6 +2,7 @@ package dev.safepointkit.stress.patch;
 
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitObject;
+import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.patch.CodePatcher;
 import dev.safepointkit.patch.PatchException;
 import dev.safepointkit.patch.Sled;
@@ -35,11 +36,15 @@ import org.openjdk.jmh.annotations.Warmup;
  *       {@code relinked} after the site was rewritten into a direct call, {@code static} a direct
  *       call that llc linked itself (g_static, same object).</li>
  *   <li>{@code relink}: one relink or unlink of g: two aligned call sites rewritten, each with a
- *       checked atomic store in its own writable window (mprotect there and back).</li>
+ *       checked atomic store through the code's writable alias and a membarrier SYNC_CORE.</li>
+ *   <li>{@code relinkManySitesAtASafepoint}: relinking (or unlinking) the {@value #MANY_SITES}
+ *       call sites of g in one function, compiled at set-up through libLLVM: the aligned ones
+ *       while threads run (one barrier for all), the others at the stop that follows (one barrier
+ *       for the stop); the stop has no mutators to wait for.</li>
  *   <li>{@code sledRewrite}: one whole-sled rewrite (into a call, or back to NOPs) at a
  *       safepoint: the stop itself (no mutators attached here) plus the checked write.</li>
  *   <li>{@code sledRetarget}: one retarget of a sled whose imm64 is 8-byte aligned: an atomic
- *       store while threads run.</li>
+ *       store while threads run, and its membarrier.</li>
  * </ul>
  */
 @State(Scope.Thread)
@@ -50,6 +55,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(value = 1, jvmArgsAppend = "--enable-native-access=ALL-UNNAMED")
 public class PatchBenchmark {
     static final int CALLS = 1000;
+    static final int MANY_SITES = 1000;
 
     private JitHost host;
     private CodePatcher patcher;
@@ -155,6 +161,49 @@ public class PatchBenchmark {
     public Object relink() throws PatchException {
         flip = !flip;
         return flip ? plainPatcher.unlink("g") : plainPatcher.relink("g");
+    }
+
+    /** A function with {@value #MANY_SITES} calls of g, and a patcher with a coordinator (no mutators). */
+    @State(Scope.Thread)
+    public static class ManySites {
+        private JitHost host;
+        private CodePatcher patcher;
+        private boolean flip;
+
+        @Setup
+        public void setUp() throws Exception {
+            host = new JitHost();
+            patcher = new CodePatcher(host, new SafepointCoordinator(0), Throwable::printStackTrace);
+            byte[] v1 = PatchStress.fixture("g_v1");
+            patcher.declare("g", name -> host.load("g_v1.o", MemorySegment.ofArray(v1)));
+            StringBuilder ir = new StringBuilder("declare i64 @g(i64)\n\ndefine i64 @many(i64 %x) {\n  %s0 = add i64 %x, 0\n");
+            for (int i = 0; i < MANY_SITES; i++) {
+                ir.append("  %r").append(i).append(" = call i64 @g(i64 %s").append(i).append(")\n");
+                ir.append("  %s").append(i + 1).append(" = add i64 %r").append(i).append(", 1\n");
+            }
+            ir.append("  ret i64 %s").append(MANY_SITES).append("\n}\n");
+            byte[] object = LlvmCompiler.open().compile("many", ir.toString(), LlvmCompiler.Options.DEFAULT);
+            host.load("many.o", MemorySegment.ofArray(object));
+            patcher.compile("g");
+            patcher.safepoint();
+            if (patcher.relink("g").unchanged() != MANY_SITES) {
+                throw new IllegalStateException("expected " + MANY_SITES + " relinked sites of g");
+            }
+        }
+
+        @TearDown
+        public void tearDown() {
+            host.close();
+            patcher.close();
+        }
+    }
+
+    @Benchmark
+    public Object relinkManySitesAtASafepoint(ManySites m) throws Exception {
+        m.flip = !m.flip;
+        Object r = m.flip ? m.patcher.unlink("g") : m.patcher.relink("g");
+        m.patcher.safepoint();
+        return r;
     }
 
     @Benchmark

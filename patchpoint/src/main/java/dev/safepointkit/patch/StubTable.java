@@ -1,0 +1,78 @@
+package dev.safepointkit.patch;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The declared functions and the stub blocks that hold their stubs, by id (dense from 0, the
+ * number a lazy entry passes to the resolver) and by name.
+ *
+ * <p>Threading: {@link #add} and {@link #removeLast} are called under the patcher's lock;
+ * lookups are safe from any thread, and an entry is findable by id before its name is published
+ * in the host (the patcher adds it first), so a call through a new stub always finds it.
+ */
+final class StubTable {
+    private final long resolver;
+    private final List<StubBlock> blocks = new ArrayList<>();
+    private final List<StubEntry> byId = new CopyOnWriteArrayList<>();
+    private final Map<String, StubEntry> byName = new ConcurrentHashMap<>();
+
+    /** @param resolver the address of the resolver upcall every lazy entry calls */
+    StubTable(long resolver) {
+        this.resolver = resolver;
+    }
+
+    StubEntry add(String name, LazyCompiler compiler, long fallback) {
+        int id = byId.size();
+        if (id % StubBlock.CAPACITY == 0 && blocks.size() * StubBlock.CAPACITY <= id) {
+            blocks.add(new StubBlock(id, resolver));
+        }
+        StubEntry e = new StubEntry(name, compiler, fallback, blocks.get(id / StubBlock.CAPACITY), id % StubBlock.CAPACITY);
+        byId.add(e);
+        byName.put(name, e);
+        return e;
+    }
+
+    /** Takes back the entry {@link #add} just made (its name was refused); its stub stays unused. */
+    void removeLast(StubEntry e) {
+        byId.remove(byId.size() - 1);
+        byName.remove(e.name);
+    }
+
+    boolean contains(String name) {
+        return byName.containsKey(name);
+    }
+
+    Optional<StubEntry> byName(String name) {
+        return Optional.ofNullable(byName.get(name));
+    }
+
+    /** The entry of lazy entry {@code id}; fails if no function has that id. */
+    StubEntry byId(long id) {
+        if (id < 0 || id >= byId.size()) {
+            throw new IllegalStateException("stub " + id + " has no declared function");
+        }
+        return byId.get((int) id);
+    }
+
+    /** Every entry, in id order. */
+    List<StubEntry> all() {
+        return byId;
+    }
+
+    Set<String> names() {
+        return byName.keySet();
+    }
+
+    /** Unmaps every block: no stub may be called after this. */
+    void free() {
+        for (StubBlock b : blocks) {
+            b.free();
+        }
+    }
+}

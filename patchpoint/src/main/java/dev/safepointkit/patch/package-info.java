@@ -1,0 +1,35 @@
+/**
+ * Code patching for JIT code a {@code JitHost} loaded, while other threads run it (x86-64).
+ * {@link dev.safepointkit.patch.CodePatcher} is the façade; each concern is a class of its own:
+ *
+ * <ul>
+ *   <li>{@code StubTable}, {@code StubEntry}, {@code StubBlock}: declared functions and their
+ *       <b>stubs</b> ({@code jmp *slot(%rip)}), lazy entries and the reentry that compiles on the
+ *       first call. Not to be confused with the host's <b>far-call trampolines</b>
+ *       ({@code FarCallTrampoline}, in jit-host) or FFM's <b>upcall stubs</b> (entry points into Java).</li>
+ *   <li>{@code CallSiteLinker}: the {@code call}/{@code jmp rel32} sites that belong to a stub,
+ *       planned and rewritten all or nothing, and the unaligned ones waiting for a safepoint.</li>
+ *   <li>{@code SledPatcher}: patchpoint sleds, always written whole.</li>
+ *   <li>{@code CodeReclaimer}: retired code, freed at a stop that shows no stack runs it.</li>
+ *   <li>{@code CodeWriter}: the one writer of code, through the host's writable aliases
+ *       (W^X by double mapping), with the checks, the log and {@code CoreSync}'s membarrier.</li>
+ * </ul>
+ *
+ * <p>Lock order, outermost first; a thread holding one may take only those below it:
+ * <ol>
+ *   <li>A stop of the world ({@code SafepointCoordinator.stopTheWorld}). The patcher takes its
+ *       lock only inside a stop, never before one: a mutator that compiles lazily holds the
+ *       patcher's lock while the stop waits for it.</li>
+ *   <li>The patcher's lock ({@code CodePatcher.lock}, reentrant): guards every change to the
+ *       stub table, the call-site linker, the sleds and the reclaimer.</li>
+ *   <li>The host's lock (a load, an unload, {@code defineIndirectSymbol}): taken under the
+ *       patcher's lock by declare and by lazy compiles; never the other way round. The patcher's
+ *       listener runs inside the host's lock and takes no patcher lock; {@code safepoint()}
+ *       unloads retired objects after releasing the patcher's lock.</li>
+ *   <li>The code writer's lock (one per process): innermost. The listener takes it to forget an
+ *       object's code before the host unmaps it.</li>
+ * </ol>
+ * Lock-free parts: a stub's slot is retargeted by one volatile 8-byte store; lookups of entries,
+ * sites and sleds read concurrent maps.
+ */
+package dev.safepointkit.patch;
