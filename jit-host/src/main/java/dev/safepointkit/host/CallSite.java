@@ -15,6 +15,8 @@ public record CallSite(long objectKey, String section, long address, int type, b
     /**
      * Whether the site is the rel32 of a direct call or jump: a PLT32 relocation (LLVM uses PC32
      * for data as well, so a PC32 site is not taken to be a branch).
+     *
+     * @return true for {@link X86Relocations#R_X86_64_PLT32}
      */
     public boolean isBranch() {
         return type == X86Relocations.R_X86_64_PLT32;

@@ -28,6 +28,8 @@ public final class CodeAliases {
      * The alias of {@code length} bytes of code at {@code address}: the segment's bytes are the
      * code's bytes, and writing them changes the code.
      *
+     * @param address the first byte of code, an absolute address in the read + execute mapping
+     * @param length the number of bytes, at least 0
      * @return empty if the range does not lie in the code of one object loaded now
      */
     public Optional<MemorySegment> writable(long address, long length) {

@@ -33,7 +33,13 @@ public final class FarCallTrampoline {
         out.set(U64, TARGET_OFFSET, target);
     }
 
-    /** Where the trampoline at the start of {@code code} jumps; empty if {@code code} holds none. */
+    /**
+     * Where the trampoline at the start of {@code code} jumps. Decodes the bytes as they are now:
+     * the caller reads code that no one rewrites meanwhile (a trampoline never changes once linked).
+     *
+     * @param code loaded code, at least {@link #SIZE} bytes to hold a trampoline
+     * @return the absolute target; empty if {@code code} does not start with a trampoline
+     */
     public static OptionalLong target(MemorySegment code) {
         if (code.byteSize() < TARGET_OFFSET + 8 || code.get(U16, 0) != JMP_RIP || code.get(U32, 2) != 0) {
             return OptionalLong.empty();

@@ -96,11 +96,22 @@ public final class JitHost implements AutoCloseable {
         }
     }
 
-    /** The dispatcher listeners are added to and removed from; safe from any thread. */
+    /**
+     * The dispatcher listeners are added to and removed from; safe from any thread.
+     *
+     * @return this host's dispatcher, the same one for the host's whole life
+     */
     public JitEventDispatcher listeners() {
         return dispatcher;
     }
 
+    /**
+     * Adds {@code listener} to {@link #listeners()}: it hears of objects loaded and freed from now
+     * on, not of those loaded already (a listener that needs them reads {@link #objects()}). Any
+     * thread.
+     *
+     * @param listener called on the loading or unloading thread, inside the host's lock
+     */
     public void addListener(JitEventListener listener) {
         dispatcher.add(listener);
     }
@@ -108,7 +119,10 @@ public final class JitHost implements AutoCloseable {
     /**
      * Makes {@code name} resolve to {@code address} for objects loaded from now on: a native
      * function, or an FFM upcall stub (Java's name for its entry point). Its owner must keep it alive while loaded code may call it.
+     * Objects loaded before keep what they were linked to. Takes the host's lock.
      *
+     * @param name the symbol name as objects refer to it, e.g. {@code gc_alloc}
+     * @param address where calls to (or references of) {@code name} go; only its address is kept
      * @throws JitLoadException if a loaded object or an earlier runtime symbol already defines it
      */
     public void defineRuntimeSymbol(String name, MemorySegment address) throws JitLoadException {
@@ -127,8 +141,11 @@ public final class JitHost implements AutoCloseable {
      * is a body of the function, not a global of the host: it does not clash with the stub or with
      * other bodies, others are never linked to it, and {@link #unload} does not count references to
      * {@code name} as uses of the object. The owner of the stub (a code patcher) routes calls to a
-     * body, and must route them away from it before the body is unloaded.
+     * body, and must route them away from it before the body is unloaded. Takes the host's lock.
      *
+     * @param name the function's name
+     * @param stub the code every object loaded from now on calls for {@code name}; its owner keeps
+     *     it mapped while a loaded object refers to it
      * @throws JitLoadException if a loaded object or a runtime symbol already defines it
      */
     public void defineIndirectSymbol(String name, MemorySegment stub) throws JitLoadException {
@@ -142,8 +159,9 @@ public final class JitHost implements AutoCloseable {
      * Ends what {@link #defineIndirectSymbol} began, when the stub's owner is going away: objects
      * loaded from now on no longer link {@code name} to the stub (they resolve it like any other
      * name, and fail to load if nothing defines it). Objects loaded before keep their links, and
-     * the owner must keep the stub valid until they are unloaded.
+     * the owner must keep the stub valid until they are unloaded. Takes the host's lock.
      *
+     * @param name a name given to {@link #defineIndirectSymbol} and not undefined since
      * @throws IllegalArgumentException if {@code name} is not an indirect symbol of this host
      */
     public void undefineIndirectSymbol(String name) {
@@ -155,14 +173,29 @@ public final class JitHost implements AutoCloseable {
         }
     }
 
-    /** Whether {@code name} was defined with {@link #defineIndirectSymbol}. */
+    /**
+     * Whether {@code name} is an indirect symbol now. Any thread; never blocks.
+     *
+     * @param name a symbol name
+     * @return true from {@link #defineIndirectSymbol} until {@link #undefineIndirectSymbol}
+     */
     public boolean isIndirect(String name) {
         return indirect.contains(name);
     }
 
     /**
      * Defines {@code name} as an upcall into Java: loaded code that calls it runs {@code target}.
-     * The stub lives in {@code arena}, which must outlive every object that calls it.
+     * The stub lives in {@code arena}, which must outlive every object that calls it. Takes the
+     * host's lock; {@code target} runs on whichever thread runs the calling code.
+     *
+     * @param name the symbol loaded code calls
+     * @param target the Java code to run, of the type {@code descriptor} gives
+     * @param descriptor the C signature loaded code calls it with
+     * @param arena owns the upcall stub
+     * @return the upcall stub, now the address of {@code name} for objects loaded from now on
+     * @throws JitLoadException if a loaded object or a runtime symbol already defines {@code name};
+     *     the stub is then allocated in {@code arena} but not defined
+     * @throws IllegalArgumentException if {@code target}'s type does not match {@code descriptor}
      */
     public MemorySegment defineUpcall(String name, MethodHandle target, FunctionDescriptor descriptor, Arena arena)
             throws JitLoadException {
@@ -175,7 +208,10 @@ public final class JitHost implements AutoCloseable {
     /**
      * Whether {@code name} was defined with {@link #defineUpcall}: loaded code that calls it calls
      * into Java, where a safepoint may park the thread with the calling function's frame below
-     * the slot the poll records.
+     * the slot the poll records. Any thread; never blocks.
+     *
+     * @param name a symbol name
+     * @return true if {@code name} is an upcall defined on this host
      */
     public boolean isUpcall(String name) {
         return upcalls.contains(name);
@@ -185,7 +221,6 @@ public final class JitHost implements AutoCloseable {
      * Loads, links and publishes an ELF relocatable object. The bytes are copied; the caller may
      * free them afterwards.
      *
-     * @param name how errors and listeners name the object
      * <p>Listeners hear of the object before it is published: none of its symbols or call sites
      * can be found, by this thread or another, until every listener has heard of every function.
      * A {@linkplain JitEventListener#required() required} listener that fails (a safepoint
@@ -194,6 +229,12 @@ public final class JitHost implements AutoCloseable {
      * dispatch throws (an error, a failure handler's exception) is undone the same way, then
      * passed on as it is.
      *
+     * <p>Takes the host's lock: loads, unloads and symbol definitions wait for each other.
+     *
+     * @param name how errors and listeners name the object
+     * @param elfBytes an x86-64 ELF relocatable object ({@code ET_REL}), e.g. what {@code llc} or
+     *     {@link LlvmCompiler#compile} wrote
+     * @return the loaded object, published: its globals resolve for later loads and lookups
      * @throws JitLoadException if it cannot be loaded; then nothing stays mapped and nothing is published
      */
     public JitObject load(String name, MemorySegment elfBytes) throws JitLoadException {
@@ -413,8 +454,11 @@ public final class JitHost implements AutoCloseable {
 
     /**
      * Unloads {@code object}: listeners hear objectFreeing while its memory is still mapped, then
-     * its symbols disappear and its memory is unmapped.
+     * its symbols disappear and its memory is unmapped. Takes the host's lock; listeners run on
+     * this thread, inside it. Every segment of the object (its mapping, its events' code and stack
+     * maps, its code alias) then throws IllegalStateException when accessed.
      *
+     * @param object an object this host loaded
      * @param force unload even though other loaded objects still refer to its symbols; their calls
      *     into it then jump to unmapped memory, so only a caller that has made sure they will not
      *     run (or will be relinked) may force
@@ -452,7 +496,10 @@ public final class JitHost implements AutoCloseable {
     /**
      * The writable aliases of every loaded object's code, for a code writer (a code patcher): the
      * code itself is mapped read + execute and never becomes writable, and its alias is the only
-     * way to change it.
+     * way to change it. Any thread.
+     *
+     * @return a view of the host's code at the time of each lookup, not a snapshot: it finds
+     *     objects loaded later and no longer finds unloaded ones
      */
     public CodeAliases codeAliases() {
         return new CodeAliases(this);
@@ -471,7 +518,12 @@ public final class JitHost implements AutoCloseable {
 
     /**
      * Where the far-call trampoline at {@code address} jumps, if a loaded object has one there
-     * (the target of a call site {@linkplain CallSite#viaTrampoline bound to a trampoline}).
+     * (the target of a call site {@linkplain CallSite#viaTrampoline bound to a trampoline}). Any
+     * thread; never blocks.
+     *
+     * @param address the trampoline's first byte, an absolute address
+     * @return the absolute address it jumps to; empty if {@code address} is not in loaded code or
+     *     the {@link FarCallTrampoline#SIZE} bytes there are not a trampoline
      */
     public java.util.OptionalLong farCallTarget(long address) {
         for (JitObject o : objects.values()) {
@@ -484,13 +536,24 @@ public final class JitHost implements AutoCloseable {
         return java.util.OptionalLong.empty();
     }
 
-    /** The current address of {@code name}: a loaded object's global, a runtime symbol, or the process's. */
+    /**
+     * The current address of {@code name}, resolved as loads resolve it: a runtime symbol, a
+     * loaded object's global, else the process's. Any thread; never blocks.
+     *
+     * @param name a symbol name
+     * @return its absolute address; empty if nothing defines it
+     */
     public Optional<Long> address(String name) {
         long a = resolve(name);
         return a == 0 ? Optional.empty() : Optional.of(a);
     }
 
-    /** What the host knows of {@code name}: definer, address, call sites. */
+    /**
+     * What the host knows of {@code name}: definer, address, call sites. Any thread; never blocks.
+     *
+     * @param name a symbol name
+     * @return a snapshot; empty if nothing defines {@code name} and no loaded code refers to it
+     */
     public Optional<SymbolInfo> symbol(String name) {
         Optional<Long> address = address(name);
         List<CallSite> sites = callSites.getOrDefault(name, List.of());
@@ -507,19 +570,33 @@ public final class JitHost implements AutoCloseable {
         return List.copyOf(all);
     }
 
-    /** Memory mappings the host's linker holds now, across all hosts: a failed load adds none. */
+    /**
+     * Memory mappings the host's linker holds now, across all hosts: a failed load adds none.
+     *
+     * @return the number of mappings made and not yet unmapped, in this process; a leak shows here
+     */
     public static long liveMappings() {
         return Libc.liveMappings();
     }
 
-    /** The objects loaded now. */
+    /**
+     * The objects loaded now. Any thread; never blocks.
+     *
+     * @return an immutable snapshot, oldest first (by key)
+     */
     public List<JitObject> objects() {
         return objects.values().stream().sorted(Comparator.comparingLong(JitObject::key)).toList();
     }
 
     /**
-     * A method handle that calls loaded function {@code name} with the C calling convention.
+     * A method handle that calls loaded function {@code name} with the C calling convention. The
+     * address is resolved now: the handle keeps calling it even after the object is unloaded, so
+     * the caller must not use it then.
      *
+     * @param name the function's symbol
+     * @param descriptor its C signature
+     * @param options linker options, e.g. {@link Linker.Option#critical}
+     * @return a downcall handle of the type {@code descriptor} gives
      * @throws JitLoadException if no loaded object, runtime symbol or process library defines it
      */
     public MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) throws JitLoadException {

@@ -10,10 +10,21 @@ package dev.safepointkit.host;
 public final class JitLoadException extends Exception {
     private static final long serialVersionUID = 1L;
 
+    /**
+     * An exception with no cause behind it.
+     *
+     * @param message names the object, what failed in it, and why
+     */
     public JitLoadException(String message) {
         super(message);
     }
 
+    /**
+     * An exception for a failure found by other code.
+     *
+     * @param message names the object, what failed in it, and why
+     * @param cause the format, listener or libLLVM failure behind it
+     */
     public JitLoadException(String message, Throwable cause) {
         super(message, cause);
     }

@@ -30,20 +30,30 @@ public final class JitObject {
         this.referencedSymbols = Set.copyOf(referencedSymbols);
     }
 
+    /**
+     * The object's key, unique in its host for the host's life (keys are not reused).
+     *
+     * @return the key, at least 1, as listeners and {@link CallSite#objectKey} name it
+     */
     public long key() {
         return loaded.key();
     }
 
+    /**
+     * The object's name, as given to {@link JitHost#load}.
+     *
+     * @return the name errors and listeners use
+     */
     public String name() {
         return loaded.name();
     }
 
-    /** What listeners were told in objectLoaded. */
+    /** {@return what listeners were told in objectLoaded} */
     public LoadedObject loaded() {
         return loaded;
     }
 
-    /** What listeners were told in functionEmitted, in address order. */
+    /** {@return what listeners were told in functionEmitted, in address order; immutable} */
     public List<EmittedFunction> functions() {
         return functions;
     }
@@ -51,6 +61,9 @@ public final class JitObject {
     /**
      * The whole mapping: code, data, GOT and far-call trampolines. Like every segment the object's events carry,
      * it is scoped to the object: after unload, accessing it throws IllegalStateException.
+     *
+     * @return the mapping; each group has its own protection (code read + execute, read-only data
+     *     and the GOT read, data read + write)
      */
     public MemorySegment mapping() {
         return mapping;
@@ -89,12 +102,12 @@ public final class JitObject {
         }
     }
 
-    /** The global symbols this object defines (others may link to them). */
+    /** {@return the global symbols this object defines (others may link to them); immutable} */
     public Set<String> definedGlobals() {
         return definedGlobals;
     }
 
-    /** The names its relocations refer to (its own symbols included). */
+    /** {@return the names its relocations refer to (its own symbols included); immutable} */
     public Set<String> referencedSymbols() {
         return referencedSymbols;
     }

@@ -28,17 +28,39 @@ public final class LlvmCompiler {
     private static final int LLVM_OBJECT_FILE = 1;
     private static final int LLVM_CODE_MODEL_SMALL = 3;
 
-    /** How to compile: optimization level 0 to 3, relocation model, and passes to run first. */
+    /**
+     * How to compile: optimization level 0 to 3, relocation model, and passes to run first.
+     *
+     * @param optLevel the code generator's optimization level, 0 to 3 ({@code llc -O0} to {@code -O3})
+     * @param pic true for position-independent code ({@code -relocation-model=pic}), false for static
+     * @param passes a new-pass-manager pipeline run on the module before code generation, e.g.
+     *     {@code rewrite-statepoints-for-gc}; null or blank for none
+     */
     public record Options(int optLevel, boolean pic, String passes) {
+        /** {@code -O2}, position-independent, no passes before code generation. */
         public static final Options DEFAULT = new Options(2, true, null);
 
+        /**
+         * Checks the level; the pipeline is only checked by LLVM, when a compile runs it.
+         *
+         * @param optLevel 0 to 3
+         * @param pic true for position-independent code
+         * @param passes a pipeline, or null or blank for none
+         * @throws IllegalArgumentException if {@code optLevel} is not 0 to 3
+         */
         public Options {
             if (optLevel < 0 || optLevel > 3) {
                 throw new IllegalArgumentException("optimization level " + optLevel + " is not 0 to 3");
             }
         }
 
-        /** The same options with {@code pipeline} (new pass manager syntax) run before code generation. */
+        /**
+         * The same options with another pipeline.
+         *
+         * @param pipeline passes in new pass manager syntax, run before code generation; null or
+         *     blank for none
+         * @return options with the same level and relocation model, and {@code pipeline}
+         */
         public Options withPasses(String pipeline) {
             return new Options(optLevel, pic, pipeline);
         }
@@ -114,7 +136,9 @@ public final class LlvmCompiler {
      * {@code libLLVM.so.19.1} (Debian's {@code libllvm19}) and {@code libLLVM-19.so}; last
      * {@code /usr/lib/llvm-19/lib/libLLVM.so.1} ({@code llvm-19-dev}). Each candidate must report
      * version 19 through {@code LLVMGetVersion}. The library stays loaded for the life of the process.
+     * Any thread; each call makes a compiler of its own.
      *
+     * @return a compiler calling the first candidate that works
      * @throws LlvmUnavailableException naming every place tried and how to install the library
      */
     public static LlvmCompiler open() throws LlvmUnavailableException {
@@ -122,8 +146,10 @@ public final class LlvmCompiler {
     }
 
     /**
-     * Opens libLLVM 19 at {@code library}, and nowhere else.
+     * Opens libLLVM 19 at {@code library}, and nowhere else. Any thread.
      *
+     * @param library the path of the shared library, e.g. {@code /usr/lib/llvm-19/lib/libLLVM.so.1}
+     * @return a compiler calling that library
      * @throws LlvmUnavailableException if it is missing, is not LLVM 19, or lacks the LLVM-C functions needed
      */
     public static LlvmCompiler open(Path library) throws LlvmUnavailableException {
@@ -140,21 +166,25 @@ public final class LlvmCompiler {
         }
     }
 
-    /** The libLLVM file this compiler calls. */
+    /** {@return the libLLVM file this compiler calls} */
     public Path library() {
         return library.path();
     }
 
-    /** libLLVM's version, {@code major.minor.patch}. */
+    /** {@return libLLVM's version, {@code major.minor.patch}, with major 19} */
     public String llvmVersion() {
         return library.version();
     }
 
     /**
      * Compiles {@code ir} (textual LLVM IR) to an ELF object for x86-64 Linux. A module without a
-     * target triple gets {@code x86_64-unknown-linux-gnu}.
+     * target triple gets {@code x86_64-unknown-linux-gnu}. Any thread: compiles on one compiler
+     * run one at a time.
      *
      * @param name the module's name in LLVM's messages
+     * @param ir the module, as {@code llvm-as} reads it
+     * @param options optimization level, relocation model and passes
+     * @return the bytes of an ELF relocatable object, ready for {@link JitHost#load}
      * @throws JitLoadException with LLVM's message if the IR does not parse or verify, a pass
      *     fails, or code generation fails
      */

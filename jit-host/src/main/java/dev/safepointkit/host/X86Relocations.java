@@ -1,22 +1,49 @@
 package dev.safepointkit.host;
 
-/** The x86-64 ELF relocation types the host applies, with their names for messages. */
+/**
+ * The x86-64 ELF relocation types the host applies, with their names for messages. In the formulas
+ * (the psABI's), S is the symbol's address, A the addend and P the address of the relocated field.
+ * An object with any other type fails to load. Constants only; thread safe.
+ */
 public final class X86Relocations {
+    /** No relocation: the field is left as it is. */
     public static final int R_X86_64_NONE = 0;
+    /** 64-bit absolute, S + A. */
     public static final int R_X86_64_64 = 1;
+    /** 32-bit signed PC-relative, S + A - P; LLVM uses it for code and data references alike. */
     public static final int R_X86_64_PC32 = 2;
+    /**
+     * The rel32 of a {@code call} or {@code jmp}, S + A - P. The host has no PLT: it binds the site
+     * to the symbol itself, or, for an undefined symbol out of rel32 range, to a
+     * {@link FarCallTrampoline} in the object ({@link CallSite#viaTrampoline}).
+     */
     public static final int R_X86_64_PLT32 = 4;
+    /** 32-bit signed PC-relative offset to the symbol's slot in the object's GOT, which the host builds. */
     public static final int R_X86_64_GOTPCREL = 9;
+    /**
+     * 32-bit absolute, zero-extended, S + A: the host then maps the object in the low 2 GiB
+     * ({@code MAP_32BIT}), and fails the load if a value does not fit.
+     */
     public static final int R_X86_64_32 = 10;
+    /** 32-bit absolute, sign-extended, S + A: the host maps the object low, as for {@link #R_X86_64_32}. */
     public static final int R_X86_64_32S = 11;
+    /** 64-bit PC-relative, S + A - P. */
     public static final int R_X86_64_PC64 = 24;
+    /** {@link #R_X86_64_GOTPCREL} that a linker may relax; the host never relaxes, it goes through the GOT. */
     public static final int R_X86_64_GOTPCRELX = 41;
+    /** {@link #R_X86_64_GOTPCRELX} for an instruction with a REX prefix; applied the same way. */
     public static final int R_X86_64_REX_GOTPCRELX = 42;
 
     private X86Relocations() {
     }
 
-    /** The type's name, e.g. {@code R_X86_64_PLT32}, or {@code type N} for one the host does not know. */
+    /**
+     * The type's name, for messages.
+     *
+     * @param type an ELF relocation type, any value
+     * @return its psABI name, e.g. {@code R_X86_64_PLT32} (the names of some types the host does not
+     *     apply too), or {@code type N} for one this class has no name for
+     */
     public static String name(int type) {
         return switch (type) {
             case R_X86_64_NONE -> "R_X86_64_NONE";

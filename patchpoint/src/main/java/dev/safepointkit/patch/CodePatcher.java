@@ -112,12 +112,23 @@ public final class CodePatcher implements AutoCloseable {
         }
     };
 
-    /** A patcher without safepoints: see the class comment for what it cannot do. */
+    /**
+     * A patcher without safepoints: see the class comment for what it cannot do. A failed lazy
+     * compile is reported on standard error.
+     *
+     * @param host the host whose code is patched; the patcher becomes one of its required listeners
+     * @throws IllegalStateException if this kernel has no membarrier PRIVATE_EXPEDITED_SYNC_CORE,
+     *     or this processor no XSAVEC
+     */
     public CodePatcher(JitHost host) {
         this(host, null, CodePatcher::report);
     }
 
     /**
+     * A patcher that stops the world with {@code coordinator} for the changes that cannot be made
+     * while threads run. Objects the host has loaded already are patchable at once.
+     *
+     * @param host the host whose code is patched; the patcher becomes one of its required listeners
      * @param coordinator stops the threads that run JIT code when a change cannot be made while
      *     they run; null for none
      * @param failures hears of a lazy compile that failed (on the calling thread, inside JIT code)
@@ -155,9 +166,15 @@ public final class CodePatcher implements AutoCloseable {
 
     /**
      * Declares {@code name}: gives it a stub that compiles it on the first call. Declare before
-     * loading objects that call it; they are linked to the stub.
+     * loading objects that call it; they are linked to the stub. A failed lazy compile then halts
+     * the process (see {@link #declare(String, LazyCompiler, long)}). Takes the patcher's lock,
+     * then the host's.
      *
+     * @param name the function's symbol, as loaded objects refer to it
+     * @param compiler makes the body on the first call, on the calling thread
+     * @return the stub, whose address is the function's address from now on
      * @throws JitLoadException if the host already has a symbol of that name
+     * @throws IllegalStateException if the patcher is closed
      */
     public Stub declare(String name, LazyCompiler compiler) throws JitLoadException {
         return declare(name, compiler, 0);
@@ -167,7 +184,14 @@ public final class CodePatcher implements AutoCloseable {
      * As {@link #declare(String, LazyCompiler)}, with a function to continue into when the compile
      * fails: it gets the caller's arguments (an interpreter entry, or one that reports an error to
      * the language). With none ({@code 0}), a failed lazy compile halts the process after
-     * reporting: the call has nowhere to go.
+     * reporting: the call has nowhere to go. Takes the patcher's lock, then the host's.
+     *
+     * @param name the function's symbol, as loaded objects refer to it
+     * @param compiler makes the body on the first call, on the calling thread
+     * @param fallback the absolute address of a function with the same signature, or 0 for none
+     * @return the stub, whose address is the function's address from now on
+     * @throws JitLoadException if the host already has a symbol of that name
+     * @throws IllegalStateException if the patcher is closed
      */
     public Stub declare(String name, LazyCompiler compiler, long fallback) throws JitLoadException {
         lock.lock();
@@ -191,11 +215,29 @@ public final class CodePatcher implements AutoCloseable {
         }
     }
 
+    /**
+     * The stub of a declared function. Any thread; never blocks.
+     *
+     * @param name a function name
+     * @return its stub; empty if {@code name} was never declared
+     */
     public Optional<Stub> stub(String name) {
         return stubs.byName(name).map(e -> e);
     }
 
-    /** Compiles {@code name} now, from Java, if it has no body yet; returns the body. */
+    /**
+     * Compiles {@code name} now, from Java, if it has no body yet: the stub and its call sites
+     * move to the new body as after a first call. Runs the compiler on this thread, under the
+     * patcher's lock.
+     *
+     * @param name a declared function
+     * @return the absolute address of its body, new or the one it had
+     * @throws PatchException if the compiler fails or returns no object, the object does not
+     *     define {@code name} as a global function, or a call site is not as the patcher left it;
+     *     then nothing changes
+     * @throws IllegalArgumentException if {@code name} is not declared
+     * @throws IllegalStateException if the patcher is closed
+     */
     public long compile(String name) throws PatchException {
         StubEntry e = entry(name);
         lock.lock();
@@ -281,7 +323,15 @@ public final class CodePatcher implements AutoCloseable {
 
     /**
      * Rewrites every call site of {@code name} that goes through its stub into a direct call to
-     * its body. Nothing to do while it has no body.
+     * its body. Nothing to do while it has no body. Aligned sites are rewritten now, while threads
+     * run; the others wait for the next safepoint (or stay on the stub without a coordinator).
+     * Takes the patcher's lock.
+     *
+     * @param name a declared function
+     * @return what happened to each site; all zero while it has no body
+     * @throws PatchException if a site is not as the patcher left it; then no site changes
+     * @throws IllegalArgumentException if {@code name} is not declared
+     * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport relink(String name) throws PatchException {
         StubEntry e = entry(name);
@@ -297,7 +347,14 @@ public final class CodePatcher implements AutoCloseable {
     /**
      * Sends every relinked call site of {@code name} back through its stub; the stub keeps leading
      * to the body. The way back from {@link #relink}, for a runtime that wants calls to pass one
-     * place again (to count them, or before it redefines often).
+     * place again (to count them, or before it redefines often). Takes the patcher's lock.
+     *
+     * @param name a declared function
+     * @return what happened to each site ({@code patched} and {@code deferred} count the sites sent
+     *     back)
+     * @throws PatchException if a site is not as the patcher left it; then no site changes
+     * @throws IllegalArgumentException if {@code name} is not declared
+     * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport unlink(String name) throws PatchException {
         StubEntry e = entry(name);
@@ -314,7 +371,15 @@ public final class CodePatcher implements AutoCloseable {
      * Makes {@code object}'s definition of {@code name} its body: the stub and every relinked site
      * move to it. The previous body's object is retired once no declared function has its body
      * there; {@link #safepoint} frees it. All or nothing: if a site cannot be rewritten, nothing
-     * changes.
+     * changes. Takes the patcher's lock.
+     *
+     * @param name a declared function
+     * @param object a loaded object that defines {@code name} as a global function
+     * @return what happened to each call site of {@code name}
+     * @throws PatchException if {@code object} does not define {@code name} as a global function,
+     *     a safepoint is freeing it right now, or a site is not as the patcher left it
+     * @throws IllegalArgumentException if {@code name} is not declared
+     * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport redefine(String name, JitObject object) throws PatchException {
         StubEntry e = entry(name);
@@ -336,9 +401,19 @@ public final class CodePatcher implements AutoCloseable {
      * object goes back to the stub. With a coordinator the object is then freed at a safepoint
      * (or later, by {@link #safepoint}, while a stopped thread still runs it); without one it is
      * freed at once, and the caller must know that no thread runs it. All or nothing: if a site
-     * cannot be rewritten, nothing changes.
+     * cannot be rewritten, nothing changes. With a coordinator this stops the world: call it from a
+     * thread outside JIT code.
      *
-     * @return whether the object is freed
+     * @param object an object the host loaded
+     * @return whether the object is freed; false when a stopped thread still runs it, and a later
+     *     {@link #safepoint} frees it
+     * @throws PatchException if a site is not as the patcher left it; then nothing changes
+     * @throws JitLoadException if the host refuses the unload: without a coordinator, when other
+     *     loaded objects still refer to its globals (those calls are not the patcher's to move);
+     *     with one, as {@link #safepoint} throws it
+     * @throws StackWalkException if the stop fails, or a stopped stack cannot be walked; the object
+     *     then stays retired
+     * @throws IllegalStateException if the patcher is closed
      */
     public boolean unload(JitObject object) throws PatchException, JitLoadException, StackWalkException {
         lock.lock();
@@ -373,7 +448,12 @@ public final class CodePatcher implements AutoCloseable {
         return !retired().contains(object);
     }
 
-    /** Objects that no longer hold a body but may still be running. */
+    /**
+     * Objects that no longer hold a body but may still be running: {@link #safepoint} frees each
+     * once no stopped stack refers into it. Takes the patcher's lock.
+     *
+     * @return an immutable snapshot, in the order they were retired
+     */
     public List<JitObject> retired() {
         lock.lock();
         try {
@@ -396,12 +476,17 @@ public final class CodePatcher implements AutoCloseable {
         reclaimer.retire(old);
     }
 
-    /** Where the call at a site (the address of its rel32) leads now, as the patcher last set it. */
+    /**
+     * Where the call at a site leads now, as the patcher last set it. Any thread; never blocks.
+     *
+     * @param siteAddress the absolute address of the site's rel32 ({@link dev.safepointkit.host.CallSite#address})
+     * @return the absolute target; empty if the site does not call a declared function's stub or body
+     */
     public Optional<Long> siteTarget(long siteAddress) {
         return linker.siteTarget(siteAddress);
     }
 
-    /** Sites waiting for a safepoint. */
+    /** {@return the number of unaligned sites waiting for a safepoint to be rewritten} */
     public int pendingSites() {
         return linker.pendingSites();
     }
@@ -415,6 +500,12 @@ public final class CodePatcher implements AutoCloseable {
      * retired (unless it is gone from the host already), and the first failure is thrown.
      *
      * @return the number of objects freed
+     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws StackWalkException if the stop fails ({@link dev.safepointkit.roots.StopTimeoutException}
+     *     when a mutator does not park in time), or a stopped stack cannot be walked
+     * @throws JitLoadException if the host refuses to unload a freeable object; the others are
+     *     still freed, and later failures are suppressed in this one
+     * @throws IllegalStateException if the patcher is closed or has no coordinator
      */
     public int safepoint() throws PatchException, StackWalkException, JitLoadException {
         List<JitObject> free = new ArrayList<>();
@@ -453,7 +544,14 @@ public final class CodePatcher implements AutoCloseable {
 
     /**
      * Rewrites the call sites that wait for a safepoint, inside a stop someone else made (a
-     * collector's {@code WorldAction}): {@code world} shows that every mutator is stopped.
+     * collector's {@code WorldAction}): {@code world} shows that every mutator is stopped. Call it
+     * on the thread that runs the action; it takes the patcher's lock. It frees no retired object.
+     *
+     * @param world the stop in progress
+     * @return the number of sites rewritten
+     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws IllegalArgumentException if {@code world} is null
+     * @throws IllegalStateException if the patcher is closed
      */
     public int applyPending(StoppedWorld world) throws PatchException {
         if (world == null) {
@@ -492,30 +590,70 @@ public final class CodePatcher implements AutoCloseable {
      * The sleds of the patchpoints with {@code id} in {@code object}, their lengths found by
      * decoding: the call form's 13 bytes if present, then the run of NOPs. Prefer
      * {@link #sled(JitObject, long, int)} when the numBytes the code was compiled with is known:
-     * NOPs right after a sled would be counted as its own.
+     * NOPs right after a sled would be counted as its own. Only a sled found here or by
+     * {@link #sled} can be rewritten.
+     *
+     * @param object a loaded object with stack maps
+     * @param id the patchpoint ID, as given to {@code llvm.experimental.patchpoint}
+     * @return the sleds, in stack map order; empty if there is no patchpoint with {@code id}
+     * @throws PatchException if the bytes at a patchpoint's offset are neither NOPs nor the call form
      */
     public List<Sled> sleds(JitObject object, long id) throws PatchException {
         return sleds.find(object, id);
     }
 
-    /** The one sled of patchpoint {@code id} in {@code object}, compiled with {@code numBytes}. */
+    /**
+     * The one sled of patchpoint {@code id} in {@code object}, compiled with {@code numBytes}.
+     *
+     * @param object a loaded object with stack maps
+     * @param id the patchpoint ID
+     * @param numBytes the numBytes argument the patchpoint was compiled with, at least 1
+     * @return the sled, {@code numBytes} long
+     * @throws PatchException if {@code object} has no patchpoint or more than one with {@code id},
+     *     or the bytes there are not a sled of {@code numBytes}
+     */
     public Sled sled(JitObject object, long id, int numBytes) throws PatchException {
         return sleds.one(object, id, numBytes);
     }
 
-    /** The target the sled calls now, if it is in the call form. */
+    /**
+     * The target the sled calls now, decoded from its bytes.
+     *
+     * @param sled a sled found by {@link #sleds} or {@link #sled}
+     * @return the absolute target; empty if the sled is not in the call form
+     * @throws PatchException if the sled's code is no longer loaded
+     */
     public Optional<Long> sledTarget(Sled sled) throws PatchException {
         return sleds.target(sled);
     }
 
-    /** Rewrites the whole sled into {@code movabs $target, %r11; call *%r11} and NOPs, at a safepoint. */
+    /**
+     * Rewrites the whole sled into {@code movabs $target, %r11; call *%r11} and NOPs, at a
+     * safepoint: stops the world, so call it from a thread outside JIT code.
+     *
+     * @param sled a sled found by {@link #sleds} or {@link #sled}, at least 13 bytes
+     * @param target the absolute address to call
+     * @throws PatchException if the sled is too short, was not found by this patcher, or its bytes
+     *     are not as the patcher left them; nothing is written
+     * @throws StackWalkException if the stop fails
+     * @throws IllegalStateException if the patcher is closed or has no coordinator
+     */
     public void callFromSled(Sled sled, long target) throws PatchException, StackWalkException {
         byte[] after = SledPatcher.callForm(sled, target);
         String what = String.format("sled %d in %s calls 0x%x", sled.id(), sled.function(), target);
         whileStopped("rewriting a whole sled", world -> sleds.write(sled, before -> after, false, what));
     }
 
-    /** Puts NOPs back over the whole sled, at a safepoint. */
+    /**
+     * Puts NOPs back over the whole sled, at a safepoint: stops the world, so call it from a thread
+     * outside JIT code.
+     *
+     * @param sled a sled found by {@link #sleds} or {@link #sled}
+     * @throws PatchException if the sled was not found by this patcher or its bytes are not as the
+     *     patcher left them; nothing is written
+     * @throws StackWalkException if the stop fails
+     * @throws IllegalStateException if the patcher is closed or has no coordinator
+     */
     public void restoreSled(Sled sled) throws PatchException, StackWalkException {
         byte[] after = X86Code.nops(sled.length());
         String what = "sled " + sled.id() + " in " + sled.function() + " back to NOPs";
@@ -527,6 +665,14 @@ public final class CodePatcher implements AutoCloseable {
      * atomic store while threads run; otherwise it waits for a safepoint. Either way the new bytes
      * are made from the sled as it is when the write happens (under the lock, inside the stop): a
      * restore that ran just before is refused, not silently undone.
+     *
+     * @param sled a sled in the call form, found by {@link #sleds} or {@link #sled}
+     * @param target the new absolute address to call
+     * @throws PatchException if the sled holds no call, was not found by this patcher, or its bytes
+     *     are not as the patcher left them; nothing is written
+     * @throws StackWalkException if a stop was needed and failed
+     * @throws IllegalStateException if the patcher is closed, or a stop is needed and it has no
+     *     coordinator
      */
     public void retargetSled(Sled sled, long target) throws PatchException, StackWalkException {
         String what = String.format("sled %d in %s retargeted to 0x%x", sled.id(), sled.function(), target);
@@ -584,16 +730,26 @@ public final class CodePatcher implements AutoCloseable {
 
     // ---- the log -------------------------------------------------------------------------------
 
-    /** The newest patches, oldest first (at most 65,536 are kept; {@link #patchCount} counts all). */
+    /**
+     * The newest patches, oldest first (at most 65,536 are kept; {@link #patchCount} counts all).
+     * Any thread.
+     *
+     * @return an immutable copy of the log
+     */
     public List<Patch> patchLog() {
         return writer.log();
     }
 
+    /** {@return the number of writes into code this patcher made, including those the log dropped} */
     public long patchCount() {
         return writer.patches();
     }
 
-    /** The declared functions by name, with where their stubs lead. */
+    /**
+     * The declared functions by name, with where their stubs lead. Any thread; never blocks.
+     *
+     * @return a new map, in declaration order; its stubs are live views, not snapshots
+     */
     public Map<String, Stub> stubs() {
         Map<String, Stub> all = new LinkedHashMap<>();
         for (StubEntry e : stubs.all()) {
