@@ -419,7 +419,7 @@ public final class SafepointCoordinator {
      * @return the handle, bound to this coordinator
      */
     public MethodHandle pollUpcall(Consumer<Throwable> failures) {
-        return upcall("pollUpcall", failures, MemorySegment.class, MemorySegment.class);
+        return upcall("poll", true, failures);
     }
 
     /**
@@ -430,7 +430,7 @@ public final class SafepointCoordinator {
      *     coordinator
      */
     public MethodHandle exitUpcall(Consumer<Throwable> failures) {
-        return upcall("exitUpcall", failures, MemorySegment.class, MemorySegment.class);
+        return upcall("exit", true, failures);
     }
 
     /**
@@ -440,7 +440,7 @@ public final class SafepointCoordinator {
      * @return a handle {@code (MemorySegment context) void}, bound to this coordinator
      */
     public MethodHandle returnUpcall(Consumer<Throwable> failures) {
-        return upcall("returnUpcall", failures, MemorySegment.class);
+        return upcall("returnFromExit", false, failures);
     }
 
     /**
@@ -451,7 +451,7 @@ public final class SafepointCoordinator {
      *     coordinator
      */
     public MethodHandle nativeEntryUpcall(Consumer<Throwable> failures) {
-        return upcall("nativeEntryUpcall", failures, MemorySegment.class, MemorySegment.class);
+        return upcall("enterFromNative", true, failures);
     }
 
     /**
@@ -461,63 +461,30 @@ public final class SafepointCoordinator {
      * @return a handle {@code (MemorySegment context) void}, bound to this coordinator
      */
     public MethodHandle nativeLeaveUpcall(Consumer<Throwable> failures) {
-        return upcall("nativeLeaveUpcall", failures, MemorySegment.class);
+        return upcall("leaveToNative", false, failures);
     }
 
-    private MethodHandle upcall(String name, Consumer<Throwable> failures, Class<?>... parameters) {
-        Class<?>[] all = new Class<?>[parameters.length + 2];
-        all[0] = SafepointCoordinator.class;
-        all[1] = Consumer.class;
-        System.arraycopy(parameters, 0, all, 2, parameters.length);
+    /**
+     * {@code method} of this coordinator as an upcall that never throws: a slot argument arrives
+     * as a MemorySegment and is passed on as its address, and whatever the method throws goes to
+     * {@code failures} instead of crossing the upcall.
+     */
+    private MethodHandle upcall(String method, boolean takesSlot, Consumer<Throwable> failures) {
+        MethodType type = takesSlot ? MethodType.methodType(void.class, MemorySegment.class, long.class)
+                : MethodType.methodType(void.class, MemorySegment.class);
         try {
-            MethodHandle h = MethodHandles.lookup().findStatic(SafepointCoordinator.class, name,
-                    MethodType.methodType(void.class, all));
-            return MethodHandles.insertArguments(h, 0, this, failures);
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            MethodHandle target = lookup.findVirtual(SafepointCoordinator.class, method, type).bindTo(this);
+            if (takesSlot) {
+                target = MethodHandles.filterArguments(target, 1,
+                        lookup.findVirtual(MemorySegment.class, "address", MethodType.methodType(long.class)));
+            }
+            MethodHandle report = lookup.findVirtual(Consumer.class, "accept", MethodType.methodType(void.class, Object.class))
+                    .bindTo(failures).asType(MethodType.methodType(void.class, Throwable.class));
+            return MethodHandles.catchException(target, Throwable.class,
+                    MethodHandles.dropArguments(report, 1, target.type().parameterList()));
         } catch (ReflectiveOperationException e) {
             throw new AssertionError(e);
-        }
-    }
-
-    private static void pollUpcall(SafepointCoordinator c, Consumer<Throwable> failures,
-                                   MemorySegment context, MemorySegment slot) {
-        try {
-            c.poll(context, slot.address());
-        } catch (Throwable t) {
-            failures.accept(t);
-        }
-    }
-
-    private static void exitUpcall(SafepointCoordinator c, Consumer<Throwable> failures,
-                                   MemorySegment context, MemorySegment slot) {
-        try {
-            c.exit(context, slot.address());
-        } catch (Throwable t) {
-            failures.accept(t);
-        }
-    }
-
-    private static void returnUpcall(SafepointCoordinator c, Consumer<Throwable> failures, MemorySegment context) {
-        try {
-            c.returnFromExit(context);
-        } catch (Throwable t) {
-            failures.accept(t);
-        }
-    }
-
-    private static void nativeEntryUpcall(SafepointCoordinator c, Consumer<Throwable> failures,
-                                          MemorySegment context, MemorySegment slot) {
-        try {
-            c.enterFromNative(context, slot.address());
-        } catch (Throwable t) {
-            failures.accept(t);
-        }
-    }
-
-    private static void nativeLeaveUpcall(SafepointCoordinator c, Consumer<Throwable> failures, MemorySegment context) {
-        try {
-            c.leaveToNative(context);
-        } catch (Throwable t) {
-            failures.accept(t);
         }
     }
 
