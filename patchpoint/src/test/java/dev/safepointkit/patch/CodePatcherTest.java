@@ -561,9 +561,10 @@ class CodePatcherTest {
         assertEquals(List.of(), failures);
     }
     @Test
-    void retiredCodeThatCallsIntoJavaIsNotFreedWhileAnyThreadIsStopped() throws Throwable {
-        // g_polling.o holds a poll function: a thread parked in it would have that frame below the
-        // slot the poll records, where no scan of the stopped stack looks.
+    void retiredCodeThatCallsIntoJavaIsFreedAtAStopWhereNoThreadRunsIt() throws Throwable {
+        // g_polling.o holds a poll function, but the stopped thread polls in spin.o's: the call its
+        // slot follows is a direct call into spin.o, so g_polling.o is not running and is freed
+        // although a thread is stopped (it used to wait for a stop with no thread in JIT code).
         JitObject spin = loadSpin();
         JitObject polling = PatchFixtures.load(host, "g_polling");
         patcher.redefine("g", polling);
@@ -588,6 +589,7 @@ class CodePatcherTest {
             }
         });
         int freedWhileStopped;
+        long stopsBefore = coordinator.stops();
         try {
             assertTrue(running.await(10, TimeUnit.SECONDS));
             Thread.sleep(20);
@@ -599,11 +601,63 @@ class CodePatcherTest {
         if (error.get() != null) {
             throw error.get();
         }
-        assertEquals(0, freedWhileStopped, "g_polling.o calls an upcall: not freed while a thread is stopped");
-        assertTrue(host.objects().contains(polling));
-        assertEquals(1, patcher.safepoint(), "freed at a stop with no thread in JIT code");
+        assertEquals(stopsBefore + 1, coordinator.stops());
+        assertEquals(1, freedWhileStopped, "no stopped thread runs g_polling.o: freed while the spinning thread is parked");
         assertFalse(host.objects().contains(polling));
         assertTrue(host.objects().contains(spin));
+        assertEquals(List.of(), failures);
+    }
+
+    @Test
+    void retiredCodeAThreadIsParkedInBelowItsPollSlotIsNotFreed() throws Throwable {
+        // The poll upcall given as a plain runtime symbol (an FFM upcall stub, not defineUpcall),
+        // and ptr_spin polls through a function pointer into g_polling.o's poll function. Parked
+        // there, the thread has that function's frame below the slot it recorded: no scan of the
+        // stack from the slot upwards sees g_polling.o, and the host cannot tell spk_poll calls Java.
+        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "ptr_spin");
+        JitObject polling = PatchFixtures.load(host, "g_polling");
+        patcher.redefine("g", polling);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(polling), patcher.retired());
+        long pollFunction = polling.loaded().symbol("g_polling_poll").orElseThrow().address();
+        MethodHandle spinFn = host.downcall("ptr_spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS));
+        MemorySegment go = arena.allocate(8, 8);
+        go.set(ValueLayout.JAVA_LONG, 0, 1);
+        CountDownLatch running = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    running.countDown();
+                    spinFn.invokeExact(m.context(), MemorySegment.ofAddress(pollFunction), go);
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileParked;
+        boolean loadedAfterStop;
+        try {
+            assertTrue(running.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileParked = patcher.safepoint();
+            loadedAfterStop = host.objects().contains(polling);
+        } finally {
+            go.set(ValueLayout.JAVA_LONG, 0, 0);
+            mutatorThread.join();
+        }
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileParked, "the parked thread returns into g_polling_poll");
+        assertTrue(loadedAfterStop);
+        assertEquals(List.of(polling), patcher.retired());
+        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
+        assertFalse(host.objects().contains(polling));
         assertEquals(List.of(), failures);
     }
 }
