@@ -2,6 +2,7 @@ package dev.safepointkit.patch;
 
 import dev.safepointkit.events.internal.Libc;
 import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
@@ -37,10 +38,16 @@ final class StubBlock {
     private static final int LAZY_ENTRIES = STUBS + CAPACITY * STUB_SIZE;
 
     private final MemorySegment mapping;
+    /**
+     * The slot page, scoped to {@link #slotScope}: a read or store racing {@link #free} either
+     * completes before the page is unmapped or fails with {@link IllegalStateException}; closing a
+     * shared arena waits out every access in flight.
+     */
     private final MemorySegment slots;
+    private final Arena slotScope = Arena.ofShared();
     private final long firstId;
     private final ExtendedState state;
-    /** Set before the unmap: the slots' memory is gone, so reading or writing them would crash. */
+    /** Set before the unmap; only for {@link #isFreed}: the scope, not this flag, guards the slots. */
     private volatile boolean freed;
 
     /**
@@ -71,11 +78,13 @@ final class StubBlock {
             throw e;
         }
         this.mapping = raw;
-        this.slots = raw.asSlice(page, page);
+        // The slot page is the second of the two pages mapped above, so its size is one page.
+        this.slots = MemorySegment.ofAddress(raw.address() + page).reinterpret(page, slotScope, null);
         try {
             this.state = extendedState(alias);
             writeCode(alias, resolver, state);
         } catch (RuntimeException | Error e) {
+            slotScope.close();
             Libc.munmap(alias);
             Libc.munmap(raw);
             throw e;
@@ -236,13 +245,19 @@ final class StubBlock {
 
     /** Retargets stub {@code i}: one atomic 8-byte store, safe while other threads call it. */
     void setTarget(int i, long target) {
-        checkMapped();
-        ValueLayout.JAVA_LONG.varHandle().setVolatile(slots, 8L * i, target);
+        try {
+            ValueLayout.JAVA_LONG.varHandle().setVolatile(slots, 8L * i, target);
+        } catch (IllegalStateException closed) {
+            throw freedError(closed);
+        }
     }
 
     long target(int i) {
-        checkMapped();
-        return (long) ValueLayout.JAVA_LONG.varHandle().getVolatile(slots, 8L * i);
+        try {
+            return (long) ValueLayout.JAVA_LONG.varHandle().getVolatile(slots, 8L * i);
+        } catch (IllegalStateException closed) {
+            throw freedError(closed);
+        }
     }
 
     /** Whether {@code address} is one of this block's stubs. */
@@ -251,8 +266,10 @@ final class StubBlock {
         return address >= first && address < first + (long) CAPACITY * STUB_SIZE && (address - first) % STUB_SIZE == 0;
     }
 
+    /** Unmaps the block once every Java access to its slots in flight is over; later ones fail. */
     void free() {
         freed = true;
+        slotScope.close();
         Libc.munmap(mapping);
     }
 
@@ -260,10 +277,8 @@ final class StubBlock {
         return freed;
     }
 
-    private void checkMapped() {
-        if (freed) {
-            throw new IllegalStateException("the stubs are freed: their code patcher is closed");
-        }
+    private static IllegalStateException freedError(IllegalStateException closed) {
+        return new IllegalStateException("the stubs are freed: their code patcher is closed", closed);
     }
 
     /**
