@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.internal.Libc;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
@@ -501,6 +502,36 @@ class CodePatcherTest {
         assertFalse(log.get(0).whileRunning(), "a whole sled is written at a safepoint");
         assertEquals((sled.address() + 2) % 8 == 0, log.get(1).whileRunning(), "a retarget runs atomically when the imm64 is aligned");
         assertFalse(log.get(2).whileRunning());
+    }
+
+    @Test
+    void everySledWriteIsFollowedByExactlyOneCoreSerializingBarrier() throws Throwable {
+        JitObject spin = loadSpin();
+        Sled sled = patcher.sled(spin, 77, 16);
+        Sled aligned = patcher.sled(spin, 78, 16);
+        assertFalse(SledPatcher.retargetIsAtomic(sled), "sled's imm64 is not 8-byte aligned: retargets wait for a stop");
+        assertTrue(SledPatcher.retargetIsAtomic(aligned), "sled_aligned's is");
+        long one = host.address("mark_one").orElseThrow();
+        long two = host.address("mark_two").orElseThrow();
+        assertEquals(0, barriersDuring(() -> patcher.safepoint()), "a stop that writes nothing owes no barrier");
+        assertEquals(1, barriersDuring(() -> patcher.callFromSled(sled, one)), "whole sled at a stop");
+        assertEquals(1, barriersDuring(() -> patcher.retargetSled(sled, two)), "unaligned retarget at a stop");
+        assertEquals(1, barriersDuring(() -> patcher.restoreSled(sled)), "NOPs back at a stop");
+        assertEquals(1, barriersDuring(() -> patcher.callFromSled(aligned, one)));
+        assertEquals(1, barriersDuring(() -> patcher.retargetSled(aligned, two)), "atomic retarget while threads run");
+        assertEquals(5, patcher.patchLog().size());
+    }
+
+    @FunctionalInterface
+    private interface Action {
+        void run() throws Throwable;
+    }
+
+    /** The membarrier calls the process made while {@code action} ran. */
+    private static long barriersDuring(Action action) throws Throwable {
+        long before = Libc.membarrierCalls();
+        action.run();
+        return Libc.membarrierCalls() - before;
     }
 
     @Test
