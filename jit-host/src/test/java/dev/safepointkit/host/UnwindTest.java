@@ -92,7 +92,8 @@ class UnwindTest {
     /** Runs {@link UnwindChild} with {@code arguments}; returns its output after checking it exited 0. */
     private static String child(String... arguments) throws Exception {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                // A small class space, as for the tests themselves (see the POM): room for MAP_32BIT.
+                "--enable-native-access=ALL-UNNAMED", "-XX:CompressedClassSpaceSize=128m", "-cp", System.getProperty("java.class.path"),
                 UnwindChild.class.getName(), library.toString(), JitFixtures.object("unwind").getParent().toString()));
         command.addAll(Arrays.asList(arguments));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
@@ -156,6 +157,20 @@ class UnwindTest {
         }
         assertEquals(before + 1, duringLoad[0], "registered by the time listeners hear of it");
         assertEquals(before, JitHost.liveEhFrameRegistrations(), "the failed load deregistered it");
+    }
+
+    @Test
+    void aLoadRefusedAfterRegisteringButBeforeListenersDeregisters() throws Throwable {
+        // safepoints.o with stack map version 9: registered right after linking, refused while the
+        // host reads its stack maps.
+        byte[] bytes = ObjectEditor.of("safepoints").sectionBytes(".llvm_stackmaps", 0, 1, 9).bytes();
+        long before = JitHost.liveEhFrameRegistrations();
+        try (JitHost host = new JitHost()) {
+            host.defineRuntimeSymbol("host_poll", MemorySegment.ofAddress(0x10000));   // never called
+            JitLoadException e = assertThrows(JitLoadException.class, () -> host.load("bad.o", MemorySegment.ofArray(bytes)));
+            assertTrue(e.getMessage().contains("version 9"), e.getMessage());
+        }
+        assertEquals(before, JitHost.liveEhFrameRegistrations(), "the refused load deregistered it");
     }
 
     @Test
