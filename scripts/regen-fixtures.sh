@@ -105,6 +105,12 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -x86-relax-re
   -filetype=obj data.ll -o "$jit/data.o"
 # Non-PIC small code model: 32-bit absolute relocations (R_X86_64_32, R_X86_64_32S).
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=obj absolute.ll -o "$jit/absolute.o"
+# Unwinding through JIT code: PIC, and static, where unwind.ll is mapped low and calls its runtime
+# through far-call trampolines, and catch.ll's exception tables hold 32-bit absolute addresses.
+for ll in unwind.ll catch.ll; do
+  llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$ll" -o "$jit/${ll%.ll}.o"
+  llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=static -filetype=obj "$ll" -o "$jit/${ll%.ll}-static.o"
+done
 # Statepoints inserted by LLVM itself: rewrite-statepoints-for-gc, then code generation.
 opt-19 -passes=rewrite-statepoints-for-gc -S roots.ll -o "$work/roots.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots.o"

@@ -255,9 +255,14 @@ public final class JitHost implements AutoCloseable {
             checkNoClash(name, symbols);
             ObjectLinker.Linked linked = new ObjectLinker(name, key, elf, symbols, this::resolve).link();
             JitObject object;
+            // Registered with the process unwinder as soon as it is mapped; from here on, every
+            // way out before the object exists deregisters it before unmapping.
+            EhFrameRegistration ehFrames = EhFrameRegistration.NONE;
             try {
-                object = describe(name, key, elf, linked);
+                ehFrames = EhFrameRegistration.register(name, elf, linked);
+                object = describe(name, key, elf, linked, ehFrames);
             } catch (JitLoadException | RuntimeException | Error e) {
+                ehFrames.deregister();
                 linked.arena().close();
                 Libc.munmap(linked.raw());
                 if (linked.rawCodeAlias().byteSize() > 0) {
@@ -360,7 +365,8 @@ public final class JitHost implements AutoCloseable {
         return process.find(name).map(MemorySegment::address).orElse(0L);
     }
 
-    private JitObject describe(String name, long key, ElfFile elf, ObjectLinker.Linked linked) throws JitLoadException {
+    private JitObject describe(String name, long key, ElfFile elf, ObjectLinker.Linked linked, EhFrameRegistration ehFrames)
+            throws JitLoadException {
         List<LoadedSection> sections = new ArrayList<>();
         Map<Integer, ElfSection> byIndex = new HashMap<>();
         for (ElfSection s : elf.sections()) {
@@ -449,7 +455,7 @@ public final class JitHost implements AutoCloseable {
         for (ObjectLinker.Reference r : linked.references()) {
             referenced.add(r.symbol());
         }
-        return new JitObject(loaded, functions, linked, globals, referenced);
+        return new JitObject(loaded, functions, linked, ehFrames, globals, referenced);
     }
 
     /**
@@ -577,6 +583,17 @@ public final class JitHost implements AutoCloseable {
      */
     public static long liveMappings() {
         return Libc.liveMappings();
+    }
+
+    /**
+     * Sections the host has registered with the process unwinder (libgcc's {@code __register_frame})
+     * and not yet deregistered, across all hosts: one per loaded object that has {@code .eh_frame}.
+     * Unloading an object, and a load that fails after its registration, deregister it.
+     *
+     * @return the number of live registrations in this process; a leak shows here
+     */
+    public static long liveEhFrameRegistrations() {
+        return EhFrameRegistration.live();
     }
 
     /**

@@ -17,15 +17,17 @@ public final class JitObject {
     private final List<EmittedFunction> functions;
     private final MemorySegment mapping;
     private final ObjectLinker.Linked linked;
+    private final EhFrameRegistration ehFrames;
     private final Set<String> definedGlobals;
     private final Set<String> referencedSymbols;
 
-    JitObject(LoadedObject loaded, List<EmittedFunction> functions, ObjectLinker.Linked linked, Set<String> definedGlobals,
-            Set<String> referencedSymbols) {
+    JitObject(LoadedObject loaded, List<EmittedFunction> functions, ObjectLinker.Linked linked, EhFrameRegistration ehFrames,
+            Set<String> definedGlobals, Set<String> referencedSymbols) {
         this.loaded = loaded;
         this.functions = List.copyOf(functions);
         this.mapping = linked.mapping();
         this.linked = linked;
+        this.ehFrames = ehFrames;
         this.definedGlobals = Set.copyOf(definedGlobals);
         this.referencedSymbols = Set.copyOf(referencedSymbols);
     }
@@ -90,11 +92,13 @@ public final class JitObject {
     }
 
     /**
-     * Closes the object's scope, then unmaps its memory and its code alias: listeners have already
-     * been told. Closing the shared arena first means a writer still holding an alias segment
-     * fails on its next access rather than writing into unmapped (or reused) memory.
+     * Deregisters the object's {@code .eh_frame} from the process unwinder (which reads it until
+     * then), closes the object's scope, then unmaps its memory and its code alias: listeners have
+     * already been told. Closing the shared arena first means a writer still holding an alias
+     * segment fails on its next access rather than writing into unmapped (or reused) memory.
      */
     void free() {
+        ehFrames.deregister();
         linked.arena().close();
         Libc.munmap(linked.raw());
         if (linked.rawCodeAlias().byteSize() > 0) {

@@ -5,6 +5,9 @@ import dev.safepointkit.stackmap.elf.ElfFile;
 import dev.safepointkit.stackmap.elf.ElfRelocation;
 import dev.safepointkit.stackmap.elf.ElfSection;
 import dev.safepointkit.stackmap.elf.ElfSymbol;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,7 +15,8 @@ import java.util.Set;
 
 /**
  * What the linker checks in an object before it maps anything: every section it loads, every
- * symbol and every relocation must fit the object, so that laying out, copying, relocating and
+ * symbol and every relocation must fit the object (and, once relocated, its {@code .eh_frame}
+ * must be one the process unwinder can read: {@link #ehFrame}), so that laying out, copying, relocating and
  * describing it can index without further checks. The ELF reader has already checked that the
  * section headers and the tables it read lie inside the file; these checks are about what the
  * loader does with the values (section-relative offsets, sizes, alignments), which only make
@@ -31,6 +35,12 @@ final class ObjectChecks {
 
     /** Section indices from here up are reserved (SHN_LORESERVE); only SHN_ABS and SHN_COMMON mean anything here. */
     private static final int SHN_LORESERVE = 0xff00;
+    /** Symbol visibilities (the low bits of st_other) that keep a symbol inside its object. */
+    private static final int STV_INTERNAL = 1;
+    private static final int STV_HIDDEN = 2;
+    private static final ValueLayout.OfShort U16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     private ObjectChecks() {
     }
@@ -151,6 +161,230 @@ final class ObjectChecks {
         }
     }
 
+    /**
+     * Checks that at most one loaded section is named {@code .eh_frame}: libgcc registers one
+     * section per call, and the host registers the one it finds.
+     */
+    static void ehFrameSections(String object, List<ElfSection> loaded) throws JitLoadException {
+        List<ElfSection> found = loaded.stream().filter(s -> s.name().equals(EhFrameRegistration.SECTION_NAME)).toList();
+        if (found.size() > 1) {
+            throw new JitLoadException(object + ": " + found.size() + " loaded sections are named "
+                    + EhFrameRegistration.SECTION_NAME + " (" + found.stream().map(ObjectChecks::describe).toList()
+                    + "); the host registers one per object");
+        }
+    }
+
+    /**
+     * Checks a relocated {@code .eh_frame} before the unwinder is given it, the one check made
+     * after mapping: the relocated bytes are what libgcc reads, and libgcc aborts the process on
+     * much of what it cannot read. The framing and the headers, not the call frame instructions
+     * (libgcc reads those only while unwinding through a frame): each record's 32-bit length
+     * keeps it inside the section; no record is a zero terminator before the end (libgcc would
+     * ignore everything after it); 64-bit lengths, which llc never writes, are refused; each
+     * CIE has version 1 or 3 and an augmentation the host knows ({@code ""}, or {@code z}
+     * followed by {@code P}, {@code L}, {@code R}, {@code S}) whose pointer encodings are
+     * fixed-size, absolute or PC-relative; each FDE's CIE pointer leads back to a CIE of the
+     * section, and its PC range lies inside {@code code}, so no object describes code it does
+     * not own; and the section is followed by the {@link EhFrameRegistration#TERMINATOR_BYTES}
+     * zero bytes libgcc stops at.
+     *
+     * @param withTerminator the section at its loaded address, followed by its terminator
+     * @param code the object's code group, which every FDE's range must lie in
+     * @return the number of FDEs
+     */
+    static int ehFrame(String object, MemorySegment withTerminator, MemorySegment code) throws JitLoadException {
+        long size = withTerminator.byteSize() - EhFrameRegistration.TERMINATOR_BYTES;
+        String where = object + ": " + EhFrameRegistration.SECTION_NAME + " of " + size + " bytes: ";
+        Map<Long, Integer> cieEncodings = new HashMap<>();   // CIE offset -> its FDEs' pointer encoding
+        int fdes = 0;
+        long at = 0;
+        while (at < size) {
+            if (size - at < 8) {
+                throw new JitLoadException(where + "the record at offset 0x" + Long.toHexString(at)
+                        + " is cut off: a length and a CIE id need 8 bytes, " + (size - at) + " are left");
+            }
+            long length = Integer.toUnsignedLong(withTerminator.get(U32, at));
+            if (length == 0) {
+                throw new JitLoadException(where + "a zero length (a terminator) at offset 0x" + Long.toHexString(at)
+                        + " before the end: the unwinder would ignore the " + (size - at - 4) + " bytes after it");
+            }
+            if (length == 0xffff_ffffL) {
+                throw new JitLoadException(where + "the record at offset 0x" + Long.toHexString(at)
+                        + " has a 64-bit length, which the host does not support");
+            }
+            if (length < 4 || length > size - at - 4) {
+                throw new JitLoadException(where + "the record at offset 0x" + Long.toHexString(at) + " has length "
+                        + length + ", which " + (length < 4 ? "leaves no room for its CIE id" : "runs past the end"));
+            }
+            EhCursor in = new EhCursor(where, withTerminator, at + 8, at + 4 + length);
+            long id = Integer.toUnsignedLong(withTerminator.get(U32, at + 4));
+            if (id == 0) {
+                cieEncodings.put(at, cieFdeEncoding(in, at));
+            } else {
+                // The CIE pointer counts back from the field itself.
+                long cie = at + 4 - id;
+                Integer encoding = cieEncodings.get(cie);
+                if (encoding == null) {
+                    throw new JitLoadException(where + "the FDE at offset 0x" + Long.toHexString(at) + " points to a CIE at "
+                            + (cie < 0 ? "before the section" : "offset 0x" + Long.toHexString(cie))
+                            + ", where no CIE of the section starts");
+                }
+                long begin = in.pointer(encoding);
+                long range = in.pointer(encoding & 0x0f);
+                if (Long.compareUnsigned(begin - code.address(), code.byteSize()) > 0
+                        || Long.compareUnsigned(range, code.address() + code.byteSize() - begin) > 0) {
+                    throw new JitLoadException(where + "the FDE at offset 0x" + Long.toHexString(at) + " describes [0x"
+                            + Long.toHexString(begin) + ", +0x" + Long.toHexString(range) + "), outside the object's code "
+                            + "[0x" + Long.toHexString(code.address()) + ", +0x" + Long.toHexString(code.byteSize()) + ")");
+                }
+                fdes++;
+            }
+            at += 4 + length;
+        }
+        if (withTerminator.get(U32, size) != 0) {
+            throw new JitLoadException(where + "it is not followed by the 4-byte zero terminator the unwinder stops at");
+        }
+        return fdes;
+    }
+
+    /** Reads a CIE's header after its id, checking what libgcc would read; returns its FDEs' pointer encoding. */
+    private static int cieFdeEncoding(EhCursor in, long cie) throws JitLoadException {
+        String what = "the CIE at offset 0x" + Long.toHexString(cie);
+        int version = in.u8();
+        if (version != 1 && version != 3) {
+            throw in.error(what + " has version " + version + "; the host registers versions 1 and 3, as llc writes them");
+        }
+        StringBuilder augmentation = new StringBuilder();
+        for (int c = in.u8(); c != 0; c = in.u8()) {
+            augmentation.append((char) c);
+        }
+        if (augmentation.isEmpty()) {
+            return DW_EH_PE_ABSPTR;
+        }
+        if (augmentation.charAt(0) != 'z') {
+            throw in.error(what + " has augmentation \"" + augmentation + "\", which does not start with 'z'");
+        }
+        in.leb();   // code alignment
+        in.leb();   // data alignment
+        if (version == 1) {
+            in.u8();   // return address register
+        } else {
+            in.leb();
+        }
+        long dataLength = in.leb();
+        long dataEnd = in.position() + dataLength;
+        int fdeEncoding = DW_EH_PE_ABSPTR;
+        for (int i = 1; i < augmentation.length(); i++) {
+            char c = augmentation.charAt(i);
+            switch (c) {
+                case 'P' -> in.pointer(checkedEncoding(in, what, "personality", in.u8(), true));
+                case 'L' -> {
+                    int lsda = in.u8();
+                    if (lsda != DW_EH_PE_OMIT) {
+                        checkedEncoding(in, what, "LSDA", lsda, false);
+                    }
+                }
+                case 'R' -> fdeEncoding = checkedEncoding(in, what, "FDE pointer", in.u8(), false);
+                case 'S' -> {
+                }
+                default -> throw in.error(what + " has augmentation \"" + augmentation + "\", whose '" + c
+                        + "' the host does not know");
+            }
+        }
+        if (in.position() > dataEnd) {
+            throw in.error(what + "'s augmentation data runs past the " + dataLength + " bytes its length gives");
+        }
+        return fdeEncoding;
+    }
+
+    private static int checkedEncoding(EhCursor in, String what, String name, int encoding, boolean mayBeIndirect)
+            throws JitLoadException {
+        int format = encoding & 0x0f;
+        int application = encoding & (mayBeIndirect ? 0x70 : 0xf0);
+        boolean fixedSize = format == 0 || format == 2 || format == 3 || format == 4 || format == 0xa || format == 0xb
+                || format == 0xc;
+        if (!fixedSize || (application != 0 && application != DW_EH_PE_PCREL)) {
+            throw in.error(what + " has " + name + " encoding 0x" + Integer.toHexString(encoding)
+                    + "; the host registers fixed-size absolute or PC-relative pointers"
+                    + (mayBeIndirect ? ", possibly indirect" : ""));
+        }
+        return encoding;
+    }
+
+    private static final int DW_EH_PE_ABSPTR = 0x00;
+    private static final int DW_EH_PE_PCREL = 0x10;
+    private static final int DW_EH_PE_OMIT = 0xff;
+
+    /** Reads one record of a mapped {@code .eh_frame}, refusing to read past the record's end. */
+    private static final class EhCursor {
+        private final String where;
+        private final MemorySegment section;
+        private final long end;
+        private long at;
+
+        EhCursor(String where, MemorySegment section, long at, long end) {
+            this.where = where;
+            this.section = section;
+            this.at = at;
+            this.end = end;
+        }
+
+        long position() {
+            return at;
+        }
+
+        JitLoadException error(String message) {
+            return new JitLoadException(where + message);
+        }
+
+        private void need(long bytes) throws JitLoadException {
+            if (bytes > end - at) {
+                throw error("the record ending at offset 0x" + Long.toHexString(end) + " is cut off at offset 0x"
+                        + Long.toHexString(at) + ": " + bytes + " more bytes needed");
+            }
+        }
+
+        int u8() throws JitLoadException {
+            need(1);
+            return Byte.toUnsignedInt(section.get(ValueLayout.JAVA_BYTE, at++));
+        }
+
+        /** A LEB128 number's bits (signed or not: only its extent matters here, or its value when small). */
+        long leb() throws JitLoadException {
+            long value = 0;
+            for (int shift = 0; ; shift += 7) {
+                int b = u8();
+                if (shift < 64) {
+                    value |= (long) (b & 0x7f) << shift;
+                }
+                if ((b & 0x80) == 0) {
+                    return value;
+                }
+            }
+        }
+
+        /** A pointer of a fixed-size {@code encoding} that {@link #checkedEncoding} accepted, PC-relative made absolute. */
+        long pointer(int encoding) throws JitLoadException {
+            long field = section.address() + at;
+            int format = encoding & 0x0f;
+            int width = switch (format) {
+                case 0x2, 0xa -> 2;
+                case 0x3, 0xb -> 4;
+                default -> 8;
+            };
+            need(width);
+            long value = switch (format) {
+                case 0x2 -> Short.toUnsignedLong(section.get(U16, at));
+                case 0xa -> section.get(U16, at);
+                case 0x3 -> Integer.toUnsignedLong(section.get(U32, at));
+                case 0xb -> section.get(U32, at);
+                default -> section.get(U64, at);
+            };
+            at += width;
+            return (encoding & 0x70) == DW_EH_PE_PCREL ? field + value : value;
+        }
+    }
+
     /** The bytes a relocation of {@code type} writes. */
     static int fieldSize(int type) {
         return switch (type) {
@@ -160,10 +394,16 @@ final class ObjectChecks {
         };
     }
 
-    /** Whether {@code s} is a definition other objects may link to. */
+    /**
+     * Whether {@code s} is a definition other objects may link to. Hidden and internal symbols are
+     * not, whatever their binding: they are private to the object as they would be to a linked
+     * module (llc's {@code DW.ref.__gxx_personality_v0}, a weak hidden COMDAT object in every
+     * object with a personality, is one; exported, the second such object would clash with the first).
+     */
     static boolean exports(ElfSymbol s) {
         return !s.isUndefined() && s.binding() != ElfSymbol.STB_LOCAL && !s.name().isEmpty()
-                && s.type() != ElfSymbol.STT_SECTION && s.type() != ElfSymbol.STT_FILE;
+                && s.type() != ElfSymbol.STT_SECTION && s.type() != ElfSymbol.STT_FILE
+                && s.visibility() != STV_INTERNAL && s.visibility() != STV_HIDDEN;
     }
 
     private static void checkAlignment(String object, String what, String field, long alignment, long pageSize)

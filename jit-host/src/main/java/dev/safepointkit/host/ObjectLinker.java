@@ -31,6 +31,8 @@ import java.util.Set;
  * private anonymous memory, written while read + write and then switched to their final
  * protection. Nothing is mapped before {@link ObjectChecks} has passed every loaded section, symbol
  * and relocation; a failure at any later step unmaps everything before the exception leaves.
+ * {@code .eh_frame} is followed by {@link EhFrameRegistration#TERMINATOR_BYTES} zero bytes, so
+ * that the relocated section can be registered with the process unwinder as it is.
  *
  * <p>Not thread safe: one linker links one object on one thread.
  */
@@ -103,6 +105,7 @@ final class ObjectLinker {
                 loadedIndices.add(s.index());
             }
         }
+        ObjectChecks.ehFrameSections(objectName, loaded);
         ObjectChecks.symbols(objectName, elf, symbols, page);
         Map<ElfSection, List<ElfRelocation>> relocations = new LinkedHashMap<>();
         boolean lowAddresses = false;
@@ -149,6 +152,11 @@ final class ObjectLinker {
                     offset = align(offset, Math.max(1, s.alignment()));
                     offsets.put(s.index(), offset);
                     offset = grow(offset, s.size());
+                    if (s.name().equals(EhFrameRegistration.SECTION_NAME)) {
+                        // The unwinder reads up to a zero length word, which an object's .eh_frame
+                        // lacks (a linker adds it): the mapping's zero fill after the section is it.
+                        offset = grow(offset, EhFrameRegistration.TERMINATOR_BYTES);
+                    }
                 }
             }
             if (g == Group.CODE) {
@@ -372,9 +380,14 @@ final class ObjectLinker {
     }
 
     private JitLoadException outOfRange(ElfRelocation r, ElfSection target, ElfSymbol sym, long v) {
+        boolean unwindTable = target.name().equals(EhFrameRegistration.SECTION_NAME) || target.name().equals(".gcc_except_table");
         return new JitLoadException(objectName + ": relocation " + X86Relocations.name(r.type()) + " against '"
                 + sym.name() + "' in " + target.name() + " at offset 0x" + Long.toHexString(r.offset())
-                + " is out of range (value 0x" + Long.toHexString(v) + " does not fit 32 bits)");
+                + " is out of range (value 0x" + Long.toHexString(v) + " does not fit 32 bits)"
+                + (unwindTable ? "; exception tables compiled with -relocation-model=static hold 32-bit absolute "
+                        + "addresses of the personality, the LSDA and type infos, which the process's libraries lie "
+                        + "beyond: compile with -relocation-model=pic, whose tables reach them PC-relative and "
+                        + "through DW.ref pointers" : ""));
     }
 
     private static String symbolNote(List<ElfSymbol> symbols, int index) {

@@ -11,7 +11,7 @@ import java.util.List;
 
 /**
  * A copy of a fixture object with chosen fields of its section headers, symbols and relocations
- * overwritten, for tests of what the loader refuses. Fields are found through the ELF reader on
+ * (or bytes of a section's contents) overwritten, for tests of what the loader refuses. Fields are found through the ELF reader on
  * the original bytes, so each edit changes exactly one field and nothing else.
  */
 final class ObjectEditor {
@@ -19,7 +19,7 @@ final class ObjectEditor {
     enum Field {
         SH_TYPE(4, 4), SH_SIZE(32, 8), SH_ADDRALIGN(48, 8),
         ST_NAME(0, 4), ST_INFO(4, 1), ST_SHNDX(6, 2), ST_VALUE(8, 8), ST_SIZE(16, 8),
-        R_OFFSET(0, 8);
+        R_OFFSET(0, 8), R_ADDEND(16, 8);
 
         final int offset;
         final int width;
@@ -94,13 +94,22 @@ final class ObjectEditor {
         return this;
     }
 
+    /** Overwrites the {@code width} bytes (1, 2, 4 or 8) at {@code offset} in the contents of {@code section}. */
+    ObjectEditor sectionBytes(String section, long offset, int width, long value) {
+        return write(section(section).offset() + offset, width, value);
+    }
+
     byte[] bytes() {
         return bytes.clone();
     }
 
     private ObjectEditor put(long entry, Field field, long value) {
-        int at = (int) (entry + field.offset);
-        switch (field.width) {
+        return write(entry + field.offset, field.width, value);
+    }
+
+    private ObjectEditor write(long offset, int width, long value) {
+        int at = (int) offset;
+        switch (width) {
             case 1 -> out.put(at, (byte) value);
             case 2 -> out.putShort(at, (short) value);
             case 4 -> out.putInt(at, (int) value);
