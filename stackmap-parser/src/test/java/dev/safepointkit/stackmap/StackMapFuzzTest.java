@@ -29,7 +29,10 @@ class StackMapFuzzTest {
             } catch (StackMapFormatException refused) {
                 continue;
             }
-            StackMapWalker.sumEverything(section);
+            long viaViews = StackMapWalker.sumEverything(section);
+            if (StackMapWalker.sumEverything(section, new StackMapWalker.Cursors()) != viaViews) {
+                throw new AssertionError("cursors and views read different fields");
+            }
             StackMapWalker.sumStatepoints(section);
         }
     }
@@ -42,7 +45,10 @@ class StackMapFuzzTest {
             elf.soname();
             Optional<ObjectStackMaps> maps = ObjectStackMaps.read(elf);
             if (maps.isPresent()) {
-                StackMapWalker.sumEverything(maps.get().stackMaps());
+                StackMapSection section = maps.get().stackMaps();
+                if (StackMapWalker.sumEverything(section, new StackMapWalker.Cursors()) != StackMapWalker.sumEverything(section)) {
+                    throw new AssertionError("cursors and views read different fields");
+                }
                 maps.get().functionSymbols().forEach(s -> {
                     if (s != null && s.type() == ElfSymbol.STT_SECTION) {
                         throw new AssertionError("a function resolved to a section symbol: " + s);
