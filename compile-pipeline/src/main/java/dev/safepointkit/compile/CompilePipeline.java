@@ -761,7 +761,8 @@ public final class CompilePipeline {
     private JitObject loadObject(String name, byte[] object) throws JitLoadException, IOException {
         if (saveObjects != null) {
             Files.createDirectories(saveObjects);
-            Files.write(saveObjects.resolve(name + ".o"), object);
+            // A name is not a path: nothing is written outside the directory.
+            Files.write(saveObjects.resolve(name.replace('/', '_') + ".o"), object);
         }
         JitObject loaded = host.load(name, MemorySegment.ofArray(object));
         functions += loaded.functions().size();
