@@ -62,8 +62,10 @@ final class EhFrameRegistration {
      * @throws JitLoadException naming the object and why, with nothing registered
      */
     static EhFrameRegistration register(String object, ElfFile elf, ObjectLinker.Linked linked) throws JitLoadException {
-        Optional<ElfSection> found = elf.findSection(SECTION_NAME);
-        if (found.isEmpty() || !linked.sectionAddresses().containsKey(found.get().index())) {
+        // The loaded one (ObjectChecks allows one): a section of that name that is not loaded has no address.
+        Optional<ElfSection> found = elf.sections().stream()
+                .filter(e -> e.name().equals(SECTION_NAME) && linked.sectionAddresses().containsKey(e.index())).findFirst();
+        if (found.isEmpty()) {
             return NONE;
         }
         ElfSection s = found.get();
@@ -131,6 +133,7 @@ final class EhFrameRegistration {
                     + " is already deregistered");
         }
         try {
+            // INSTANCE is set: the section was registered through it.
             Unwinder.INSTANCE.deregister.invokeExact(section);
         } catch (Throwable t) {
             throw new IllegalStateException("__deregister_frame failed for the .eh_frame at 0x"

@@ -273,6 +273,7 @@ final class ObjectChecks {
             in.leb();
         }
         long dataLength = in.leb();
+        in.need(dataLength);
         long dataEnd = in.position() + dataLength;
         int fdeEncoding = DW_EH_PE_ABSPTR;
         for (int i = 1; i < augmentation.length(); i++) {
@@ -348,10 +349,10 @@ final class ObjectChecks {
             return new JitLoadException(where + message);
         }
 
-        private void need(long bytes) throws JitLoadException {
-            if (bytes > end - at) {
+        void need(long bytes) throws JitLoadException {
+            if (Long.compareUnsigned(bytes, end - at) > 0) {
                 throw error("the record ending at offset 0x" + Long.toHexString(end) + " is cut off at offset 0x"
-                        + Long.toHexString(at) + ": " + bytes + " more bytes needed");
+                        + Long.toHexString(at) + ": " + Long.toUnsignedString(bytes) + " more bytes needed");
             }
         }
 

@@ -299,6 +299,12 @@ class ObjectChecksTest {
     }
 
     @Test
+    void rejectsCieWhoseAugmentationDataRunsPastTheRecord() throws Exception {
+        assertEquals(EH_FRAME + "the record ending at offset 0x18 is cut off at offset 0x10: 127 more bytes needed",
+                refusedEhFrame(15, 1, 0x7f));
+    }
+
+    @Test
     void rejectsFdeDescribingCodeOutsideTheObject() throws Exception {
         // The first FDE's pc_begin relocated to .text + 1 MiB: unwind information for code the object does not own.
         byte[] bytes = ObjectEditor.of("math").relocationField(".rela.eh_frame", 0, R_ADDEND, 0x10_0000).bytes();
