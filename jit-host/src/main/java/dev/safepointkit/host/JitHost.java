@@ -219,7 +219,9 @@ public final class JitHost implements AutoCloseable {
 
     /**
      * Loads, links and publishes an ELF relocatable object. The bytes are copied; the caller may
-     * free them afterwards.
+     * free them afterwards. Once linked, its {@code .eh_frame} is registered with the process
+     * unwinder (see {@link #liveEhFrameRegistrations}), so that {@code backtrace()} and C++
+     * exceptions cross its frames; every failure after that deregisters it before unmapping.
      *
      * <p>Listeners hear of the object before it is published: none of its symbols or call sites
      * can be found, by this thread or another, until every listener has heard of every function.
@@ -460,7 +462,8 @@ public final class JitHost implements AutoCloseable {
 
     /**
      * Unloads {@code object}: listeners hear objectFreeing while its memory is still mapped, then
-     * its symbols disappear and its memory is unmapped. Takes the host's lock; listeners run on
+     * its symbols disappear, its {@code .eh_frame} is deregistered from the process unwinder and
+     * its memory is unmapped. No thread may be running, or unwinding through, its code. Takes the host's lock; listeners run on
      * this thread, inside it. Every segment of the object (its mapping, its events' code and stack
      * maps, its code alias) then throws IllegalStateException when accessed.
      *
