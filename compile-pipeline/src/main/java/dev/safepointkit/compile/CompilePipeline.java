@@ -61,7 +61,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * (every LLVM context, the unit table, the kept IR, the dependencies and the statistics); the host's
  * lock (loads). {@link #redefine} takes the patcher's lock only after releasing the pipeline's.
  */
-public final class CompilePipeline {
+public final class CompilePipeline implements AutoCloseable {
     /** The kit's pipeline version, part of every cache key: bump it when the pipeline's output changes. */
     public static final String VERSION = "safepointkit-compile-pipeline 1";
 
@@ -139,6 +139,9 @@ public final class CompilePipeline {
     private final Map<String, Set<String>> inlinedBy = new HashMap<>();
     /** Functions given a body that no source has: code that inlined one is never written to a manifest. */
     private final Set<String> redefined = new java.util.HashSet<>();
+    /** Lazy sources whose module is parsed: their contexts are freed by {@link #close}. */
+    private final List<LazySource> parsed = new ArrayList<>();
+    private boolean closed;
     private int functions;
     private int hits;
     private int misses;
@@ -276,6 +279,7 @@ public final class CompilePipeline {
         final Manifest manifest;
         MemorySegment context = MemorySegment.NULL;
         MemorySegment module = MemorySegment.NULL;
+        FunctionPartitions partitions;
 
         LazySource(String name, byte[] source, String manifestKey, Manifest manifest) {
             this.name = name;
@@ -287,13 +291,25 @@ public final class CompilePipeline {
         /** The parsed and globalized module, in a context of its own that lives as long as the pipeline. */
         MemorySegment module() throws Throwable {
             if (module.address() == 0) {
+                if (closed) {
+                    throw new IllegalStateException("the pipeline is closed: " + name + " can no longer be cut");
+                }
                 Llvm l = llvm();
+                parsed.add(this);
                 context = l.newContext();
                 module = l.parse(context, name, source);
                 defaultTriple(l, module);
                 ModuleShapes.globalize(l, name, module, tagOf(source));
             }
             return module;
+        }
+
+        /** The bitcode of {@code function} alone, cut from the module. */
+        byte[] cut(String function) throws Throwable {
+            if (partitions == null) {
+                partitions = new FunctionPartitions(llvm(), name, module(), ModuleShapes.definedFunctions(llvm(), module()));
+            }
+            return partitions.cut(function);
         }
     }
 
@@ -497,7 +513,7 @@ public final class CompilePipeline {
         try {
             return llvmWork(u.function, () -> {
                 if (u.bitcode == null) {
-                    u.bitcode = ModuleShapes.cut(llvm(), u.from.name + "." + u.function, u.from.module(), u.function);
+                    u.bitcode = u.from.cut(u.function);
                 }
                 Compiled c = compileBitcode(u.from.name + "." + u.function, u.bitcode, u, true);
                 dependOn(u, c.inlined());
@@ -614,6 +630,30 @@ public final class CompilePipeline {
         lock.lock();
         try {
             return Set.copyOf(inlinedBy.getOrDefault(function, Set.of()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Frees the parsed lazy modules and their cuts. Code already loaded keeps running, and
+     * functions cut already can still be compiled; a function not cut yet can no longer be
+     * (its first call fails). Takes the pipeline's lock.
+     */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            for (LazySource s : parsed) {
+                llvm.disposeContext(s.context);
+                s.context = MemorySegment.NULL;
+                s.module = MemorySegment.NULL;
+                s.partitions = null;
+            }
+            parsed.clear();
+        } catch (Throwable t) {
+            throw new IllegalStateException("freeing an LLVM context failed: " + t, t);
         } finally {
             lock.unlock();
         }
