@@ -2,6 +2,7 @@
 module dev.safepointkit.cli {
     requires dev.safepointkit.stackmap;
     requires dev.safepointkit.host;
+    requires dev.safepointkit.compile;
     requires dev.safepointkit.registry;
     requires dev.safepointkit.demo;
     requires info.picocli;

@@ -1,9 +1,13 @@
 package dev.safepointkit.cli;
 
+import dev.safepointkit.compile.CompilePipeline;
+import dev.safepointkit.compile.ObjectCache;
 import dev.safepointkit.events.perf.JitdumpWriter;
 import dev.safepointkit.events.perf.PerfMapWriter;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.LlvmUnavailableException;
+import dev.safepointkit.patch.CodePatcher;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import java.io.IOException;
@@ -25,12 +29,15 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code safepointkit run}: loads x86-64 objects into the JIT host, in the order given, and calls
- * one of their functions with 64-bit integer arguments, printing its 64-bit result. A safepoint
- * registry hears every load, so an object whose stack maps it refuses is not loaded.
+ * {@code safepointkit run}: loads x86-64 objects, and LLVM IR or bitcode through the compile
+ * pipeline, into the JIT host, in the order given, and calls one of their functions with 64-bit
+ * integer arguments, printing its 64-bit result. A safepoint registry hears every load, so an
+ * object whose stack maps it refuses is not loaded.
  */
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Load LLVM objects into the JIT host and call a function: i64 arguments, i64 result.",
+        description = {"Load LLVM objects (.o), IR (.ll) or bitcode (.bc) into the JIT host and call a function:"
+            + " i64 arguments, i64 result.",
+            "IR and bitcode are compiled through libLLVM 19 (default<O2>, then rewrite-statepoints-for-gc for GC'd functions).",
             "With --perf-map and --jitdump, perf can name the JIT frames (see scripts/perf-jit-demo.sh)."})
 final class RunCommand implements Callable<Integer> {
 
@@ -51,7 +58,24 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--jitdump", paramLabel = "DIR", description = "Write DIR/jit-<pid>.dump for perf inject --jit.")
     Path jitdump;
 
-    @Parameters(paramLabel = "OBJECT", arity = "1..*", description = "ELF relocatable objects (x86-64).")
+    @Option(names = "--lazy", description = "Split .ll/.bc files per function; compile each on its first call.")
+    boolean lazy;
+
+    @Option(names = "--runtime", paramLabel = "FILE",
+            description = "The runtime module (.ll or .bc): compiled once, and inlinable into every other compile.")
+    Path runtime;
+
+    @Option(names = "--cache", paramLabel = "DIR", description = "Keep compiled objects in DIR across runs.")
+    Path cache;
+
+    @Option(names = "--save-objects", paramLabel = "DIR", description = "Write each object the pipeline loads to DIR/NAME.o.")
+    Path saveObjects;
+
+    @Option(names = "--stats", description = {"Print on stderr: compiled N functions, cache hits H, misses M, compile ms C,"
+        + " first result ms F (F from the first load, once the host is set up, to the first result)."})
+    boolean stats;
+
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "ELF relocatable objects (x86-64, .o), LLVM IR (.ll) or bitcode (.bc).")
     List<Path> objects = new ArrayList<>();
 
     @Spec
@@ -74,8 +98,22 @@ final class RunCommand implements Callable<Integer> {
                 return SafepointKit.FAILED;
             }
         }
+        byte[] runtimeImage = null;
+        if (runtime != null) {
+            try {
+                runtimeImage = InputFiles.read(runtime);
+            } catch (IOException e) {
+                System.err.println("safepointkit run: " + runtime + ": " + InputFiles.describe(e));
+                return SafepointKit.FAILED;
+            }
+        }
+        boolean compiles = runtime != null || objects.stream().anyMatch(RunCommand::isIr);
+        if (!compiles && (lazy || cache != null || saveObjects != null)) {
+            throw new ParameterException(spec.commandLine(), "--lazy, --cache and --save-objects apply to .ll and .bc files; none given");
+        }
         PerfMapWriter map = null;
         JitdumpWriter dump = null;
+        CodePatcher patcher = null;
         try (JitHost host = new JitHost()) {
             // As any host would: code whose safepoints cannot be registered is refused.
             host.addListener(new RegistryListener(new SafepointRegistry()));
@@ -88,8 +126,32 @@ final class RunCommand implements Callable<Integer> {
                 dump = JitdumpWriter.inDirectory(jitdump);
                 host.addListener(dump);
             }
+            CompilePipeline pipeline = null;
+            if (compiles) {
+                CompilePipeline.Builder b = CompilePipeline.builder(host).saveObjects(saveObjects);
+                if (cache != null) {
+                    b.cache(new ObjectCache(cache, Long.MAX_VALUE));
+                }
+                if (lazy) {
+                    patcher = new CodePatcher(host);
+                    b.patcher(patcher);
+                }
+                pipeline = b.build();
+            }
+            // F of --stats counts from here: the host and the patcher are set up, nothing is loaded.
+            long loadStart = System.nanoTime();
+            if (runtimeImage != null) {
+                pipeline.runtime(moduleName(runtime), runtimeImage);
+            }
             for (int i = 0; i < objects.size(); i++) {
-                host.load(objects.get(i).toString(), MemorySegment.ofArray(images.get(i)));
+                Path file = objects.get(i);
+                if (!isIr(file)) {
+                    host.load(file.toString(), MemorySegment.ofArray(images.get(i)));
+                } else if (lazy) {
+                    pipeline.loadLazy(moduleName(file), images.get(i));
+                } else {
+                    pipeline.load(moduleName(file), images.get(i));
+                }
             }
             MemoryLayout[] params = new MemoryLayout[arguments.size()];
             java.util.Arrays.fill(params, ValueLayout.JAVA_LONG);
@@ -98,22 +160,34 @@ final class RunCommand implements Callable<Integer> {
             Object[] args = arguments.toArray();
             long result = 0;
             long start = System.nanoTime();
+            long firstResult = 0;
             for (int i = 0; i < repeat; i++) {
                 result = invoke(target, args);
+                if (i == 0) {
+                    firstResult = System.nanoTime();
+                }
             }
             long elapsed = System.nanoTime() - start;
+            if (stats) {
+                CompilePipeline.Stats st = pipeline == null ? new CompilePipeline.Stats(0, 0, 0, 0) : pipeline.stats();
+                System.err.printf(java.util.Locale.ROOT, "compiled %d functions, cache hits %d, misses %d, compile ms %.1f, first result ms %.1f%n",
+                        st.functions(), st.cacheHits(), st.cacheMisses(), st.compileNanos() / 1e6, (firstResult - loadStart) / 1e6);
+            }
             System.out.println(function + "(" + String.join(", ", arguments.stream().map(String::valueOf).toList()) + ") = " + result);
             if (repeat > 1) {
                 System.out.printf("%d calls in %.1f ms%n", repeat, elapsed / 1e6);
             }
             return 0;
-        } catch (JitLoadException e) {
+        } catch (JitLoadException | LlvmUnavailableException e) {
             System.err.println("safepointkit run: " + e.getMessage());
             return SafepointKit.FAILED;
         } catch (IOException e) {
             System.err.println("safepointkit run: " + (jitdump == null ? "" : jitdump + ": ") + InputFiles.describe(e));
             return SafepointKit.FAILED;
         } finally {
+            if (patcher != null) {
+                patcher.close();
+            }
             if (dump != null) {
                 dump.close();
             }
@@ -121,6 +195,20 @@ final class RunCommand implements Callable<Integer> {
                 map.close();
             }
         }
+    }
+
+    /** Whether {@code file} goes through the compile pipeline: LLVM IR text or bitcode, by its name. */
+    private static boolean isIr(Path file) {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString();
+        return name.endsWith(".ll") || name.endsWith(".bc");
+    }
+
+    /**
+     * A compiled module's name: the file's name without its directory, so that its objects (and
+     * their cache keys, which see the name in the bitcode) do not depend on where the file lives.
+     */
+    private static String moduleName(Path file) {
+        return file.getFileName().toString();
     }
 
     private static long invoke(MethodHandle target, Object[] args) throws Exception {

@@ -3,7 +3,9 @@ package dev.safepointkit.cli;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.stackmap.testing.Fixtures;
+import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -84,5 +86,75 @@ class RunCommandTest {
         Path file = Files.createTempFile("jitdump", ".bin");
         CliRunner.assertOneLineError(run("run", "--jitdump", file.toString(), "--call", "fib", "--arg", "3", jit("math")), 2,
                 "safepointkit run: --jitdump " + file + " is not a directory");
+    }
+
+    private static final String RUNTIME = """
+            define i64 @rt_add(i64 %x, i64 %y) {
+            entry:
+              %r = add i64 %x, %y
+              ret i64 %r
+            }
+            """;
+
+    private static final String PROGRAM = """
+            declare i64 @rt_add(i64, i64)
+
+            define i64 @twice_plus(i64 %x) {
+            entry:
+              %d = call i64 @rt_add(i64 %x, i64 %x)
+              %r = call i64 @plus_one(i64 %d)
+              ret i64 %r
+            }
+
+            define i64 @plus_one(i64 %x) {
+            entry:
+              %r = call i64 @rt_add(i64 %x, i64 1)
+              ret i64 %r
+            }
+            """;
+
+    private static final String STATS = "compiled (\\d+) functions, cache hits (\\d+), misses (\\d+), compile ms [0-9.]+, first result ms [0-9.]+";
+
+    private static Path irFiles() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path dir = Files.createTempDirectory("ir");
+        Files.writeString(dir.resolve("rt.ll"), RUNTIME);
+        Files.writeString(dir.resolve("prog.ll"), PROGRAM);
+        return dir;
+    }
+
+    @Test
+    void compilesIrEagerlyWithTheRuntimeInlinedAndSavesTheObjects() throws Exception {
+        Path dir = irFiles();
+        Path saved = dir.resolve("saved");
+        String[] r = run("run", "--runtime", dir.resolve("rt.ll").toString(), "--save-objects", saved.toString(), "--stats",
+                "--call", "twice_plus", "--arg", "20", dir.resolve("prog.ll").toString());
+        assertEquals("0", r[0], r[2]);
+        assertEquals("twice_plus(20) = 41\n", r[1]);
+        assertTrue(r[2].strip().matches(STATS), r[2]);
+        assertTrue(r[2].strip().startsWith("compiled 3 functions, cache hits 0, misses 0,"), r[2]);
+        assertTrue(Files.size(saved.resolve("prog.ll.o")) > 0);
+        assertTrue(Files.size(saved.resolve("rt.ll.o")) > 0);
+    }
+
+    @Test
+    void compilesLazilyAndAWarmCacheCompilesNothing() throws Exception {
+        Path dir = irFiles();
+        String cache = dir.resolve("cache").toString();
+        String[] args = {"run", "--lazy", "--runtime", dir.resolve("rt.ll").toString(), "--cache", cache, "--stats",
+            "--call", "twice_plus", "--arg", "20", dir.resolve("prog.ll").toString()};
+        String[] cold = run(args);
+        assertEquals("0", cold[0], cold[2]);
+        assertEquals("twice_plus(20) = 41\n", cold[1]);
+        assertTrue(cold[2].strip().startsWith("compiled 3 functions, cache hits 0, misses 3,"), cold[2]);
+        String[] warm = run(args);
+        assertEquals("twice_plus(20) = 41\n", warm[1]);
+        assertTrue(warm[2].strip().startsWith("compiled 3 functions, cache hits 3, misses 0, compile ms 0.0,"), warm[2]);
+    }
+
+    @Test
+    void pipelineOptionsWithoutIrAreRefused() {
+        CliRunner.assertOneLineError(run("run", "--lazy", "--call", "add", jit("math")), 2,
+                "safepointkit run: --lazy, --cache and --save-objects apply to .ll and .bc files; none given");
     }
 }

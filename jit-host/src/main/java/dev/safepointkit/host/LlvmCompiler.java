@@ -214,6 +214,125 @@ public final class LlvmCompiler {
             throw new JitLoadException(name + ": LLVM could not parse the IR: " + takeMessage(message));
         }
         MemorySegment module = moduleOut.get(ADDR, 0);
+        try {
+            return emitIn(arena, name, module, options, true);
+        } finally {
+            disposeModule.invokeExact(module);
+        }
+    }
+
+    /**
+     * Verifies, optimizes and emits a module another part of the kit built with the LLVM-C API
+     * (through {@link #function}): the second half of {@link #compile}, without the parse. The
+     * module stays the caller's, changed by the passes; its context must not be in use on another
+     * thread. Any thread: serialized with {@link #compile}.
+     *
+     * @param name the module's name in messages
+     * @param module an {@code LLVMModuleRef} of a context the caller owns
+     * @param options optimization level, relocation model and passes
+     * @return the bytes of an ELF relocatable object
+     * @throws JitLoadException with LLVM's message if the module does not verify, a pass fails, or
+     *     code generation fails
+     */
+    public synchronized byte[] emit(String name, MemorySegment module, Options options) throws JitLoadException {
+        return passes(name, module, options, true);
+    }
+
+    /**
+     * As {@link #emit}, without code generation: verifies {@code module} and runs the passes of
+     * {@code options} with this target's machine (its data layout and cost model), leaving the
+     * optimized IR in the module. Any thread: serialized with {@link #compile}.
+     *
+     * @param name the module's name in messages
+     * @param module an {@code LLVMModuleRef} of a context the caller owns
+     * @param options the level and relocation model of the target machine, and the passes
+     * @throws JitLoadException with LLVM's message if the module does not verify or a pass fails
+     */
+    public synchronized void optimize(String name, MemorySegment module, Options options) throws JitLoadException {
+        passes(name, module, options, false);
+    }
+
+    private byte[] passes(String name, MemorySegment module, Options options, boolean codegen) throws JitLoadException {
+        try (Arena arena = Arena.ofConfined()) {
+            return emitIn(arena, name, module, options, codegen);
+        } catch (JitLoadException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new JitLoadException(name + ": calling libLLVM failed: " + t, t);
+        }
+    }
+
+    /**
+     * A downcall handle of a function of the libLLVM this compiler calls, so that a module built
+     * on this bridge (the compile pipeline) binds the rest of the LLVM-C API it needs from the same
+     * library instead of opening its own. Any thread.
+     *
+     * @param symbol the LLVM-C function, e.g. {@code LLVMLinkModules2}
+     * @param descriptor its C signature
+     * @return a handle calling it
+     * @throws LlvmUnavailableException if the library does not export {@code symbol}
+     */
+    public MethodHandle function(String symbol, FunctionDescriptor descriptor) throws LlvmUnavailableException {
+        MemorySegment address = library.lookup().find(symbol).orElseThrow(() -> new LlvmUnavailableException(
+                library.path() + " (LLVM " + library.version() + ") does not export " + symbol, null));
+        return Linker.nativeLinker().downcallHandle(address, descriptor);
+    }
+
+    /** The target every module without a triple gets. */
+    public static final String DEFAULT_TRIPLE = "x86_64-unknown-linux-gnu";
+
+    /**
+     * The CPU and features objects are compiled for: the generic x86-64 ({@code llc}'s default),
+     * never the host's, so an object runs on any x86-64 machine that shares a cache. Immutable.
+     *
+     * @return {@code cpu;features}, both empty for LLVM's generic x86-64
+     */
+    public static String targetCpuAndFeatures() {
+        return CPU + ";" + FEATURES;
+    }
+
+    private static final String CPU = "";
+    private static final String FEATURES = "";
+
+    /**
+     * Runs target-independent passes on {@code module}, without a target machine and without
+     * verifying first: for a caller's own rewrites of IR it has verified (cutting a module apart),
+     * not for optimization. Any thread: serialized with {@link #compile}.
+     *
+     * @param name the module's name in messages
+     * @param module an {@code LLVMModuleRef} of a context the caller owns
+     * @param passes a new-pass-manager pipeline, e.g. {@code elim-avail-extern}
+     * @throws JitLoadException with LLVM's message if the pipeline does not parse or a pass fails
+     */
+    public synchronized void transform(String name, MemorySegment module, String passes) throws JitLoadException {
+        try (Arena arena = Arena.ofConfined()) {
+            runPipeline(arena, name, module, passes, MemorySegment.NULL);
+        } catch (JitLoadException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new JitLoadException(name + ": calling libLLVM failed: " + t, t);
+        }
+    }
+
+    private void runPipeline(Arena arena, String name, MemorySegment module, String passes, MemorySegment machine) throws Throwable {
+        MemorySegment passOptions = (MemorySegment) createPassOptions.invokeExact();
+        MemorySegment error;
+        try {
+            error = (MemorySegment) runPasses.invokeExact(module, arena.allocateFrom(passes), machine, passOptions);
+        } finally {
+            disposePassOptions.invokeExact(passOptions);
+        }
+        if (error.address() != 0) {
+            MemorySegment text = (MemorySegment) errorMessage.invokeExact(error);
+            String why = string(text);
+            disposeErrorMessage.invokeExact(text);
+            throw new JitLoadException(name + ": pass pipeline '" + passes + "' failed: " + why);
+        }
+    }
+
+    /** Verifies, runs the passes and, when {@code codegen}, emits the object; else returns null. */
+    private byte[] emitIn(Arena arena, String name, MemorySegment module, Options options, boolean codegen) throws Throwable {
+        MemorySegment message = arena.allocate(ADDR);
         MemorySegment machine = MemorySegment.NULL;
         try {
             if ((int) verifyModule.invokeExact(module, LLVM_RETURN_STATUS_ACTION, message) != 0) {
@@ -222,7 +341,7 @@ public final class LlvmCompiler {
             disposeMessage.invokeExact(message.get(ADDR, 0));
             String triple = string((MemorySegment) getTarget.invokeExact(module));
             if (triple.isEmpty()) {
-                triple = "x86_64-unknown-linux-gnu";
+                triple = DEFAULT_TRIPLE;
                 setTarget.invokeExact(module, arena.allocateFrom(triple));
             }
             MemorySegment target = arena.allocate(ADDR);
@@ -230,26 +349,16 @@ public final class LlvmCompiler {
                 throw new JitLoadException(name + ": no LLVM target for " + triple + ": " + takeMessage(message));
             }
             machine = (MemorySegment) createTargetMachine.invokeExact(target.get(ADDR, 0), arena.allocateFrom(triple),
-                    arena.allocateFrom(""), arena.allocateFrom(""), options.optLevel(), options.pic() ? 2 : 1,
+                    arena.allocateFrom(CPU), arena.allocateFrom(FEATURES), options.optLevel(), options.pic() ? 2 : 1,
                     LLVM_CODE_MODEL_SMALL);
             MemorySegment layout = (MemorySegment) createDataLayout.invokeExact(machine);
             setDataLayout.invokeExact(module, layout);
             disposeDataLayout.invokeExact(layout);
             if (options.passes() != null && !options.passes().isBlank()) {
-                MemorySegment passOptions = (MemorySegment) createPassOptions.invokeExact();
-                MemorySegment error;
-                try {
-                    error = (MemorySegment) runPasses.invokeExact(module, arena.allocateFrom(options.passes()), machine,
-                            passOptions);
-                } finally {
-                    disposePassOptions.invokeExact(passOptions);
-                }
-                if (error.address() != 0) {
-                    MemorySegment text2 = (MemorySegment) errorMessage.invokeExact(error);
-                    String why = string(text2);
-                    disposeErrorMessage.invokeExact(text2);
-                    throw new JitLoadException(name + ": pass pipeline '" + options.passes() + "' failed: " + why);
-                }
+                runPipeline(arena, name, module, options.passes(), machine);
+            }
+            if (!codegen) {
+                return null;
             }
             MemorySegment objectOut = arena.allocate(ADDR);
             if ((int) emitToBuffer.invokeExact(machine, module, LLVM_OBJECT_FILE, message, objectOut) != 0) {
@@ -267,12 +376,18 @@ public final class LlvmCompiler {
             if (machine.address() != 0) {
                 disposeTargetMachine.invokeExact(machine);
             }
-            disposeModule.invokeExact(module);
         }
     }
 
-    /** Reads and frees an LLVM-allocated message written to {@code slot}. */
-    private String takeMessage(MemorySegment slot) throws Throwable {
+    /**
+     * Reads and frees the message an LLVM-C function wrote to {@code slot} (an {@code char **} out
+     * parameter), for callers of {@link #function}. Any thread, once per message.
+     *
+     * @param slot the out parameter, holding a message LLVM allocated or null
+     * @return the message, stripped; {@code (no message)} when there is none
+     * @throws Throwable if calling libLLVM fails
+     */
+    public String takeMessage(MemorySegment slot) throws Throwable {
         MemorySegment text = slot.get(ADDR, 0);
         if (text.address() == 0) {
             return "(no message)";

@@ -511,7 +511,7 @@ public final class CodePatcher implements AutoCloseable {
         List<JitObject> free = new ArrayList<>();
         whileStopped("a safepoint", world -> {
             applyPending(world);
-            free.addAll(reclaimer.freeable(world));
+            free.addAll(reclaimer.freeable(world, site -> linker.siteTarget(site).isPresent()));
         });
         // Nothing leads into these any more and no thread runs them: unmap them, outside the
         // patcher's lock (the host's lock comes after the patcher's, and its listeners run inside).

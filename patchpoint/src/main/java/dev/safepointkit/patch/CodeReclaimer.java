@@ -1,5 +1,6 @@
 package dev.safepointkit.patch;
 
+import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitObject;
@@ -9,6 +10,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
+import java.util.function.LongPredicate;
 
 /**
  * Retired code: objects nothing leads into any more that may still be running, and which of them
@@ -54,24 +57,105 @@ final class CodeReclaimer {
     }
 
     /**
-     * The retired objects no stopped stack refers into, now marked as being freed: the caller
+     * The retired objects no stopped thread may be running, now marked as being freed: the caller
      * unloads each and reports back with {@link #unloaded}.
      *
-     * <p>The scan of a stopped stack starts at the slot its poll (or exit) recorded, so it cannot
-     * see the frames below: the poll function's own, or a slow path's that called into Java. An
-     * object whose code calls an upcall ({@link JitHost#isUpcall}) may hold such a function, so it
-     * is freed only at a stop where no thread is stopped in JIT code at all.
+     * <p>What a stopped thread may be running is found in two parts. Above the slot each run
+     * recorded (its poll, slow path or exit), the stack is scanned for words that lie in the
+     * object's code. Below the slot runs the function that recorded it: the poll function, slow
+     * path or exit function the JIT frame called, with FFM's upcall frames and Java below that, or
+     * (after an exit) the foreign call it makes. No scan can see that function reliably: a thread
+     * in native may be running its instructions with no return address of its own on the stack.
+     * So the call that the slot's return address follows is decoded instead: a {@code call rel32}
+     * (or one through the host's far-call trampoline) whose target is the first byte of a function
+     * of a loaded object, and whose site the patcher never rewrites. That function's object is
+     * running. A call that is not such (an indirect call, a call through a stub or a relinked site,
+     * whose target may have changed since the call was made, a call to a runtime symbol) cannot be
+     * pinned to one object: then no retired object is freed at this stop.
+     *
+     * <p>Assumed, as the poll protocol states: the function that records a slot calls Java or
+     * foreign code itself, and foreign code reached through an exit does not run a retired
+     * object's code (it could reach one only through a raw address nothing tracks).
+     *
+     * @param managedSite whether a call site (the address of its rel32) is one the patcher rewrites
      */
-    List<JitObject> freeable(StoppedWorld world) {
-        List<JitObject> free = new ArrayList<>();
-        boolean anyStopped = !world.stacks().isEmpty();
+    List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite) {
+        List<JitObject> candidates = new ArrayList<>();
         for (JitObject o : retired) {
-            if (!freeing.contains(o) && !(anyStopped && callsIntoJava(o)) && !anyStackRefersInto(world, o)) {
+            if (!freeing.contains(o)) {
+                candidates.add(o);
+            }
+        }
+        if (candidates.isEmpty()) {
+            return List.of();
+        }
+        List<JitObject> loaded = host.objects();
+        for (ThreadStack t : world.stacks()) {
+            for (ThreadStack.Run run : t.runs()) {
+                JitObject below = calleeObject(t, run, loaded, managedSite);
+                if (below == null) {
+                    return List.of();   // the function below this slot is not known: keep everything
+                }
+                candidates.remove(below);
+            }
+        }
+        List<JitObject> free = new ArrayList<>();
+        for (JitObject o : candidates) {
+            if (!anyStackRefersInto(world, o)) {
                 free.add(o);
             }
         }
         freeing.addAll(free);
         return free;
+    }
+
+    /**
+     * The loaded object holding the function the call before {@code run}'s return address called,
+     * or null if that call cannot be pinned to one (see {@link #freeable}).
+     */
+    private JitObject calleeObject(ThreadStack t, ThreadStack.Run run, List<JitObject> loaded, LongPredicate managedSite) {
+        MemorySegment stack = t.memory();
+        long slotOffset = run.returnAddressSlot() - stack.address();
+        if (slotOffset < 0 || slotOffset + 8 > stack.byteSize()) {
+            return null;
+        }
+        long returnAddress = stack.get(ValueLayout.JAVA_LONG_UNALIGNED, slotOffset);
+        long call = returnAddress - CALL_SIZE;
+        if (sectionHolding(loaded, call, CALL_SIZE) == null || managedSite.test(call + 1)) {
+            return null;
+        }
+        // Its size is known: the five bytes lie in an executable section of a loaded object, which
+        // stays mapped during the stop (only this stop's result is unloaded, after it).
+        MemorySegment bytes = MemorySegment.ofAddress(call).reinterpret(CALL_SIZE);
+        if (Byte.toUnsignedInt(bytes.get(ValueLayout.JAVA_BYTE, 0)) != X86Code.CALL_REL32) {
+            return null;
+        }
+        long target = returnAddress + bytes.get(ValueLayout.JAVA_INT_UNALIGNED, 1);
+        OptionalLong viaTrampoline = host.farCallTarget(target);
+        if (viaTrampoline.isPresent()) {
+            target = viaTrampoline.getAsLong();
+        }
+        for (JitObject o : loaded) {
+            for (EmittedFunction f : o.functions()) {
+                if (f.address() == target) {
+                    return o;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static final int CALL_SIZE = 5;
+
+    private static LoadedSection sectionHolding(List<JitObject> loaded, long address, int length) {
+        for (JitObject o : loaded) {
+            for (LoadedSection s : o.loaded().sections()) {
+                if (s.executable() && s.contains(address) && s.contains(address + length - 1)) {
+                    return s;
+                }
+            }
+        }
+        return null;
     }
 
     /** After an attempt to unload {@code o}: tracked no more once it is gone from the host. */
@@ -82,19 +166,11 @@ final class CodeReclaimer {
         }
     }
 
-    private boolean callsIntoJava(JitObject o) {
-        for (String s : o.referencedSymbols()) {
-            if (host.isUpcall(s)) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     /**
      * Whether a word on a stopped thread's stack (a return address) lies in {@code o}'s code. A
      * conservative scan: a false match only delays the free. It covers each stack from the
-     * return-address slot the poll or exit recorded upwards, not the frames below it.
+     * return-address slot the poll or exit recorded upwards; {@link #freeable} accounts for the
+     * function below it.
      */
     private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
         List<LoadedSection> code = o.loaded().sections().stream().filter(LoadedSection::executable).toList();

@@ -2,6 +2,7 @@ package dev.safepointkit.patch;
 
 import dev.safepointkit.events.internal.Libc;
 import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
@@ -19,8 +20,9 @@ import java.lang.invoke.MethodHandle;
  * <pre>
  * code page   0     reentry: saves the argument registers, calls the resolver upcall with the
  *                   stub's id (in r11), restores them and jumps to the address it returned
- *             224   cpuid probe: {@code long cpuid(int leaf, int subleaf)}, run while the block
- *                   is built to size the reentry's save area
+ *             192   cpuid probe: {@code long cpuid(int leaf, int subleaf)}, and
+ *             224   xgetbv probe: {@code long xcr0()}, run while the block is built to choose
+ *                   and size the reentry's save area
  *             256   stub i:        jmp *slot_i(%rip)                   8 bytes each
  *             1280  lazy entry i:  movabs $id_i, %r11; jmp reentry    16 bytes each
  * slot page   0     slot i: 8 bytes, the stub's current target (at first its lazy entry)
@@ -29,15 +31,23 @@ import java.lang.invoke.MethodHandle;
 final class StubBlock {
     static final int CAPACITY = 128;
     static final int STUB_SIZE = 8;
-    private static final int PROBE = 224;
+    private static final int PROBE = 192;
+    private static final int XCR0_PROBE = 224;
     private static final int STUBS = 256;
     private static final int LAZY_ENTRY_SIZE = 16;
     private static final int LAZY_ENTRIES = STUBS + CAPACITY * STUB_SIZE;
 
     private final MemorySegment mapping;
+    /**
+     * The slot page, scoped to {@link #slotScope}: a read or store racing {@link #free} either
+     * completes before the page is unmapped or fails with {@link IllegalStateException}; closing a
+     * shared arena waits out every access in flight.
+     */
     private final MemorySegment slots;
+    private final Arena slotScope = Arena.ofShared();
     private final long firstId;
-    /** Set before the unmap: the slots' memory is gone, so reading or writing them would crash. */
+    private final ExtendedState state;
+    /** Set before the unmap; only for {@link #isFreed}: the scope, not this flag, guards the slots. */
     private volatile boolean freed;
 
     /**
@@ -68,10 +78,13 @@ final class StubBlock {
             throw e;
         }
         this.mapping = raw;
-        this.slots = raw.asSlice(page, page);
+        // The slot page is the second of the two pages mapped above, so its size is one page.
+        this.slots = MemorySegment.ofAddress(raw.address() + page).reinterpret(page, slotScope, null);
         try {
-            writeCode(alias, resolver, extendedStateSize(alias));
+            this.state = extendedState(alias);
+            writeCode(alias, resolver, state);
         } catch (RuntimeException | Error e) {
+            slotScope.close();
             Libc.munmap(alias);
             Libc.munmap(raw);
             throw e;
@@ -83,28 +96,83 @@ final class StubBlock {
     }
 
     /**
-     * The bytes {@code xsavec} needs for every state component the OS enabled (XCR0), from CPUID
-     * leaf 0xD, run through a probe written into the block for the purpose (the compacted format
-     * is never larger than the standard size CPUID reports).
+     * What the reentry saves with {@code xsavec}: the state components that hold argument
+     * registers ({@code mask}) and the bytes of their compacted save area ({@code size}).
      *
-     * @throws IllegalStateException if the processor has no XSAVEC
+     * @param mask the requested-feature bitmap of {@code xsavec} and {@code xrstor}
+     * @param size the save area's size in the compacted format, legacy region and header included
      */
-    private long extendedStateSize(MemorySegment code) {
+    record ExtendedState(long mask, long size) {
+        /** SSE: xmm0-15 and MXCSR, in the legacy region. */
+        static final int SSE = 1;
+        /** AVX: the upper halves of ymm0-15. */
+        static final int AVX = 2;
+        /** ZMM_Hi256: the upper 256 bits of zmm0-15. */
+        static final int ZMM_HI256 = 6;
+        /**
+         * The components SysV passes arguments in (xmm0-7, ymm0-7, zmm0-7). Not x87 (long double
+         * goes on the stack), not the opmask registers or zmm16-31 (no argument uses them, and the
+         * callee may clobber them anyway), never AMX tiles (XFD may arm them to fault, and their
+         * 8 KiB would be saved for nothing).
+         */
+        static final long ARGUMENT_COMPONENTS = 1L << SSE | 1L << AVX | 1L << ZMM_HI256;
+        /** The legacy region (512 bytes) and the XSAVE header (64): where the compacted area starts. */
+        static final long LEGACY_AND_HEADER = 576;
+
+        /** Whether the reentry saves component {@code i}. */
+        boolean saves(int i) {
+            return (mask & 1L << i) != 0;
+        }
+    }
+
+    /** {@return what the reentry of this block saves} */
+    ExtendedState extendedState() {
+        return state;
+    }
+
+    /**
+     * The argument components the OS enabled (XCR0, from {@code xgetbv 0}) and the size
+     * {@code xsavec} writes for them: 576 bytes, then each component above SSE in ascending order,
+     * its size from CPUID leaf 0xD sub-leaf i (EAX), placed at the next 64-byte boundary when that
+     * sub-leaf's ECX bit 1 asks for it. Both run through probes written into the block for the
+     * purpose.
+     *
+     * @throws IllegalStateException if the processor has no XSAVEC, or the OS enabled no SSE state
+     */
+    private ExtendedState extendedState(MemorySegment code) {
         MemorySegment.copy(MemorySegment.ofArray(CPUID_PROBE), 0, code, PROBE, CPUID_PROBE.length);
-        MethodHandle cpuid = Linker.nativeLinker().downcallHandle(MemorySegment.ofAddress(mapping.address() + PROBE),
+        MemorySegment.copy(MemorySegment.ofArray(XCR0_PROBE_CODE), 0, code, XCR0_PROBE, XCR0_PROBE_CODE.length);
+        Linker linker = Linker.nativeLinker();
+        MethodHandle cpuid = linker.downcallHandle(MemorySegment.ofAddress(mapping.address() + PROBE),
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+        MethodHandle xcr0 = linker.downcallHandle(MemorySegment.ofAddress(mapping.address() + XCR0_PROBE),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG));
         try {
             long xsaveFeatures = (long) cpuid.invokeExact(0xD, 1);
-            long sizes = (long) cpuid.invokeExact(0xD, 0);
             if ((xsaveFeatures & 0b10) == 0) {
                 throw new IllegalStateException("lazy entries save the argument registers at full width with xsavec,"
                         + " which this processor lacks (CPUID.(EAX=0DH,ECX=1):EAX[1] is 0)");
             }
-            long size = sizes >>> 32;
-            if (size < 576 || size > 1 << 20) {
-                throw new IllegalStateException("CPUID leaf 0xD reports an XSAVE area of " + size + " bytes");
+            long mask = (long) xcr0.invokeExact() & ExtendedState.ARGUMENT_COMPONENTS;
+            if ((mask & 1L << ExtendedState.SSE) == 0) {
+                throw new IllegalStateException("XCR0 does not enable SSE state: xsavec would not save xmm0-7");
             }
-            return size;
+            long size = ExtendedState.LEGACY_AND_HEADER;
+            for (int i = ExtendedState.AVX; i < 64; i++) {
+                if ((mask & 1L << i) != 0) {
+                    long leaf = (long) cpuid.invokeExact(0xD, i);
+                    long componentSize = leaf & 0xFFFF_FFFFL;
+                    if ((leaf >>> 32 & 0b10) != 0) {
+                        size = (size + 63) / 64 * 64;
+                    }
+                    if (componentSize == 0 || componentSize > 1 << 16) {
+                        throw new IllegalStateException("CPUID leaf 0xD reports " + componentSize
+                                + " bytes for state component " + i);
+                    }
+                    size += componentSize;
+                }
+            }
+            return new ExtendedState(mask, size);
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
@@ -112,23 +180,33 @@ final class StubBlock {
         }
     }
 
-    /** {@code long cpuid(int leaf, int subleaf)}: returns ebx in the high half, eax in the low half. */
+    /** {@code long cpuid(int leaf, int subleaf)}: returns ecx in the high half, eax in the low half. */
     private static final byte[] CPUID_PROBE = {
-        0x53,                                       // push %rbx
+        0x53,                                       // push %rbx (cpuid writes it; callee-saved)
         (byte) 0x89, (byte) 0xF8,                   // mov %edi,%eax
         (byte) 0x89, (byte) 0xF1,                   // mov %esi,%ecx
         0x0F, (byte) 0xA2,                          // cpuid
-        0x48, (byte) 0xC1, (byte) 0xE3, 0x20,       // shl $32,%rbx
+        0x48, (byte) 0xC1, (byte) 0xE1, 0x20,       // shl $32,%rcx
         (byte) 0x89, (byte) 0xC0,                   // mov %eax,%eax
-        0x48, 0x09, (byte) 0xD8,                    // or %rbx,%rax
+        0x48, 0x09, (byte) 0xC8,                    // or %rcx,%rax
         0x5B,                                       // pop %rbx
         (byte) 0xC3,                                // ret
     };
 
+    /** {@code long xcr0()}: {@code xgetbv} with ecx 0, edx:eax as one value. */
+    private static final byte[] XCR0_PROBE_CODE = {
+        0x31, (byte) 0xC9,                          // xor %ecx,%ecx
+        0x0F, 0x01, (byte) 0xD0,                    // xgetbv
+        0x48, (byte) 0xC1, (byte) 0xE2, 0x20,       // shl $32,%rdx
+        (byte) 0x89, (byte) 0xC0,                   // mov %eax,%eax
+        0x48, 0x09, (byte) 0xD0,                    // or %rdx,%rax
+        (byte) 0xC3,                                // ret
+    };
+
     /** The reentry, the stubs and the lazy entries, written through {@code code}, the alias of the code page. */
-    private void writeCode(MemorySegment code, long resolver, long xsaveSize) {
+    private void writeCode(MemorySegment code, long resolver, ExtendedState saved) {
         long base = mapping.address();
-        byte[] reentry = reentry(resolver, xsaveSize);
+        byte[] reentry = reentry(resolver, saved);
         code.asSlice(0, PROBE).fill((byte) 0xCC);  // int3 between the pieces
         code.asSlice(STUBS).fill((byte) 0xCC);
         MemorySegment.copy(MemorySegment.ofArray(reentry), 0, code, 0, reentry.length);
@@ -167,13 +245,19 @@ final class StubBlock {
 
     /** Retargets stub {@code i}: one atomic 8-byte store, safe while other threads call it. */
     void setTarget(int i, long target) {
-        checkMapped();
-        ValueLayout.JAVA_LONG.varHandle().setVolatile(slots, 8L * i, target);
+        try {
+            ValueLayout.JAVA_LONG.varHandle().setVolatile(slots, 8L * i, target);
+        } catch (IllegalStateException closed) {
+            throw freedError(closed);
+        }
     }
 
     long target(int i) {
-        checkMapped();
-        return (long) ValueLayout.JAVA_LONG.varHandle().getVolatile(slots, 8L * i);
+        try {
+            return (long) ValueLayout.JAVA_LONG.varHandle().getVolatile(slots, 8L * i);
+        } catch (IllegalStateException closed) {
+            throw freedError(closed);
+        }
     }
 
     /** Whether {@code address} is one of this block's stubs. */
@@ -182,8 +266,10 @@ final class StubBlock {
         return address >= first && address < first + (long) CAPACITY * STUB_SIZE && (address - first) % STUB_SIZE == 0;
     }
 
+    /** Unmaps the block once every Java access to its slots in flight is over; later ones fail. */
     void free() {
         freed = true;
+        slotScope.close();
         Libc.munmap(mapping);
     }
 
@@ -191,25 +277,24 @@ final class StubBlock {
         return freed;
     }
 
-    private void checkMapped() {
-        if (freed) {
-            throw new IllegalStateException("the stubs are freed: their code patcher is closed");
-        }
+    private static IllegalStateException freedError(IllegalStateException closed) {
+        return new IllegalStateException("the stubs are freed: their code patcher is closed", closed);
     }
 
     /**
      * The reentry trampoline. Entered by a jump from a lazy entry, so the stack is as the caller
      * left it at its call: the return address on top, stack arguments above. Every register that
      * can carry an argument is saved at full width: rdi, rsi, rdx, rcx, r8, r9, rax (varargs), r10
-     * (the static chain) by pushes, and the whole extended state (x87, xmm, ymm, zmm, opmask
-     * registers: SysV passes {@code __m256} in ymm0-7 and {@code __m512} in zmm0-7) with
-     * {@code xsavec} into a 64-byte aligned area of {@code xsaveSize} bytes, as glibc's
-     * {@code _dl_runtime_resolve_xsavec} does. Then {@code resolve(r11)} is called on that 64-byte
+     * (the static chain) by pushes, and the extended state components that hold vector arguments
+     * ({@code saved.mask()}: xmm, and ymm and zmm where enabled; SysV passes {@code __m256} in
+     * ymm0-7 and {@code __m512} in zmm0-7) with {@code xsavec} into a 64-byte aligned area of
+     * {@code saved.size()} bytes, as glibc's {@code _dl_runtime_resolve_xsavec} does. Then {@code resolve(r11)} is called on that 64-byte
      * aligned stack, everything is restored ({@code xrstor}) and the code jumps to the address it
      * returned. rbx is saved too: it is callee-saved, and the area's size is subtracted through it.
      */
-    static byte[] reentry(long resolver, long xsaveSize) {
-        long area = (xsaveSize + 63) / 64 * 64;
+    static byte[] reentry(long resolver, ExtendedState saved) {
+        long area = (saved.size() + 63) / 64 * 64;
+        byte[] mask = componentMask(saved.mask());
         ByteArrayOutputStream c = new ByteArrayOutputStream();
         c.writeBytes(new byte[] {0x55});                            // push %rbp
         c.writeBytes(new byte[] {0x48, (byte) 0x89, (byte) 0xE5});  // mov %rsp,%rbp
@@ -228,7 +313,7 @@ final class StubBlock {
             X86Code.putInt(store, 4, 512 + 8 * q);
             c.writeBytes(store);
         }
-        c.writeBytes(ALL_COMPONENTS);
+        c.writeBytes(mask);
         c.writeBytes(new byte[] {0x48, 0x0F, (byte) 0xC7, 0x24, 0x24});    // xsavec64 (%rsp)
         c.writeBytes(new byte[] {0x4C, (byte) 0x89, (byte) 0xDF}); // mov %r11,%rdi
         byte[] movabs = new byte[10];                               // movabs $resolver,%rax
@@ -238,7 +323,7 @@ final class StubBlock {
         c.writeBytes(movabs);
         c.writeBytes(new byte[] {(byte) 0xFF, (byte) 0xD0});       // call *%rax
         c.writeBytes(new byte[] {0x49, (byte) 0x89, (byte) 0xC3}); // mov %rax,%r11
-        c.writeBytes(ALL_COMPONENTS);
+        c.writeBytes(mask);
         c.writeBytes(new byte[] {0x48, 0x0F, (byte) 0xAE, 0x2C, 0x24});    // xrstor64 (%rsp)
         c.writeBytes(new byte[] {0x48, (byte) 0x8D, 0x65, (byte) 0xB8});   // lea -72(%rbp),%rsp
         c.writeBytes(new byte[] {0x5B, 0x41, 0x5A, 0x58});          // pop %rbx, %r10, %rax
@@ -253,6 +338,11 @@ final class StubBlock {
         return bytes;
     }
 
-    /** {@code mov $-1,%eax; mov $-1,%edx}: the component mask of xsavec and xrstor, every component. */
-    private static final byte[] ALL_COMPONENTS = {(byte) 0xB8, -1, -1, -1, -1, (byte) 0xBA, -1, -1, -1, -1};
+    /** {@code mov $low,%eax; mov $high,%edx}: the requested-feature bitmap of xsavec and xrstor. */
+    private static byte[] componentMask(long mask) {
+        byte[] b = {(byte) 0xB8, 0, 0, 0, 0, (byte) 0xBA, 0, 0, 0, 0};
+        X86Code.putInt(b, 1, (int) mask);
+        X86Code.putInt(b, 6, (int) (mask >>> 32));
+        return b;
+    }
 }

@@ -29,7 +29,9 @@
  *   <li>The code writer's lock (one per process): innermost. The listener takes it to forget an
  *       object's code before the host unmaps it.</li>
  * </ol>
- * Lock-free parts: a stub's slot is retargeted by one volatile 8-byte store; lookups of entries,
+ * Lock-free parts: a stub's slot is retargeted by one volatile 8-byte store and read by one
+ * volatile load, both through a segment of a shared arena that the free closes before it unmaps
+ * (so a read racing the free fails, never faults); lookups of entries,
  * sites and sleds read concurrent maps.
  */
 package dev.safepointkit.patch;

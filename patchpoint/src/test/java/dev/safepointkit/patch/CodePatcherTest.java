@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.internal.Libc;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
@@ -504,6 +505,36 @@ class CodePatcherTest {
     }
 
     @Test
+    void everySledWriteIsFollowedByExactlyOneCoreSerializingBarrier() throws Throwable {
+        JitObject spin = loadSpin();
+        Sled sled = patcher.sled(spin, 77, 16);
+        Sled aligned = patcher.sled(spin, 78, 16);
+        assertFalse(SledPatcher.retargetIsAtomic(sled), "sled's imm64 is not 8-byte aligned: retargets wait for a stop");
+        assertTrue(SledPatcher.retargetIsAtomic(aligned), "sled_aligned's is");
+        long one = host.address("mark_one").orElseThrow();
+        long two = host.address("mark_two").orElseThrow();
+        assertEquals(0, barriersDuring(() -> patcher.safepoint()), "a stop that writes nothing owes no barrier");
+        assertEquals(1, barriersDuring(() -> patcher.callFromSled(sled, one)), "whole sled at a stop");
+        assertEquals(1, barriersDuring(() -> patcher.retargetSled(sled, two)), "unaligned retarget at a stop");
+        assertEquals(1, barriersDuring(() -> patcher.restoreSled(sled)), "NOPs back at a stop");
+        assertEquals(1, barriersDuring(() -> patcher.callFromSled(aligned, one)));
+        assertEquals(1, barriersDuring(() -> patcher.retargetSled(aligned, two)), "atomic retarget while threads run");
+        assertEquals(5, patcher.patchLog().size());
+    }
+
+    @FunctionalInterface
+    private interface Action {
+        void run() throws Throwable;
+    }
+
+    /** The membarrier calls the process made while {@code action} ran. */
+    private static long barriersDuring(Action action) throws Throwable {
+        long before = Libc.membarrierCalls();
+        action.run();
+        return Libc.membarrierCalls() - before;
+    }
+
+    @Test
     void aPatchIsRefusedWhenTheCodeIsNotWhatThePatcherExpects() throws Throwable {
         JitObject spin = loadSpin();
         Sled sled = patcher.sled(spin, 77, 16);
@@ -561,9 +592,10 @@ class CodePatcherTest {
         assertEquals(List.of(), failures);
     }
     @Test
-    void retiredCodeThatCallsIntoJavaIsNotFreedWhileAnyThreadIsStopped() throws Throwable {
-        // g_polling.o holds a poll function: a thread parked in it would have that frame below the
-        // slot the poll records, where no scan of the stopped stack looks.
+    void retiredCodeThatCallsIntoJavaIsFreedAtAStopWhereNoThreadRunsIt() throws Throwable {
+        // g_polling.o holds a poll function, but the stopped thread polls in spin.o's: the call its
+        // slot follows is a direct call into spin.o, so g_polling.o is not running and is freed
+        // although a thread is stopped (it used to wait for a stop with no thread in JIT code).
         JitObject spin = loadSpin();
         JitObject polling = PatchFixtures.load(host, "g_polling");
         patcher.redefine("g", polling);
@@ -588,6 +620,7 @@ class CodePatcherTest {
             }
         });
         int freedWhileStopped;
+        long stopsBefore = coordinator.stops();
         try {
             assertTrue(running.await(10, TimeUnit.SECONDS));
             Thread.sleep(20);
@@ -599,11 +632,63 @@ class CodePatcherTest {
         if (error.get() != null) {
             throw error.get();
         }
-        assertEquals(0, freedWhileStopped, "g_polling.o calls an upcall: not freed while a thread is stopped");
-        assertTrue(host.objects().contains(polling));
-        assertEquals(1, patcher.safepoint(), "freed at a stop with no thread in JIT code");
+        assertEquals(stopsBefore + 1, coordinator.stops());
+        assertEquals(1, freedWhileStopped, "no stopped thread runs g_polling.o: freed while the spinning thread is parked");
         assertFalse(host.objects().contains(polling));
         assertTrue(host.objects().contains(spin));
+        assertEquals(List.of(), failures);
+    }
+
+    @Test
+    void retiredCodeAThreadIsParkedInBelowItsPollSlotIsNotFreed() throws Throwable {
+        // The poll upcall given as a plain runtime symbol (an FFM upcall stub, not defineUpcall),
+        // and ptr_spin polls through a function pointer into g_polling.o's poll function. Parked
+        // there, the thread has that function's frame below the slot it recorded: no scan of the
+        // stack from the slot upwards sees g_polling.o, and the host cannot tell spk_poll calls Java.
+        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "ptr_spin");
+        JitObject polling = PatchFixtures.load(host, "g_polling");
+        patcher.redefine("g", polling);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(polling), patcher.retired());
+        long pollFunction = polling.loaded().symbol("g_polling_poll").orElseThrow().address();
+        MethodHandle spinFn = host.downcall("ptr_spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS));
+        MemorySegment go = arena.allocate(8, 8);
+        go.set(ValueLayout.JAVA_LONG, 0, 1);
+        CountDownLatch running = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    running.countDown();
+                    spinFn.invokeExact(m.context(), MemorySegment.ofAddress(pollFunction), go);
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileParked;
+        boolean loadedAfterStop;
+        try {
+            assertTrue(running.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileParked = patcher.safepoint();
+            loadedAfterStop = host.objects().contains(polling);
+        } finally {
+            go.set(ValueLayout.JAVA_LONG, 0, 0);
+            mutatorThread.join();
+        }
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileParked, "the parked thread returns into g_polling_poll");
+        assertTrue(loadedAfterStop);
+        assertEquals(List.of(polling), patcher.retired());
+        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
+        assertFalse(host.objects().contains(polling));
         assertEquals(List.of(), failures);
     }
 }

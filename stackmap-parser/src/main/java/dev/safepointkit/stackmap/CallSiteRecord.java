@@ -4,7 +4,9 @@ import dev.safepointkit.stackmap.internal.ByteReader;
 
 /**
  * A view of one StkMapRecord: a stackmap, patchpoint or statepoint call site with its live
- * locations and live-out registers. Immutable; reads fields from the stack map's memory.
+ * locations and live-out registers. Immutable, allocated per call of {@link StackMap#record(int)},
+ * and allocating a view per location and live-out; {@link RecordCursor}, which this view wraps,
+ * reads the same fields without allocating.
  *
  * <p>Which location is what depends on the intrinsic that made the record: for statepoints see
  * {@link StatepointRecord}.
@@ -24,14 +26,52 @@ public final class CallSiteRecord {
     /** The ID LLVM gives a record whose locations did not fit in NumLocations (it drops them). */
     public static final long OVERFLOW_ID = -1L;
 
-    private final StackMap map;
-    private final int index;
-    private final int offset;
+    private final RecordCursor at;
 
-    CallSiteRecord(StackMap map, int index, int offset) {
-        this.map = map;
-        this.index = index;
-        this.offset = offset;
+    CallSiteRecord(RecordCursor at) {
+        this.at = at;
+    }
+
+    /**
+     * Checks every record from {@code start} on, in one pass, and stores where each starts in
+     * {@code recordOffsets}; returns where the last one ends, or -1 when something is wrong.
+     *
+     * <p>The fast path of parsing: each location is read as one 64-bit word and one 32-bit word,
+     * and its problems are or-ed into one flag per record rather than tested one by one; each
+     * record costs two bounds checks (its header plus locations, then its live-outs). On -1 the
+     * caller runs {@link #validate} from the first record, which finds and names the problem.
+     */
+    static long validateAll(ByteReader in, long limit, long start, int[] recordOffsets, int constantCount) {
+        boolean bigEndian = in.isBigEndian();
+        long offset = start;
+        for (int r = 0; r < recordOffsets.length; r++) {
+            if (offset + LOCATIONS > limit) {
+                return -1;
+            }
+            recordOffsets[r] = (int) offset;
+            long locations = offset + LOCATIONS;
+            int locationCount = in.u16(offset + NUM_LOCATIONS);
+            long liveOutHeader = liveOutHeader(offset, locationCount);
+            // Covers the locations too: they end before the live-out header.
+            if (liveOutHeader + LIVE_OUTS > limit) {
+                return -1;
+            }
+            boolean bad = false;
+            // Counted by index, not by offset: C2 optimises the int-counted form better (measured).
+            for (int i = 0; i < locationCount; i++) {
+                long loc = locations + (long) i * Location.SIZE;
+                int kind = Location.kindOf(in.u64(loc), bigEndian);
+                long field = Integer.toUnsignedLong(in.i32(loc + Location.OFFSET_OR_CONSTANT));
+                bad |= kind == 0 | kind > LocationKind.CONSTANT_INDEX_CODE
+                        | (kind == LocationKind.CONSTANT_INDEX_CODE & field >= constantCount);
+            }
+            long end = align8(liveOutHeader + LIVE_OUTS + (long) in.u16(liveOutHeader + NUM_LIVE_OUTS) * LiveOut.SIZE);
+            if (bad | end > limit) {
+                return -1;
+            }
+            offset = end;
+        }
+        return offset;
     }
 
     /**
@@ -92,13 +132,18 @@ public final class CallSiteRecord {
         return (offset + 7) & ~7L;
     }
 
+    /** Where the live-out header (u16 padding, u16 NumLiveOuts) of a record at {@code offset} starts. */
+    static long liveOutHeader(long offset, int locationCount) {
+        return align8(offset + LOCATIONS + (long) locationCount * Location.SIZE);
+    }
+
     /**
      * The stack map this record was parsed from, which owns the memory it reads.
      *
      * @return the enclosing stack map
      */
     public StackMap stackMap() {
-        return map;
+        return at.stackMap();
     }
 
     /**
@@ -107,7 +152,7 @@ public final class CallSiteRecord {
      * @return the index, in {@code [0, stackMap().recordCount())}
      */
     public int index() {
-        return index;
+        return at.index();
     }
 
     /**
@@ -116,7 +161,7 @@ public final class CallSiteRecord {
      * @return the byte offset of the record's ID field in its section
      */
     public long sectionOffset() {
-        return map.sectionOffset() + offset;
+        return at.sectionOffset();
     }
 
     /**
@@ -126,7 +171,7 @@ public final class CallSiteRecord {
      * @return the StkSizeRecord whose RecordCount covers this record
      */
     public FunctionRecord function() {
-        return map.function(map.functionOfRecord(index));
+        return at.stackMap().function(at.functionIndex());
     }
 
     /**
@@ -136,7 +181,7 @@ public final class CallSiteRecord {
      *     locations
      */
     public long id() {
-        return map.reader().u64(offset + ID);
+        return at.id();
     }
 
     /**
@@ -146,7 +191,7 @@ public final class CallSiteRecord {
      * @return the offset in bytes from the function's first instruction, in {@code [0, 2^32)}
      */
     public long instructionOffset() {
-        return map.reader().u32(offset + INSTRUCTION_OFFSET);
+        return at.instructionOffset();
     }
 
     /**
@@ -155,7 +200,7 @@ public final class CallSiteRecord {
      * @return the u16 field as stored
      */
     public int flags() {
-        return map.reader().u16(offset + FLAGS);
+        return at.flags();
     }
 
     /**
@@ -164,7 +209,7 @@ public final class CallSiteRecord {
      * @return the count, in {@code [0, 65535]}
      */
     public int locationCount() {
-        return map.reader().u16(offset + NUM_LOCATIONS);
+        return at.locationCount();
     }
 
     /**
@@ -176,10 +221,7 @@ public final class CallSiteRecord {
      * @throws IndexOutOfBoundsException if {@code i} is out of range
      */
     public Location location(int i) {
-        if (i < 0 || i >= locationCount()) {
-            throw new IndexOutOfBoundsException("location " + i + " of record with " + locationCount());
-        }
-        return new Location(map, offset + LOCATIONS + (long) i * Location.SIZE);
+        return new Location(at.location(i, new LocationCursor()));
     }
 
     /**
@@ -189,7 +231,7 @@ public final class CallSiteRecord {
      * @return the count, in {@code [0, 65535]}
      */
     public int liveOutCount() {
-        return map.reader().u16(liveOutHeader() + NUM_LIVE_OUTS);
+        return at.liveOutCount();
     }
 
     /**
@@ -200,19 +242,11 @@ public final class CallSiteRecord {
      * @throws IndexOutOfBoundsException if {@code i} is out of range
      */
     public LiveOut liveOut(int i) {
-        if (i < 0 || i >= liveOutCount()) {
-            throw new IndexOutOfBoundsException("live-out " + i + " of record with " + liveOutCount());
-        }
-        return new LiveOut(map, liveOutHeader() + LIVE_OUTS + (long) i * LiveOut.SIZE);
-    }
-
-    private long liveOutHeader() {
-        return align8(offset + LOCATIONS + (long) locationCount() * Location.SIZE);
+        return new LiveOut(at.liveOut(i, new LiveOutCursor()));
     }
 
     @Override
     public String toString() {
-        return "CallSiteRecord[" + index + ", id=" + Long.toUnsignedString(id()) + ", instructionOffset="
-                + instructionOffset() + ", locations=" + locationCount() + ", liveOuts=" + liveOutCount() + "]";
+        return at.toString();
     }
 }

@@ -2,7 +2,10 @@ package dev.safepointkit.stackmap;
 
 /**
  * A view of one StkSizeRecord: a function that has stack map records, its frame size and how
- * many records it owns. Reads from the stack map's memory on each call; immutable.
+ * many records it owns. Immutable, allocated per call of {@link StackMap#function(int)};
+ * {@link FunctionCursor}, which this view wraps, reads the same fields without allocating.
+ *
+ * <p>Layout: u64 FunctionAddress, u64 StackSize, u64 RecordCount.
  */
 public final class FunctionRecord {
     static final int SIZE = 24;
@@ -13,14 +16,10 @@ public final class FunctionRecord {
     /** The StackSize LLVM writes when the frame size is not static (dynamic alloca, realignment). */
     public static final long DYNAMIC_STACK_SIZE = -1L;
 
-    private final StackMap map;
-    private final int index;
-    private final long offset;
+    private final FunctionCursor at;
 
-    FunctionRecord(StackMap map, int index, long offset) {
-        this.map = map;
-        this.index = index;
-        this.offset = offset;
+    FunctionRecord(FunctionCursor at) {
+        this.at = at;
     }
 
     /**
@@ -29,7 +28,7 @@ public final class FunctionRecord {
      * @return the enclosing stack map
      */
     public StackMap stackMap() {
-        return map;
+        return at.stackMap();
     }
 
     /**
@@ -38,7 +37,7 @@ public final class FunctionRecord {
      * @return the index, in {@code [0, stackMap().functionCount())}
      */
     public int index() {
-        return index;
+        return at.index();
     }
 
     /**
@@ -48,7 +47,7 @@ public final class FunctionRecord {
      *     object's relocation for it points)
      */
     public long sectionOffset() {
-        return map.sectionOffset() + offset;
+        return at.sectionOffset();
     }
 
     /**
@@ -58,7 +57,7 @@ public final class FunctionRecord {
      * @return the u64 FunctionAddress field
      */
     public long functionAddress() {
-        return map.reader().u64(offset + FUNCTION_ADDRESS);
+        return at.functionAddress();
     }
 
     /**
@@ -68,7 +67,7 @@ public final class FunctionRecord {
      * @return the u64 StackSize field
      */
     public long stackSize() {
-        return map.reader().u64(offset + STACK_SIZE);
+        return at.stackSize();
     }
 
     /**
@@ -77,7 +76,7 @@ public final class FunctionRecord {
      * @return true when StackSize is {@link #DYNAMIC_STACK_SIZE}
      */
     public boolean hasDynamicStackSize() {
-        return stackSize() == DYNAMIC_STACK_SIZE;
+        return at.hasDynamicStackSize();
     }
 
     /**
@@ -86,7 +85,7 @@ public final class FunctionRecord {
      * @return the RecordCount field, at least 0
      */
     public int recordCount() {
-        return map.firstRecordOf(index + 1) - map.firstRecordOf(index);
+        return at.recordCount();
     }
 
     /**
@@ -97,7 +96,7 @@ public final class FunctionRecord {
      *     one has no records
      */
     public int firstRecordIndex() {
-        return map.firstRecordOf(index);
+        return at.firstRecordIndex();
     }
 
     /**
@@ -108,15 +107,11 @@ public final class FunctionRecord {
      * @throws IndexOutOfBoundsException if {@code i} is out of range
      */
     public CallSiteRecord record(int i) {
-        if (i < 0 || i >= recordCount()) {
-            throw new IndexOutOfBoundsException("record " + i + " of function " + index + " with " + recordCount());
-        }
-        return map.record(firstRecordIndex() + i);
+        return new CallSiteRecord(at.record(i, new RecordCursor()));
     }
 
     @Override
     public String toString() {
-        return "FunctionRecord[" + index + ", address=0x" + Long.toHexString(functionAddress()) + ", stackSize="
-                + Long.toUnsignedString(stackSize()) + ", records=" + recordCount() + "]";
+        return at.toString();
     }
 }

@@ -2,19 +2,20 @@ package dev.safepointkit.stackmap;
 
 /**
  * A view of one LiveOut: a register that is live across a patchpoint and that code patched
- * into the sled must preserve. Immutable.
+ * into the sled must preserve. Immutable, allocated per call of {@link CallSiteRecord#liveOut(int)};
+ * {@link LiveOutCursor} reads the same fields without allocating.
+ *
+ * <p>Layout: u16 DwarfRegNum, u8 0, u8 Size.
  */
 public final class LiveOut {
     static final int SIZE = 4;
     static final int DWARF_REG = 0;
     static final int SIZE_IN_BYTES = 3;
 
-    private final StackMap map;
-    private final long offset;
+    private final LiveOutCursor at;
 
-    LiveOut(StackMap map, long offset) {
-        this.map = map;
-        this.offset = offset;
+    LiveOut(LiveOutCursor at) {
+        this.at = at;
     }
 
     /**
@@ -24,7 +25,7 @@ public final class LiveOut {
      *     X0 to X30)
      */
     public int dwarfRegNum() {
-        return map.reader().u16(offset + DWARF_REG);
+        return at.dwarfRegNum();
     }
 
     /**
@@ -34,11 +35,11 @@ public final class LiveOut {
      *     general-purpose register)
      */
     public int sizeInBytes() {
-        return map.reader().u8(offset + SIZE_IN_BYTES);
+        return at.sizeInBytes();
     }
 
     @Override
     public String toString() {
-        return "LiveOut R#" + dwarfRegNum() + " (" + sizeInBytes() + " bytes)";
+        return at.toString();
     }
 }

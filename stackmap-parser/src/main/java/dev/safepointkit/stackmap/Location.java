@@ -2,7 +2,13 @@ package dev.safepointkit.stackmap;
 
 /**
  * A view of one Location of a call-site record: where a live value is at the call site.
- * Immutable; reads fields from the stack map's memory.
+ * Immutable, and allocated per call of {@link CallSiteRecord#location(int)}; code that reads many
+ * locations uses a {@link LocationCursor} instead, which this view wraps.
+ *
+ * <p>Layout of the 12-byte entry, and how its first eight bytes decode as one word:
+ * <pre>
+ * u8 Type, u8 0, u16 Size, u16 DwarfRegNum, u16 0, i32 OffsetOrSmallConstant
+ * </pre>
  */
 public final class Location {
     static final int SIZE = 12;
@@ -11,12 +17,25 @@ public final class Location {
     static final int DWARF_REG = 4;
     static final int OFFSET_OR_CONSTANT = 8;
 
-    private final StackMap map;
-    private final long offset;
+    private final LocationCursor at;
 
-    Location(StackMap map, long offset) {
-        this.map = map;
-        this.offset = offset;
+    Location(LocationCursor at) {
+        this.at = at;
+    }
+
+    // The first eight bytes as one u64 read in the file's byte order: little endian puts byte 0
+    // in the low bits, big endian in the high bits. These three are the only places that know it.
+
+    static int kindOf(long word, boolean bigEndian) {
+        return bigEndian ? (int) (word >>> 56) : (int) word & 0xFF;
+    }
+
+    static int sizeOf(long word, boolean bigEndian) {
+        return (int) (word >>> (bigEndian ? 32 : 16)) & 0xFFFF;
+    }
+
+    static int dwarfRegOf(long word, boolean bigEndian) {
+        return (int) (word >>> (bigEndian ? 16 : 32)) & 0xFFFF;
     }
 
     /**
@@ -25,7 +44,7 @@ public final class Location {
      * @return the kind, from the Type byte (validated when the stack map was parsed)
      */
     public LocationKind kind() {
-        return LocationKind.ofValidCode(map.reader().u8(offset + KIND));
+        return at.kind();
     }
 
     /**
@@ -34,7 +53,7 @@ public final class Location {
      * @return the u16 Size field
      */
     public int sizeInBytes() {
-        return map.reader().u16(offset + SIZE_IN_BYTES);
+        return at.sizeInBytes();
     }
 
     /**
@@ -44,7 +63,7 @@ public final class Location {
      * @return the u16 DWARF register number
      */
     public int dwarfRegNum() {
-        return map.reader().u16(offset + DWARF_REG);
+        return at.dwarfRegNum();
     }
 
     /**
@@ -53,7 +72,7 @@ public final class Location {
      * @return the offset in bytes, the 32-bit field read signed
      */
     public int offset() {
-        return map.reader().i32(offset + OFFSET_OR_CONSTANT);
+        return at.offset();
     }
 
     /**
@@ -62,7 +81,7 @@ public final class Location {
      * @return the constant, in {@code [-2^31, 2^31)}
      */
     public long smallConstant() {
-        return map.reader().i32(offset + OFFSET_OR_CONSTANT);
+        return at.smallConstant();
     }
 
     /**
@@ -71,7 +90,7 @@ public final class Location {
      * @return the field, in {@code [0, 2^32)}
      */
     public long rawConstantField() {
-        return map.reader().u32(offset + OFFSET_OR_CONSTANT);
+        return at.rawConstantField();
     }
 
     /**
@@ -81,7 +100,7 @@ public final class Location {
      *     ConstantIndex location
      */
     public int constantIndex() {
-        return (int) map.reader().u32(offset + OFFSET_OR_CONSTANT);
+        return at.constantIndex();
     }
 
     /**
@@ -91,11 +110,7 @@ public final class Location {
      * @throws IllegalStateException for the other kinds, whose value lives in the machine state
      */
     public long constantValue() {
-        return switch (kind()) {
-            case CONSTANT -> smallConstant();
-            case CONSTANT_INDEX -> map.constant(constantIndex());
-            default -> throw new IllegalStateException(kind() + " location has no constant value");
-        };
+        return at.constantValue();
     }
 
     /**
@@ -104,17 +119,11 @@ public final class Location {
      * @return the byte offset of the Location's Type field in its section
      */
     public long sectionOffset() {
-        return map.sectionOffset() + offset;
+        return at.sectionOffset();
     }
 
     @Override
     public String toString() {
-        return switch (kind()) {
-            case REGISTER -> "Register R#" + dwarfRegNum() + ", size " + sizeInBytes();
-            case DIRECT -> "Direct R#" + dwarfRegNum() + " + " + offset() + ", size " + sizeInBytes();
-            case INDIRECT -> "Indirect [R#" + dwarfRegNum() + " + " + offset() + "], size " + sizeInBytes();
-            case CONSTANT -> "Constant " + smallConstant() + ", size " + sizeInBytes();
-            case CONSTANT_INDEX -> "ConstantIndex #" + constantIndex() + ", size " + sizeInBytes();
-        };
+        return at.toString();
     }
 }

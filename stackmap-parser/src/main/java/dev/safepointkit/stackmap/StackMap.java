@@ -9,8 +9,10 @@ import java.nio.ByteOrder;
  *
  * <p>{@link #parse} checks every count and offset against the bytes available before it keeps
  * anything, and remembers where each call-site record starts (records have variable size). After
- * that the views it hands out ({@link FunctionRecord}, {@link CallSiteRecord}, {@link Location},
- * {@link LiveOut}) read fields straight from the segment and cannot fail. Nothing is copied.
+ * that the cursors it moves ({@link FunctionCursor}, {@link RecordCursor}, {@link LocationCursor},
+ * {@link LiveOutCursor}, reusable and allocation-free) and the views it hands out
+ * ({@link FunctionRecord}, {@link CallSiteRecord}, {@link Location}, {@link LiveOut}, one object
+ * each) read fields straight from the segment and cannot fail. Nothing is copied.
  *
  * <p>Immutable once parsed: safe to share between threads as long as nobody writes the
  * underlying memory. The segment's owner (its arena) must outlive this object and its views.
@@ -123,10 +125,14 @@ public final class StackMap {
         }
 
         int[] recordOffsets = new int[(int) numRecords];
-        long offset = constantsEnd;
-        for (int r = 0; r < numRecords; r++) {
-            recordOffsets[r] = (int) offset;
-            offset = CallSiteRecord.validate(all, bounds, offset, r, (int) numConstants);
+        long offset = CallSiteRecord.validateAll(all, limit, constantsEnd, recordOffsets, (int) numConstants);
+        if (offset < 0) {
+            // Something is wrong: the record-by-record checks find the first problem and name it.
+            offset = constantsEnd;
+            for (int r = 0; r < numRecords; r++) {
+                offset = CallSiteRecord.validate(all, bounds, offset, r, (int) numConstants);
+            }
+            throw new IllegalStateException("the fast checks refused a stack map that the detailed checks accept");
         }
         ByteReader own = all.slice(0, offset);
         return new StackMap(own, sectionOffset, (int) numFunctions, (int) numConstants, (int) numRecords,
@@ -213,7 +219,19 @@ public final class StackMap {
      * @throws IndexOutOfBoundsException if {@code index} is out of range
      */
     public FunctionRecord function(int index) {
-        return new FunctionRecord(this, index, HEADER_SIZE + (long) checkIndex(index, functionCount, "function") * FunctionRecord.SIZE);
+        return new FunctionRecord(function(index, new FunctionCursor()));
+    }
+
+    /**
+     * Moves {@code into} to function record {@code index}; allocates nothing.
+     *
+     * @param index in {@code [0, functionCount())}
+     * @param into the cursor to move; its previous position is forgotten
+     * @return {@code into}
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
+    public FunctionCursor function(int index, FunctionCursor into) {
+        return into.moveTo(this, index, HEADER_SIZE + (long) checkIndex(index, functionCount, "function") * FunctionRecord.SIZE);
     }
 
     /**
@@ -236,7 +254,19 @@ public final class StackMap {
      * @throws IndexOutOfBoundsException if {@code index} is out of range
      */
     public CallSiteRecord record(int index) {
-        return new CallSiteRecord(this, index, recordOffsets[checkIndex(index, recordCount, "record")]);
+        return new CallSiteRecord(record(index, new RecordCursor()));
+    }
+
+    /**
+     * Moves {@code into} to call-site record {@code index}; constant time, allocates nothing.
+     *
+     * @param index in {@code [0, recordCount())}; records are in function order
+     * @param into the cursor to move; its previous position is forgotten
+     * @return {@code into}
+     * @throws IndexOutOfBoundsException if {@code index} is out of range
+     */
+    public RecordCursor record(int index, RecordCursor into) {
+        return into.moveTo(this, index, recordOffsets[checkIndex(index, recordCount, "record")]);
     }
 
     /**

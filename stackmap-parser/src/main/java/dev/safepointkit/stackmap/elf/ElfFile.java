@@ -64,6 +64,16 @@ public final class ElfFile {
     }
 
     /**
+     * Whether {@code image} starts with the ELF magic number (nothing else is checked).
+     *
+     * @param image the file's bytes
+     * @return true when its first four bytes are 0x7f 'E' 'L' 'F'
+     */
+    public static boolean hasMagic(MemorySegment image) {
+        return image.byteSize() >= 4 && new ByteReader(image, ByteOrder.BIG_ENDIAN).i32(0) == ELF_MAGIC;
+    }
+
+    /**
      * Reads the ELF header and the section header table of {@code image}, and the section names.
      * Nothing is copied but the names.
      *

@@ -39,6 +39,11 @@ public final class ByteReader {
         return order;
     }
 
+    /** Whether multi-byte fields are stored most significant byte first. */
+    public boolean isBigEndian() {
+        return swap;
+    }
+
     public long size() {
         return segment.byteSize();
     }

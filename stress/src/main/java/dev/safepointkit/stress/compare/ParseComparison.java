@@ -1,8 +1,9 @@
 package dev.safepointkit.stress.compare;
 
-import dev.safepointkit.stackmap.CallSiteRecord;
-import dev.safepointkit.stackmap.FunctionRecord;
-import dev.safepointkit.stackmap.Location;
+import dev.safepointkit.stackmap.FunctionCursor;
+import dev.safepointkit.stackmap.LiveOutCursor;
+import dev.safepointkit.stackmap.LocationCursor;
+import dev.safepointkit.stackmap.RecordCursor;
 import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapFormatException;
 import dev.safepointkit.stackmap.StackMapSection;
@@ -26,22 +27,28 @@ public final class ParseComparison {
 
     static long sumEverything(MemorySegment section) throws StackMapFormatException {
         StackMapSection parsed = StackMapSection.parse(section, ByteOrder.LITTLE_ENDIAN);
+        // One set of cursors per pass, as a caller would keep them; they allocate nothing per field.
+        FunctionCursor fn = new FunctionCursor();
+        RecordCursor record = new RecordCursor();
+        LocationCursor loc = new LocationCursor();
+        LiveOutCursor liveOut = new LiveOutCursor();
         long sum = 0;
-        for (StackMap map : parsed.stackMaps()) {
+        for (int m = 0; m < parsed.stackMaps().size(); m++) {
+            StackMap map = parsed.stackMaps().get(m);
             sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
             for (int f = 0; f < map.functionCount(); f++) {
-                FunctionRecord fn = map.function(f);
+                map.function(f, fn);
                 sum += fn.functionAddress() + fn.stackSize() + fn.recordCount();
             }
             for (int c = 0; c < map.constantCount(); c++) {
                 sum += map.constant(c);
             }
             for (int r = 0; r < map.recordCount(); r++) {
-                CallSiteRecord record = map.record(r);
+                map.record(r, record);
                 sum += record.id() + record.instructionOffset() + record.locationCount() + record.liveOutCount();
                 for (int l = 0; l < record.locationCount(); l++) {
-                    Location loc = record.location(l);
-                    sum += loc.kind().code() + loc.sizeInBytes() + loc.dwarfRegNum();
+                    record.location(l, loc);
+                    sum += loc.kindCode() + loc.sizeInBytes() + loc.dwarfRegNum();
                     sum += switch (loc.kind()) {
                         case DIRECT, INDIRECT -> loc.offset();
                         case CONSTANT -> loc.rawConstantField();
@@ -50,7 +57,8 @@ public final class ParseComparison {
                     };
                 }
                 for (int l = 0; l < record.liveOutCount(); l++) {
-                    sum += record.liveOut(l).dwarfRegNum() + record.liveOut(l).sizeInBytes();
+                    record.liveOut(l, liveOut);
+                    sum += liveOut.dwarfRegNum() + liveOut.sizeInBytes();
                 }
             }
         }

@@ -1,0 +1,865 @@
+package dev.safepointkit.compile;
+
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.JitObject;
+import dev.safepointkit.host.LlvmCompiler;
+import dev.safepointkit.host.LlvmUnavailableException;
+import dev.safepointkit.patch.CodePatcher;
+import dev.safepointkit.patch.PatchException;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * LLVM IR or bitcode to code a {@link JitHost} runs, the way a language VM or a REPL wants it:
+ *
+ * <ul>
+ *   <li><b>Runtime module</b> ({@link #runtime}): compiled once into its own object; every later
+ *       compile links in a copy of it whose definitions are available_externally, so the optimizer
+ *       may inline its functions, and calls it does not inline go to the one compiled copy.</li>
+ *   <li><b>Passes</b>: each compile runs {@link Settings#optimization} ({@code default<O2>}), then,
+ *       when a function names a GC, {@link Settings#gcPasses} ({@code rewrite-statepoints-for-gc}).</li>
+ *   <li><b>Eager</b> ({@link #load}): one object per module. <b>Lazy</b> ({@link #loadLazy}): the
+ *       module is parsed once, its local symbols made global under names unique to it, every
+ *       function declared with the {@link CodePatcher}; a function is cut out of the module (one
+ *       function per module, global variables shared through one data module) and compiled on its
+ *       first call, and its callers are relinked by the patcher.</li>
+ *   <li><b>Inlining of compiled code</b>: the optimized IR of each function compiled alone is kept,
+ *       and later compiles that call it link it in as available_externally. The pipeline records
+ *       every such link as a dependency (whether or not the optimizer inlined it: fail closed), and
+ *       {@link #redefine} recompiles every dependent, transitively.</li>
+ *   <li><b>Edit and continue</b> ({@link #redefine}): a function of a lazily loaded module gets a
+ *       new body from new IR through {@link CodePatcher#redefine}; the old code is retired and freed
+ *       at the patcher's next safepoint.</li>
+ *   <li><b>Object cache</b> ({@link ObjectCache}): an object's key is a SHA-256 of the module handed
+ *       to the optimizer (its bitcode, after the runtime and inlined bodies are linked in), the
+ *       triple, CPU and features, the passes and code generation options, the LLVM version and
+ *       {@link #VERSION}. A manifest per source (keyed by its bytes, the runtime's and the settings)
+ *       names the objects made for it, so a warm start loads them without opening libLLVM. The
+ *       host reads stack maps from each loaded object, so cached objects register like fresh ones.</li>
+ * </ul>
+ *
+ * <p>Threading: every method may be called from any thread. Lock order, outermost first:
+ * {@code redefining} (one redefinition at a time, held across its compiles and its patches); the
+ * patcher's lock (a lazy compile runs under it, on the calling thread); the pipeline's {@code lock}
+ * (every LLVM context, the unit table, the kept IR, the dependencies and the statistics); the host's
+ * lock (loads). {@link #redefine} takes the patcher's lock only after releasing the pipeline's.
+ */
+public final class CompilePipeline implements AutoCloseable {
+    /** The kit's pipeline version, part of every cache key: bump it when the pipeline's output changes. */
+    public static final String VERSION = "safepointkit-compile-pipeline 1";
+
+    /**
+     * What every compile runs.
+     *
+     * @param optimization the new-pass-manager pipeline run on every module, e.g. {@code default<O2>}
+     * @param gcPasses run after {@code optimization} on modules with a function that names a GC,
+     *     e.g. {@code rewrite-statepoints-for-gc}; blank for none
+     * @param codegen the code generator's level and relocation model (its own passes are ignored)
+     */
+    public record Settings(String optimization, String gcPasses, LlvmCompiler.Options codegen) {
+        /** {@code default<O2>}, then {@code rewrite-statepoints-for-gc} for GC'd modules, {@code -O2} PIC code. */
+        public static final Settings DEFAULT = new Settings("default<O2>", "rewrite-statepoints-for-gc", LlvmCompiler.Options.DEFAULT);
+
+        /**
+         * Checks the pipeline is given.
+         *
+         * @param optimization a pipeline, not blank
+         * @param gcPasses a pipeline, or blank for none
+         * @param codegen the code generator's options
+         * @throws IllegalArgumentException if {@code optimization} is blank
+         */
+        public Settings {
+            if (optimization == null || optimization.isBlank()) {
+                throw new IllegalArgumentException("the optimization pipeline is blank: give one, e.g. default<O0>");
+            }
+            gcPasses = gcPasses == null ? "" : gcPasses;
+        }
+
+        byte[] describe() {
+            return (optimization + "\n" + gcPasses + "\n" + codegen.optLevel() + "\n" + codegen.pic() + "\n"
+                    + LlvmCompiler.targetCpuAndFeatures()).getBytes(StandardCharsets.UTF_8);
+        }
+    }
+
+    /**
+     * Counts since the pipeline was made.
+     *
+     * @param functions functions made ready: defined by an object the pipeline compiled or took from the cache
+     * @param cacheHits objects taken from the cache
+     * @param cacheMisses objects looked up in the cache and compiled
+     * @param compileNanos time spent opening libLLVM, parsing, splitting, optimizing and emitting
+     */
+    public record Stats(int functions, int cacheHits, int cacheMisses, long compileNanos) {}
+
+    /** Opens libLLVM when a compile first needs it (a warm start may never). */
+    @FunctionalInterface
+    public interface LlvmOpener {
+        /**
+         * Opens the library.
+         *
+         * @return a compiler
+         * @throws LlvmUnavailableException if there is none
+         */
+        LlvmCompiler open() throws LlvmUnavailableException;
+    }
+
+    private final JitHost host;
+    private final CodePatcher patcher;
+    private final LlvmOpener opener;
+    private final Settings settings;
+    private final ObjectCache cache;
+    private final Path saveObjects;
+
+    private final Object redefining = new Object();
+    private final ReentrantLock lock = new ReentrantLock();
+    // Everything below is guarded by `lock`.
+    private Llvm llvm;
+    private Runtime runtime;
+    private final Map<String, Unit> units = new HashMap<>();
+    /** Optimized IR of functions compiled alone, offered to later compiles. */
+    private final Map<String, byte[]> kept = new HashMap<>();
+    /** Function -> the functions whose current object was given its body. */
+    private final Map<String, Set<String>> inlinedBy = new HashMap<>();
+    /** Functions given a body that no source has: code that inlined one is never written to a manifest. */
+    private final Set<String> redefined = new java.util.HashSet<>();
+    /** Lazy sources whose module is parsed: their contexts are freed by {@link #close}. */
+    private final List<LazySource> parsed = new ArrayList<>();
+    private boolean closed;
+    private int functions;
+    private int hits;
+    private int misses;
+    private long compileNanos;
+
+    private CompilePipeline(Builder b) {
+        this.host = b.host;
+        this.patcher = b.patcher;
+        this.opener = b.opener;
+        this.settings = b.settings;
+        this.cache = b.cache;
+        this.saveObjects = b.saveObjects;
+    }
+
+    /**
+     * Starts a pipeline loading into {@code host}.
+     *
+     * @param host where compiled objects are loaded
+     * @return a builder with the default settings, no patcher, no cache, {@link LlvmCompiler#open()}
+     */
+    public static Builder builder(JitHost host) {
+        return new Builder(host);
+    }
+
+    /** Collects a pipeline's parts. Confined to the thread that builds. */
+    public static final class Builder {
+        private final JitHost host;
+        private CodePatcher patcher;
+        private LlvmOpener opener = LlvmCompiler::open;
+        private Settings settings = Settings.DEFAULT;
+        private ObjectCache cache;
+        private Path saveObjects;
+
+        private Builder(JitHost host) {
+            this.host = host;
+        }
+
+        /**
+         * The patcher of {@code host}, for lazy modules and redefinition.
+         *
+         * @param patcher the patcher whose stubs lazy functions get
+         * @return this builder
+         */
+        public Builder patcher(CodePatcher patcher) {
+            this.patcher = patcher;
+            return this;
+        }
+
+        /**
+         * Where libLLVM comes from.
+         *
+         * @param opener called once, on the first compile that needs LLVM
+         * @return this builder
+         */
+        public Builder llvm(LlvmOpener opener) {
+            this.opener = opener;
+            return this;
+        }
+
+        /**
+         * The passes and code generation options.
+         *
+         * @param settings what every compile runs
+         * @return this builder
+         */
+        public Builder settings(Settings settings) {
+            this.settings = settings;
+            return this;
+        }
+
+        /**
+         * The persistent cache.
+         *
+         * @param cache where objects are kept across runs; null for none
+         * @return this builder
+         */
+        public Builder cache(ObjectCache cache) {
+            this.cache = cache;
+            return this;
+        }
+
+        /**
+         * A directory that receives a copy of every object the pipeline loads, as {@code NAME.o}.
+         *
+         * @param directory created if missing; null for none
+         * @return this builder
+         */
+        public Builder saveObjects(Path directory) {
+            this.saveObjects = directory;
+            return this;
+        }
+
+        /** {@return the pipeline} */
+        public CompilePipeline build() {
+            return new CompilePipeline(this);
+        }
+    }
+
+    /** The runtime: its source, the names it was globalized under, and its inline copy once made. */
+    private static final class Runtime {
+        final String name;
+        final byte[] source;
+        byte[] inlineCopy;
+
+        Runtime(String name, byte[] source) {
+            this.name = name;
+            this.source = source;
+        }
+    }
+
+    /** One function of a lazy source: cut on first need, recompiled when a body it was given changes. */
+    private static final class Unit {
+        final String function;
+        final LazySource from;
+        /** Whether the body comes from {@link #redefine}, not from {@code from}. */
+        final boolean redefinition;
+        /** The function's module before optimization; null until cut. */
+        byte[] bitcode;
+        /** Functions whose kept IR this unit's current object was compiled with. */
+        Set<String> inlined = Set.of();
+        JitObject object;
+
+        Unit(String function, LazySource from, boolean redefinition) {
+            this.function = function;
+            this.from = from;
+            this.redefinition = redefinition;
+        }
+    }
+
+    /** A module loaded lazily: parsed, globalized and kept on first need; its manifest. */
+    private final class LazySource {
+        final String name;
+        final byte[] source;
+        final String manifestKey;
+        final Manifest manifest;
+        MemorySegment context = MemorySegment.NULL;
+        MemorySegment module = MemorySegment.NULL;
+        FunctionPartitions partitions;
+
+        LazySource(String name, byte[] source, String manifestKey, Manifest manifest) {
+            this.name = name;
+            this.source = source;
+            this.manifestKey = manifestKey;
+            this.manifest = manifest;
+        }
+
+        /** The parsed and globalized module, in a context of its own that lives as long as the pipeline. */
+        MemorySegment module() throws Throwable {
+            if (module.address() == 0) {
+                if (closed) {
+                    throw new IllegalStateException("the pipeline is closed: " + name + " can no longer be cut");
+                }
+                Llvm l = llvm();
+                parsed.add(this);
+                context = l.newContext();
+                module = l.parse(context, name, source);
+                defaultTriple(l, module);
+                ModuleShapes.globalize(l, name, module, tagOf(source));
+            }
+            return module;
+        }
+
+        /** The bitcode of {@code function} alone, cut from the module. */
+        byte[] cut(String function) throws Throwable {
+            if (partitions == null) {
+                partitions = new FunctionPartitions(llvm(), name, module(), ModuleShapes.definedFunctions(llvm(), module()));
+            }
+            return partitions.cut(function);
+        }
+    }
+
+    /**
+     * Sets the runtime module: compiles it (or takes it from the cache) into one object, loads it,
+     * and from now on links its inline copy into every compile. Call once, before the modules that
+     * call it. Takes the pipeline's lock.
+     *
+     * @param name the module's name, also its object's
+     * @param source LLVM IR text or bitcode
+     * @return the loaded runtime object
+     * @throws JitLoadException if it does not parse, compile or load
+     * @throws IOException if the cache or the save directory fails
+     * @throws IllegalStateException if a runtime was set already
+     */
+    public JitObject runtime(String name, byte[] source) throws JitLoadException, IOException {
+        lock.lock();
+        try {
+            if (runtime != null) {
+                throw new IllegalStateException("the runtime is set already (" + runtime.name + ")");
+            }
+            runtime = new Runtime(name, source.clone());
+            return loadWhole(name, runtime.source, "runtime", true);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Compiles a module into one object (or takes it from the cache) and loads it. Takes the
+     * pipeline's lock.
+     *
+     * @param name the module's name, also its object's
+     * @param source LLVM IR text or bitcode
+     * @return the loaded object
+     * @throws JitLoadException if it does not parse, compile or load
+     * @throws IOException if the cache or the save directory fails
+     */
+    public JitObject load(String name, byte[] source) throws JitLoadException, IOException {
+        lock.lock();
+        try {
+            return loadWhole(name, source.clone(), "eager", false);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private JitObject loadWhole(String name, byte[] source, String mode, boolean isRuntime) throws JitLoadException, IOException {
+        String manifestKey = manifestKey(mode, source);
+        Optional<Manifest> warm = readManifest(manifestKey);
+        if (warm.isPresent() && warm.get().dataKey.isPresent()) {
+            Optional<byte[]> object = cached(warm.get().dataKey.get());
+            if (object.isPresent()) {
+                return loadObject(name, object.get());
+            }
+        }
+        long start = System.nanoTime();
+        Compiled c = llvmWork(name, () -> {
+            Llvm l = llvm();
+            MemorySegment context = l.newContext();
+            try {
+                MemorySegment module = l.parse(context, name, source);
+                defaultTriple(l, module);
+                if (isRuntime) {
+                    ModuleShapes.globalize(l, name, module, tagOf(source));
+                    MemorySegment copy = l.cloneOf(module);
+                    ModuleShapes.offerForInlining(l, copy);
+                    runtime.inlineCopy = l.bitcode(copy);
+                    l.dispose(copy);
+                }
+                return compileModule(l, context, module, name, null, !isRuntime);
+            } finally {
+                l.disposeContext(context);
+            }
+        });
+        compileNanos += System.nanoTime() - start;
+        Manifest m = new Manifest();
+        m.dataKey = Optional.of(c.key());
+        writeManifest(manifestKey, m);
+        return loadObject(name, c.object());
+    }
+
+    /**
+     * Loads a module lazily: declares each function it defines with the patcher, loads its global
+     * variables (one data module), and compiles each function on its first call. With a warm
+     * cache nothing is parsed. Takes the pipeline's lock, then the patcher's.
+     *
+     * @param name the module's name; objects are named {@code NAME.FUNCTION} and {@code NAME.data}
+     * @param source LLVM IR text or bitcode
+     * @return the functions declared, in module order
+     * @throws JitLoadException if it does not parse, a function is declared already, or the data does not load
+     * @throws IOException if the cache or the save directory fails
+     * @throws IllegalStateException if the pipeline has no patcher
+     */
+    public List<String> loadLazy(String name, byte[] source) throws JitLoadException, IOException {
+        if (patcher == null) {
+            throw new IllegalStateException("lazy loading needs a patcher (Builder.patcher)");
+        }
+        LazySource src;
+        List<String> names;
+        Optional<byte[]> data;
+        lock.lock();
+        try {
+            byte[] bytes = source.clone();
+            String manifestKey = manifestKey("lazy", bytes);
+            Optional<Manifest> warm = readManifest(manifestKey);
+            src = new LazySource(name, bytes, manifestKey, warm.orElseGet(Manifest::new));
+            if (warm.isPresent()) {
+                names = List.copyOf(warm.get().functions.keySet());
+            } else {
+                long start = System.nanoTime();
+                names = llvmWork(name, () -> ModuleShapes.definedFunctions(llvm(), src.module()));
+                compileNanos += System.nanoTime() - start;
+                for (String f : names) {
+                    src.manifest.functions.put(f, new Manifest.Entry(Optional.empty(), Set.of()));
+                }
+            }
+            for (String f : names) {
+                if (units.containsKey(f)) {
+                    throw new JitLoadException(name + ": defines '" + f + "', which " + units.get(f).from.name + " defined already");
+                }
+            }
+            // A warm manifest says whether there is data; its object may still have been evicted.
+            data = warm.isPresent() ? warm.get().dataKey.map(this::cached).orElse(Optional.of(NO_DATA)) : Optional.empty();
+            if (data.isEmpty()) {
+                long start = System.nanoTime();
+                Optional<Compiled> made = llvmWork(name + ".data", () -> {
+                    if (!ModuleShapes.definesData(llvm(), src.module())) {
+                        return Optional.<Compiled>empty();
+                    }
+                    byte[] cut = ModuleShapes.cut(llvm(), name + ".data", src.module(), null);
+                    return Optional.of(compileBitcode(name + ".data", cut, null, false));
+                });
+                compileNanos += System.nanoTime() - start;
+                src.manifest.dataKey = made.map(Compiled::key);
+                data = Optional.of(made.map(Compiled::object).orElse(NO_DATA));
+                writeManifest(manifestKey, src.manifest);
+            }
+            for (String f : names) {
+                units.put(f, new Unit(f, src, false));
+            }
+        } finally {
+            lock.unlock();
+        }
+        // Declared outside the pipeline's lock: the patcher's lock comes first (a lazy compile holds it).
+        for (String f : names) {
+            patcher.declare(f, this::compileLazily);
+        }
+        if (data.get() != NO_DATA) {
+            lock.lock();
+            try {
+                loadObject(name + ".data", data.get());
+            } finally {
+                lock.unlock();
+            }
+        }
+        return names;
+    }
+
+    /** Stands for "the source defines no global variable": there is no data object. */
+    private static final byte[] NO_DATA = new byte[0];
+
+    /** The patcher's lazy compiler: runs on the first call, under the patcher's lock. */
+    private JitObject compileLazily(String function) throws Exception {
+        lock.lock();
+        try {
+            Unit u = units.get(function);
+            Manifest.Entry known = u.redefinition ? null : u.from.manifest.functions.get(function);
+            if (u.bitcode == null && known != null && known.objectKey().isPresent() && !stale(known.inlined())) {
+                Optional<byte[]> object = cached(known.objectKey().get());
+                if (object.isPresent()) {
+                    cachedQuietly(keptKey(known.objectKey().get())).ifPresent(ir -> kept.put(function, ir));
+                    dependOn(u, known.inlined());
+                    return u.object = loadObject(u.from.name + "." + function, object.get());
+                }
+            }
+            Compiled c = compileUnit(u);
+            if (!u.redefinition && !stale(c.inlined())) {
+                u.from.manifest.functions.put(function, new Manifest.Entry(Optional.of(c.key()), c.inlined()));
+                writeManifest(u.from.manifestKey, u.from.manifest);
+            }
+            return u.object = loadObject(u.from.name + "." + function, c.object());
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Whether code given these bodies no longer belongs to any source: one of them was redefined. Holds the lock. */
+    private boolean stale(Set<String> inlined) {
+        for (String f : inlined) {
+            if (redefined.contains(f)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Cuts (once) and compiles a unit with the bodies kept now; records what it was given. Holds the lock. */
+    private Compiled compileUnit(Unit u) throws JitLoadException, IOException {
+        long start = System.nanoTime();
+        try {
+            return llvmWork(u.function, () -> {
+                if (u.bitcode == null) {
+                    u.bitcode = u.from.cut(u.function);
+                }
+                Compiled c = compileBitcode(u.from.name + "." + u.function, u.bitcode, u, true);
+                dependOn(u, c.inlined());
+                return c;
+            });
+        } finally {
+            compileNanos += System.nanoTime() - start;
+        }
+    }
+
+    private void dependOn(Unit u, Set<String> inlined) {
+        for (String f : u.inlined) {
+            inlinedBy.getOrDefault(f, new LinkedHashSet<>()).remove(u.function);
+        }
+        u.inlined = Set.copyOf(inlined);
+        for (String f : inlined) {
+            inlinedBy.computeIfAbsent(f, k -> new LinkedHashSet<>()).add(u.function);
+        }
+    }
+
+    /**
+     * Gives {@code function}, declared by a lazily loaded module, a new body from {@code source}, a
+     * module that defines that one function (and may declare others, and hold data of its own).
+     * Every compiled function that was given the old body for inlining is recompiled with the new
+     * one, transitively; then the patcher points the function's stub and relinked call sites at the
+     * new code, and each dependent's likewise. Calls already inside old code finish there; the old
+     * objects are retired, and the patcher's {@link CodePatcher#safepoint} frees them. Redefinitions
+     * run one at a time; lazy compiles may run meanwhile.
+     *
+     * @param function a function a lazily loaded module defines
+     * @param name the new module's name
+     * @param source LLVM IR text or bitcode
+     * @return the functions recompiled because they depended on the old body, in the order they were
+     * @throws JitLoadException if the module does not parse, defines another function too, or does not compile or load
+     * @throws PatchException if the patcher cannot move a call site
+     * @throws IOException if the cache or the save directory fails
+     * @throws IllegalArgumentException if {@code function} is not a function of a lazily loaded module
+     */
+    public List<String> redefine(String function, String name, byte[] source) throws JitLoadException, PatchException, IOException {
+        synchronized (redefining) {
+            Map<String, JitObject> replaced = new LinkedHashMap<>();
+            lock.lock();
+            try {
+                Unit old = units.get(function);
+                if (old == null) {
+                    throw new IllegalArgumentException("'" + function + "' is not a function of a lazily loaded module");
+                }
+                byte[] bytes = source.clone();
+                Unit fresh = new Unit(function, old.from, true);
+                long start = System.nanoTime();
+                fresh.bitcode = llvmWork(name, () -> {
+                    Llvm l = llvm();
+                    MemorySegment context = l.newContext();
+                    try {
+                        MemorySegment module = l.parse(context, name, bytes);
+                        defaultTriple(l, module);
+                        ModuleShapes.globalize(l, name, module, tagOf(bytes));
+                        List<String> defined = ModuleShapes.definedFunctions(l, module);
+                        if (!defined.equals(List.of(function))) {
+                            throw new JitLoadException(name + ": a redefinition of '" + function
+                                    + "' must define that one function; it defines " + defined);
+                        }
+                        return l.bitcode(module);
+                    } finally {
+                        l.disposeContext(context);
+                    }
+                });
+                compileNanos += System.nanoTime() - start;
+                fresh.inlined = old.inlined;
+                fresh.object = old.object;
+                units.put(function, fresh);
+                redefined.add(function);
+                kept.remove(function);
+                Deque<String> work = new ArrayDeque<>();
+                work.add(function);
+                Set<String> seen = new LinkedHashSet<>();
+                while (!work.isEmpty()) {
+                    String f = work.poll();
+                    if (!seen.add(f)) {
+                        continue;
+                    }
+                    Unit u = units.get(f);
+                    if (!f.equals(function) && u.object == null) {
+                        continue;  // never compiled: its first compile will see the new body
+                    }
+                    Set<String> dependents = new TreeSet<>(inlinedBy.getOrDefault(f, Set.of()));
+                    kept.remove(f);
+                    Compiled c = compileUnit(u);
+                    u.object = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
+                    replaced.put(f, u.object);
+                    work.addAll(dependents);
+                }
+            } finally {
+                lock.unlock();
+            }
+            // The patcher's lock is taken only now: a lazy compile holds it while it waits for ours.
+            for (Map.Entry<String, JitObject> e : replaced.entrySet()) {
+                patcher.redefine(e.getKey(), e.getValue());
+            }
+            List<String> recompiled = new ArrayList<>(replaced.keySet());
+            recompiled.remove(function);
+            return recompiled;
+        }
+    }
+
+    /**
+     * The functions whose compiled code was given {@code function}'s body for inlining, and so are
+     * recompiled when it is redefined. Takes the pipeline's lock.
+     *
+     * @param function a function name
+     * @return a snapshot, empty when none
+     */
+    public Set<String> dependents(String function) {
+        lock.lock();
+        try {
+            return Set.copyOf(inlinedBy.getOrDefault(function, Set.of()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Frees the parsed lazy modules and their cuts. Code already loaded keeps running, and
+     * functions cut already can still be compiled; a function not cut yet can no longer be
+     * (its first call fails). Takes the pipeline's lock.
+     */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            for (LazySource s : parsed) {
+                llvm.disposeContext(s.context);
+                s.context = MemorySegment.NULL;
+                s.module = MemorySegment.NULL;
+                s.partitions = null;
+            }
+            parsed.clear();
+        } catch (Throwable t) {
+            throw new IllegalStateException("freeing an LLVM context failed: " + t, t);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** {@return the counts so far} Takes the pipeline's lock. */
+    public Stats stats() {
+        lock.lock();
+        try {
+            return new Stats(functions, hits, misses, compileNanos);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    // ---- compiling ---------------------------------------------------------------------------------
+
+    /** An object and how it was made. */
+    private record Compiled(byte[] object, String key, Set<String> inlined) {}
+
+    /** Parses {@code bitcode} in a context of its own and compiles it. Holds the lock. */
+    private Compiled compileBitcode(String name, byte[] bitcode, Unit unit, boolean withRuntime) throws Throwable {
+        Llvm l = llvm();
+        MemorySegment context = l.newContext();
+        try {
+            return compileModule(l, context, l.parse(context, name, bitcode), name, unit, withRuntime);
+        } finally {
+            l.disposeContext(context);
+        }
+    }
+
+    /**
+     * Links the runtime's inline copy (with {@code withRuntime}) and, for a lazy unit, the kept
+     * bodies of the functions {@code module} calls into it, keys it, and takes it from the cache or
+     * optimizes and emits it. A unit's optimized IR is kept for later compiles. Only a unit's
+     * module is given kept bodies: only units are tracked as their dependents. The module is gone
+     * afterwards. Holds the lock.
+     */
+    private Compiled compileModule(Llvm l, MemorySegment context, MemorySegment module, String name, Unit unit,
+                                   boolean withRuntime) throws Throwable {
+        String alone = unit == null ? null : unit.function;
+        try {
+            Set<String> inlined = new TreeSet<>();
+            if (unit != null) {
+                for (String callee : ModuleShapes.declaredFunctions(l, module)) {
+                    byte[] body = kept.get(callee);
+                    if (body != null) {
+                        MemorySegment m = l.parse(context, callee, body);
+                        ModuleShapes.offerForInlining(l, m);
+                        l.sameTarget(m, module);
+                        l.link(name + " with " + callee, module, m);
+                        inlined.add(callee);
+                    }
+                }
+            }
+            if (withRuntime && runtime != null) {
+                MemorySegment m = l.parse(context, runtime.name, runtimeInlineCopy(l));
+                l.sameTarget(m, module);
+                l.link(name + " with " + runtime.name, module, m);
+            }
+            String triple = l.triple(module);
+            String key = ObjectCache.key(List.of(VERSION.getBytes(StandardCharsets.UTF_8),
+                    l.compiler.llvmVersion().getBytes(StandardCharsets.UTF_8), triple.getBytes(StandardCharsets.UTF_8),
+                    settings.describe(), l.bitcode(module)));
+            if (cache != null) {
+                Optional<byte[]> hit = cached(key);
+                if (hit.isPresent()) {
+                    if (alone != null) {
+                        cachedQuietly(keptKey(key)).ifPresent(ir -> kept.put(alone, ir));
+                    }
+                    return new Compiled(hit.get(), key, inlined);
+                }
+                misses++;
+            }
+            boolean gc = ModuleShapes.usesGc(l, module);
+            l.compiler.optimize(name, module, settings.codegen().withPasses(settings.optimization()));
+            byte[] ir = null;
+            if (alone != null && ModuleShapes.inlinableAlone(l, module, alone)) {
+                ir = l.bitcode(module);
+                kept.put(alone, ir);
+            }
+            byte[] object = l.compiler.emit(name, module,
+                    settings.codegen().withPasses(gc && !settings.gcPasses().isBlank() ? settings.gcPasses() : null));
+            if (cache != null) {
+                cache.put(key, object);
+                if (ir != null) {
+                    cache.put(keptKey(key), ir);
+                }
+            }
+            return new Compiled(object, key, inlined);
+        } finally {
+            l.dispose(module);
+        }
+    }
+
+    private byte[] runtimeInlineCopy(Llvm l) throws Throwable {
+        if (runtime.inlineCopy == null) {
+            // A warm start loaded the runtime's object without parsing it; a compile needs its copy now.
+            MemorySegment context = l.newContext();
+            try {
+                MemorySegment module = l.parse(context, runtime.name, runtime.source);
+                defaultTriple(l, module);
+                ModuleShapes.globalize(l, runtime.name, module, tagOf(runtime.source));
+                ModuleShapes.offerForInlining(l, module);
+                runtime.inlineCopy = l.bitcode(module);
+            } finally {
+                l.disposeContext(context);
+            }
+        }
+        return runtime.inlineCopy;
+    }
+
+    private static void defaultTriple(Llvm l, MemorySegment module) throws Throwable {
+        if (l.triple(module).isEmpty()) {
+            l.triple(module, LlvmCompiler.DEFAULT_TRIPLE);
+        }
+    }
+
+    private Llvm llvm() throws LlvmUnavailableException {
+        if (llvm == null) {
+            llvm = new Llvm(opener.open());
+        }
+        return llvm;
+    }
+
+    /** Work that calls libLLVM. */
+    @FunctionalInterface
+    private interface LlvmWork<T> {
+        T run() throws Throwable;
+    }
+
+    /** Runs {@code work}, passing on the pipeline's own failures and wrapping libLLVM's. */
+    private static <T> T llvmWork(String what, LlvmWork<T> work) throws JitLoadException, IOException {
+        try {
+            return work.run();
+        } catch (JitLoadException | IOException | RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new JitLoadException(what + ": calling libLLVM failed: " + t, t);
+        }
+    }
+
+    // ---- loading, the cache and its manifests --------------------------------------------------------
+
+    private JitObject loadObject(String name, byte[] object) throws JitLoadException, IOException {
+        if (saveObjects != null) {
+            Files.createDirectories(saveObjects);
+            // A name is not a path: nothing is written outside the directory.
+            Files.write(saveObjects.resolve(name.replace('/', '_') + ".o"), object);
+        }
+        JitObject loaded = host.load(name, MemorySegment.ofArray(object));
+        functions += loaded.functions().size();
+        return loaded;
+    }
+
+    /** The cached object of {@code key}, counting a hit; empty without a cache or on a miss. */
+    private Optional<byte[]> cached(String key) {
+        Optional<byte[]> payload = cachedQuietly(key);
+        if (payload.isPresent()) {
+            hits++;
+        }
+        return payload;
+    }
+
+    /** The cached payload of {@code key}, not counted: kept IR and manifests are not objects. */
+    private Optional<byte[]> cachedQuietly(String key) {
+        if (cache == null) {
+            return Optional.empty();
+        }
+        try {
+            return cache.get(key).payload();
+        } catch (IOException e) {
+            // An unreadable cache is a miss: the object is compiled again, never guessed.
+            return Optional.empty();
+        }
+    }
+
+    private static String keptKey(String objectKey) {
+        return ObjectCache.key(List.of("kept IR of".getBytes(StandardCharsets.UTF_8), objectKey.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    private String manifestKey(String mode, byte[] source) {
+        return ObjectCache.key(List.of(("manifest " + mode).getBytes(StandardCharsets.UTF_8), VERSION.getBytes(StandardCharsets.UTF_8),
+                LlvmFingerprint.current(), settings.describe(), runtime == null ? new byte[0] : runtime.source, source));
+    }
+
+    private Optional<Manifest> readManifest(String key) {
+        if (cache == null) {
+            return Optional.empty();
+        }
+        try {
+            return cachedQuietly(key).map(Manifest::decode);
+        } catch (IllegalArgumentException e) {
+            // A manifest that cannot be read is no manifest: everything is looked up or compiled again.
+            return Optional.empty();
+        }
+    }
+
+    private void writeManifest(String key, Manifest m) throws IOException {
+        if (cache != null && m.encodable()) {
+            cache.put(key, m.encode());
+        }
+    }
+
+    /** Eight hex digits of the source's SHA-256: the suffix of its globalized local names. */
+    private static String tagOf(byte[] source) {
+        return HexFormat.of().formatHex(ObjectCache.sha256().digest(source), 0, 4);
+    }
+}

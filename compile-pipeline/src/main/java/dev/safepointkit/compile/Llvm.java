@@ -1,0 +1,239 @@
+package dev.safepointkit.compile;
+
+import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.LlvmCompiler;
+import dev.safepointkit.host.LlvmUnavailableException;
+import java.lang.foreign.AddressLayout;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The part of the LLVM-C API the pipeline needs beyond {@link LlvmCompiler}'s parse-and-emit:
+ * bitcode in and out, cloning, linking, and walking and relinking a module's globals. Bound
+ * through {@link LlvmCompiler#function} from the library the compiler opened, never a second copy.
+ *
+ * <p>Handles are {@code LLVM*Ref}s as {@link MemorySegment}s of size zero; a module belongs to
+ * its context, and a context, with everything in it, to one thread at a time (the pipeline's
+ * lock). Stateless otherwise: any thread may call it on handles it owns.
+ */
+final class Llvm {
+    // LLVMLinkage, from llvm-c/Core.h.
+    static final int EXTERNAL = 0;
+    static final int AVAILABLE_EXTERNALLY = 1;
+    static final int LINK_ONCE_ANY = 2;
+    static final int LINK_ONCE_ODR = 3;
+    static final int WEAK_ANY = 5;
+    static final int WEAK_ODR = 6;
+    static final int APPENDING = 7;
+    static final int INTERNAL = 8;
+    static final int PRIVATE = 9;
+    static final int EXTERNAL_WEAK = 12;
+    static final int COMMON = 14;
+
+    private static final AddressLayout ADDR = ValueLayout.ADDRESS;
+    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT;
+    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG;
+
+    final LlvmCompiler compiler;
+    private final MethodHandle contextCreate;
+    private final MethodHandle contextDispose;
+    private final MethodHandle bufferFromRange;
+    private final MethodHandle parseIr;
+    private final MethodHandle writeBitcode;
+    private final MethodHandle bufferStart;
+    private final MethodHandle bufferSize;
+    private final MethodHandle disposeBuffer;
+    private final MethodHandle cloneModule;
+    private final MethodHandle linkModules;
+    private final MethodHandle disposeModule;
+    private final MethodHandle firstFunction;
+    private final MethodHandle nextFunction;
+    private final MethodHandle firstGlobal;
+    private final MethodHandle nextGlobal;
+    private final MethodHandle firstAlias;
+    private final MethodHandle firstIFunc;
+    private final MethodHandle isDeclaration;
+    private final MethodHandle getName;
+    private final MethodHandle setName;
+    private final MethodHandle getLinkage;
+    private final MethodHandle setLinkage;
+    private final MethodHandle setComdat;
+    private final MethodHandle getGc;
+    private final MethodHandle getTarget;
+    private final MethodHandle setTarget;
+    private final MethodHandle getDataLayout;
+    private final MethodHandle setDataLayout;
+
+    Llvm(LlvmCompiler compiler) throws LlvmUnavailableException {
+        this.compiler = compiler;
+        contextCreate = compiler.function("LLVMContextCreate", FunctionDescriptor.of(ADDR));
+        contextDispose = compiler.function("LLVMContextDispose", FunctionDescriptor.ofVoid(ADDR));
+        bufferFromRange = compiler.function("LLVMCreateMemoryBufferWithMemoryRangeCopy", FunctionDescriptor.of(ADDR, ADDR, LONG, ADDR));
+        parseIr = compiler.function("LLVMParseIRInContext", FunctionDescriptor.of(INT, ADDR, ADDR, ADDR, ADDR));
+        writeBitcode = compiler.function("LLVMWriteBitcodeToMemoryBuffer", FunctionDescriptor.of(ADDR, ADDR));
+        bufferStart = compiler.function("LLVMGetBufferStart", FunctionDescriptor.of(ADDR, ADDR));
+        bufferSize = compiler.function("LLVMGetBufferSize", FunctionDescriptor.of(LONG, ADDR));
+        disposeBuffer = compiler.function("LLVMDisposeMemoryBuffer", FunctionDescriptor.ofVoid(ADDR));
+        cloneModule = compiler.function("LLVMCloneModule", FunctionDescriptor.of(ADDR, ADDR));
+        linkModules = compiler.function("LLVMLinkModules2", FunctionDescriptor.of(INT, ADDR, ADDR));
+        disposeModule = compiler.function("LLVMDisposeModule", FunctionDescriptor.ofVoid(ADDR));
+        firstFunction = compiler.function("LLVMGetFirstFunction", FunctionDescriptor.of(ADDR, ADDR));
+        nextFunction = compiler.function("LLVMGetNextFunction", FunctionDescriptor.of(ADDR, ADDR));
+        firstGlobal = compiler.function("LLVMGetFirstGlobal", FunctionDescriptor.of(ADDR, ADDR));
+        nextGlobal = compiler.function("LLVMGetNextGlobal", FunctionDescriptor.of(ADDR, ADDR));
+        firstAlias = compiler.function("LLVMGetFirstGlobalAlias", FunctionDescriptor.of(ADDR, ADDR));
+        firstIFunc = compiler.function("LLVMGetFirstGlobalIFunc", FunctionDescriptor.of(ADDR, ADDR));
+        isDeclaration = compiler.function("LLVMIsDeclaration", FunctionDescriptor.of(INT, ADDR));
+        getName = compiler.function("LLVMGetValueName2", FunctionDescriptor.of(ADDR, ADDR, ADDR));
+        setName = compiler.function("LLVMSetValueName2", FunctionDescriptor.ofVoid(ADDR, ADDR, LONG));
+        getLinkage = compiler.function("LLVMGetLinkage", FunctionDescriptor.of(INT, ADDR));
+        setLinkage = compiler.function("LLVMSetLinkage", FunctionDescriptor.ofVoid(ADDR, INT));
+        setComdat = compiler.function("LLVMSetComdat", FunctionDescriptor.ofVoid(ADDR, ADDR));
+        getGc = compiler.function("LLVMGetGC", FunctionDescriptor.of(ADDR, ADDR));
+        getTarget = compiler.function("LLVMGetTarget", FunctionDescriptor.of(ADDR, ADDR));
+        setTarget = compiler.function("LLVMSetTarget", FunctionDescriptor.ofVoid(ADDR, ADDR));
+        getDataLayout = compiler.function("LLVMGetDataLayoutStr", FunctionDescriptor.of(ADDR, ADDR));
+        setDataLayout = compiler.function("LLVMSetDataLayout", FunctionDescriptor.ofVoid(ADDR, ADDR));
+    }
+
+    /** A global value of a module: its handle, name, linkage and whether it has a body or initializer. */
+    record Global(MemorySegment handle, String name, int linkage, boolean declaration, boolean function) {
+        boolean local() {
+            return linkage == INTERNAL || linkage == PRIVATE;
+        }
+    }
+
+    MemorySegment newContext() throws Throwable {
+        return (MemorySegment) contextCreate.invokeExact();
+    }
+
+    void disposeContext(MemorySegment context) throws Throwable {
+        contextDispose.invokeExact(context);
+    }
+
+    /** Parses IR text or bitcode ({@code LLVMParseIRInContext} tells them apart by the magic). */
+    MemorySegment parse(MemorySegment context, String name, byte[] source) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = arena.allocate(Math.max(1, source.length));
+            MemorySegment.copy(source, 0, bytes, ValueLayout.JAVA_BYTE, 0, source.length);
+            MemorySegment buffer = (MemorySegment) bufferFromRange.invokeExact(bytes, (long) source.length, arena.allocateFrom(name));
+            MemorySegment out = arena.allocate(ADDR);
+            MemorySegment message = arena.allocate(ADDR);
+            // Takes the buffer, whatever the outcome.
+            if ((int) parseIr.invokeExact(context, buffer, out, message) != 0) {
+                throw new JitLoadException(name + ": LLVM could not parse it: " + compiler.takeMessage(message));
+            }
+            return out.get(ADDR, 0);
+        }
+    }
+
+    byte[] bitcode(MemorySegment module) throws Throwable {
+        MemorySegment buffer = (MemorySegment) writeBitcode.invokeExact(module);
+        try {
+            long size = (long) bufferSize.invokeExact(buffer);
+            // The buffer holds exactly `size` bytes.
+            return ((MemorySegment) bufferStart.invokeExact(buffer)).reinterpret(size).toArray(ValueLayout.JAVA_BYTE);
+        } finally {
+            disposeBuffer.invokeExact(buffer);
+        }
+    }
+
+    MemorySegment cloneOf(MemorySegment module) throws Throwable {
+        return (MemorySegment) cloneModule.invokeExact(module);
+    }
+
+    /** Links {@code source} into {@code destination}; {@code source} is gone afterwards, whatever the outcome. */
+    void link(String what, MemorySegment destination, MemorySegment source) throws Throwable {
+        if ((int) linkModules.invokeExact(destination, source) != 0) {
+            throw new JitLoadException(what + ": LLVM could not link the modules (see its diagnostics on standard error)");
+        }
+    }
+
+    void dispose(MemorySegment module) throws Throwable {
+        disposeModule.invokeExact(module);
+    }
+
+    /** Every function, then every global variable, of {@code module}, in module order. */
+    List<Global> globals(MemorySegment module) throws Throwable {
+        List<Global> all = new ArrayList<>();
+        for (MemorySegment f = (MemorySegment) firstFunction.invokeExact(module); f.address() != 0;
+                f = (MemorySegment) nextFunction.invokeExact(f)) {
+            all.add(describe(f, true));
+        }
+        for (MemorySegment g = (MemorySegment) firstGlobal.invokeExact(module); g.address() != 0;
+                g = (MemorySegment) nextGlobal.invokeExact(g)) {
+            all.add(describe(g, false));
+        }
+        return all;
+    }
+
+    /** Whether the module has aliases or ifuncs, which the pipeline does not split or relink. */
+    boolean hasAliasesOrIFuncs(MemorySegment module) throws Throwable {
+        return ((MemorySegment) firstAlias.invokeExact(module)).address() != 0
+                || ((MemorySegment) firstIFunc.invokeExact(module)).address() != 0;
+    }
+
+    private Global describe(MemorySegment value, boolean function) throws Throwable {
+        return new Global(value, name(value), (int) getLinkage.invokeExact(value), (int) isDeclaration.invokeExact(value) != 0,
+                function);
+    }
+
+    String name(MemorySegment value) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment length = arena.allocate(LONG);
+            MemorySegment text = (MemorySegment) getName.invokeExact(value, length);
+            long n = length.get(LONG, 0);
+            // LLVM returns the name's bytes and their count; the name may hold any byte.
+            return n == 0 ? "" : new String(text.reinterpret(n).toArray(ValueLayout.JAVA_BYTE), java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
+    void rename(MemorySegment value, String name) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            byte[] bytes = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            setName.invokeExact(value, arena.allocateFrom(name), (long) bytes.length);
+        }
+    }
+
+    void linkage(MemorySegment value, int linkage) throws Throwable {
+        setLinkage.invokeExact(value, linkage);
+    }
+
+    void dropComdat(MemorySegment value) throws Throwable {
+        setComdat.invokeExact(value, MemorySegment.NULL);
+    }
+
+    /** Whether the function names a garbage collector ({@code gc "..."}). */
+    boolean hasGc(MemorySegment function) throws Throwable {
+        return ((MemorySegment) getGc.invokeExact(function)).address() != 0;
+    }
+
+    String triple(MemorySegment module) throws Throwable {
+        return string((MemorySegment) getTarget.invokeExact(module));
+    }
+
+    void triple(MemorySegment module, String triple) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            setTarget.invokeExact(module, arena.allocateFrom(triple));
+        }
+    }
+
+    /** Gives {@code module} the triple and data layout of {@code like}, so linking them raises no warning. */
+    void sameTarget(MemorySegment module, MemorySegment like) throws Throwable {
+        triple(module, triple(like));
+        String layout = string((MemorySegment) getDataLayout.invokeExact(like));
+        try (Arena arena = Arena.ofConfined()) {
+            setDataLayout.invokeExact(module, arena.allocateFrom(layout));
+        }
+    }
+
+    private static String string(MemorySegment cString) {
+        // A NUL-terminated C string of unknown length: getString stops at the NUL.
+        return cString.address() == 0 ? "" : cString.reinterpret(Long.MAX_VALUE).getString(0);
+    }
+}

@@ -1,0 +1,227 @@
+package dev.safepointkit.compile;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * A directory of compiled objects keyed by a SHA-256 of everything that decides their bytes
+ * (the pipeline computes the key). Each entry is one file {@code KEY.spko}:
+ * <pre>
+ *   0  8  magic "SPKOBJ1\n"
+ *   8  8  payload length, little endian
+ *  16 32  SHA-256 of the payload
+ *  48  n  payload
+ * </pre>
+ * An entry is written to a temporary file in the same directory and renamed over its name, so a
+ * reader sees a whole entry or none; a reader checks the magic, the length and the checksum, and an
+ * entry that fails any of them is deleted and reported as a miss ({@link Lookup#corrupt}), never
+ * returned. Several processes may share one directory: two writers of one key write the same bytes,
+ * and whichever rename lands last wins. Reading an entry sets its modification time, so eviction
+ * (oldest first, when the entries together pass the size limit after a store) is least recently
+ * used across processes; an entry evicted under another process's reader is read whole by it (the
+ * file stays open) or missed.
+ *
+ * <p>Thread safe: no state but the directory; every method may run on any thread.
+ */
+public final class ObjectCache {
+    private static final byte[] MAGIC = "SPKOBJ1\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final int HEADER = 48;
+    private static final String SUFFIX = ".spko";
+
+    private final Path directory;
+    private final long maxBytes;
+
+    /**
+     * A cache in {@code directory}, created if missing.
+     *
+     * @param directory where entries live; shared with other processes as it is
+     * @param maxBytes the size the entries may reach together before the least recently used are
+     *     deleted; {@link Long#MAX_VALUE} for no limit
+     * @throws IOException if the directory cannot be created
+     * @throws IllegalArgumentException if {@code maxBytes} is not positive
+     */
+    public ObjectCache(Path directory, long maxBytes) throws IOException {
+        if (maxBytes <= 0) {
+            throw new IllegalArgumentException("cache size limit " + maxBytes + " is not positive");
+        }
+        this.directory = Files.createDirectories(directory);
+        this.maxBytes = maxBytes;
+    }
+
+    /** {@return the cache's directory} */
+    public Path directory() {
+        return directory;
+    }
+
+    /**
+     * What a lookup found.
+     *
+     * @param payload the entry's bytes; empty on a miss
+     * @param corrupt whether an entry was there but failed its checks (it is deleted)
+     * @param why for a corrupt entry, what was wrong; else empty
+     */
+    public record Lookup(Optional<byte[]> payload, boolean corrupt, String why) {}
+
+    /**
+     * Reads the entry of {@code key}.
+     *
+     * @param key a key, as {@link #key} makes them
+     * @return the payload, or a miss saying whether a corrupt entry was found and deleted
+     * @throws IOException if the directory cannot be read for another reason than a missing entry
+     */
+    public Lookup get(String key) throws IOException {
+        Path file = entry(key);
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            return new Lookup(Optional.empty(), false, "");
+        }
+        String why = check(bytes);
+        if (why != null) {
+            try {
+                Files.deleteIfExists(file);
+            } catch (IOException e) {
+                // Another process may have replaced or removed it; the entry is not used either way.
+            }
+            return new Lookup(Optional.empty(), true, file.getFileName() + ": " + why);
+        }
+        try {
+            Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis()));
+        } catch (NoSuchFileException e) {
+            // Evicted by another process after the read: the bytes read are whole and checked.
+        }
+        return new Lookup(Optional.of(Arrays.copyOfRange(bytes, HEADER, bytes.length)), false, "");
+    }
+
+    /** Why {@code bytes} is not a whole entry, or null. */
+    private static String check(byte[] bytes) {
+        if (bytes.length < HEADER) {
+            return "truncated: " + bytes.length + " bytes, shorter than the " + HEADER + "-byte header";
+        }
+        if (!Arrays.equals(bytes, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
+            return "bad magic at offset 0";
+        }
+        long length = ByteBuffer.wrap(bytes, 8, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (length != bytes.length - HEADER) {
+            return "length field at offset 8 says " + length + " payload bytes, the file holds " + (bytes.length - HEADER);
+        }
+        byte[] sum = sha256().digest(Arrays.copyOfRange(bytes, HEADER, bytes.length));
+        if (!Arrays.equals(bytes, 16, HEADER, sum, 0, sum.length)) {
+            return "checksum at offset 16 does not match the payload";
+        }
+        return null;
+    }
+
+    /**
+     * Stores {@code payload} under {@code key}, atomically, then evicts the least recently used
+     * entries while the cache is over its limit (never the one just stored).
+     *
+     * @param key a key, as {@link #key} makes them
+     * @param payload the bytes to keep
+     * @throws IOException if the entry cannot be written or renamed into place
+     */
+    public void put(String key, byte[] payload) throws IOException {
+        byte[] bytes = new byte[HEADER + payload.length];
+        System.arraycopy(MAGIC, 0, bytes, 0, MAGIC.length);
+        ByteBuffer.wrap(bytes, 8, 8).order(ByteOrder.LITTLE_ENDIAN).putLong(payload.length);
+        System.arraycopy(sha256().digest(payload), 0, bytes, 16, 32);
+        System.arraycopy(payload, 0, bytes, HEADER, payload.length);
+        Path target = entry(key);
+        Path temporary = directory.resolve(".tmp-" + ProcessHandle.current().pid() + "-"
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()) + SUFFIX);
+        try {
+            Files.write(temporary, bytes);
+            try {
+                Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                throw new IOException(directory + " cannot rename atomically, so it cannot hold a shared cache", e);
+            }
+        } finally {
+            Files.deleteIfExists(temporary);
+        }
+        evict(target);
+    }
+
+    private void evict(Path keep) throws IOException {
+        record Entry(Path file, long size, long used) {}
+        List<Entry> entries = new ArrayList<>();
+        long total = 0;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(directory, "*" + SUFFIX)) {
+            for (Path file : files) {
+                if (file.getFileName().toString().startsWith(".tmp-")) {
+                    continue;
+                }
+                try {
+                    Entry e = new Entry(file, Files.size(file), Files.getLastModifiedTime(file).toMillis());
+                    entries.add(e);
+                    total += e.size();
+                } catch (NoSuchFileException e) {
+                    // Evicted by another process meanwhile.
+                }
+            }
+        }
+        if (total <= maxBytes) {
+            return;
+        }
+        entries.sort(Comparator.comparingLong(Entry::used));
+        for (Entry e : entries) {
+            if (total <= maxBytes) {
+                return;
+            }
+            if (!e.file().equals(keep)) {
+                Files.deleteIfExists(e.file());
+                total -= e.size();
+            }
+        }
+    }
+
+    private Path entry(String key) {
+        if (!key.matches("[0-9a-f]{64}")) {
+            throw new IllegalArgumentException("cache key '" + key + "' is not 64 lower-case hex digits");
+        }
+        return directory.resolve(key + SUFFIX);
+    }
+
+    /**
+     * The key of a list of parts: a SHA-256 over each part's length and bytes, so that no two
+     * different lists give the same stream. Stateless.
+     *
+     * @param parts what decides the entry's bytes
+     * @return 64 lower-case hex digits
+     */
+    public static String key(List<byte[]> parts) {
+        MessageDigest digest = sha256();
+        ByteBuffer length = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        for (byte[] part : parts) {
+            digest.update(length.clear().putLong(part.length).array());
+            digest.update(part);
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
+    }
+}

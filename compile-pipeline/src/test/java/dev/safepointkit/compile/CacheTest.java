@@ -1,0 +1,134 @@
+package dev.safepointkit.compile;
+
+import static dev.safepointkit.compile.PipelineFixtures.call;
+import static dev.safepointkit.compile.PipelineFixtures.utf8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.LlvmCompiler;
+import dev.safepointkit.host.LlvmUnavailableException;
+import dev.safepointkit.patch.CodePatcher;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The persistent cache through the pipeline: restarts, damaged entries, two processes at once. */
+class CacheTest {
+    /** What every run of the program must print. */
+    private static final String RESULTS = "10010 13010 11 26 " + (5 + 7 + PipelineFixtures.rtLarge(5));
+
+    private static final String MAIN = """
+            declare i64 @rt_small(i64)
+            declare i64 @rt_large(i64)
+
+            define i64 @main_fn(i64 %x) {
+            entry:
+              %a = call i64 @rt_small(i64 %x)
+              %b = call i64 @rt_large(i64 %x)
+              %r = add i64 %a, %b
+              ret i64 %r
+            }
+            """;
+
+    @TempDir
+    Path dir;
+
+    /** The runtime, the split program lazily and main.ll eagerly; every result on one line. */
+    static String runBoth(JitHost host, CompilePipeline p) throws Throwable {
+        p.runtime("runtime.ll", utf8(PipelineFixtures.runtime()));
+        p.loadLazy("split.ll", utf8(PipelineFixtures.SPLIT));
+        p.load("main.ll", utf8(MAIN));
+        return call(host, "entry", 3) + " " + call(host, "entry", 3) + " " + call(host, "dispatch", 0, 5) + " "
+                + call(host, "dispatch", 1, 5) + " " + call(host, "main_fn", 5);
+    }
+
+    private CompilePipeline.Stats run(CompilePipeline.LlvmOpener llvm) throws Throwable {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(llvm).build();
+            assertEquals(RESULTS, runBoth(host, p));
+            return p.stats();
+        }
+    }
+
+    private static CompilePipeline.LlvmOpener noLlvm() {
+        return () -> {
+            throw new LlvmUnavailableException("a warm start must not open libLLVM", null);
+        };
+    }
+
+    /** The runtime, split.ll's data and its six functions (all reached), main.ll. */
+    private static final int OBJECTS = 1 + 1 + 6 + 1;
+
+    @Test
+    void aRestartTakesEveryObjectFromTheCacheWithoutOpeningLlvm() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        CompilePipeline.Stats cold = run(() -> llvm);
+        assertEquals(0, cold.cacheHits());
+        assertEquals(OBJECTS, cold.cacheMisses());
+        CompilePipeline.Stats warm = run(noLlvm());
+        assertEquals(OBJECTS, warm.cacheHits());
+        assertEquals(0, warm.cacheMisses());
+        assertEquals(cold.functions(), warm.functions(), "the same functions, from the same objects");
+    }
+
+    @Test
+    void aCorruptOrTruncatedEntryIsRecompiledNeverLoaded() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        run(() -> llvm);
+        List<Path> entries = entries();
+        // Damage every entry, each in one of three ways: a flipped payload byte, a cut, a wrong length.
+        for (int i = 0; i < entries.size(); i++) {
+            byte[] bytes = Files.readAllBytes(entries.get(i));
+            switch (i % 3) {
+                case 0 -> bytes[bytes.length - 1] ^= 0x40;
+                case 1 -> bytes = java.util.Arrays.copyOf(bytes, bytes.length / 2);
+                default -> bytes[8] ^= 1;
+            }
+            Files.write(entries.get(i), bytes);
+        }
+        CompilePipeline.Stats repaired = run(() -> llvm);
+        assertEquals(0, repaired.cacheHits(), "no damaged entry was used");
+        assertEquals(OBJECTS, repaired.cacheMisses());
+        CompilePipeline.Stats warm = run(noLlvm());
+        assertEquals(OBJECTS, warm.cacheHits(), "the recompiled entries are whole again");
+    }
+
+    @Test
+    void twoProcessesRacingOnOneCacheDirectory() throws Throwable {
+        PipelineFixtures.llvm();
+        List<Process> processes = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            processes.add(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    CacheRace.class.getName(), dir.toString()).redirectErrorStream(true).start());
+        }
+        List<String> outputs = new ArrayList<>();
+        for (Process process : processes) {
+            String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            assertTrue(process.waitFor(120, TimeUnit.SECONDS));
+            assertEquals(0, process.exitValue(), out);
+            outputs.add(out);
+        }
+        for (String out : outputs) {
+            assertTrue(out.startsWith(RESULTS + " "), out);
+        }
+        assertTrue(Files.list(dir).noneMatch(f -> f.getFileName().toString().startsWith(".tmp-")), "no temporary file left");
+        CompilePipeline.Stats warm = run(noLlvm());
+        assertEquals(OBJECTS, warm.cacheHits(), "whatever the interleaving, every entry is whole");
+    }
+
+    private List<Path> entries() throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.filter(f -> f.toString().endsWith(".spko")).sorted().toList();
+        }
+    }
+}

@@ -1,0 +1,320 @@
+package dev.safepointkit.compile;
+
+import static dev.safepointkit.compile.PipelineFixtures.call;
+import static dev.safepointkit.compile.PipelineFixtures.utf8;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.host.JitObject;
+import dev.safepointkit.host.LlvmCompiler;
+import dev.safepointkit.patch.CodePatcher;
+import dev.safepointkit.roots.Mutator;
+import dev.safepointkit.roots.SafepointCoordinator;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Real IR through libLLVM: the runtime inlined, modules split, compiled code inlined and redefined. */
+class CompilePipelineTest {
+    private static final String MAIN = """
+            declare i64 @rt_small(i64)
+            declare i64 @rt_large(i64)
+
+            define i64 @main_fn(i64 %x) {
+            entry:
+              %a = call i64 @rt_small(i64 %x)
+              %b = call i64 @rt_large(i64 %x)
+              %r = add i64 %a, %b
+              ret i64 %r
+            }
+            """;
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void inlinesTheRuntimesSmallFunctionAndCallsItsLargeOne() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        Path saved = dir.resolve("objects");
+        try (JitHost host = new JitHost()) {
+            CompilePipeline p = CompilePipeline.builder(host).llvm(() -> llvm).saveObjects(saved).build();
+            JitObject rt = p.runtime("runtime.ll", utf8(PipelineFixtures.runtime()));
+            JitObject main = p.load("main.ll", utf8(MAIN));
+            assertEquals(Set.of("rt_small", "rt_large"), rt.definedGlobals(), "the runtime is compiled once, on its own");
+            assertFalse(main.referencedSymbols().contains("rt_small"), "rt_small was inlined: " + main.referencedSymbols());
+            assertTrue(main.referencedSymbols().contains("rt_large"), "rt_large is called: " + main.referencedSymbols());
+            assertEquals(Set.of("main_fn"), main.definedGlobals(), "the runtime's copy is not compiled into main.ll");
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5));
+            assertTrue(Files.size(saved.resolve("main.ll.o")) > 0);
+            assertTrue(Files.size(saved.resolve("runtime.ll.o")) > 0);
+        }
+    }
+
+    @Test
+    void lazyFunctionsInlineTheRuntimeToo() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.runtime("runtime.ll", utf8(PipelineFixtures.runtime()));
+            assertEquals(List.of("main_fn"), p.loadLazy("main.ll", utf8(MAIN)));
+            assertEquals(List.of("runtime.ll"), host.objects().stream().map(JitObject::name).toList(),
+                    "main_fn is not compiled before its first call, and main.ll has no data");
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5));
+            JitObject body = host.objects().getLast();
+            assertEquals("main.ll.main_fn", body.name());
+            assertFalse(body.referencedSymbols().contains("rt_small"), body.referencedSymbols().toString());
+            assertTrue(body.referencedSymbols().contains("rt_large"));
+        }
+    }
+
+    @Test
+    void aSplitModuleBehavesLikeTheWholeOne() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        long[] whole = runSplitProgram(llvm, false);
+        long[] split = runSplitProgram(llvm, true);
+        assertEquals(List.of(10010L, 13010L, 11L, 26L), List.of(whole[0], whole[1], whole[2], whole[3]), "the unsplit module's own results");
+        assertEquals(List.of(whole[0], whole[1], whole[2], whole[3]), List.of(split[0], split[1], split[2], split[3]));
+    }
+
+    /** entry(3) twice (the counter persists), dispatch through both table slots. */
+    private static long[] runSplitProgram(LlvmCompiler llvm, boolean lazy) throws Throwable {
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            if (lazy) {
+                List<String> declared = p.loadLazy("split.ll", utf8(PipelineFixtures.SPLIT));
+                assertEquals(6, declared.size(), "every function, local ones included: " + declared);
+                assertEquals(List.of("split.ll.data"), host.objects().stream().map(JitObject::name).toList(),
+                        "only the data is loaded before the first call");
+            } else {
+                p.load("split.ll", utf8(PipelineFixtures.SPLIT));
+            }
+            long[] r = {call(host, "entry", 3), call(host, "entry", 3), call(host, "dispatch", 0, 5), call(host, "dispatch", 1, 5)};
+            if (lazy) {
+                assertEquals(7, host.objects().size(), "the data and one object per function reached: " + host.objects());
+            }
+            return r;
+        }
+    }
+
+    @Test
+    void functionsOfALargeModuleAreCutThroughItsPartitions() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        int n = 10 * FunctionPartitions.LEAF;
+        StringBuilder ir = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            ir.append("@g").append(i).append(" = private global i64 ").append(i * 7).append('\n');
+        }
+        for (int i = 0; i < n; i++) {
+            ir.append("define i64 @f").append(i).append("(i64 %x) {\nentry:\n  %g = load i64, ptr @g").append(i).append('\n');
+            ir.append("  %m = mul i64 %x, ").append(i).append("\n  %s = add i64 %m, %g\n");
+            if (i + 1 < n) {
+                ir.append("  %n = call i64 @f").append(i + 1).append("(i64 %x)\n  %r = add i64 %s, %n\n  ret i64 %r\n}\n");
+            } else {
+                ir.append("  ret i64 %s\n}\n");
+            }
+        }
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host);
+             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build()) {
+            p.loadLazy("many.ll", utf8(ir.toString()));
+            for (int from : new int[] {n - 3, 5, n / 2}) {
+                long expected = 0;
+                for (int i = from; i < n; i++) {
+                    expected += 2L * i + i * 7L;
+                }
+                assertEquals(expected, call(host, "f" + from, 2), "f" + from);
+            }
+            assertEquals(1 + n - 5, host.objects().size(), "the data and each function from f5 on");
+        }
+    }
+
+    @Test
+    void aCompiledFunctionIsInlinedIntoALaterModuleAndItsRedefinitionReachesTheDependent() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        String lib = """
+                define i64 @scale(i64 %x) {
+                entry:
+                  %r = mul i64 %x, 3
+                  ret i64 %r
+                }
+                """;
+        String user = """
+                declare i64 @scale(i64)
+
+                define i64 @user(i64 %x) {
+                entry:
+                  %s = call i64 @scale(i64 %x)
+                  %r = add i64 %s, 1
+                  ret i64 %r
+                }
+                """;
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("lib.ll", utf8(lib));
+            assertEquals(30, call(host, "scale", 10));
+            p.loadLazy("user.ll", utf8(user));
+            assertEquals(31, call(host, "user", 10));
+            JitObject userBody = host.objects().getLast();
+            assertFalse(userBody.referencedSymbols().contains("scale"), "scale's kept IR was inlined: " + userBody.referencedSymbols());
+            assertEquals(Set.of("user"), p.dependents("scale"));
+
+            List<String> recompiled = p.redefine("scale", "scale-v2.ll", utf8("""
+                    define i64 @scale(i64 %x) {
+                    entry:
+                      %r = mul i64 %x, 100
+                      ret i64 %r
+                    }
+                    """));
+            assertEquals(List.of("user"), recompiled);
+            assertEquals(1000, call(host, "scale", 10), "callers through the stub run the new body");
+            assertEquals(1001, call(host, "user", 10), "the dependent that had inlined the old body runs the new one");
+        }
+    }
+
+    @Test
+    void editAndContinueWhileTwoThreadsCallInALoop() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        SafepointCoordinator coordinator = new SafepointCoordinator(0);
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, coordinator, failures::add)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("loop.ll", utf8("""
+                    declare i64 @helper(i64)
+
+                    define i64 @work(i64 %x) {
+                    entry:
+                      %h = call i64 @helper(i64 %x)
+                      %r = add i64 %h, 1
+                      ret i64 %r
+                    }
+                    """));
+            p.loadLazy("helper.ll", utf8("""
+                    define i64 @helper(i64 %x) {
+                    entry:
+                      %r = mul i64 %x, 2
+                      ret i64 %r
+                    }
+                    """));
+            MethodHandle work = PipelineFixtures.handle(host, "work", 1);
+            assertEquals(21L, (long) work.invokeExact(10L), "work compiles first, so it calls helper and inlines nothing");
+            JitObject oldHelper = host.objects().getLast();
+            assertEquals("helper.ll.helper", oldHelper.name());
+
+            AtomicBoolean redefined = new AtomicBoolean();
+            AtomicBoolean done = new AtomicBoolean();
+            Queue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            AtomicLong oldSeen = new AtomicLong();
+            AtomicLong newSeen = new AtomicLong();
+            CountDownLatch running = new CountDownLatch(2);
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                threads.add(Thread.ofPlatform().start(() -> {
+                    try (Mutator m = coordinator.attach()) {
+                        running.countDown();
+                        while (!done.get()) {
+                            boolean after = redefined.get();
+                            long r;
+                            try (var scope = m.enter()) {
+                                r = (long) work.invokeExact(10L);
+                            }
+                            if (r == 21L && !after) {
+                                oldSeen.incrementAndGet();
+                            } else if (r == 301L) {
+                                newSeen.incrementAndGet();
+                            } else {
+                                throw new AssertionError("work(10) = " + r + (after ? " after the redefinition returned" : ""));
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }));
+            }
+            assertTrue(running.await(10, TimeUnit.SECONDS));
+            Thread.sleep(50);
+            try {
+                assertEquals(List.of(), p.redefine("helper", "helper-v2.ll", utf8("""
+                        define i64 @helper(i64 %x) {
+                        entry:
+                          %r = mul i64 %x, 30
+                          ret i64 %r
+                        }
+                        """)), "work never inlined helper");
+                redefined.set(true);
+                Thread.sleep(50);
+                // The old body is freed at a stop, while both threads keep calling.
+                assertEquals(1, patcher.safepoint(), "the old helper is freed at a safepoint");
+                Thread.sleep(20);
+            } finally {
+                done.set(true);
+                for (Thread t : threads) {
+                    t.join();
+                }
+            }
+            for (Throwable e : errors) {
+                throw e;
+            }
+            assertFalse(host.objects().contains(oldHelper), "the old code is unloaded");
+            assertTrue(oldSeen.get() > 0 && newSeen.get() > 0, "both bodies ran: old " + oldSeen + ", new " + newSeen);
+            assertEquals(301L, (long) work.invokeExact(10L));
+            assertEquals(List.of(), failures);
+        }
+    }
+
+    @Test
+    void aRedefinitionMustDefineTheOneFunction() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("split.ll", utf8(PipelineFixtures.SPLIT));
+            JitLoadException e = assertThrows(JitLoadException.class, () -> p.redefine("bump", "two.ll", utf8("""
+                    define i64 @bump(i64 %x) {
+                      ret i64 %x
+                    }
+                    define i64 @other(i64 %x) {
+                      ret i64 %x
+                    }
+                    """)));
+            assertTrue(e.getMessage().contains("must define that one function"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> p.redefine("nope", "n.ll", utf8("")));
+            assertEquals(3, call(host, "bump", 3), "the failed redefinition changed nothing");
+        }
+    }
+
+    @Test
+    void refusesWhatItCannotSplitNamingIt() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            JitLoadException e = assertThrows(JitLoadException.class, () -> p.loadLazy("alias.ll", utf8("""
+                    define i64 @f(i64 %x) {
+                      ret i64 %x
+                    }
+                    @g = alias i64 (i64), ptr @f
+                    """)));
+            assertTrue(e.getMessage().contains("alias"), e.getMessage());
+            JitLoadException ctors = assertThrows(JitLoadException.class, () -> p.loadLazy("ctors.ll", utf8("""
+                    define void @init() {
+                      ret void
+                    }
+                    @llvm.global_ctors = appending global [1 x { i32, ptr, ptr }] [{ i32, ptr, ptr } { i32 65535, ptr @init, ptr null }]
+                    """)));
+            assertTrue(ctors.getMessage().contains("llvm.global_ctors") && ctors.getMessage().contains("appending"), ctors.getMessage());
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package dev.safepointkit.compile;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The cache's entry format, its checks and its eviction, without LLVM. */
+class ObjectCacheTest {
+    @TempDir
+    Path dir;
+
+    private static String key(String s) {
+        return ObjectCache.key(List.of(s.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void storesAndReadsBackAnEntry() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        cache.put(key("a"), new byte[] {1, 2, 3});
+        assertArrayEquals(new byte[] {1, 2, 3}, cache.get(key("a")).payload().orElseThrow());
+        assertTrue(cache.get(key("b")).payload().isEmpty());
+        assertFalse(cache.get(key("b")).corrupt(), "absent is not corrupt");
+    }
+
+    @Test
+    void keysSeparateTheirParts() {
+        assertNotEquals(ObjectCache.key(List.of("ab".getBytes(), "c".getBytes())), ObjectCache.key(List.of("a".getBytes(), "bc".getBytes())));
+        assertThrows(IllegalArgumentException.class, () -> new ObjectCache(dir, 1).get("../escape"));
+    }
+
+    @Test
+    void aDamagedEntryIsReportedAndDeleted() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] payload = new byte[100];
+        cache.put(key("a"), payload);
+        Path file = dir.resolve(key("a") + ".spko");
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[60] = 9;
+        Files.write(file, bytes);
+        ObjectCache.Lookup damaged = cache.get(key("a"));
+        assertTrue(damaged.corrupt());
+        assertTrue(damaged.why().contains("checksum"), damaged.why());
+        assertFalse(Files.exists(file), "deleted, so the next store writes it whole");
+        Files.write(file, java.util.Arrays.copyOf(bytes, 30));
+        assertTrue(cache.get(key("a")).why().contains("truncated"));
+    }
+
+    @Test
+    void evictsTheLeastRecentlyUsedEntriesPastTheLimit() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, 3 * (48 + 100));
+        for (String k : List.of("a", "b", "c")) {
+            cache.put(key(k), new byte[100]);
+            Files.setLastModifiedTime(dir.resolve(key(k) + ".spko"), FileTime.fromMillis(1_000_000 + k.charAt(0)));
+        }
+        assertTrue(cache.get(key("a")).payload().isPresent(), "reading a makes it the most recently used");
+        cache.put(key("d"), new byte[100]);
+        assertTrue(cache.get(key("b")).payload().isEmpty(), "b, the least recently used, is evicted");
+        for (String k : List.of("a", "c", "d")) {
+            assertTrue(cache.get(key(k)).payload().isPresent(), k);
+        }
+        assertEquals(3, Files.list(dir).count());
+    }
+}
