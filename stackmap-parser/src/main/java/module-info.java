@@ -8,4 +8,5 @@
 module dev.safepointkit.stackmap {
     exports dev.safepointkit.stackmap;
     exports dev.safepointkit.stackmap.elf;
+    exports dev.safepointkit.stackmap.dwarf;
 }
