@@ -14,7 +14,6 @@ import dev.safepointkit.stackmap.internal.ByteReader;
 public final class CallSiteRecord {
     static final int ID = 0;
     static final int INSTRUCTION_OFFSET = 8;
-    static final int FLAGS = 12;
     static final int NUM_LOCATIONS = 14;
     static final int LOCATIONS = 16;
     /** Before the live-outs: u16 padding, then u16 NumLiveOuts. */
