@@ -156,13 +156,15 @@ fi
 # The demo (examples/demo): its runtime functions and binary-trees, which the demo bundles, and
 # the programs its tests run. Statepoints come from rewrite-statepoints-for-gc, except in the
 # sources that write them by hand (frames.ll: gc-live allocas, exact derived pointers).
+# runtime.o and binarytrees.o come from the compile pipeline (`safepointkit compile`: runtime.ll's
+# allocation fast path inlined into binary-trees), so they are written in place only, where the
+# command line can be built; cli's DemoObjectsTest checks them against a fresh compile instead.
 demo=$fixtures/demo/x86_64
 mkdir -p "$demo"
-cd "$root/examples/demo/src/main/llvm"
-llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj runtime.ll -o "$demo/runtime.o"
-opt-19 -passes=rewrite-statepoints-for-gc -S binarytrees.ll -o "$work/binarytrees.statepoints.ll"
-(cd "$work" && llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj \
-  binarytrees.statepoints.ll -o "$demo/binarytrees.o")
+if [ "$fixtures" = "$root/fixtures" ]; then
+  "$root/bin/safepointkit" compile --runtime "$root/examples/demo/src/main/llvm/runtime.ll" --out "$demo" \
+    "$root/examples/demo/src/main/llvm/binarytrees.ll"
+fi
 cd "$root/examples/demo/src/test/llvm"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj frames.ll -o "$demo/frames.o"
 echo "regen-fixtures: wrote $(ls "$demo" | wc -l) objects under $demo"

@@ -328,11 +328,27 @@ public final class CompilePipeline implements AutoCloseable {
     public JitObject runtime(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
-            if (runtime != null) {
-                throw new IllegalStateException("the runtime is set already (" + runtime.name + ")");
-            }
-            runtime = new Runtime(name, source.clone());
-            return loadWhole(name, runtime.source, "runtime", true);
+            setRuntime(name, source);
+            return loadObject(name, objectOf(name, runtime.source, "runtime", true));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Sets the runtime module whose object the host has loaded already: one this pipeline compiled
+     * from the same source (ahead of time, say, and bundled). Only its inline copy is used, for
+     * the compiles from now on; nothing is compiled or loaded now. Call once, instead of
+     * {@link #runtime}. Takes the pipeline's lock.
+     *
+     * @param name the module's name
+     * @param source LLVM IR text or bitcode, the one the loaded object was compiled from
+     * @throws IllegalStateException if a runtime was set already
+     */
+    public void runtimeLoaded(String name, byte[] source) {
+        lock.lock();
+        try {
+            setRuntime(name, source);
         } finally {
             lock.unlock();
         }
@@ -351,19 +367,61 @@ public final class CompilePipeline implements AutoCloseable {
     public JitObject load(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
-            return loadWhole(name, source.clone(), "eager", false);
+            return loadObject(name, objectOf(name, source.clone(), "eager", false));
         } finally {
             lock.unlock();
         }
     }
 
-    private JitObject loadWhole(String name, byte[] source, String mode, boolean isRuntime) throws JitLoadException, IOException {
+    /**
+     * Compiles the runtime module without loading it (ahead of time: its callers' objects are
+     * made with {@link #compile} and loaded elsewhere, after {@link #runtimeLoaded}). Call once,
+     * instead of {@link #runtime}. Takes the pipeline's lock.
+     *
+     * @param name the module's name
+     * @param source LLVM IR text or bitcode
+     * @return the object's bytes, the same {@link #runtime} would load
+     * @throws JitLoadException if it does not parse or compile
+     * @throws IOException if the cache or the save directory fails
+     * @throws IllegalStateException if a runtime was set already
+     */
+    public byte[] compileRuntime(String name, byte[] source) throws JitLoadException, IOException {
+        lock.lock();
+        try {
+            setRuntime(name, source);
+            return saved(name, objectOf(name, runtime.source, "runtime", true));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Compiles a module into one object, as {@link #load} would, without loading it. Takes the
+     * pipeline's lock.
+     *
+     * @param name the module's name
+     * @param source LLVM IR text or bitcode
+     * @return the object's bytes
+     * @throws JitLoadException if it does not parse or compile
+     * @throws IOException if the cache or the save directory fails
+     */
+    public byte[] compile(String name, byte[] source) throws JitLoadException, IOException {
+        lock.lock();
+        try {
+            return saved(name, objectOf(name, source.clone(), "eager", false));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The object of a whole module: from the cache through its manifest, or compiled. Holds the lock. */
+    private byte[] objectOf(String name, byte[] source, String mode, boolean isRuntime) throws JitLoadException, IOException {
         String manifestKey = manifestKey(mode, source);
         Optional<Manifest> warm = readManifest(manifestKey);
         if (warm.isPresent() && warm.get().dataKey.isPresent()) {
             Optional<byte[]> object = cached(warm.get().dataKey.get());
             if (object.isPresent()) {
-                return loadObject(name, object.get());
+                return object.get();
             }
         }
         long start = System.nanoTime();
@@ -389,7 +447,7 @@ public final class CompilePipeline implements AutoCloseable {
         Manifest m = new Manifest();
         m.dataKey = Optional.of(c.key());
         writeManifest(manifestKey, m);
-        return loadObject(name, c.object());
+        return c.object();
     }
 
     /**
@@ -791,6 +849,9 @@ public final class CompilePipeline implements AutoCloseable {
             return work.run();
         } catch (JitLoadException | IOException | RuntimeException | Error e) {
             throw e;
+        } catch (LlvmUnavailableException e) {
+            // Where it looked and how to install it, as it says.
+            throw new JitLoadException(what + ": " + e.getMessage(), e);
         } catch (Throwable t) {
             throw new JitLoadException(what + ": calling libLLVM failed: " + t, t);
         }
@@ -798,15 +859,29 @@ public final class CompilePipeline implements AutoCloseable {
 
     // ---- loading, the cache and its manifests --------------------------------------------------------
 
+    /** Holds the lock. */
+    private void setRuntime(String name, byte[] source) {
+        if (runtime != null) {
+            throw new IllegalStateException("the runtime is set already (" + runtime.name + ")");
+        }
+        runtime = new Runtime(name, source.clone());
+    }
+
     private JitObject loadObject(String name, byte[] object) throws JitLoadException, IOException {
+        saved(name, object);
+        JitObject loaded = host.load(name, MemorySegment.ofArray(object));
+        functions += loaded.functions().size();
+        return loaded;
+    }
+
+    /** Writes {@code object} to the save directory, when there is one; returns it. */
+    private byte[] saved(String name, byte[] object) throws IOException {
         if (saveObjects != null) {
             Files.createDirectories(saveObjects);
             // A name is not a path: nothing is written outside the directory.
             Files.write(saveObjects.resolve(name.replace('/', '_') + ".o"), object);
         }
-        JitObject loaded = host.load(name, MemorySegment.ofArray(object));
-        functions += loaded.functions().size();
-        return loaded;
+        return object;
     }
 
     /** The cached object of {@code key}, counting a hit; empty without a cache or on a miss. */
