@@ -234,8 +234,9 @@ class CodePatcherTest {
     void aLazyCompilerThatStopsTheWorldIsRefusedNamingTheFunction() throws Throwable {
         // The lock order: a stop comes before the patcher's lock, and a lazy compile holds that lock.
         List<Throwable> refused = new CopyOnWriteArrayList<>();
+        JitObject spare = PatchFixtures.load(host, "g_v2");
         patcher.declare("g", fn -> {
-            for (Action stop : List.<Action>of(() -> patcher.safepoint(), () -> patcher.unload(host.objects().getFirst()))) {
+            for (Action stop : List.<Action>of(() -> patcher.safepoint(), () -> patcher.unload(spare))) {
                 try {
                     stop.run();
                     refused.add(new AssertionError("a stop from inside the LazyCompiler went through"));
@@ -255,7 +256,8 @@ class CodePatcherTest {
             assertTrue(t.getMessage().contains("the LazyCompiler of 'g'"), t.getMessage());
         }
         assertEquals(List.of(), failures);
-        assertEquals(0, patcher.safepoint(), "outside the compile a stop is fine");
+        assertTrue(host.objects().contains(spare));
+        assertTrue(patcher.unload(spare), "outside the compile a stop is fine");
     }
 
     @Test
