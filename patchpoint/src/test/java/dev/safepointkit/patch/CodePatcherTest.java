@@ -234,7 +234,7 @@ class CodePatcherTest {
     void aLazyCompilerThatStopsTheWorldIsRefusedNamingTheFunction() throws Throwable {
         // The lock order: a stop comes before the patcher's lock, and a lazy compile holds that lock.
         List<Throwable> refused = new CopyOnWriteArrayList<>();
-        JitObject spare = PatchFixtures.load(host, "g_v2");
+        JitObject spare = PatchFixtures.load(host, "ptr_spin");
         patcher.declare("g", fn -> {
             for (Action stop : List.<Action>of(() -> patcher.safepoint(), () -> patcher.unload(spare))) {
                 try {
