@@ -552,6 +552,41 @@ class CodePatcherTest {
         assertEquals(5, patcher.patchLog().size());
     }
 
+    @Test
+    void aRelinkOwesItsBarrierAndEveryFreeOfCodePaysItFirst() throws Throwable {
+        JitObject spare = PatchFixtures.load(host, "ptr_spin");
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20), "compiles g");
+        long[] barriersAtFreeing = new long[1];
+        host.addListener(new JitEventListener() {
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                barriersAtFreeing[0] = Libc.membarrierCalls();   // after the patcher's listener, before the unmap
+            }
+        });
+        assertTrue(patcher.barrierOwed(), "the first call's relink of the aligned sites owes its barrier");
+        patcher.serializeNow();
+        assertFalse(patcher.barrierOwed());
+
+        assertEquals(0, barriersDuring(() -> assertEquals(2, patcher.unlink("g").patched())), "no barrier per relink");
+        assertEquals(0, barriersDuring(() -> assertEquals(2, patcher.relink("g").patched())));
+        assertTrue(patcher.barrierOwed());
+        assertEquals(41L, call("f0", 20), "the sites work while the barrier is owed");
+        long before = Libc.membarrierCalls();
+        host.unload(spare, false);   // unmaps code: no thread may run old bytes by then
+        assertEquals(before + 1, barriersAtFreeing[0], "the owed barrier is paid before the object's code is unmapped");
+        assertEquals(before + 1, Libc.membarrierCalls());
+        assertFalse(patcher.barrierOwed());
+        assertEquals(0, barriersDuring(() -> patcher.serializeNow()), "nothing owed: nothing paid");
+
+        patcher.unlink("g");
+        assertEquals(1, barriersDuring(() -> patcher.safepoint()), "a stop pays what is owed before mutators resume");
+        patcher.relink("g");
+        assertEquals(0, barriersDuring(() -> patcher.close()), "lazy_caller still calls the stubs: nothing is freed");
+        assertEquals(1, barriersDuring(() -> host.close()), "the host's unloads, and the stubs' free after them, pay once");
+    }
+
     @FunctionalInterface
     private interface Action {
         void run() throws Throwable;
