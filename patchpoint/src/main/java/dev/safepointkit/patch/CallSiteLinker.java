@@ -106,17 +106,14 @@ final class CallSiteLinker {
                 pending.remove(s.address);
             }
             int patched = 0;
-            try {
-                for (Map.Entry<Site, Long> w : now.entrySet()) {
-                    Site s = w.getKey();
-                    pending.remove(s.address);
-                    if (rewriteUnlessUnloaded(s, w.getValue())) {
-                        patched++;
-                    }
+            // The stores owe one core-serializing barrier between them, paid before any code is
+            // unmapped or at the next stop: the old targets stay mapped until then.
+            for (Map.Entry<Site, Long> w : now.entrySet()) {
+                Site s = w.getKey();
+                pending.remove(s.address);
+                if (rewriteUnlessUnloaded(s, w.getValue())) {
+                    patched++;
                 }
-            } finally {
-                // One core-serializing barrier for all the stores, before the patcher returns.
-                writer.serializePending();
             }
             for (Map.Entry<Site, Long> d : deferred.entrySet()) {
                 pending.put(d.getKey().address, d.getValue());

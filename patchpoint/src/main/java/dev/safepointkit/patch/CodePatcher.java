@@ -501,6 +501,22 @@ public final class CodePatcher implements AutoCloseable {
         return linker.siteTarget(siteAddress);
     }
 
+    /**
+     * Pays the barrier that relinks made while threads ran still owe, if any: once this returns,
+     * every thread has serialized and runs no old bytes of any site rewritten before the call.
+     * Never needed for safety (the patcher pays before any code is unmapped and at every stop); a
+     * runtime calls it when it needs that guarantee itself, say before reusing memory an old
+     * target pointed into that the host does not own. Any thread.
+     */
+    public void serializeNow() {
+        writer.serializePending();
+    }
+
+    /** {@return whether a relink made while threads ran still owes its core-serializing barrier} */
+    public boolean barrierOwed() {
+        return writer.barrierOwed();
+    }
+
     /** {@return the number of unaligned sites waiting for a safepoint to be rewritten} */
     public int pendingSites() {
         return linker.pendingSites();
@@ -830,6 +846,7 @@ public final class CodePatcher implements AutoCloseable {
             }
         }
         if (stubsFreed.compareAndSet(false, true)) {
+            writer.serializePending();   // no thread may still run bytes that lead into a stub
             host.listeners().remove(listener);
             stubs.free();
             arena.close();

@@ -61,8 +61,13 @@ final class CodeWriter {
         }
     }
 
+    /**
+     * Before {@code object}'s code is unmapped: a barrier still owed is paid first, so no thread
+     * can still be running old bytes that lead into code about to go (this object's or another's).
+     */
     void objectFreeing(LoadedObject object) {
         synchronized (LOCK) {
+            serializePendingLocked();
             code.remove(object.key());
         }
     }
@@ -117,10 +122,21 @@ final class CodeWriter {
     /** The barrier {@link #serializeAfterStop} describes, if any write is waiting for one. */
     void serializePending() {
         synchronized (LOCK) {
-            if (unserialized > 0) {
-                CoreSync.serializeAllThreads();
-                unserialized = 0;
-            }
+            serializePendingLocked();
+        }
+    }
+
+    /** {@return whether a write made while threads run still waits for its barrier} */
+    boolean barrierOwed() {
+        synchronized (LOCK) {
+            return unserialized > 0;
+        }
+    }
+
+    private void serializePendingLocked() {
+        if (unserialized > 0) {
+            CoreSync.serializeAllThreads();
+            unserialized = 0;
         }
     }
 
@@ -225,10 +241,12 @@ final class CodeWriter {
 
     /**
      * As {@link #write} with {@code whileRunning}, except that code no longer loaded (its object
-     * is being unloaded) is left alone (returns null then), and the barrier is left for
-     * {@link #serializePending}, which the caller must call once after its batch: one membarrier
-     * for every site of a relink. That is as safe as one per store: each store is one aligned word
-     * that a racing thread sees old or new, and every thread serializes before the patcher returns.
+     * is being unloaded) is left alone (returns null then), and the barrier is owed, not made: it
+     * is paid by {@link #serializePending}, at the end of the next stop, and before any code is
+     * unmapped ({@link #objectFreeing}; the patcher also pays before it frees its stubs). That is
+     * as safe as a barrier per store: each store is one aligned word that a racing thread sees
+     * old or new, both whole instructions that lead to code that stays mapped until the barrier
+     * has made every thread serialize (docs/patching.md, "The owed barrier").
      */
     Patch writeUnlessUnloaded(long address, byte[] expected, byte[] replacement, String what) throws PatchException {
         synchronized (LOCK) {

@@ -13,6 +13,11 @@ package dev.safepointkit.patch;
  */
 public record Patch(long address, byte[] before, byte[] after, String what, boolean whileRunning, long nanoTime) {
 
+    /**
+     * Copies the byte arrays, so the record stays immutable.
+     *
+     * @throws IllegalArgumentException if {@code before} and {@code after} differ in length
+     */
     public Patch {
         before = before.clone();
         after = after.clone();
@@ -21,16 +26,19 @@ public record Patch(long address, byte[] before, byte[] after, String what, bool
         }
     }
 
+    /** {@return a copy of the bytes there before the write} */
     @Override
     public byte[] before() {
         return before.clone();
     }
 
+    /** {@return a copy of the bytes there after the write} */
     @Override
     public byte[] after() {
         return after.clone();
     }
 
+    /** {@return the address, what was done, both byte strings in hex, and how it was written} */
     @Override
     public String toString() {
         return String.format("0x%x %s: [%s] -> [%s]%s", address, what, X86Code.hex(before), X86Code.hex(after),

@@ -13,6 +13,11 @@ package dev.safepointkit.patch;
  */
 public record Sled(long address, int length, String function, long id, long objectKey) {
 
+    /**
+     * Checks the length.
+     *
+     * @throws IllegalArgumentException if {@code length} is not positive
+     */
     public Sled {
         if (length <= 0) {
             throw new IllegalArgumentException("sled of " + length + " bytes");

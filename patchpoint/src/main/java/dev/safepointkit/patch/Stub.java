@@ -9,18 +9,21 @@ import java.util.Optional;
  */
 public interface Stub {
 
+    /** {@return the declared function's name} */
     String name();
 
-    /** The stub's code: where callers that are not relinked call. */
+    /** {@return the stub's code, an absolute address: where callers that are not relinked call} */
     long address();
 
     /**
-     * Where the stub jumps now: the lazy entry, or the current body.
+     * Where the stub jumps now: the lazy entry, or the current body. One volatile load of the
+     * slot; any thread.
      *
+     * @return the absolute address in the stub's slot
      * @throws IllegalStateException once the stubs are freed (after the patcher closed)
      */
     long target();
 
-    /** The current body's address, if the function is compiled. */
+    /** {@return the current body's absolute address; empty while the function is not compiled} */
     Optional<Long> body();
 }

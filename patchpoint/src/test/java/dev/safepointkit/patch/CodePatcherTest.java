@@ -234,8 +234,9 @@ class CodePatcherTest {
     void aLazyCompilerThatStopsTheWorldIsRefusedNamingTheFunction() throws Throwable {
         // The lock order: a stop comes before the patcher's lock, and a lazy compile holds that lock.
         List<Throwable> refused = new CopyOnWriteArrayList<>();
+        JitObject spare = PatchFixtures.load(host, "ptr_spin");
         patcher.declare("g", fn -> {
-            for (Action stop : List.<Action>of(() -> patcher.safepoint(), () -> patcher.unload(host.objects().getFirst()))) {
+            for (Action stop : List.<Action>of(() -> patcher.safepoint(), () -> patcher.unload(spare))) {
                 try {
                     stop.run();
                     refused.add(new AssertionError("a stop from inside the LazyCompiler went through"));
@@ -255,7 +256,8 @@ class CodePatcherTest {
             assertTrue(t.getMessage().contains("the LazyCompiler of 'g'"), t.getMessage());
         }
         assertEquals(List.of(), failures);
-        assertEquals(0, patcher.safepoint(), "outside the compile a stop is fine");
+        assertTrue(host.objects().contains(spare));
+        assertTrue(patcher.unload(spare), "outside the compile a stop is fine");
     }
 
     @Test
@@ -548,6 +550,41 @@ class CodePatcherTest {
         assertEquals(1, barriersDuring(() -> patcher.callFromSled(aligned, one)));
         assertEquals(1, barriersDuring(() -> patcher.retargetSled(aligned, two)), "atomic retarget while threads run");
         assertEquals(5, patcher.patchLog().size());
+    }
+
+    @Test
+    void aRelinkOwesItsBarrierAndEveryFreeOfCodePaysItFirst() throws Throwable {
+        JitObject spare = PatchFixtures.load(host, "ptr_spin");
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20), "compiles g");
+        long[] barriersAtFreeing = new long[1];
+        host.addListener(new JitEventListener() {
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                barriersAtFreeing[0] = Libc.membarrierCalls();   // after the patcher's listener, before the unmap
+            }
+        });
+        assertTrue(patcher.barrierOwed(), "the first call's relink of the aligned sites owes its barrier");
+        patcher.serializeNow();
+        assertFalse(patcher.barrierOwed());
+
+        assertEquals(0, barriersDuring(() -> assertEquals(2, patcher.unlink("g").patched())), "no barrier per relink");
+        assertEquals(0, barriersDuring(() -> assertEquals(2, patcher.relink("g").patched())));
+        assertTrue(patcher.barrierOwed());
+        assertEquals(41L, call("f0", 20), "the sites work while the barrier is owed");
+        long before = Libc.membarrierCalls();
+        host.unload(spare, false);   // unmaps code: no thread may run old bytes by then
+        assertEquals(before + 1, barriersAtFreeing[0], "the owed barrier is paid before the object's code is unmapped");
+        assertEquals(before + 1, Libc.membarrierCalls());
+        assertFalse(patcher.barrierOwed());
+        assertEquals(0, barriersDuring(() -> patcher.serializeNow()), "nothing owed: nothing paid");
+
+        patcher.unlink("g");
+        assertEquals(1, barriersDuring(() -> patcher.safepoint()), "a stop pays what is owed before mutators resume");
+        patcher.relink("g");
+        assertEquals(0, barriersDuring(() -> patcher.close()), "lazy_caller still calls the stubs: nothing is freed");
+        assertEquals(1, barriersDuring(() -> host.close()), "the host's unloads, and the stubs' free after them, pay once");
     }
 
     @FunctionalInterface
