@@ -247,20 +247,59 @@ public final class JitStackWalker {
     private long slot(ThreadStack stack, int location, long sp, int depth) throws StackWalkException {
         return switch (frame.kind(location)) {
             case INDIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
-            case REGISTER -> {
-                int reg = frame.register(location);
-                int c = UnwindPlan.slotOf(reg);
-                long saved = c >= 0 ? csr[c] : depth == runStart ? registers.slotOf(reg) : -1;
-                if (saved < 0) {
-                    throw new StackWalkException(batch.describe() + ": a root in register R#" + reg + " and no saved value for it"
-                            + (depth == runStart ? " from the poll" : c < 0 ? " (a caller-saved register, lost at the call)"
-                            : " (no frame between it and the poll saved it)"));
-                }
-                yield saved;
-            }
+            case REGISTER -> registerSlot(location, depth);
             default -> throw new StackWalkException(batch.describe() + ": a GC pointer in a " + frame.kind(location)
                     + " location");
         };
+    }
+
+    /** The stack slot that holds the current frame's value of a Register location's register. */
+    private long registerSlot(int location, int depth) throws StackWalkException {
+        int reg = frame.register(location);
+        int c = UnwindPlan.slotOf(reg);
+        long saved = c >= 0 ? csr[c] : depth == runStart ? registers.slotOf(reg) : -1;
+        if (saved < 0) {
+            throw new StackWalkException(batch.describe() + ": a root in register R#" + reg + " and no saved value for it"
+                    + (depth == runStart ? " from the poll" : c < 0 ? " (a caller-saved register, lost at the call)"
+                    : " (no frame between it and the poll saved it)"));
+        }
+        return saved;
+    }
+
+    /**
+     * The value of a location of the frame being visited: a deopt value of a statepoint, a live
+     * value of a stackmap or patchpoint record, or any other location of its record, at any depth.
+     * Register: the register's value where the register map says it is (the poll's save for the
+     * run's innermost frame, a callee's save for the frames above); Direct: the address register +
+     * offset; Indirect: the value stored at register + offset; Constant and ConstantIndex: the
+     * constant. Values narrower than 8 bytes are the low bytes, zero-extended.
+     *
+     * <p>Only on the walking thread, from a visitor's {@code visitFrame}, for the frame it is
+     * given; the location handle comes from that frame ({@code batch.frame().deopt(i)},
+     * {@code live(i)}, ...).
+     *
+     * @param location a location handle of the visited frame's safepoint
+     * @return its value
+     * @throws StackWalkException if the value's register was saved by no frame, or it is addressed
+     *     from a register the walker cannot recover; the message names the frame
+     * @throws IllegalStateException outside a visitor's call
+     */
+    public long frameValue(int location) throws StackWalkException {
+        if (stack == null) {
+            throw new IllegalStateException("frame values are read only while a frame is visited");
+        }
+        int depth = batch.depth();
+        long sp = batch.sp();
+        long value = switch (frame.kind(location)) {
+            case CONSTANT, CONSTANT_INDEX -> frame.constant(location);
+            case DIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
+            case INDIRECT -> stack.word(address(frame.register(location), frame.offset(location), sp, depth));
+            case REGISTER -> stack.word(registerSlot(location, depth));
+        };
+        int size = frame.size(location);
+        LocationKind k = frame.kind(location);
+        return size >= 8 || k == LocationKind.CONSTANT || k == LocationKind.CONSTANT_INDEX || k == LocationKind.DIRECT
+                ? value : value & ((1L << (8 * size)) - 1);
     }
 
     private long address(int register, int offset, long sp, int depth) throws StackWalkException {

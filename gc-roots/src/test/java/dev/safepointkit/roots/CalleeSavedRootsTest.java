@@ -21,6 +21,8 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -30,6 +32,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * only the CFI locates; every third frame is dynamic (a runtime-sized alloca) under callers without
  * frame pointers. Each level polls, and each poll moves every object and poisons the old copies:
  * a root the walk missed or resolved to the wrong slot reads poison, and the sum comes out wrong.
+ * At each poll every frame's deopt values (in callee-saved registers where llc could) are read
+ * back with {@link JitStackWalker#frameValue} and compared with what the IR passed.
  *
  * <p>The upcall runs on the JIT thread; its failures are kept and rethrown on the test thread.
  */
@@ -49,6 +53,8 @@ class CalleeSavedRootsTest {
     static int deepestRegisterRoot;
     static int dynamicFrames;
     static Throwable failure;
+    static int depth;
+    static boolean deoptInRegisterDeep;
 
     static void recordEntry(MemorySegment slot) {
         entrySlot = slot.address();
@@ -83,8 +89,17 @@ class CalleeSavedRootsTest {
             }
             return old - from + to;
         });
+        List<String> frames = new ArrayList<>();
         walker.walk(stack, (batch, s) -> {
             Frame f = batch.frame();
+            StringBuilder values = new StringBuilder(f.functionName());
+            for (int i = 0; i < f.deoptCount(); i++) {
+                values.append(' ').append(walker.frameValue(f.deopt(i)));
+                if (batch.depth() > 0 && f.kind(f.deopt(i)) == LocationKind.REGISTER) {
+                    deoptInRegisterDeep = true;
+                }
+            }
+            frames.add(values.toString());
             for (int i = 0; i < f.pairCount(); i++) {
                 if (f.kind(f.base(i)) == LocationKind.REGISTER) {
                     deepestRegisterRoot = Math.max(deepestRegisterRoot, batch.depth());
@@ -95,6 +110,13 @@ class CalleeSavedRootsTest {
             }
             mover.visitFrame(batch, s);
         });
+        List<String> expected = expectedDeopt(Long.parseLong(frames.getFirst().split(" ")[1]));
+        for (int f : new int[] {0, 1, 4}) {   // the 1st, 2nd and 5th frame, where the chain has them
+            if (f < expected.size()) {
+                assertEquals(expected.get(f), frames.get(f), "frame " + f + " at the poll of level " + expected.getFirst());
+            }
+        }
+        assertEquals(expected, frames, "every frame's deopt values");
         MemorySegment old = MemorySegment.ofAddress(from).reinterpret(spaceSize);
         for (long off = 0; off < spaceSize; off += 8) {
             old.set(ValueLayout.JAVA_LONG, off, POISON);
@@ -106,7 +128,9 @@ class CalleeSavedRootsTest {
 
     @ParameterizedTest
     @ValueSource(ints = {0, 3, 8, 20})
-    void everyRootInACalleeSavedRegisterMovesAtEveryPoll(int depth) throws Throwable {
+    void everyRootInACalleeSavedRegisterMovesAtEveryPollAndDeoptValuesReadBack(int chainDepth) throws Throwable {
+        depth = chainDepth;
+        deoptInRegisterDeep = false;
         failure = null;
         polls = 0;
         deepestRegisterRoot = -1;
@@ -147,8 +171,34 @@ class CalleeSavedRootsTest {
             if (depth >= 3) {
                 assertTrue(deepestRegisterRoot >= 3, "a register root " + deepestRegisterRoot + " frames deep");
                 assertTrue(dynamicFrames > 0, "dynamic frames walked");
+                assertTrue(deoptInRegisterDeep, "deopt values read from callee-saved registers above the polling frame");
             }
         }
+    }
+
+    /**
+     * The frames a poll at level {@code n} sees, innermost first, each as its function and deopt
+     * values as the IR passes them: (level, call-site tag, the level's weight), dyn_down (level,
+     * 2222, -7), enter (depth, 5555, 0).
+     */
+    private static List<String> expectedDeopt(long n) {
+        List<String> frames = new ArrayList<>();
+        frames.add("sum_down " + n + " 1111 " + weight(n));
+        for (long m = n + 1; m <= depth; m++) {
+            if (m % 3 == 0) {
+                frames.add("dyn_down " + (m - 1) + " 2222 -7");
+                frames.add("sum_down " + m + " 4444 " + weight(m));
+            } else {
+                frames.add("sum_down " + m + " 3333 " + weight(m));
+            }
+        }
+        frames.add("enter " + depth + " 5555 0");
+        return frames;
+    }
+
+    /** The weight of level {@code n}'s object, as fillObjects wrote it (level depth is object 0). */
+    private static long weight(long n) {
+        return 3 + (depth - n) % 5;
     }
 
     /** The poll's plan at its call out, found by its record in the loaded object's stack maps. */
