@@ -3,6 +3,7 @@
 # committed seed corpus:
 #   sectionBytes    StackMapFuzzTest#sectionBytes  (stackmap-parser) the stack map parser
 #   elfBytes        StackMapFuzzTest#elfBytes      (stackmap-parser) the ELF reader
+#   objectBytes     StackMapFuzzTest#objectBytes   (stackmap-parser) the Mach-O and COFF readers
 #   loadsOrRefuses  JitHostFuzzTest#loadsOrRefuses (jit-host)        JitHost.load: ELF reader, checks, linker
 # Findings (crashing inputs) are written to <module>/src/test/resources/<package>/<Class>Inputs/<target>/,
 # where the next ./mvnw verify replays them; the generated corpus goes to <module>/.cifuzz-corpus/.
@@ -17,7 +18,7 @@ duration=${1:-5m}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(sectionBytes elfBytes loadsOrRefuses)
+  targets=(sectionBytes elfBytes objectBytes loadsOrRefuses)
 fi
 if [ -x /usr/lib/jvm/temurin-25-jdk-amd64/bin/java ] && [ -z "${JAVA_HOME:-}" ]; then
   export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
@@ -26,14 +27,14 @@ fi
 # target -> module, test (Class#method), extra Jazzer options
 module_of() {
   case "$1" in
-    sectionBytes|elfBytes) echo stackmap-parser ;;
+    sectionBytes|elfBytes|objectBytes) echo stackmap-parser ;;
     loadsOrRefuses) echo jit-host ;;
-    *) echo "fuzz: unknown target '$1' (known: sectionBytes elfBytes loadsOrRefuses)" >&2; return 1 ;;
+    *) echo "fuzz: unknown target '$1' (known: sectionBytes elfBytes objectBytes loadsOrRefuses)" >&2; return 1 ;;
   esac
 }
 test_of() {
   case "$1" in
-    sectionBytes|elfBytes) echo "StackMapFuzzTest#$1" ;;
+    sectionBytes|elfBytes|objectBytes) echo "StackMapFuzzTest#$1" ;;
     loadsOrRefuses) echo "JitHostFuzzTest#$1" ;;
   esac
 }

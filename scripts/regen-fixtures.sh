@@ -11,6 +11,8 @@
 #   x86_64/O2/statepoints-gcregs.o  GC pointers kept in callee-saved registers at statepoints
 #   linked/TARGET/libpair.so         stackmaps.ll and statepoints.ll (PIC) linked into one shared
 #                                    object: its .llvm_stackmaps holds two concatenated stack maps
+#   macho/x86_64, macho/arm64        the same sources as Mach-O objects (x86_64- and arm64-apple-macosx)
+#   coff/x86_64                      and as COFF objects, NAME.obj (x86_64-pc-windows-msvc)
 # and beside every object NAME.readobj.txt, the output of `llvm-readobj-19 --stackmap NAME`
 # run in the object's own directory. In place, it also rewrites the fuzz tests' seed corpus.
 #
@@ -75,8 +77,23 @@ for target in $targets; do
     stackmaps.o statepoints.o -o "$out/linked/$arch/libpair.so")
 done
 
+# Mach-O and COFF objects of the same sources, for dump's other readers: macho/x86_64, macho/arm64
+# (__LLVM_STACKMAPS,__llvm_stackmaps) and coff/x86_64 (.llvm_stackmaps, named NAME.obj).
+other_targets="macho/x86_64:x86_64-apple-macosx:o macho/arm64:arm64-apple-macosx:o coff/x86_64:x86_64-pc-windows-msvc:obj"
+cd "$src"
+for target in $other_targets; do
+  IFS=: read -r subdir triple ext <<< "$target"
+  for level in $levels; do
+    dir=$out/$subdir/$level
+    mkdir -p "$dir"
+    for ll in *.ll; do
+      llc-19 "-$level" -mtriple="$triple" -filetype=obj "$ll" -o "$dir/${ll%.ll}.$ext"
+    done
+  done
+done
+
 cd "$out"
-find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | while read -r object; do
+find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' -o -name '*.obj' \) -print | sort | while read -r object; do
   (cd "$(dirname "$object")" && llvm-readobj-19 --stackmap "$(basename "$object")" > "$(basename "$object").readobj.txt")
 done
 # The fuzz tests' seed corpus: every fixture's section for the section target, every fixture file
@@ -84,8 +101,11 @@ done
 if [ "$fixtures" = "$root/fixtures" ]; then
   seeds=$root/stackmap-parser/src/test/resources/dev/safepointkit/stackmap/StackMapFuzzTestInputs
   rm -rf "$seeds"
-  mkdir -p "$seeds/sectionBytes" "$seeds/elfBytes"
-  find . -path ./src -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | while read -r object; do
+  mkdir -p "$seeds/sectionBytes" "$seeds/elfBytes" "$seeds/objectBytes"
+  find ./macho ./coff -type f \( -name '*.o' -o -name '*.obj' \) | sort | while read -r object; do
+    cp "$object" "$seeds/objectBytes/$(echo "${object#./}" | tr '/' '-')"
+  done
+  find . \( -path ./src -o -path ./macho -o -path ./coff \) -prune -o \( -name '*.o' -o -name '*.so' \) -print | sort | while read -r object; do
     seed=$(echo "${object#./}" | tr '/' '-')
     cp "$object" "$seeds/elfBytes/$seed"
     llvm-objcopy-19 --dump-section ".llvm_stackmaps=$seeds/sectionBytes/$seed.llvm_stackmaps" "$object" /dev/null
@@ -141,13 +161,15 @@ fi
 # The demo (examples/demo): its runtime functions and binary-trees, which the demo bundles, and
 # the programs its tests run. Statepoints come from rewrite-statepoints-for-gc, except in the
 # sources that write them by hand (frames.ll: gc-live allocas, exact derived pointers).
+# runtime.o and binarytrees.o come from the compile pipeline (`safepointkit compile`: runtime.ll's
+# allocation fast path inlined into binary-trees), so they are written in place only, where the
+# command line can be built; cli's DemoObjectsTest checks them against a fresh compile instead.
 demo=$fixtures/demo/x86_64
 mkdir -p "$demo"
-cd "$root/examples/demo/src/main/llvm"
-llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj runtime.ll -o "$demo/runtime.o"
-opt-19 -passes=rewrite-statepoints-for-gc -S binarytrees.ll -o "$work/binarytrees.statepoints.ll"
-(cd "$work" && llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj \
-  binarytrees.statepoints.ll -o "$demo/binarytrees.o")
+if [ "$fixtures" = "$root/fixtures" ]; then
+  "$root/bin/safepointkit" compile --runtime "$root/examples/demo/src/main/llvm/runtime.ll" --out "$demo" \
+    "$root/examples/demo/src/main/llvm/binarytrees.ll"
+fi
 cd "$root/examples/demo/src/test/llvm"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj frames.ll -o "$demo/frames.o"
 echo "regen-fixtures: wrote $(ls "$demo" | wc -l) objects under $demo"

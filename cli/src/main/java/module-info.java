@@ -1,4 +1,4 @@
-/** The {@code safepointkit} command line: {@code dump}, {@code run} and {@code demo}. Exports nothing. */
+/** The {@code safepointkit} command line: {@code dump}, {@code run}, {@code compile} and {@code demo}. Exports nothing. */
 module dev.safepointkit.cli {
     requires dev.safepointkit.stackmap;
     requires dev.safepointkit.host;

@@ -2,6 +2,7 @@
 module dev.safepointkit.demo {
     requires transitive dev.safepointkit.roots;
     requires transitive dev.safepointkit.host;
+    requires dev.safepointkit.compile;
     requires transitive HdrHistogram;
 
     exports dev.safepointkit.demo;

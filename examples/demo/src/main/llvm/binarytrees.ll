@@ -1,5 +1,7 @@
 ; binary-trees (the Benchmarks Game program) for the demo's copying collector. Written without
-; statepoints: regen-fixtures.sh runs rewrite-statepoints-for-gc (opt-19) over it, which turns
+; statepoints: the compile pipeline (regen-fixtures.sh runs it through `safepointkit compile`, the
+; demo's --compile at run time) inlines runtime.ll's allocation fast path, then runs
+; rewrite-statepoints-for-gc over it, which turns
 ; every call in these "statepoint-example" functions into a statepoint and relocates every heap
 ; pointer live across one.
 ;
@@ -8,7 +10,7 @@
 ; header (2 pointer fields << 32 | 24 bytes), left, right; a leaf has two nulls.
 
 declare void @rt_poll(ptr)
-declare ptr addrspace(1) @rt_alloc(ptr, i64, i64)
+declare ptr addrspace(1) @rt_alloc_fast(ptr, i64, i64)
 declare void @rt_bad_object(ptr, i64, i64)
 declare i64 @rt_nested_trees(ptr, i32)
 declare ptr @llvm.addressofreturnaddress.p0()
@@ -32,24 +34,8 @@ inner:
 alloc:
   %left = phi ptr addrspace(1) [ null, %body ], [ %l, %inner ]
   %right = phi ptr addrspace(1) [ null, %body ], [ %r, %inner ]
-  ; Bump allocation in the thread's buffer; the runtime refills it (and may collect) when full.
-  %top.p = getelementptr i8, ptr %ctx, i64 32
-  %end.p = getelementptr i8, ptr %ctx, i64 40
-  %top = load i64, ptr %top.p, align 8
-  %end = load i64, ptr %end.p, align 8
-  %next = add i64 %top, 24
-  %fits = icmp ule i64 %next, %end
-  br i1 %fits, label %fast, label %slow, !prof !1
-fast:
-  store i64 %next, ptr %top.p, align 8
-  %node.fast = inttoptr i64 %top to ptr addrspace(1)
-  store i64 8589934616, ptr addrspace(1) %node.fast, align 8
-  br label %init
-slow:
-  %node.slow = call ptr addrspace(1) @rt_alloc(ptr %ctx, i64 24, i64 8589934616)
-  br label %init
-init:
-  %node = phi ptr addrspace(1) [ %node.fast, %fast ], [ %node.slow, %slow ]
+  ; The runtime's allocation fast path (runtime.ll), inlined here by the compile pipeline.
+  %node = call ptr addrspace(1) @rt_alloc_fast(ptr %ctx, i64 24, i64 8589934616)
   %left.p = getelementptr i8, ptr addrspace(1) %node, i64 8
   store ptr addrspace(1) %left, ptr addrspace(1) %left.p, align 8
   %right.p = getelementptr i8, ptr addrspace(1) %node, i64 16

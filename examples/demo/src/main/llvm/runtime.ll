@@ -32,6 +32,29 @@ entry:
   ret ptr addrspace(1) %object
 }
 
+; The allocation fast path: bumps the thread's buffer, else calls rt_alloc (which refills it and
+; may collect). Small, so the compile pipeline inlines it into binarytrees.ll's callers, where
+; rewrite-statepoints-for-gc makes the slow call one of their statepoints; GC-managed, so its own
+; compiled copy has a stack map at that call too.
+define ptr addrspace(1) @rt_alloc_fast(ptr %ctx, i64 %size, i64 %header) gc "statepoint-example" {
+entry:
+  %top.p = getelementptr i8, ptr %ctx, i64 32
+  %end.p = getelementptr i8, ptr %ctx, i64 40
+  %top = load i64, ptr %top.p, align 8
+  %end = load i64, ptr %end.p, align 8
+  %next = add i64 %top, %size
+  %fits = icmp ule i64 %next, %end
+  br i1 %fits, label %fast, label %slow, !prof !0
+fast:
+  store i64 %next, ptr %top.p, align 8
+  %object.fast = inttoptr i64 %top to ptr addrspace(1)
+  store i64 %header, ptr addrspace(1) %object.fast, align 8
+  ret ptr addrspace(1) %object.fast
+slow:
+  %object.slow = call ptr addrspace(1) @rt_alloc(ptr %ctx, i64 %size, i64 %header)
+  ret ptr addrspace(1) %object.slow
+}
+
 ; Collects now.
 define void @rt_collect(ptr %ctx) noinline "frame-pointer"="all" {
 entry:
@@ -59,3 +82,5 @@ entry:
   notail call void @spk_return(ptr %ctx)
   ret i64 %check
 }
+
+!0 = !{!"branch_weights", i32 1000, i32 1}

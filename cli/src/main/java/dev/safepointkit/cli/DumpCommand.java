@@ -1,7 +1,9 @@
 package dev.safepointkit.cli;
 
+import dev.safepointkit.stackmap.MachOStackMaps;
 import dev.safepointkit.stackmap.ObjectStackMaps;
-import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.StackMapObject;
+import dev.safepointkit.stackmap.macho.MachOFile;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -16,14 +18,14 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code safepointkit dump [--symbols] [--json] FILE...}: prints the stack maps of ELF files as
- * {@code llvm-readobj --stackmap} does, every concatenated stack map included.
+ * {@code safepointkit dump [--symbols] [--json] FILE...}: prints the stack maps of ELF, Mach-O and
+ * COFF files as {@code llvm-readobj --stackmap} does, every concatenated stack map included.
  *
  * <p>Each file is read on its own: one that cannot be read is reported on stderr in one line and
  * the others are still printed; the exit status is 1 if any file failed.
  */
 @Command(name = "dump", mixinStandardHelpOptions = true,
-        description = {"Print the LLVM stack maps of ELF objects and linked files.",
+        description = {"Print the LLVM stack maps of ELF objects and linked files, and of Mach-O and COFF objects.",
             "Without options the output is that of llvm-readobj --stackmap, byte for byte, except that every "
                     + "stack map of a linked file is printed, not only the first."})
 final class DumpCommand implements Callable<Integer> {
@@ -34,7 +36,7 @@ final class DumpCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the same content as a JSON array, one object per file.")
     boolean json;
 
-    @Parameters(paramLabel = "FILE", arity = "1..*", description = "ELF object, shared object or executable.")
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "ELF object, shared object or executable; Mach-O file; COFF object.")
     List<String> files = new ArrayList<>();
 
     @Override
@@ -59,9 +61,9 @@ final class DumpCommand implements Callable<Integer> {
             // Each file's mapping lives only while it is printed.
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment image = InputFiles.map(workingDirectory.resolve(name), arena);
-                ElfFile elf = ElfFile.parse(image);
-                ObjectStackMaps maps = ObjectStackMaps.read(elf)
-                        .orElseThrow(() -> new IOException("no " + ObjectStackMaps.SECTION_NAME + " section"));
+                StackMapObject maps = StackMapObject.read(image).orElseThrow(() -> new IOException("no "
+                        + (MachOFile.hasMagic(image) ? MachOStackMaps.SEGMENT_NAME + "," + MachOStackMaps.SECTION_NAME
+                                : ObjectStackMaps.SECTION_NAME) + " section"));
                 if (json) {
                     jsonObjects.add(JsonPrinter.print(name, maps));
                 } else {

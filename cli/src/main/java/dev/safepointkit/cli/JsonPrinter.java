@@ -6,9 +6,8 @@ import dev.safepointkit.stackmap.LiveOut;
 import dev.safepointkit.stackmap.Location;
 import dev.safepointkit.stackmap.ObjectStackMaps;
 import dev.safepointkit.stackmap.StackMap;
-import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.StackMapObject;
 import dev.safepointkit.stackmap.elf.ElfFormatException;
-import dev.safepointkit.stackmap.elf.ElfSymbol;
 import java.util.List;
 
 /**
@@ -19,14 +18,13 @@ final class JsonPrinter {
     private JsonPrinter() {
     }
 
-    static String print(String name, ObjectStackMaps maps) throws ElfFormatException {
-        ElfFile elf = maps.elf();
+    static String print(String name, StackMapObject maps) throws ElfFormatException {
         JsonWriter w = new JsonWriter().beginObject();
         w.name("file").value(name);
-        w.name("format").value(elf.formatName());
-        w.name("arch").value(elf.archName());
+        w.name("format").value(maps.formatName());
+        w.name("arch").value(maps.archName());
         w.name("addressSize").value(64);
-        w.name("loadName").value(elf.soname().orElse(null));
+        w.name("loadName").value(maps instanceof ObjectStackMaps elf ? elf.elf().soname().orElse(null) : null);
         w.name("stackMaps").beginArray();
         List<StackMap> all = maps.stackMaps().stackMaps();
         for (int m = 0; m < all.size(); m++) {
@@ -36,7 +34,7 @@ final class JsonPrinter {
         return w.endObject().toString();
     }
 
-    private static void printStackMap(ObjectStackMaps maps, int mapIndex, StackMap map, JsonWriter w) {
+    private static void printStackMap(StackMapObject maps, int mapIndex, StackMap map, JsonWriter w) {
         w.beginObject();
         w.name("sectionOffset").value(map.sectionOffset());
         w.name("version").value(map.version());
@@ -45,7 +43,7 @@ final class JsonPrinter {
             FunctionRecord fn = map.function(f);
             w.beginObject();
             w.name("address").unsignedValue(fn.functionAddress());
-            w.name("symbol").value(maps.functionSymbol(mapIndex, f).map(ElfSymbol::name).orElse(null));
+            w.name("symbol").value(maps.functionName(mapIndex, f).orElse(null));
             w.name("stackSize").unsignedValue(fn.stackSize());
             w.name("dynamicStackSize").value(fn.hasDynamicStackSize());
             w.name("recordCount").value(fn.recordCount());

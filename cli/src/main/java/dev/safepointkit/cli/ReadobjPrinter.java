@@ -6,35 +6,36 @@ import dev.safepointkit.stackmap.LiveOut;
 import dev.safepointkit.stackmap.Location;
 import dev.safepointkit.stackmap.ObjectStackMaps;
 import dev.safepointkit.stackmap.StackMap;
-import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.StackMapObject;
 import dev.safepointkit.stackmap.elf.ElfFormatException;
-import dev.safepointkit.stackmap.elf.ElfSymbol;
 import java.util.List;
 
 /**
- * Prints stack maps in the text of {@code llvm-readobj --stackmap} (LLVM 19): the file header
- * lines, then each stack map. Numbers are printed as LLVM prints them: 64-bit fields unsigned,
+ * Prints stack maps in the text of {@code llvm-readobj --stackmap} (LLVM 19), for ELF, Mach-O and
+ * COFF files alike: the file header lines, then each stack map. Numbers are printed as LLVM prints them: 64-bit fields unsigned,
  * register offsets signed, the Constant field as an unsigned 32-bit number.
  */
 final class ReadobjPrinter {
     private ReadobjPrinter() {
     }
 
-    static void print(String name, ObjectStackMaps maps, boolean symbols, StringBuilder out) throws ElfFormatException {
-        ElfFile elf = maps.elf();
+    static void print(String name, StackMapObject maps, boolean symbols, StringBuilder out) throws ElfFormatException {
         out.append('\n');
         out.append("File: ").append(name).append('\n');
-        out.append("Format: ").append(elf.formatName()).append('\n');
-        out.append("Arch: ").append(elf.archName()).append('\n');
+        out.append("Format: ").append(maps.formatName()).append('\n');
+        out.append("Arch: ").append(maps.archName()).append('\n');
         out.append("AddressSize: 64bit\n");
-        out.append("LoadName: ").append(elf.soname().orElse("<Not found>")).append('\n');
+        // llvm-readobj prints a LoadName for ELF files only (DT_SONAME).
+        if (maps instanceof ObjectStackMaps elf) {
+            out.append("LoadName: ").append(elf.elf().soname().orElse("<Not found>")).append('\n');
+        }
         List<StackMap> all = maps.stackMaps().stackMaps();
         for (int m = 0; m < all.size(); m++) {
             printStackMap(maps, m, all.get(m), symbols, out);
         }
     }
 
-    private static void printStackMap(ObjectStackMaps maps, int mapIndex, StackMap map, boolean symbols,
+    private static void printStackMap(StackMapObject maps, int mapIndex, StackMap map, boolean symbols,
             StringBuilder out) {
         out.append("LLVM StackMap Version: ").append(map.version()).append('\n');
         out.append("Num Functions: ").append(map.functionCount()).append('\n');
@@ -44,7 +45,7 @@ final class ReadobjPrinter {
                     .append(", stack size: ").append(Long.toUnsignedString(fn.stackSize()))
                     .append(", callsite record count: ").append(fn.recordCount());
             if (symbols) {
-                out.append(", symbol: ").append(maps.functionSymbol(mapIndex, f).map(ElfSymbol::name).orElse("<unknown>"));
+                out.append(", symbol: ").append(maps.functionName(mapIndex, f).orElse("<unknown>"));
             }
             out.append('\n');
         }

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "safepointkit", mixinStandardHelpOptions = true, version = "Safepoint Kit 0.1.0",
         description = "Stack maps, safepoints and GC roots for native code compiled by LLVM.",
-        subcommands = {DumpCommand.class, RunCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DumpCommand.class, RunCommand.class, CompileCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
 public final class SafepointKit {
     static final String TRACE_ENVIRONMENT = "SAFEPOINTKIT_TRACE";
     static final int USAGE = 2;

@@ -127,7 +127,7 @@ class DumpCommandTest {
             expected.addAll(Fixtures.definedFunctions("stackmaps.ll"));
             expected.addAll(Fixtures.definedFunctions("statepoints.ll"));
         } else {
-            expected.addAll(Fixtures.definedFunctions(name.replaceFirst("(-gcregs)?\\.o$", ".ll")));
+            expected.addAll(Fixtures.definedFunctions(Fixtures.sourceOf(object)));
         }
         assertEquals(expected, names);
     }
@@ -180,6 +180,70 @@ class DumpCommandTest {
             }
             assertEquals(want.liveOuts().size(), rec.get("liveOuts").size());
         }
+    }
+
+    static Stream<Path> machOAndCoffObjects() {
+        return Fixtures.machOAndCoffObjects().stream();
+    }
+
+    @ParameterizedTest
+    @MethodSource("machOAndCoffObjects")
+    void printsMachOAndCoffAsLlvmReadobjPrintedThemByteForByte(Path object) {
+        Path dir = Fixtures.stackMapFixtures().resolve(object).getParent();
+        Result r = dump(dir, false, false, object.getFileName().toString());
+        assertEquals(0, r.status(), r.err());
+        assertEquals("", r.err());
+        assertEquals(Fixtures.expectedListing(object), r.out());
+    }
+
+    @Test
+    void matchesLlvmReadobjRunLiveOnEveryMachOAndCoffFixture() throws Exception {
+        Path readobj = LlvmTools.require("llvm-readobj-19");
+        List<String> command = new ArrayList<>(List.of(readobj.toString(), "--stackmap"));
+        List<String> args = Fixtures.machOAndCoffObjects().stream().map(Path::toString).toList();
+        command.addAll(args);
+        Process p = new ProcessBuilder(command).directory(Fixtures.stackMapFixtures().toFile())
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String live = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(1, TimeUnit.MINUTES));
+        assertEquals(0, p.exitValue());
+        assertTrue(live.contains("Format: Mach-O arm64") && live.contains("Format: COFF-x86-64"), live);
+        Result ours = dump(Fixtures.stackMapFixtures(), false, false, args.toArray(String[]::new));
+        assertEquals(0, ours.status(), ours.err());
+        assertEquals(live, ours.out());
+    }
+
+    @ParameterizedTest
+    @MethodSource("machOAndCoffObjects")
+    void symbolsNameMachOAndCoffFunctionsFromTheirSymbolTables(Path object) throws Exception {
+        Path dir = Fixtures.stackMapFixtures().resolve(object).getParent();
+        Result r = dump(dir, true, false, object.getFileName().toString());
+        assertEquals(0, r.status(), r.err());
+        List<String> names = new ArrayList<>();
+        for (String line : r.out().split("\n")) {
+            if (line.startsWith("  Function address: ")) {
+                names.add(line.substring(line.indexOf(", symbol: ") + ", symbol: ".length()));
+            }
+        }
+        String prefix = object.startsWith("macho") ? "_" : "";
+        assertEquals(Fixtures.definedFunctions(Fixtures.sourceOf(object)).stream().map(n -> prefix + n).toList(), names);
+        JsonNode json = new ObjectMapper().readTree(dump(dir, false, true, object.getFileName().toString()).out());
+        assertEquals(names.getFirst(), json.get(0).get("stackMaps").get(0).get("functions").get(0).get("symbol").asText());
+        assertTrue(json.get(0).get("loadName").isNull());
+    }
+
+    @Test
+    void reportsAMachOWithoutStackMapsAndATruncatedCoffInOneLineEach(@TempDir Path tmp) throws Exception {
+        byte[] macho = Files.readAllBytes(Fixtures.stackMapFixtures().resolve("macho/x86_64/O2/stackmaps.o"));
+        replaceFirst(macho, "__llvm_stackmaps".getBytes(StandardCharsets.US_ASCII), "__llvm_stackmapz".getBytes(StandardCharsets.US_ASCII));
+        Files.write(tmp.resolve("nomap.o"), macho);
+        byte[] coff = Files.readAllBytes(Fixtures.stackMapFixtures().resolve("coff/x86_64/O2/stackmaps.obj"));
+        Files.write(tmp.resolve("short.obj"), java.util.Arrays.copyOf(coff, 100));
+        Result r = dump(tmp, false, false, "nomap.o", "short.obj");
+        assertEquals(1, r.status());
+        String[] errors = r.err().split("\n");
+        assertEquals("safepointkit dump: nomap.o: no __LLVM_STACKMAPS,__llvm_stackmaps section", errors[0]);
+        assertTrue(errors[1].startsWith("safepointkit dump: short.obj: malformed COFF at byte "), errors[1]);
     }
 
     @Test

@@ -61,7 +61,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * (every LLVM context, the unit table, the kept IR, the dependencies and the statistics); the host's
  * lock (loads). {@link #redefine} takes the patcher's lock only after releasing the pipeline's.
  */
-public final class CompilePipeline {
+public final class CompilePipeline implements AutoCloseable {
     /** The kit's pipeline version, part of every cache key: bump it when the pipeline's output changes. */
     public static final String VERSION = "safepointkit-compile-pipeline 1";
 
@@ -139,6 +139,9 @@ public final class CompilePipeline {
     private final Map<String, Set<String>> inlinedBy = new HashMap<>();
     /** Functions given a body that no source has: code that inlined one is never written to a manifest. */
     private final Set<String> redefined = new java.util.HashSet<>();
+    /** Lazy sources whose module is parsed: their contexts are freed by {@link #close}. */
+    private final List<LazySource> parsed = new ArrayList<>();
+    private boolean closed;
     private int functions;
     private int hits;
     private int misses;
@@ -276,6 +279,7 @@ public final class CompilePipeline {
         final Manifest manifest;
         MemorySegment context = MemorySegment.NULL;
         MemorySegment module = MemorySegment.NULL;
+        FunctionPartitions partitions;
 
         LazySource(String name, byte[] source, String manifestKey, Manifest manifest) {
             this.name = name;
@@ -287,13 +291,25 @@ public final class CompilePipeline {
         /** The parsed and globalized module, in a context of its own that lives as long as the pipeline. */
         MemorySegment module() throws Throwable {
             if (module.address() == 0) {
+                if (closed) {
+                    throw new IllegalStateException("the pipeline is closed: " + name + " can no longer be cut");
+                }
                 Llvm l = llvm();
+                parsed.add(this);
                 context = l.newContext();
                 module = l.parse(context, name, source);
                 defaultTriple(l, module);
                 ModuleShapes.globalize(l, name, module, tagOf(source));
             }
             return module;
+        }
+
+        /** The bitcode of {@code function} alone, cut from the module. */
+        byte[] cut(String function) throws Throwable {
+            if (partitions == null) {
+                partitions = new FunctionPartitions(llvm(), name, module(), ModuleShapes.definedFunctions(llvm(), module()));
+            }
+            return partitions.cut(function);
         }
     }
 
@@ -312,11 +328,27 @@ public final class CompilePipeline {
     public JitObject runtime(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
-            if (runtime != null) {
-                throw new IllegalStateException("the runtime is set already (" + runtime.name + ")");
-            }
-            runtime = new Runtime(name, source.clone());
-            return loadWhole(name, runtime.source, "runtime", true);
+            setRuntime(name, source);
+            return loadObject(name, objectOf(name, runtime.source, "runtime", true));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Sets the runtime module whose object the host has loaded already: one this pipeline compiled
+     * from the same source (ahead of time, say, and bundled). Only its inline copy is used, for
+     * the compiles from now on; nothing is compiled or loaded now. Call once, instead of
+     * {@link #runtime}. Takes the pipeline's lock.
+     *
+     * @param name the module's name
+     * @param source LLVM IR text or bitcode, the one the loaded object was compiled from
+     * @throws IllegalStateException if a runtime was set already
+     */
+    public void runtimeLoaded(String name, byte[] source) {
+        lock.lock();
+        try {
+            setRuntime(name, source);
         } finally {
             lock.unlock();
         }
@@ -335,19 +367,61 @@ public final class CompilePipeline {
     public JitObject load(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
-            return loadWhole(name, source.clone(), "eager", false);
+            return loadObject(name, objectOf(name, source.clone(), "eager", false));
         } finally {
             lock.unlock();
         }
     }
 
-    private JitObject loadWhole(String name, byte[] source, String mode, boolean isRuntime) throws JitLoadException, IOException {
+    /**
+     * Compiles the runtime module without loading it (ahead of time: its callers' objects are
+     * made with {@link #compile} and loaded elsewhere, after {@link #runtimeLoaded}). Call once,
+     * instead of {@link #runtime}. Takes the pipeline's lock.
+     *
+     * @param name the module's name
+     * @param source LLVM IR text or bitcode
+     * @return the object's bytes, the same {@link #runtime} would load
+     * @throws JitLoadException if it does not parse or compile
+     * @throws IOException if the cache or the save directory fails
+     * @throws IllegalStateException if a runtime was set already
+     */
+    public byte[] compileRuntime(String name, byte[] source) throws JitLoadException, IOException {
+        lock.lock();
+        try {
+            setRuntime(name, source);
+            return saved(name, objectOf(name, runtime.source, "runtime", true));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Compiles a module into one object, as {@link #load} would, without loading it. Takes the
+     * pipeline's lock.
+     *
+     * @param name the module's name
+     * @param source LLVM IR text or bitcode
+     * @return the object's bytes
+     * @throws JitLoadException if it does not parse or compile
+     * @throws IOException if the cache or the save directory fails
+     */
+    public byte[] compile(String name, byte[] source) throws JitLoadException, IOException {
+        lock.lock();
+        try {
+            return saved(name, objectOf(name, source.clone(), "eager", false));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** The object of a whole module: from the cache through its manifest, or compiled. Holds the lock. */
+    private byte[] objectOf(String name, byte[] source, String mode, boolean isRuntime) throws JitLoadException, IOException {
         String manifestKey = manifestKey(mode, source);
         Optional<Manifest> warm = readManifest(manifestKey);
         if (warm.isPresent() && warm.get().dataKey.isPresent()) {
             Optional<byte[]> object = cached(warm.get().dataKey.get());
             if (object.isPresent()) {
-                return loadObject(name, object.get());
+                return object.get();
             }
         }
         long start = System.nanoTime();
@@ -373,7 +447,7 @@ public final class CompilePipeline {
         Manifest m = new Manifest();
         m.dataKey = Optional.of(c.key());
         writeManifest(manifestKey, m);
-        return loadObject(name, c.object());
+        return c.object();
     }
 
     /**
@@ -497,7 +571,7 @@ public final class CompilePipeline {
         try {
             return llvmWork(u.function, () -> {
                 if (u.bitcode == null) {
-                    u.bitcode = ModuleShapes.cut(llvm(), u.from.name + "." + u.function, u.from.module(), u.function);
+                    u.bitcode = u.from.cut(u.function);
                 }
                 Compiled c = compileBitcode(u.from.name + "." + u.function, u.bitcode, u, true);
                 dependOn(u, c.inlined());
@@ -614,6 +688,30 @@ public final class CompilePipeline {
         lock.lock();
         try {
             return Set.copyOf(inlinedBy.getOrDefault(function, Set.of()));
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Frees the parsed lazy modules and their cuts. Code already loaded keeps running, and
+     * functions cut already can still be compiled; a function not cut yet can no longer be
+     * (its first call fails). Takes the pipeline's lock.
+     */
+    @Override
+    public void close() {
+        lock.lock();
+        try {
+            closed = true;
+            for (LazySource s : parsed) {
+                llvm.disposeContext(s.context);
+                s.context = MemorySegment.NULL;
+                s.module = MemorySegment.NULL;
+                s.partitions = null;
+            }
+            parsed.clear();
+        } catch (Throwable t) {
+            throw new IllegalStateException("freeing an LLVM context failed: " + t, t);
         } finally {
             lock.unlock();
         }
@@ -751,6 +849,9 @@ public final class CompilePipeline {
             return work.run();
         } catch (JitLoadException | IOException | RuntimeException | Error e) {
             throw e;
+        } catch (LlvmUnavailableException e) {
+            // Where it looked and how to install it, as it says.
+            throw new JitLoadException(what + ": " + e.getMessage(), e);
         } catch (Throwable t) {
             throw new JitLoadException(what + ": calling libLLVM failed: " + t, t);
         }
@@ -758,15 +859,29 @@ public final class CompilePipeline {
 
     // ---- loading, the cache and its manifests --------------------------------------------------------
 
+    /** Holds the lock. */
+    private void setRuntime(String name, byte[] source) {
+        if (runtime != null) {
+            throw new IllegalStateException("the runtime is set already (" + runtime.name + ")");
+        }
+        runtime = new Runtime(name, source.clone());
+    }
+
     private JitObject loadObject(String name, byte[] object) throws JitLoadException, IOException {
+        saved(name, object);
+        JitObject loaded = host.load(name, MemorySegment.ofArray(object));
+        functions += loaded.functions().size();
+        return loaded;
+    }
+
+    /** Writes {@code object} to the save directory, when there is one; returns it. */
+    private byte[] saved(String name, byte[] object) throws IOException {
         if (saveObjects != null) {
             Files.createDirectories(saveObjects);
             // A name is not a path: nothing is written outside the directory.
             Files.write(saveObjects.resolve(name.replace('/', '_') + ".o"), object);
         }
-        JitObject loaded = host.load(name, MemorySegment.ofArray(object));
-        functions += loaded.functions().size();
-        return loaded;
+        return object;
     }
 
     /** The cached object of {@code key}, counting a hit; empty without a cache or on a miss. */

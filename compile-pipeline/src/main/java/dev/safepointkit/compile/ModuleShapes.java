@@ -1,10 +1,10 @@
 package dev.safepointkit.compile;
 
 import dev.safepointkit.host.JitLoadException;
-import dev.safepointkit.host.LlvmCompiler;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * The rewrites that make a module splittable and linkable more than once: local symbols made
@@ -74,19 +74,30 @@ final class ModuleShapes {
      * cuts share). Everything else becomes a declaration.
      */
     static byte[] cut(Llvm llvm, String what, MemorySegment module, String keep) throws Throwable {
+        MemorySegment copy = copyKeeping(llvm, what, module,
+                g -> keep == null ? !g.function() : g.function() && g.name().equals(keep));
+        try {
+            return llvm.bitcode(copy);
+        } finally {
+            llvm.dispose(copy);
+        }
+    }
+
+    /** A copy of {@code module}, in its context, in which only what {@code kept} accepts stays defined. */
+    static MemorySegment copyKeeping(Llvm llvm, String what, MemorySegment module, Predicate<Llvm.Global> kept) throws Throwable {
         MemorySegment copy = llvm.cloneOf(module);
         try {
             for (Llvm.Global g : llvm.globals(copy)) {
-                boolean kept = keep == null ? !g.function() : g.function() && g.name().equals(keep);
-                if (!g.declaration() && !kept) {
+                if (!g.declaration() && !kept.test(g)) {
                     llvm.linkage(g.handle(), Llvm.AVAILABLE_EXTERNALLY);
                 }
             }
             // Turns what is available elsewhere into declarations, and nothing else.
-            llvm.compiler.optimize(what, copy, LlvmCompiler.Options.DEFAULT.withPasses("elim-avail-extern"));
-            return llvm.bitcode(copy);
-        } finally {
+            llvm.compiler.transform(what, copy, "elim-avail-extern");
+            return copy;
+        } catch (Throwable t) {
             llvm.dispose(copy);
+            throw t;
         }
     }
 

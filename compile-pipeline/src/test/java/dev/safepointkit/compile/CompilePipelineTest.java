@@ -113,6 +113,37 @@ class CompilePipelineTest {
     }
 
     @Test
+    void functionsOfALargeModuleAreCutThroughItsPartitions() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        int n = 10 * FunctionPartitions.LEAF;
+        StringBuilder ir = new StringBuilder();
+        for (int i = 0; i < n; i++) {
+            ir.append("@g").append(i).append(" = private global i64 ").append(i * 7).append('\n');
+        }
+        for (int i = 0; i < n; i++) {
+            ir.append("define i64 @f").append(i).append("(i64 %x) {\nentry:\n  %g = load i64, ptr @g").append(i).append('\n');
+            ir.append("  %m = mul i64 %x, ").append(i).append("\n  %s = add i64 %m, %g\n");
+            if (i + 1 < n) {
+                ir.append("  %n = call i64 @f").append(i + 1).append("(i64 %x)\n  %r = add i64 %s, %n\n  ret i64 %r\n}\n");
+            } else {
+                ir.append("  ret i64 %s\n}\n");
+            }
+        }
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host);
+             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build()) {
+            p.loadLazy("many.ll", utf8(ir.toString()));
+            for (int from : new int[] {n - 3, 5, n / 2}) {
+                long expected = 0;
+                for (int i = from; i < n; i++) {
+                    expected += 2L * i + i * 7L;
+                }
+                assertEquals(expected, call(host, "f" + from, 2), "f" + from);
+            }
+            assertEquals(1 + n - 5, host.objects().size(), "the data and each function from f5 on");
+        }
+    }
+
+    @Test
     void aCompiledFunctionIsInlinedIntoALaterModuleAndItsRedefinitionReachesTheDependent() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         String lib = """

@@ -2,7 +2,6 @@ package dev.safepointkit.host;
 
 import dev.safepointkit.stackmap.elf.ElfFile;
 import dev.safepointkit.stackmap.elf.ElfSection;
-import dev.safepointkit.stackmap.elf.ElfSymbol;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -10,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -28,9 +28,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * registration is deregistered exactly once, and only by this class.
  *
  * <p>{@link #register} fails closed: without libgcc_s, with a section that does not pass
- * {@link ObjectChecks#ehFrame}, or when the unwinder afterwards does not find the object's code
- * in this section (or finds it in another one, a stale registration), it throws and leaves
- * nothing registered.
+ * {@link ObjectChecks#ehFrame}, or when the unwinder afterwards does not find each of the
+ * section's FDEs where it begins (or finds another one there, a stale registration), it throws
+ * and leaves nothing registered.
  *
  * <p>Threading: {@link #register} and {@link #deregister} are called under the host's lock (the
  * load and unload paths); libgcc serializes them against unwinding threads with its own mutex.
@@ -62,15 +62,17 @@ final class EhFrameRegistration {
      * @throws JitLoadException naming the object and why, with nothing registered
      */
     static EhFrameRegistration register(String object, ElfFile elf, ObjectLinker.Linked linked) throws JitLoadException {
-        Optional<ElfSection> found = elf.findSection(SECTION_NAME);
-        if (found.isEmpty() || !linked.sectionAddresses().containsKey(found.get().index())) {
+        // The loaded one (ObjectChecks allows one): a section of that name that is not loaded has no address.
+        Optional<ElfSection> found = elf.sections().stream()
+                .filter(e -> e.name().equals(SECTION_NAME) && linked.sectionAddresses().containsKey(e.index())).findFirst();
+        if (found.isEmpty()) {
             return NONE;
         }
         ElfSection s = found.get();
         long at = linked.sectionAddresses().get(s.index()) - linked.mapping().address();
         // The linker laid out the terminator after the section: ObjectChecks bounded both.
         MemorySegment withTerminator = linked.mapping().asSlice(at, s.size() + TERMINATOR_BYTES);
-        int fdes = ObjectChecks.ehFrame(object, withTerminator, linked.code());
+        List<ObjectChecks.Fde> fdes = ObjectChecks.ehFrame(object, withTerminator, linked.code());
         Unwinder unwinder = Unwinder.get(object);
         try {
             unwinder.register.invokeExact(withTerminator);
@@ -80,8 +82,10 @@ final class EhFrameRegistration {
         LIVE.incrementAndGet();
         EhFrameRegistration registration = new EhFrameRegistration(withTerminator);
         try {
-            registration.checkFound(object, elf, linked, unwinder, fdes);
+            registration.checkFound(object, unwinder, fdes);
         } catch (JitLoadException | RuntimeException | Error e) {
+            // libgcc holds every section whose first word is not 0, which ObjectChecks made sure of:
+            // deregistering is right even when it could not find the section's FDEs.
             registration.deregister();
             throw e;
         }
@@ -89,38 +93,28 @@ final class EhFrameRegistration {
     }
 
     /**
-     * Every function of the object's code that the unwinder now has an FDE for must have it from
-     * this section, and if the section describes any code, the unwinder must find some of it:
-     * otherwise libgcc did not take the registration, or another (stale) one covers this code.
+     * The unwinder must now find each FDE of the section for the address it begins at, and find
+     * exactly that FDE: otherwise libgcc did not take the section, or another registration (a
+     * stale one) covers the object's code.
      */
-    private void checkFound(String object, ElfFile elf, ObjectLinker.Linked linked, Unwinder unwinder, int fdes)
-            throws JitLoadException {
-        int found = 0;
+    private void checkFound(String object, Unwinder unwinder, List<ObjectChecks.Fde> fdes) throws JitLoadException {
         try (Arena bases = Arena.ofConfined()) {
             // struct dwarf_eh_bases { void *tbase, *dbase, *func; }
             MemorySegment out = bases.allocate(3 * ValueLayout.ADDRESS.byteSize());
-            for (ElfSymbol sym : linked.symbols()) {
-                if (!sym.isFunction() || sym.isUndefined() || sym.size() == 0
-                        || !linked.sectionAddresses().containsKey(sym.sectionIndex())
-                        || (elf.section(sym.sectionIndex()).flags() & ElfSection.SHF_EXECINSTR) == 0) {
-                    continue;
+            for (ObjectChecks.Fde fde : fdes) {
+                if (fde.range() == 0) {
+                    continue;   // describes no address; libgcc never returns it
                 }
-                long pc = linked.symbolAddresses()[sym.index()];
-                long fde = unwinder.findFde(pc, out);
-                if (fde == 0) {
-                    continue;   // a function compiled without unwind information (nounwind, no uwtable)
+                long expected = section.address() + fde.offset();
+                long found = unwinder.findFde(fde.begin(), out);
+                if (found != expected) {
+                    throw new JitLoadException(object + ": after __register_frame the unwinder finds 0x"
+                            + Long.toHexString(fde.begin()) + " in " + (found == 0 ? "no FDE" : "the FDE at 0x"
+                            + Long.toHexString(found)) + ", not in the FDE at offset 0x" + Long.toHexString(fde.offset())
+                            + " of its .eh_frame (0x" + Long.toHexString(expected) + ")"
+                            + (found == 0 ? "" : ": another registration covers its code"));
                 }
-                if (fde < section.address() || fde >= section.address() + section.byteSize()) {
-                    throw new JitLoadException(object + ": the unwinder finds function '" + sym.name() + "' at 0x"
-                            + Long.toHexString(pc) + " in an FDE at 0x" + Long.toHexString(fde)
-                            + ", outside this object's .eh_frame: another registration covers its code");
-                }
-                found++;
             }
-        }
-        if (found == 0 && fdes > 0) {
-            throw new JitLoadException(object + ": its .eh_frame has " + fdes + " FDEs, but after __register_frame the unwinder "
-                    + "finds none of its functions");
         }
     }
 
@@ -139,6 +133,7 @@ final class EhFrameRegistration {
                     + " is already deregistered");
         }
         try {
+            // INSTANCE is set: the section was registered through it.
             Unwinder.INSTANCE.deregister.invokeExact(section);
         } catch (Throwable t) {
             throw new IllegalStateException("__deregister_frame failed for the .eh_frame at 0x"

@@ -219,7 +219,12 @@ public final class JitHost implements AutoCloseable {
 
     /**
      * Loads, links and publishes an ELF relocatable object. The bytes are copied; the caller may
-     * free them afterwards.
+     * free them afterwards. Once linked, its {@code .eh_frame} is registered with the process
+     * unwinder (see {@link #liveEhFrameRegistrations}), so that {@code backtrace()} and C++
+     * exceptions cross its frames, and then the object is registered with debuggers through the
+     * GDB JIT interface (an in-memory copy with its sections at their loaded addresses), so that
+     * gdb names, breaks in and unwinds through its functions; every failure after that undoes
+     * both, in reverse order, before unmapping.
      *
      * <p>Listeners hear of the object before it is published: none of its symbols or call sites
      * can be found, by this thread or another, until every listener has heard of every function.
@@ -258,10 +263,15 @@ public final class JitHost implements AutoCloseable {
             // Registered with the process unwinder as soon as it is mapped; from here on, every
             // way out before the object exists deregisters it before unmapping.
             EhFrameRegistration ehFrames = EhFrameRegistration.NONE;
+            GdbJitRegistration debugger = null;
             try {
                 ehFrames = EhFrameRegistration.register(name, elf, linked);
-                object = describe(name, key, elf, linked, ehFrames);
+                debugger = GdbJitRegistration.register(name, elf, linked);
+                object = describe(name, key, elf, linked, ehFrames, debugger);
             } catch (JitLoadException | RuntimeException | Error e) {
+                if (debugger != null) {
+                    debugger.unregister();
+                }
                 ehFrames.deregister();
                 linked.arena().close();
                 Libc.munmap(linked.raw());
@@ -365,8 +375,8 @@ public final class JitHost implements AutoCloseable {
         return process.find(name).map(MemorySegment::address).orElse(0L);
     }
 
-    private JitObject describe(String name, long key, ElfFile elf, ObjectLinker.Linked linked, EhFrameRegistration ehFrames)
-            throws JitLoadException {
+    private JitObject describe(String name, long key, ElfFile elf, ObjectLinker.Linked linked, EhFrameRegistration ehFrames,
+            GdbJitRegistration debugger) throws JitLoadException {
         List<LoadedSection> sections = new ArrayList<>();
         Map<Integer, ElfSection> byIndex = new HashMap<>();
         for (ElfSection s : elf.sections()) {
@@ -455,12 +465,13 @@ public final class JitHost implements AutoCloseable {
         for (ObjectLinker.Reference r : linked.references()) {
             referenced.add(r.symbol());
         }
-        return new JitObject(loaded, functions, linked, ehFrames, globals, referenced);
+        return new JitObject(loaded, functions, linked, ehFrames, debugger, globals, referenced);
     }
 
     /**
      * Unloads {@code object}: listeners hear objectFreeing while its memory is still mapped, then
-     * its symbols disappear and its memory is unmapped. Takes the host's lock; listeners run on
+     * its symbols disappear, it is unregistered from debuggers (GDB JIT interface), its
+     * {@code .eh_frame} is deregistered from the process unwinder, and its memory is unmapped. No thread may be running, or unwinding through, its code. Takes the host's lock; listeners run on
      * this thread, inside it. Every segment of the object (its mapping, its events' code and stack
      * maps, its code alias) then throws IllegalStateException when accessed.
      *

@@ -18,16 +18,18 @@ public final class JitObject {
     private final MemorySegment mapping;
     private final ObjectLinker.Linked linked;
     private final EhFrameRegistration ehFrames;
+    private final GdbJitRegistration debugger;
     private final Set<String> definedGlobals;
     private final Set<String> referencedSymbols;
 
     JitObject(LoadedObject loaded, List<EmittedFunction> functions, ObjectLinker.Linked linked, EhFrameRegistration ehFrames,
-            Set<String> definedGlobals, Set<String> referencedSymbols) {
+            GdbJitRegistration debugger, Set<String> definedGlobals, Set<String> referencedSymbols) {
         this.loaded = loaded;
         this.functions = List.copyOf(functions);
         this.mapping = linked.mapping();
         this.linked = linked;
         this.ehFrames = ehFrames;
+        this.debugger = debugger;
         this.definedGlobals = Set.copyOf(definedGlobals);
         this.referencedSymbols = Set.copyOf(referencedSymbols);
     }
@@ -92,12 +94,14 @@ public final class JitObject {
     }
 
     /**
-     * Deregisters the object's {@code .eh_frame} from the process unwinder (which reads it until
-     * then), closes the object's scope, then unmaps its memory and its code alias: listeners have
+     * Unregisters the object from debuggers (the GDB JIT interface), then deregisters its
+     * {@code .eh_frame} from the process unwinder (which reads it until then): the reverse of
+     * the order the load registered them in. Then it closes the object's scope, then unmaps its memory and its code alias: listeners have
      * already been told. Closing the shared arena first means a writer still holding an alias
      * segment fails on its next access rather than writing into unmapped (or reused) memory.
      */
     void free() {
+        debugger.unregister();
         ehFrames.deregister();
         linked.arena().close();
         Libc.munmap(linked.raw());

@@ -294,6 +294,42 @@ public final class LlvmCompiler {
     private static final String CPU = "";
     private static final String FEATURES = "";
 
+    /**
+     * Runs target-independent passes on {@code module}, without a target machine and without
+     * verifying first: for a caller's own rewrites of IR it has verified (cutting a module apart),
+     * not for optimization. Any thread: serialized with {@link #compile}.
+     *
+     * @param name the module's name in messages
+     * @param module an {@code LLVMModuleRef} of a context the caller owns
+     * @param passes a new-pass-manager pipeline, e.g. {@code elim-avail-extern}
+     * @throws JitLoadException with LLVM's message if the pipeline does not parse or a pass fails
+     */
+    public synchronized void transform(String name, MemorySegment module, String passes) throws JitLoadException {
+        try (Arena arena = Arena.ofConfined()) {
+            runPipeline(arena, name, module, passes, MemorySegment.NULL);
+        } catch (JitLoadException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new JitLoadException(name + ": calling libLLVM failed: " + t, t);
+        }
+    }
+
+    private void runPipeline(Arena arena, String name, MemorySegment module, String passes, MemorySegment machine) throws Throwable {
+        MemorySegment passOptions = (MemorySegment) createPassOptions.invokeExact();
+        MemorySegment error;
+        try {
+            error = (MemorySegment) runPasses.invokeExact(module, arena.allocateFrom(passes), machine, passOptions);
+        } finally {
+            disposePassOptions.invokeExact(passOptions);
+        }
+        if (error.address() != 0) {
+            MemorySegment text = (MemorySegment) errorMessage.invokeExact(error);
+            String why = string(text);
+            disposeErrorMessage.invokeExact(text);
+            throw new JitLoadException(name + ": pass pipeline '" + passes + "' failed: " + why);
+        }
+    }
+
     /** Verifies, runs the passes and, when {@code codegen}, emits the object; else returns null. */
     private byte[] emitIn(Arena arena, String name, MemorySegment module, Options options, boolean codegen) throws Throwable {
         MemorySegment message = arena.allocate(ADDR);
@@ -319,20 +355,7 @@ public final class LlvmCompiler {
             setDataLayout.invokeExact(module, layout);
             disposeDataLayout.invokeExact(layout);
             if (options.passes() != null && !options.passes().isBlank()) {
-                MemorySegment passOptions = (MemorySegment) createPassOptions.invokeExact();
-                MemorySegment error;
-                try {
-                    error = (MemorySegment) runPasses.invokeExact(module, arena.allocateFrom(options.passes()), machine,
-                            passOptions);
-                } finally {
-                    disposePassOptions.invokeExact(passOptions);
-                }
-                if (error.address() != 0) {
-                    MemorySegment text2 = (MemorySegment) errorMessage.invokeExact(error);
-                    String why = string(text2);
-                    disposeErrorMessage.invokeExact(text2);
-                    throw new JitLoadException(name + ": pass pipeline '" + options.passes() + "' failed: " + why);
-                }
+                runPipeline(arena, name, module, options.passes(), machine);
             }
             if (!codegen) {
                 return null;

@@ -8,6 +8,7 @@ import dev.safepointkit.stackmap.elf.ElfSymbol;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -190,13 +191,13 @@ final class ObjectChecks {
      *
      * @param withTerminator the section at its loaded address, followed by its terminator
      * @param code the object's code group, which every FDE's range must lie in
-     * @return the number of FDEs
+     * @return every FDE, in section order
      */
-    static int ehFrame(String object, MemorySegment withTerminator, MemorySegment code) throws JitLoadException {
+    static List<Fde> ehFrame(String object, MemorySegment withTerminator, MemorySegment code) throws JitLoadException {
         long size = withTerminator.byteSize() - EhFrameRegistration.TERMINATOR_BYTES;
         String where = object + ": " + EhFrameRegistration.SECTION_NAME + " of " + size + " bytes: ";
         Map<Long, Integer> cieEncodings = new HashMap<>();   // CIE offset -> its FDEs' pointer encoding
-        int fdes = 0;
+        List<Fde> fdes = new ArrayList<>();
         long at = 0;
         while (at < size) {
             if (size - at < 8) {
@@ -237,7 +238,7 @@ final class ObjectChecks {
                             + Long.toHexString(begin) + ", +0x" + Long.toHexString(range) + "), outside the object's code "
                             + "[0x" + Long.toHexString(code.address()) + ", +0x" + Long.toHexString(code.byteSize()) + ")");
                 }
-                fdes++;
+                fdes.add(new Fde(at, begin, range));
             }
             at += 4 + length;
         }
@@ -272,6 +273,7 @@ final class ObjectChecks {
             in.leb();
         }
         long dataLength = in.leb();
+        in.need(dataLength);
         long dataEnd = in.position() + dataLength;
         int fdeEncoding = DW_EH_PE_ABSPTR;
         for (int i = 1; i < augmentation.length(); i++) {
@@ -311,6 +313,16 @@ final class ObjectChecks {
         return encoding;
     }
 
+    /**
+     * An FDE of a checked {@code .eh_frame}.
+     *
+     * @param offset where its record starts in the section
+     * @param begin the first address it describes, absolute
+     * @param range how many bytes from {@code begin} it describes
+     */
+    record Fde(long offset, long begin, long range) {
+    }
+
     private static final int DW_EH_PE_ABSPTR = 0x00;
     private static final int DW_EH_PE_PCREL = 0x10;
     private static final int DW_EH_PE_OMIT = 0xff;
@@ -337,10 +349,10 @@ final class ObjectChecks {
             return new JitLoadException(where + message);
         }
 
-        private void need(long bytes) throws JitLoadException {
-            if (bytes > end - at) {
+        void need(long bytes) throws JitLoadException {
+            if (Long.compareUnsigned(bytes, end - at) > 0) {
                 throw error("the record ending at offset 0x" + Long.toHexString(end) + " is cut off at offset 0x"
-                        + Long.toHexString(at) + ": " + bytes + " more bytes needed");
+                        + Long.toHexString(at) + ": " + Long.toUnsignedString(bytes) + " more bytes needed");
             }
         }
 

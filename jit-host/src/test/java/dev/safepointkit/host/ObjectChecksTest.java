@@ -260,42 +260,48 @@ class ObjectChecksTest {
     // The relocated .eh_frame, before the process unwinder is given it (math.o's: a CIE at 0 with
     // augmentation "zR" and FDE encoding 0x1b at offset 16, then five FDEs, the first at 0x18).
 
-    private static final int EH_FRAME_BYTES = 0x98;
+    private static final String EH_FRAME = "bad.o: .eh_frame of 152 bytes: ";
+
+    /** math.o with {@code width} bytes at {@code offset} of its .eh_frame overwritten, refused: the message. */
+    private static String refusedEhFrame(int offset, int width, long value) throws Exception {
+        return refused("bad.o", ObjectEditor.of("math").sectionBytes(".eh_frame", offset, width, value).bytes());
+    }
 
     @Test
     void rejectsEhFrameWithATerminatorBeforeItsEnd() throws Exception {
-        byte[] bytes = ObjectEditor.of("math").sectionBytes(".eh_frame", 0x18, 4, 0).bytes();
-        assertEquals("bad.o: .eh_frame of " + EH_FRAME_BYTES + " bytes: a zero length (a terminator) at offset 0x18 before "
-                + "the end: the unwinder would ignore the 124 bytes after it", refused("bad.o", bytes));
+        assertEquals(EH_FRAME + "a zero length (a terminator) at offset 0x18 before the end: the unwinder would ignore "
+                + "the 124 bytes after it", refusedEhFrame(0x18, 4, 0));
     }
 
     @Test
     void rejectsEhFrameRecordRunningPastTheSection() throws Exception {
-        byte[] bytes = ObjectEditor.of("math").sectionBytes(".eh_frame", 0x18, 4, 0x1000).bytes();
-        assertEquals("bad.o: .eh_frame of " + EH_FRAME_BYTES + " bytes: the record at offset 0x18 has length 4096, which "
-                + "runs past the end", refused("bad.o", bytes));
+        assertEquals(EH_FRAME + "the record at offset 0x18 has length 4096, which runs past the end",
+                refusedEhFrame(0x18, 4, 0x1000));
     }
 
     @Test
     void rejectsFdeWhoseCiePointerMissesEveryCie() throws Exception {
-        byte[] bytes = ObjectEditor.of("math").sectionBytes(".eh_frame", 0x1c, 4, 0x18).bytes();
-        assertEquals("bad.o: .eh_frame of " + EH_FRAME_BYTES + " bytes: the FDE at offset 0x18 points to a CIE at offset 0x4, "
-                + "where no CIE of the section starts", refused("bad.o", bytes));
+        assertEquals(EH_FRAME + "the FDE at offset 0x18 points to a CIE at offset 0x4, where no CIE of the section starts",
+                refusedEhFrame(0x1c, 4, 0x18));
     }
 
     @Test
     void rejectsCieOfAVersionLlcDoesNotWrite() throws Exception {
-        byte[] bytes = ObjectEditor.of("math").sectionBytes(".eh_frame", 8, 1, 2).bytes();
-        assertEquals("bad.o: .eh_frame of " + EH_FRAME_BYTES + " bytes: the CIE at offset 0x0 has version 2; the host "
-                + "registers versions 1 and 3, as llc writes them", refused("bad.o", bytes));
+        assertEquals(EH_FRAME + "the CIE at offset 0x0 has version 2; the host registers versions 1 and 3, as llc "
+                + "writes them", refusedEhFrame(8, 1, 2));
     }
 
     @Test
     void rejectsCieWithAPointerEncodingLibgccWouldAbortOn() throws Exception {
         // 0x0d is no DWARF pointer format: libgcc's read_encoded_value aborts the process on it.
-        byte[] bytes = ObjectEditor.of("math").sectionBytes(".eh_frame", 16, 1, 0x0d).bytes();
-        assertEquals("bad.o: .eh_frame of " + EH_FRAME_BYTES + " bytes: the CIE at offset 0x0 has FDE pointer encoding 0xd; "
-                + "the host registers fixed-size absolute or PC-relative pointers", refused("bad.o", bytes));
+        assertEquals(EH_FRAME + "the CIE at offset 0x0 has FDE pointer encoding 0xd; the host registers fixed-size "
+                + "absolute or PC-relative pointers", refusedEhFrame(16, 1, 0x0d));
+    }
+
+    @Test
+    void rejectsCieWhoseAugmentationDataRunsPastTheRecord() throws Exception {
+        assertEquals(EH_FRAME + "the record ending at offset 0x18 is cut off at offset 0x10: 127 more bytes needed",
+                refusedEhFrame(15, 1, 0x7f));
     }
 
     @Test
@@ -303,7 +309,7 @@ class ObjectChecksTest {
         // The first FDE's pc_begin relocated to .text + 1 MiB: unwind information for code the object does not own.
         byte[] bytes = ObjectEditor.of("math").relocationField(".rela.eh_frame", 0, R_ADDEND, 0x10_0000).bytes();
         String message = refused("bad.o", bytes);
-        assertTrue(message.matches("bad\\.o: \\.eh_frame of " + EH_FRAME_BYTES + " bytes: the FDE at offset 0x18 describes "
+        assertTrue(message.matches(java.util.regex.Pattern.quote(EH_FRAME) + "the FDE at offset 0x18 describes "
                 + "\\[0x[0-9a-f]+, \\+0x5\\), outside the object's code \\[0x[0-9a-f]+, \\+0x1000\\)"), message);
     }
 

@@ -9,12 +9,15 @@ import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,6 +89,45 @@ class UnwindTest {
                 assertTrue(pc < trampoline || pc >= trampoline + FarCallTrampoline.SIZE,
                         "a frame inside the trampoline at 0x" + Long.toHexString(trampoline));
             }
+        }
+    }
+
+    @Test
+    void backtracesOnAnotherThreadSeeTheWholeChainWhileObjectsAreRegisteredAndDeregistered() throws Throwable {
+        // libgcc serializes registration against unwinding with its own lock: a thread unwinding
+        // through unwind.o never misses a frame while the main thread loads and unloads math.o.
+        try (JitHost host = new JitHost(); JitHost churn = new JitHost()) {
+            JitObject unwind = JitFixtures.load(host, "unwind");
+            MethodHandle outer = host.downcall("bt_outer", UnwindRuntime.LONG_LONG);
+            AtomicBoolean done = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            int[] walks = {0};   // the walker's alone; read after join()
+            Thread walker = new Thread(() -> {
+                try {
+                    while (!done.get()) {
+                        // rt_backtrace's buffer is the runtime's only state: this thread alone uses it meanwhile.
+                        assertEquals(8L, (long) outer.invokeExact(5L));
+                        String chain = String.join(",", where(UnwindRuntime.lastBacktrace(), unwind));
+                        assertTrue(chain.startsWith("-,bt_inner,bt_middle,bt_outer,"), chain);
+                        walks[0]++;
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            walker.start();
+            try {
+                for (int i = 0; i < 200 && failure.get() == null; i++) {
+                    churn.unload(JitFixtures.load(churn, "math"), false);
+                }
+            } finally {
+                done.set(true);
+                walker.join();
+            }
+            if (failure.get() != null) {
+                throw failure.get();
+            }
+            assertTrue(walks[0] > 0, "the walker never ran");
         }
     }
 

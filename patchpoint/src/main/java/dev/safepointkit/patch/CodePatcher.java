@@ -80,6 +80,11 @@ public final class CodePatcher implements AutoCloseable {
     private final CallSiteLinker linker;
     private final SledPatcher sleds;
     private final CodeReclaimer reclaimer;
+    /**
+     * The function whose {@link LazyCompiler} this thread runs now, if any, for any patcher: such a
+     * thread holds a patcher's lock and may be inside JIT code, so it must not stop the world.
+     */
+    private static final ThreadLocal<String> COMPILING = new ThreadLocal<>();
     /** Set under the lock by {@link #close}; from then on nothing is patched. */
     private volatile boolean closed;
     /** Whether the stub blocks and the resolver upcall are freed: once, by whoever sees no caller left. */
@@ -284,7 +289,14 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     private JitObject runCompiler(StubEntry e) throws Exception {
-        JitObject o = e.compiler.compile(e.name);
+        String outer = COMPILING.get();
+        COMPILING.set(e.name);
+        JitObject o;
+        try {
+            o = e.compiler.compile(e.name);
+        } finally {
+            COMPILING.set(outer);
+        }
         if (o == null) {
             throw new PatchException("the compiler of '" + e.name + "' returned no object");
         }
@@ -416,6 +428,9 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public boolean unload(JitObject object) throws PatchException, JitLoadException, StackWalkException {
+        if (coordinator != null) {
+            refuseInsideCompiler("unloading " + object.name());
+        }
         lock.lock();
         try {
             checkOpen();
@@ -577,6 +592,20 @@ public final class CodePatcher implements AutoCloseable {
         }
     }
 
+    /**
+     * The lock order forbids a stop of the world from inside a lazy compile: the compiling thread
+     * holds the patcher's lock, which a stop must never wait for, and is often inside JIT code,
+     * where the stop would wait for the thread itself.
+     */
+    private static void refuseInsideCompiler(String what) {
+        String compiling = COMPILING.get();
+        if (compiling != null) {
+            throw new IllegalStateException(what + " stops the world, which the LazyCompiler of '" + compiling
+                    + "' may not do: it runs under the patcher's lock, often inside JIT code; stop the world after"
+                    + " the compile returns, from a thread outside JIT code");
+        }
+    }
+
     private SafepointCoordinator requireCoordinator(String what) {
         if (coordinator == null) {
             throw new IllegalStateException(what + " needs a SafepointCoordinator: this patcher has none");
@@ -702,6 +731,7 @@ public final class CodePatcher implements AutoCloseable {
      * is rethrown once the mutators run again.
      */
     private void whileStopped(String what, StoppedAction action) throws PatchException, StackWalkException {
+        refuseInsideCompiler(what);
         if (closed) {
             throw new IllegalStateException("the code patcher is closed");
         }

@@ -19,7 +19,11 @@
  * <ol>
  *   <li>A stop of the world ({@code SafepointCoordinator.stopTheWorld}). The patcher takes its
  *       lock only inside a stop, never before one: a mutator that compiles lazily holds the
- *       patcher's lock while the stop waits for it.</li>
+ *       patcher's lock while the stop waits for it. So a {@code LazyCompiler}, which runs under
+ *       the patcher's lock, must never call the coordinator in a way that stops the world or
+ *       waits for a stop; the patcher refuses each of its own calls that would stop the world
+ *       from inside a lazy compile ({@code safepoint}, {@code unload}, the sled rewrites) with an
+ *       {@code IllegalStateException} naming the function being compiled.</li>
  *   <li>The patcher's lock ({@code CodePatcher.lock}, reentrant): guards every change to the
  *       stub table, the call-site linker, the sleds and the reclaimer.</li>
  *   <li>The host's lock (a load, an unload, {@code defineIndirectSymbol}): taken under the

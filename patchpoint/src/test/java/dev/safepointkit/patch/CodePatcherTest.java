@@ -231,6 +231,34 @@ class CodePatcherTest {
     }
 
     @Test
+    void aLazyCompilerThatStopsTheWorldIsRefusedNamingTheFunction() throws Throwable {
+        // The lock order: a stop comes before the patcher's lock, and a lazy compile holds that lock.
+        List<Throwable> refused = new CopyOnWriteArrayList<>();
+        patcher.declare("g", fn -> {
+            for (Action stop : List.<Action>of(() -> patcher.safepoint(), () -> patcher.unload(host.objects().getFirst()))) {
+                try {
+                    stop.run();
+                    refused.add(new AssertionError("a stop from inside the LazyCompiler went through"));
+                } catch (IllegalStateException expected) {
+                    refused.add(expected);
+                } catch (Throwable t) {
+                    refused.add(new AssertionError("not the refusal", t));
+                }
+            }
+            return PatchFixtures.load(host, "g_v1");
+        });
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20), "the first call compiles g, through the reentry");
+        assertEquals(2, refused.size());
+        for (Throwable t : refused) {
+            assertTrue(t instanceof IllegalStateException, String.valueOf(t));
+            assertTrue(t.getMessage().contains("the LazyCompiler of 'g'"), t.getMessage());
+        }
+        assertEquals(List.of(), failures);
+        assertEquals(0, patcher.safepoint(), "outside the compile a stop is fine");
+    }
+
+    @Test
     void threadsRacingTheFirstCallCompileOnce() throws Throwable {
         patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "lazy_caller");

@@ -8,6 +8,7 @@ import dev.safepointkit.events.internal.Libc;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitObject;
+import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -21,12 +22,14 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import org.junit.jupiter.api.Test;
 
 /**
  * W^X while patching: code is double mapped, so no mapping of the host or the patcher is ever
  * writable and executable, and the patch path makes no mprotect call. A second thread samples
- * /proc/self/maps the whole time other threads call through the sites being relinked.
+ * /proc/self/maps the whole time a mutator calls through the sites being relinked, those written
+ * while it runs and those written at a stop.
  */
 class WriteXorExecuteTest {
     private static final FunctionDescriptor LONG_LONG = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
@@ -44,10 +47,15 @@ class WriteXorExecuteTest {
     @Test
     void noMappingOfTheHostIsEverWritableAndExecutableWhilePatching() throws Throwable {
         List<Throwable> failures = new CopyOnWriteArrayList<>();
-        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, new SafepointCoordinator(0), failures::add)) {
+        SafepointCoordinator coordinator = new SafepointCoordinator(0);
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, coordinator, failures::add)) {
             Stub g = patcher.declare("g", fn -> PatchFixtures.load(host, "g_v1"));
             JitObject caller = PatchFixtures.load(host, "lazy_caller");
             MethodHandle loop = host.downcall("loop_g", LONG_LONG);
+            List<MethodHandle> fs = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                fs.add(host.downcall("f" + i, LONG_LONG));
+            }
             assertEquals(2L * (99 * 100 / 2), (long) loop.invokeExact(100L), "compiles g, the first call");
             patcher.safepoint();   // every site direct now: each round below moves all five there and back
 
@@ -83,14 +91,28 @@ class WriteXorExecuteTest {
                     failures.add(e);
                 }
             });
+            // The caller is a mutator: every stop waits until it is out of JIT code, so the sites
+            // written at a stop are written while it is stopped, and it then runs through them all
+            // (f0-f3 and loop_g: the five sites, three of them unaligned).
+            AtomicLong iterations = new AtomicLong();
             Thread callerThread = Thread.ofPlatform().name("caller").start(() -> {
-                try {
+                try (Mutator m = coordinator.attach()) {
                     while (!done.get()) {
-                        long r = (long) loop.invokeExact(1000L);
-                        if (r != 2L * (999 * 1000 / 2)) {
-                            throw new AssertionError("loop_g(1000) returned " + r);
+                        try (var scope = m.enter()) {
+                            long r = (long) loop.invokeExact(1000L);
+                            if (r != 2L * (999 * 1000 / 2)) {
+                                throw new AssertionError("loop_g(1000) returned " + r);
+                            }
+                            for (MethodHandle f : fs) {
+                                long x = iterations.get() & 0xFFFF;
+                                long fx = (long) f.invokeExact(x);
+                                if (fx != 2 * x + 1) {
+                                    throw new AssertionError("f(" + x + ") returned " + fx);
+                                }
+                            }
                         }
-                        calls.addAndGet(1000);
+                        calls.addAndGet(1004);
+                        iterations.incrementAndGet();
                     }
                 } catch (Throwable t) {
                     failures.add(t);
@@ -104,8 +126,10 @@ class WriteXorExecuteTest {
                 for (; (rounds < ROUNDS || samples.get() < SAMPLES) && failures.isEmpty(); rounds++) {
                     patcher.unlink("g");    // the aligned sites now, while the caller runs them
                     patcher.safepoint();    // the unaligned ones at a stop
+                    awaitCallsThrough(host, caller, g.address(), iterations, failures);
                     patcher.relink("g");
                     patcher.safepoint();
+                    awaitCallsThrough(host, caller, g.body().orElseThrow(), iterations, failures);
                 }
             } finally {
                 done.set(true);
@@ -150,6 +174,23 @@ class WriteXorExecuteTest {
                     "a write through an alias of unloaded code is refused, never a use after free");
             Stub g = patcher.stub("g").orElseThrow();
             assertEquals("r-xs", protectionAt(g.address()), "the patcher's stubs run from a memory file too");
+        }
+    }
+
+    /**
+     * Checks that every site of g in {@code caller} leads to {@code target}, then waits until the
+     * caller has run one whole iteration through them.
+     */
+    private static void awaitCallsThrough(JitHost host, JitObject caller, long target, AtomicLong iterations,
+            List<Throwable> failures) {
+        for (CallSite s : sitesOf(host, caller)) {
+            assertEquals(target, PatchFixtures.branchTarget(s.address()), "every site after the stop");
+        }
+        long seen = iterations.get();
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (iterations.get() < seen + 2 && failures.isEmpty()) {
+            assertTrue(System.nanoTime() < deadline, "the caller made no call through the sites in 10 s");
+            LockSupport.parkNanos(10_000);   // the caller needs this core more than the wait does
         }
     }
 

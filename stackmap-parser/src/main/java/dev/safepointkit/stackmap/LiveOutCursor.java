@@ -16,8 +16,11 @@ public final class LiveOutCursor {
     }
 
     LiveOutCursor moveTo(StackMap map, long offset) {
-        this.dwarfRegNum = map.reader().u16(offset + LiveOut.DWARF_REG);
-        this.sizeInBytes = map.reader().u8(offset + LiveOut.SIZE_IN_BYTES);
+        // The entry as one 32-bit word in the file's order: u16 DwarfRegNum, u8 0, u8 Size.
+        int word = map.reader().i32(offset + LiveOut.DWARF_REG);
+        boolean bigEndian = map.reader().isBigEndian();
+        this.dwarfRegNum = bigEndian ? word >>> 16 : word & 0xFFFF;
+        this.sizeInBytes = bigEndian ? word & 0xFF : word >>> 24;
         return this;
     }
 

@@ -11,7 +11,10 @@ public enum LocationKind {
     /** The value is the sign-extended 32-bit offset field itself. */
     CONSTANT(4),
     /** The value is entry {@code offset} of the stack map's constants table. */
-    CONSTANT_INDEX(5);
+    CONSTANT_INDEX(LocationKind.CONSTANT_INDEX_CODE);
+
+    /** The highest code, ConstantIndex's, as a constant the validation loop can fold. */
+    static final int CONSTANT_INDEX_CODE = 5;
 
     private static final LocationKind[] BY_CODE = {null, REGISTER, DIRECT, INDIRECT, CONSTANT, CONSTANT_INDEX};
 

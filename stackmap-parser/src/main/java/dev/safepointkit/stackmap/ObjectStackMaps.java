@@ -13,7 +13,8 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The stack maps of one ELF file, each function record tied to the symbol of its function.
+ * The stack maps of one ELF file, each function record tied to the symbol of its function
+ * ({@link MachOStackMaps} and {@link CoffStackMaps} do the same for the other formats).
  *
  * <p>In a relocatable object ({@code .o}) the FunctionAddress fields hold 0 and the functions are
  * named by the relocations in {@code .rela.llvm_stackmaps}; in a linked file they hold addresses,
@@ -21,7 +22,7 @@ import java.util.Optional;
  *
  * <p>Immutable; safe to share between threads while the file's memory stays valid and unwritten.
  */
-public final class ObjectStackMaps {
+public final class ObjectStackMaps implements StackMapObject {
     /** The section LLVM writes stack maps to in ELF files. */
     public static final String SECTION_NAME = ".llvm_stackmaps";
 
@@ -187,6 +188,26 @@ public final class ObjectStackMaps {
      */
     public Optional<ElfSymbol> functionSymbol(int mapIndex, int functionIndex) {
         return Optional.ofNullable(functionSymbols[mapIndex][functionIndex]);
+    }
+
+    @Override
+    public String formatName() {
+        return elf.formatName();
+    }
+
+    @Override
+    public String archName() {
+        return elf.archName();
+    }
+
+    @Override
+    public String sectionName() {
+        return SECTION_NAME;
+    }
+
+    @Override
+    public Optional<String> functionName(int mapIndex, int functionIndex) {
+        return functionSymbol(mapIndex, functionIndex).map(ElfSymbol::name);
     }
 
     /**

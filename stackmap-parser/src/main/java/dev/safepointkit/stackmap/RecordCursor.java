@@ -4,7 +4,7 @@ import dev.safepointkit.stackmap.internal.ByteReader;
 
 /**
  * A reusable view of one StkMapRecord: {@link StackMap#record(int, RecordCursor)} moves it to a
- * record, reading the two counts once; {@link #location(int, LocationCursor)} and
+ * record, reading its header (one word) and the live-out count once; {@link #location(int, LocationCursor)} and
  * {@link #liveOut(int, LiveOutCursor)} move the caller's cursors to its entries. Nothing here
  * allocates.
  *
@@ -16,6 +16,8 @@ public final class RecordCursor {
     private ByteReader in;
     private int index;
     private int offset;
+    private long instructionOffset;
+    private int flags;
     private int locationCount;
     private long liveOutHeader;
     private int liveOutCount;
@@ -27,12 +29,17 @@ public final class RecordCursor {
     /** Moves to record {@code index}, which starts at {@code offset}; parsing validated both. */
     RecordCursor moveTo(StackMap map, int index, int offset) {
         ByteReader reader = map.reader();
-        int locations = reader.u16(offset + CallSiteRecord.NUM_LOCATIONS);
+        // u32 InstructionOffset, u16 flags, u16 NumLocations as one 64-bit word in the file's order.
+        long word = reader.u64(offset + CallSiteRecord.INSTRUCTION_OFFSET);
+        boolean bigEndian = reader.isBigEndian();
+        int locations = (int) (bigEndian ? word : word >>> 48) & 0xFFFF;
         long header = CallSiteRecord.liveOutHeader(offset, locations);
         this.map = map;
         this.in = reader;
         this.index = index;
         this.offset = offset;
+        this.instructionOffset = bigEndian ? word >>> 32 : word & 0xFFFF_FFFFL;
+        this.flags = (int) (word >>> (bigEndian ? 16 : 32)) & 0xFFFF;
         this.locationCount = locations;
         this.liveOutHeader = header;
         this.liveOutCount = reader.u16(header + CallSiteRecord.NUM_LIVE_OUTS);
@@ -93,7 +100,7 @@ public final class RecordCursor {
      * @return the offset in bytes from the function's first instruction, in {@code [0, 2^32)}
      */
     public long instructionOffset() {
-        return in.u32(offset + CallSiteRecord.INSTRUCTION_OFFSET);
+        return instructionOffset;
     }
 
     /**
@@ -102,7 +109,7 @@ public final class RecordCursor {
      * @return the u16 field as stored
      */
     public int flags() {
-        return in.u16(offset + CallSiteRecord.FLAGS);
+        return flags;
     }
 
     /**

@@ -125,10 +125,14 @@ public final class StackMap {
         }
 
         int[] recordOffsets = new int[(int) numRecords];
-        long offset = constantsEnd;
-        for (int r = 0; r < numRecords; r++) {
-            recordOffsets[r] = (int) offset;
-            offset = CallSiteRecord.validate(all, bounds, offset, r, (int) numConstants);
+        long offset = CallSiteRecord.validateAll(all, limit, constantsEnd, recordOffsets, (int) numConstants);
+        if (offset < 0) {
+            // Something is wrong: the record-by-record checks find the first problem and name it.
+            offset = constantsEnd;
+            for (int r = 0; r < numRecords; r++) {
+                offset = CallSiteRecord.validate(all, bounds, offset, r, (int) numConstants);
+            }
+            throw new IllegalStateException("the fast checks refused a stack map that the detailed checks accept");
         }
         ByteReader own = all.slice(0, offset);
         return new StackMap(own, sectionOffset, (int) numFunctions, (int) numConstants, (int) numRecords,

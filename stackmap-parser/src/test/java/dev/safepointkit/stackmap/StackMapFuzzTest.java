@@ -10,8 +10,8 @@ import java.nio.ByteOrder;
 import java.util.Optional;
 
 /**
- * Arbitrary bytes, as a stack map section and as an ELF file, either parse and can then be read
- * in full, or are refused with a format exception. Any other exception, a hang or an
+ * Arbitrary bytes, as a stack map section, as an ELF file and as any object file (Mach-O and COFF
+ * seeds), either parse and can then be read in full, or are refused with a format exception. Any other exception, a hang or an
  * OutOfMemoryError is a finding.
  *
  * <p>{@code ./mvnw verify} runs these over the seed corpus in
@@ -34,6 +34,24 @@ class StackMapFuzzTest {
                 throw new AssertionError("cursors and views read different fields");
             }
             StackMapWalker.sumStatepoints(section);
+        }
+    }
+
+    @FuzzTest(maxDuration = "2m")
+    void objectBytes(byte[] data) {
+        try {
+            Optional<? extends StackMapObject> maps = StackMapObject.read(MemorySegment.ofArray(data));
+            if (maps.isPresent()) {
+                StackMapSection section = maps.get().stackMaps();
+                StackMapWalker.sumEverything(section, new StackMapWalker.Cursors());
+                for (int m = 0; m < section.stackMaps().size(); m++) {
+                    for (int f = 0; f < section.stackMaps().get(m).functionCount(); f++) {
+                        maps.get().functionName(m, f);
+                    }
+                }
+            }
+        } catch (IOException refused) {
+            // Malformed Mach-O, COFF, ELF or stack map, and said so.
         }
     }
 

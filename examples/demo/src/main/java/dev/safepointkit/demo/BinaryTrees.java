@@ -1,6 +1,7 @@
 package dev.safepointkit.demo;
 
 import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.compile.CompilePipeline;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.roots.Mutator;
 import java.io.PrintStream;
@@ -8,7 +9,6 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -96,9 +96,11 @@ public final class BinaryTrees {
                 : options.llvmLibrary().isPresent() ? LlvmCompiler.open(options.llvmLibrary().get()) : LlvmCompiler.open();
         try (DemoRuntime runtime = new DemoRuntime(options.semispaceBytes(), 1)) {
             if (llvm != null) {
-                String ir = new String(DemoRuntime.bundled("binarytrees.ll"), StandardCharsets.UTF_8);
-                runtime.load("binarytrees.o", llvm.compile("binarytrees",
-                        ir, LlvmCompiler.Options.DEFAULT.withPasses("rewrite-statepoints-for-gc")));
+                // The compile pipeline, as regen-fixtures.sh ran it for the bundled objects: the runtime's
+                // allocation fast path inlined, then rewrite-statepoints-for-gc.
+                CompilePipeline pipeline = CompilePipeline.builder(runtime.host()).llvm(() -> llvm).build();
+                pipeline.runtimeLoaded("runtime", DemoRuntime.bundled("runtime.ll"));
+                pipeline.load("binarytrees", DemoRuntime.bundled("binarytrees.ll"));
             } else {
                 runtime.load("binarytrees.o", DemoRuntime.bundled("binarytrees.o"));
             }

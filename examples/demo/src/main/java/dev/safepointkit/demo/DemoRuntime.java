@@ -101,6 +101,11 @@ public final class DemoRuntime implements AutoCloseable {
         host.unload(object, false);
     }
 
+    /** The host the demo's code is loaded into, for a compile pipeline to load into. */
+    public JitHost host() {
+        return host;
+    }
+
     public MethodHandle downcall(String name, FunctionDescriptor descriptor) throws JitLoadException {
         return host.downcall(name, descriptor);
     }

@@ -44,6 +44,7 @@ public final class ElfFile {
     private static final int E_SHNUM = 60;
     private static final int E_SHSTRNDX = 62;
     private static final int SHDR_SIZE = 64;
+    private static final int SH_ADDR = 16;
     private static final int SYM_SIZE = 24;
     private static final int RELA_SIZE = 24;
     private static final int DYN_SIZE = 16;
@@ -61,6 +62,16 @@ public final class ElfFile {
         this.type = type;
         this.machine = machine;
         this.sections = sections;
+    }
+
+    /**
+     * Whether {@code image} starts with the ELF magic number (nothing else is checked).
+     *
+     * @param image the file's bytes
+     * @return true when its first four bytes are 0x7f 'E' 'L' 'F'
+     */
+    public static boolean hasMagic(MemorySegment image) {
+        return image.byteSize() >= 4 && new ByteReader(image, ByteOrder.BIG_ENDIAN).i32(0) == ELF_MAGIC;
     }
 
     /**
@@ -263,6 +274,24 @@ public final class ElfFile {
      */
     public List<ElfSection> sections() {
         return sections;
+    }
+
+    /**
+     * Where section {@code section}'s {@code sh_addr} field lies in the file: a writer that
+     * copies the file and places its sections (the in-memory object a debugger reads) patches it
+     * there, 8 bytes in the file's byte order.
+     *
+     * @param section a section of this file
+     * @return the byte offset of its {@code sh_addr} in {@link #image()}, inside the header table
+     *     that {@link #parse} bounded
+     * @throws IndexOutOfBoundsException if {@code section} is not one of this file's sections
+     */
+    public long sectionAddressFieldOffset(ElfSection section) {
+        if (section.index() < 0 || section.index() >= sections.size() || !sections.get(section.index()).equals(section)) {
+            throw new IndexOutOfBoundsException("section " + section.name() + " (index " + section.index()
+                    + ") is not a section of this file");
+        }
+        return in.u64(E_SHOFF) + (long) section.index() * SHDR_SIZE + SH_ADDR;
     }
 
     /**

@@ -36,13 +36,25 @@ public final class Fixtures {
         return stackMapFixtures().resolve("src");
     }
 
-    /** Every fixture object and shared object, relative to {@link #stackMapFixtures()}, sorted. */
+    /** Every ELF fixture object and shared object, relative to {@link #stackMapFixtures()}, sorted. */
     public static List<Path> objects() {
+        Path root = stackMapFixtures();
+        return find(p -> !p.startsWith(root.resolve("src")) && !p.startsWith(root.resolve("macho"))
+                && !p.startsWith(root.resolve("coff")) && (p.toString().endsWith(".o") || p.toString().endsWith(".so")));
+    }
+
+    /** Every Mach-O ({@code macho/}) and COFF ({@code coff/}) fixture object, relative to {@link #stackMapFixtures()}, sorted. */
+    public static List<Path> machOAndCoffObjects() {
+        Path root = stackMapFixtures();
+        return find(p -> (p.startsWith(root.resolve("macho")) || p.startsWith(root.resolve("coff")))
+                && (p.toString().endsWith(".o") || p.toString().endsWith(".obj")));
+    }
+
+    private static List<Path> find(java.util.function.Predicate<Path> which) {
         Path root = stackMapFixtures();
         try (Stream<Path> files = Files.walk(root)) {
             List<Path> objects = files
-                    .filter(p -> !p.startsWith(root.resolve("src")))
-                    .filter(p -> p.toString().endsWith(".o") || p.toString().endsWith(".so"))
+                    .filter(which)
                     .map(root::relativize)
                     .sorted()
                     .toList();
@@ -72,6 +84,11 @@ public final class Fixtures {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The IR source a fixture object was compiled from: {@code x86_64/O2/statepoints-gcregs.o} to {@code statepoints.ll}. */
+    public static String sourceOf(Path object) {
+        return object.getFileName().toString().replaceFirst("(-gcregs)?\\.(o|obj)$", ".ll");
     }
 
     /** The names of the functions an IR source defines, in order (the order LLVM emits them). */

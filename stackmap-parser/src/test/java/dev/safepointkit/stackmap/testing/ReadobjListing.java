@@ -34,7 +34,8 @@ public record ReadobjListing(String file, String format, String arch, String add
         String format = in.field("Format");
         String arch = in.field("Arch");
         String addressSize = in.field("AddressSize");
-        String loadName = in.field("LoadName");
+        // Only ELF files have a LoadName line; Mach-O and COFF listings go straight to the stack map.
+        String loadName = in.peekStartsWith("LoadName: ") ? in.field("LoadName") : null;
         int version = Integer.parseInt(in.field("LLVM StackMap Version"));
         int numFunctions = Integer.parseInt(in.field("Num Functions"));
         List<Function> functions = new ArrayList<>();
@@ -95,6 +96,10 @@ public record ReadobjListing(String file, String format, String arch, String add
             if (!line.equals(expected)) {
                 throw new IllegalArgumentException("line " + next + ": expected '" + expected + "', got '" + line + "'");
             }
+        }
+
+        boolean peekStartsWith(String prefix) {
+            return next < lines.length && lines[next].startsWith(prefix);
         }
 
         String field(String name) {

@@ -133,6 +133,11 @@ public final class PatchStress {
                 }));
             }
 
+            // g is compiled by its stub on a mutator's first call; a redefinition before that call would
+            // install a body without any lazy compile, so patching starts only once the stub has compiled.
+            while (lazyCompiles.get() == 0 && running.get() > 0 && failures.isEmpty()) {
+                Thread.onSpinWait();
+            }
             long rounds = 0;
             long redefinitions = 0;
             long freed = 0;

@@ -1,0 +1,76 @@
+package dev.safepointkit.cli;
+
+import dev.safepointkit.compile.CompilePipeline;
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * {@code safepointkit compile}: LLVM IR or bitcode to objects through the compile pipeline, ahead
+ * of time, as {@code run} would compile them eagerly: the runtime module first, inlinable into
+ * every other file. Writes {@code DIR/NAME.o} for each file, {@code NAME} its file name without
+ * {@code .ll} or {@code .bc}. Loads nothing (so the runtime's own symbols need not exist here).
+ */
+@Command(name = "compile", mixinStandardHelpOptions = true,
+        description = {"Compile LLVM IR (.ll) or bitcode (.bc) to x86-64 objects through the compile pipeline:",
+            "default<O2>, then rewrite-statepoints-for-gc for GC'd functions; the runtime module inlinable into each."})
+final class CompileCommand implements Callable<Integer> {
+
+    @Option(names = "--runtime", paramLabel = "FILE", description = "The runtime module: compiled too, and inlinable into every file.")
+    Path runtime;
+
+    @Option(names = "--out", paramLabel = "DIR", required = true, description = "Where the objects are written (NAME.o).")
+    Path out;
+
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "LLVM IR (.ll) or bitcode (.bc).")
+    List<Path> files = new ArrayList<>();
+
+    @Override
+    public Integer call() throws Exception {
+        List<Path> all = new ArrayList<>();
+        if (runtime != null) {
+            all.add(runtime);
+        }
+        all.addAll(files);
+        List<byte[]> sources = new ArrayList<>();
+        for (Path file : all) {
+            try {
+                sources.add(InputFiles.read(file));
+            } catch (IOException e) {
+                System.err.println("safepointkit compile: " + file + ": " + InputFiles.describe(e));
+                return SafepointKit.FAILED;
+            }
+        }
+        try (JitHost host = new JitHost()) {
+            CompilePipeline pipeline = CompilePipeline.builder(host).saveObjects(out).build();
+            for (int i = 0; i < all.size(); i++) {
+                String name = baseName(all.get(i));
+                if (i == 0 && runtime != null) {
+                    pipeline.compileRuntime(name, sources.get(i));
+                } else {
+                    pipeline.compile(name, sources.get(i));
+                }
+            }
+            return 0;
+        } catch (JitLoadException e) {
+            System.err.println("safepointkit compile: " + e.getMessage());
+            return SafepointKit.FAILED;
+        } catch (IOException e) {
+            System.err.println("safepointkit compile: " + out + ": " + InputFiles.describe(e));
+            return SafepointKit.FAILED;
+        }
+    }
+
+    /** The file's name without {@code .ll} or {@code .bc}: the module's and its object's name. */
+    static String baseName(Path file) {
+        String name = file.getFileName().toString();
+        return name.endsWith(".ll") || name.endsWith(".bc") ? name.substring(0, name.length() - 3) : name;
+    }
+}
