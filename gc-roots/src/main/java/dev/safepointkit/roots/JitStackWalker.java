@@ -171,13 +171,12 @@ public final class JitStackWalker {
                         + Long.toHexString(entrySlot));
             }
             if (UnwindPlan.present(plan)) {
-                if (plan << 4 >>> 28 != 0) {   // some callee-saved register has a rule: apply it
-                    for (int c = 0; c < UnwindPlan.SLOTS; c++) {
-                        int k = UnwindPlan.saved(plan, c);
-                        if (k != 0) {
-                            csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
-                        }
-                    }
+                // Only the slots with a rule (most frames save one or two registers, many none).
+                for (long rules = plan << 4 >>> 28; rules != 0; ) {
+                    int c = Long.numberOfTrailingZeros(rules) / 6;
+                    int k = UnwindPlan.saved(plan, c);
+                    csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
+                    rules &= ~(0x3fL << (6 * c));
                 }
             } else {
                 // Without a plan nothing says what the frame did with its caller's registers,
