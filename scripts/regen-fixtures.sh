@@ -146,6 +146,11 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic --frame-point
 # resolve where the poll saved the register.
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=4 \
   -fixup-allow-gcptr-in-csr -filetype=obj "$work/roots.statepoints.ll" -o "$jit/roots-gcregs.o"
+# Roots in callee-saved registers at every depth, and dynamic frames under callers without frame
+# pointers: the register map's real frames, walked through each frame's CFI; deopt values in registers too.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-chain.ll -o "$work/csr-chain.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -use-registers-for-deopt-values -filetype=obj "$work/csr-chain.statepoints.ll" -o "$jit/csr-chain.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
 # The loader fuzz test's seeds are the JIT objects themselves; crashing inputs found by fuzzing
 # stay beside them as regression seeds.

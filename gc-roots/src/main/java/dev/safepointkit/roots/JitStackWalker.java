@@ -3,9 +3,8 @@ package dev.safepointkit.roots;
 import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.SafepointKind;
 import dev.safepointkit.registry.SafepointRegistry;
+import dev.safepointkit.registry.UnwindPlan;
 import dev.safepointkit.stackmap.LocationKind;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * Walks the JIT frames of one stopped thread and hands each frame's roots to a visitor.
@@ -13,20 +12,29 @@ import java.lang.foreign.ValueLayout;
  * <p>x86-64: a thread's stack holds one or more runs of JIT frames ({@link ThreadStack.Run},
  * innermost first; see {@link Mutator} for runs, exits and entries). In each run, from the
  * return-address slot the poll or exit captured, each frame's return address is looked up in the
- * registry; the frame's SP at its call is that slot + 8, and its caller's return address lies at
- * SP + frame size. A frame whose size is dynamic (UINT64_MAX) is walked through its frame pointer:
- * [RBP] holds the caller's RBP and [RBP + 8] the return address. RBP is known for a run's
- * innermost frame when the poll or exit saved it ({@link SavedRegisters}), and for each caller of
- * a frame whose function keeps a frame pointer (its prologue pushed the caller's RBP below its
- * return address), so chains through fixed-size frames work when those keep frame pointers
- * (LLVM's {@code "frame-pointer"="all"}).
+ * registry; the frame's SP at its call is that slot + 8. Its safepoint's unwind plan
+ * ({@link UnwindPlan}, from the object's CFI) says where the caller's frame is: CFA = SP + n, or
+ * RBP + n (any frame, dynamic or not), the caller's return address at CFA - 8. An object
+ * registered without {@code .eh_frame} has no plans: its fixed-size frames are stepped over by
+ * their stack map's frame size, and a dynamic one only through a known frame pointer ([RBP] holds
+ * the caller's RBP, [RBP + 8] the return address).
+ *
+ * <p>A register map goes from frame to frame (as HotSpot's RegisterMap does): for each
+ * callee-saved register (RBX, RBP, R12-R15), the stack slot that holds the current frame's value.
+ * The run's innermost frame starts from what the poll or exit saved ({@link SavedRegisters});
+ * each frame's plan then says which of its caller's values it saved and where (CFA - 8k), the
+ * others being unchanged, or lost when the CFI says undefined. A Register root or derived pointer,
+ * and an RBP-relative one, at any depth resolves to that slot, and relocation writes there (the
+ * callee's restore puts the new value back in the register). A frame without a plan leaves its
+ * caller's registers unknown.
  *
  * <p>A run's walk must arrive exactly at the run's entry slot. Anything else ends the walk with a
  * {@link StackWalkException} naming the frame (its depth over the whole stack, its run, the
  * address and what was expected): a foreign return address before the entry (unregistered code,
  * or a call out of JIT code that no exit recorded), a return address inside JIT code with no
- * safepoint, a frame that reaches past the entry or out of the stack, a register root with no
- * saved value, a dynamic frame with no frame pointer. It never guesses and never skips roots.
+ * safepoint, a frame that reaches past the entry or out of the stack, a register root (or an
+ * RBP-based CFA or root) whose register no frame saved, a dynamic frame with neither plan nor
+ * frame pointer. It never guesses and never skips roots.
  *
  * <p>Not thread safe: one walker per collecting thread; it reuses its Frame and batch, so a walk
  * allocates nothing once warm. Safe while other threads register and unregister code: registry
@@ -107,11 +115,9 @@ public final class JitStackWalker {
         }
         registers = run.registers();
         runStart = depth;
-        // The frame pointer is known for the innermost frame if the poll saved it, then for the
-        // caller of every frame that keeps one; after a fixed-size frame without one it is
-        // unknown (that frame may have used RBP for anything; only unwind info would say).
-        rbp = registers.slotOf(RBP) >= 0 ? stack.word(registers.slotOf(RBP)) : -1;
-        calleeStart = 0;
+        for (int c = 0; c < UnwindPlan.SLOTS; c++) {
+            csr[c] = registers.slotOf(UnwindPlan.registerOf(c));
+        }
         while (true) {
             long returnAddress = stack.word(slot);
             if (!registry.lookup(returnAddress, frame)) {
@@ -127,19 +133,18 @@ public final class JitStackWalker {
             }
             long sp = slot + 8;
             batch.reset(depth, sp, frame);
-            long frameSize = frame.frameSize();
-            long callerSlot;
-            if (frame.hasDynamicFrameSize()) {
-                long fp = rbp();
-                if (fp < 0) {
-                    throw new StackWalkException(batch.describe() + ": dynamic frame size and no known frame pointer");
-                }
-                callerSlot = fp + 8;
-            } else if (frameSize < 0) {
+            long plan = frame.unwindPlan();
+            long cfa;
+            if (UnwindPlan.present(plan)) {
+                cfa = (UnwindPlan.cfaRegister(plan) == UnwindPlan.RSP ? sp : rbp("its CFA is RBP-based")) + UnwindPlan.cfaOffset(plan);
+            } else if (frame.hasDynamicFrameSize()) {
+                cfa = rbp("dynamic frame size, no unwind plan") + 16;
+            } else if (frame.frameSize() < 0) {
                 throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
             } else {
-                callerSlot = sp + frameSize;
+                cfa = sp + frame.frameSize() + 8;
             }
+            long callerSlot = cfa - 8;
             collectRoots(stack, depth, sp);
             visitor.visitFrame(batch, stack);
             depth++;
@@ -165,56 +170,45 @@ public final class JitStackWalker {
                         + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
                         + Long.toHexString(entrySlot));
             }
-            if (frame.hasDynamicFrameSize()) {
-                rbp = stack.word(rbp);  // the caller's RBP, pushed by this frame's prologue
-                calleeStart = 0;
+            if (UnwindPlan.present(plan)) {
+                // Only the slots with a rule (most frames save one or two registers, many none).
+                for (long rules = plan << 4 >>> 28; rules != 0; ) {
+                    int c = Long.numberOfTrailingZeros(rules) / 6;
+                    int k = UnwindPlan.saved(plan, c);
+                    csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
+                    rules &= ~(0x3fL << (6 * c));
+                }
             } else {
-                rbp = -1;               // known only if this frame keeps a frame pointer: asked when needed
-                calleeStart = frame.functionStart();
+                // Without a plan nothing says what the frame did with its caller's registers,
+                // except a dynamic frame's frame pointer: its prologue pushed the caller's RBP at [RBP].
+                long callerRbp = frame.hasDynamicFrameSize() ? cfa - 16 : -1;
+                for (int c = 0; c < UnwindPlan.SLOTS; c++) {
+                    csr[c] = -1;
+                }
+                csr[RBP_SLOT] = callerRbp;
             }
             slot = callerSlot;
         }
     }
 
+    private static final int RBP_SLOT = UnwindPlan.slotOf(RBP);
+
     private ThreadStack stack;
     private SavedRegisters registers;
     private int runStart;      // depth of the current run's innermost frame, whose registers the poll or exit saved
     private long slot;
-    private long rbp;          // the current frame's RBP, or -1 while not known
-    private long calleeStart;  // start of the current frame's fixed-size callee, 0 when there is none to ask
+    /** The register map: per callee-saved register ({@link UnwindPlan} slot order), where the current frame's value is, or -1. */
+    private final long[] csr = new long[UnwindPlan.SLOTS];
 
-    /**
-     * The current frame's RBP: known from the poll or a dynamic callee, or, after a fixed-size
-     * callee whose function keeps a frame pointer, the value that callee's prologue pushed just
-     * below its return address. -1 when not known.
-     */
-    private long rbp() throws StackWalkException {
-        if (rbp < 0 && calleeStart != 0) {
-            if (hasFramePointer(calleeStart)) {
-                rbp = stack.word(slot - 8);
-            }
-            calleeStart = 0;
+    /** The current frame's RBP, read from the slot the register map names; an error naming the frame and {@code why} when none does. */
+    private long rbp(String why) throws StackWalkException {
+        long at = csr[RBP_SLOT];
+        if (at < 0) {
+            throw new StackWalkException(batch.describe() + ": " + why + ", and no frame pointer is known (no frame "
+                    + (batch.depth() == runStart ? "below it and no poll" : "below it") + " saved RBP)");
         }
-        return rbp;
+        return stack.word(at);
     }
-
-    /**
-     * Whether the function starts with {@code push %rbp; mov %rsp,%rbp} (after an optional
-     * {@code endbr64}): the prologue LLVM emits for a frame pointer. The code is mapped while a
-     * frame of it is on a stopped thread's stack (the thread will return into it).
-     */
-    static boolean hasFramePointer(long functionStart) {
-        int first = CODE.get(CODE_INT, functionStart);
-        if (first == ENDBR64) {
-            first = CODE.get(CODE_INT, functionStart + 4);
-        }
-        return first == PUSH_RBP_MOV_RSP_RBP;
-    }
-
-    private static final MemorySegment CODE = MemorySegment.NULL.reinterpret(Long.MAX_VALUE);
-    private static final ValueLayout.OfInt CODE_INT = ValueLayout.JAVA_INT_UNALIGNED;
-    private static final int ENDBR64 = 0xfa1e0ff3;               // f3 0f 1e fa
-    private static final int PUSH_RBP_MOV_RSP_RBP = 0xe5894855;  // 55 48 89 e5
 
     private void collectRoots(ThreadStack stack, int depth, long sp) throws StackWalkException {
         if (frame.kind() != SafepointKind.STATEPOINT) {
@@ -252,28 +246,68 @@ public final class JitStackWalker {
     private long slot(ThreadStack stack, int location, long sp, int depth) throws StackWalkException {
         return switch (frame.kind(location)) {
             case INDIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
-            case REGISTER -> {
-                long saved = depth == runStart ? registers.slotOf(frame.register(location)) : -1;
-                if (saved < 0) {
-                    throw new StackWalkException(batch.describe() + ": a root in register R#" + frame.register(location)
-                            + " and no saved value for it" + (depth == runStart ? " from the poll"
-                            : " (only the polling frame's registers are known)"));
-                }
-                yield saved;
-            }
+            case REGISTER -> registerSlot(location, depth);
             default -> throw new StackWalkException(batch.describe() + ": a GC pointer in a " + frame.kind(location)
                     + " location");
         };
+    }
+
+    /** The stack slot that holds the current frame's value of a Register location's register. */
+    private long registerSlot(int location, int depth) throws StackWalkException {
+        int reg = frame.register(location);
+        int c = UnwindPlan.slotOf(reg);
+        long saved = c >= 0 ? csr[c] : depth == runStart ? registers.slotOf(reg) : -1;
+        if (saved < 0) {
+            throw new StackWalkException(batch.describe() + ": a root in register R#" + reg + " and no saved value for it"
+                    + (depth == runStart ? " from the poll" : c < 0 ? " (a caller-saved register, lost at the call)"
+                    : " (no frame between it and the poll saved it)"));
+        }
+        return saved;
+    }
+
+    /**
+     * The value of a location of the frame being visited: a deopt value of a statepoint, a live
+     * value of a stackmap or patchpoint record, or any other location of its record, at any depth.
+     * Register: the register's value where the register map says it is (the poll's save for the
+     * run's innermost frame, a callee's save for the frames above); Direct: the address register +
+     * offset; Indirect: the value stored at register + offset; Constant and ConstantIndex: the
+     * constant. Values narrower than 8 bytes are the low bytes, zero-extended.
+     *
+     * <p>Only on the walking thread, from a visitor's {@code visitFrame}, for the frame it is
+     * given; the location handle comes from that frame ({@code batch.frame().deopt(i)},
+     * {@code live(i)}, ...).
+     *
+     * @param location a location handle of the visited frame's safepoint
+     * @return its value
+     * @throws StackWalkException if the value's register was saved by no frame, or it is addressed
+     *     from a register the walker cannot recover; the message names the frame
+     * @throws IllegalStateException outside a visitor's call
+     */
+    public long frameValue(int location) throws StackWalkException {
+        if (stack == null) {
+            throw new IllegalStateException("frame values are read only while a frame is visited");
+        }
+        int depth = batch.depth();
+        long sp = batch.sp();
+        long value = switch (frame.kind(location)) {
+            case CONSTANT, CONSTANT_INDEX -> frame.constant(location);
+            case DIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
+            case INDIRECT -> stack.word(address(frame.register(location), frame.offset(location), sp, depth));
+            case REGISTER -> stack.word(registerSlot(location, depth));
+        };
+        int size = frame.size(location);
+        LocationKind k = frame.kind(location);
+        return size >= 8 || k == LocationKind.CONSTANT || k == LocationKind.CONSTANT_INDEX || k == LocationKind.DIRECT
+                ? value : value & ((1L << (8 * size)) - 1);
     }
 
     private long address(int register, int offset, long sp, int depth) throws StackWalkException {
         if (register == RSP) {
             return sp + offset;
         }
-        if (register == RBP && rbp() >= 0) {
-            return rbp + offset;
+        if (register == RBP) {
+            return rbp("a root addressed from RBP") + offset;
         }
-        throw new StackWalkException(batch.describe() + ": a root addressed from R#" + register
-                + (register == RBP ? " and the frame pointer is not known" : ", which the walker cannot recover"));
+        throw new StackWalkException(batch.describe() + ": a root addressed from R#" + register + ", which the walker cannot recover");
     }
 }

@@ -1,5 +1,6 @@
 package dev.safepointkit.roots;
 
+import dev.safepointkit.registry.UnwindPlan;
 import java.util.Arrays;
 
 /**
@@ -59,5 +60,33 @@ public final class SavedRegisters {
      */
     public static SavedRegisters framePointerBelow(long returnAddressSlot) {
         return new SavedRegisters().savedAt(JitStackWalker.RBP, returnAddressSlot - 8);
+    }
+
+    /**
+     * What a poll function saved in its own frame, by the unwind plan at its call out (registered
+     * like any safepoint): each callee-saved register the plan says it saved, at CFA - 8k, where
+     * its CFA is just above the return address into the polling JIT frame. A poll that clobbers
+     * every callee-saved register (so its prologue saves them all) hands the walker the polling
+     * frame's values this way, and its epilogue restores what a collector wrote there.
+     *
+     * @param pollPlan the poll's {@link UnwindPlan} at its call out; must be present
+     * @param returnAddressSlot the absolute address of the slot holding the return address into
+     *     the polling JIT frame
+     * @return a new instance with the registers the plan saved
+     * @throws IllegalArgumentException if {@code pollPlan} is not a plan
+     */
+    public static SavedRegisters savedByPoll(long pollPlan, long returnAddressSlot) {
+        if (!UnwindPlan.present(pollPlan)) {
+            throw new IllegalArgumentException("the poll has no unwind plan: its object was registered without .eh_frame");
+        }
+        SavedRegisters saved = new SavedRegisters();
+        long cfa = returnAddressSlot + 8;
+        for (int c = 0; c < UnwindPlan.SLOTS; c++) {
+            int k = UnwindPlan.saved(pollPlan, c);
+            if (k != 0 && k != UnwindPlan.UNDEFINED) {
+                saved.savedAt(UnwindPlan.registerOf(c), cfa - 8L * k);
+            }
+        }
+        return saved;
     }
 }

@@ -8,6 +8,8 @@ import dev.safepointkit.registry.FunctionSpan;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
+import dev.safepointkit.stackmap.testing.EhFrameBuilder;
 import dev.safepointkit.stackmap.testing.StackMapBuilder;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -177,7 +179,7 @@ class JitStackWalkerTest {
     }
 
     @Test
-    void dynamicFramesNeedTheFramePointer() throws Exception {
+    void aDynamicFrameWithoutAnUnwindPlanNeedsThePollsFramePointer() throws Exception {
         StackMapBuilder dyn = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x5000, -1L, 1);
         dyn.record(5, 0x10).constant(0).constant(0).constant(0).indirect(6, -16).indirect(6, -16);
         register(5, "dyn.o", 0x5000, dyn);
@@ -191,13 +193,62 @@ class JitStackWalkerTest {
         ThreadStack noFp = new ThreadStack(memory, slot, rbp + 16, SavedRegisters.none());
         StackWalkException e = assertThrows(StackWalkException.class,
                 () -> new JitStackWalker(registry).walk(noFp, (b, s) -> { }));
-        assertTrue(e.getMessage().contains("dynamic frame size and no known frame pointer"), e.getMessage());
+        assertTrue(e.getMessage().contains("dyn_fn in dyn.o") && e.getMessage().contains(
+                "dynamic frame size, no unwind plan, and no frame pointer is known (no frame below it and no poll saved RBP)"),
+                e.getMessage());
 
         long rbpSave = at(8);
         put(rbpSave, rbp);
         ThreadStack withFp = new ThreadStack(memory, slot, rbp + 16, SavedRegisters.none().savedAt(6, rbpSave));
         assertEquals(1, new JitStackWalker(registry).walk(withFp, new RootRelocator(old -> old + MOVE)));
         assertEquals(P1 + MOVE, get(rbp - 16));
+    }
+
+    @Test
+    void aPlanCarriesCalleeSavedRegistersToTheCallersRoots() throws Exception {
+        // inner (dynamic, CFA = RBP+16, saved the caller's RBX at CFA-24) called by outer (fixed,
+        // 24 bytes, CFA = RSP+32, no frame pointer), whose root is in RBX: only inner's save holds it.
+        StackMapBuilder maps = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x6000, -1L, 1).function(0x6100, 24, 1);
+        maps.record(6, 0x10).constant(0).constant(0).constant(0).indirect(6, -32).indirect(6, -32);
+        maps.record(7, 0x10).constant(0).constant(0).constant(0)
+                .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
+        try (Arena eh = Arena.ofConfined()) {
+            // push rbp; mov rsp,rbp; push rbx: CFA=RBP+16, RBP at CFA-16, RBX at CFA-24.
+            byte[] inner = EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x41, 0x83, 3);
+            // sub $24,rsp: CFA=RSP+32.
+            byte[] outer = EhFrameBuilder.bytes(0x44, 0x0e, 32);
+            EhFrame cfi = new EhFrameBuilder().cie().fde(0x6000, 0x100, inner).fde(0x6100, 0x100, outer).parse(eh);
+            registry.register(6, "csr.o", 0x6000, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
+                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", 0x6000, 0x100),
+                    new FunctionSpan("outer", 0x6100, 0x100)), cfi);
+        }
+        long slot = at(64);            // inner's return address into outer
+        long rbp = at(120);            // inner's frame pointer: CFA = rbp + 16
+        put(slot, 0x6010);
+        put(rbp - 32, P1);             // inner's own root
+        put(rbp - 8, P2);              // RBX as outer had it, saved by inner at CFA-24
+        put(rbp, at(999));             // outer keeps no frame pointer: whatever RBP held
+        put(rbp + 8, 0x6110);          // inner's return address into outer, at CFA-8
+        // outer's frame: SP = rbp + 16, 24 bytes, then its return address (foreign: the entry).
+        put(rbp + 16 + 24, FOREIGN_RETURN);
+        long rbpSave = at(16);
+        put(rbpSave, rbp);
+        ThreadStack stack = new ThreadStack(memory, slot, rbp + 16 + 32, SavedRegisters.none().savedAt(6, rbpSave));
+        List<Long> bases = new ArrayList<>();
+        assertEquals(2, new JitStackWalker(registry).walk(stack, (b, s) -> {
+            for (int i = 0; i < b.baseCount(); i++) {
+                bases.add(b.baseSlot(i));
+            }
+        }));
+        assertEquals(List.of(rbp - 32, rbp - 8), bases, "inner's root, then outer's RBX in inner's save slot");
+        new JitStackWalker(registry).walk(stack, new RootRelocator(old -> old + MOVE));
+        assertEquals(P1 + MOVE, get(rbp - 32));
+        assertEquals(P2 + MOVE, get(rbp - 8));
+
+        // Without RBP from the poll the RBP-based CFA cannot be found.
+        ThreadStack noFp = new ThreadStack(memory, slot, rbp + 16 + 32, SavedRegisters.none());
+        StackWalkException e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).validate(noFp));
+        assertTrue(e.getMessage().contains("(inner in csr.o") && e.getMessage().contains("its CFA is RBP-based"), e.getMessage());
     }
 
     @Test

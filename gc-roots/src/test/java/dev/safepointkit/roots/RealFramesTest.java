@@ -2,9 +2,11 @@ package dev.safepointkit.roots;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.stackmap.testing.Fixtures;
@@ -153,14 +155,13 @@ class RealFramesTest {
     }
 
     @Test
-    void aCorruptFrameSizeIsAnError() throws Throwable {
-        // sum_down's StackSize in the object's stack map, made 4 KiB larger than the real frame.
-        onPoll = (start, end) -> error = walkError(MemorySegment.ofAddress(start).reinterpret(end - start), start, end,
-                SavedRegisters.none());
-        long[] result = run("roots.o", RealFramesTest::growSumDownFrame, 5);
-        assertNull(failure);
-        assertEquals(result[1], result[0]);
-        assertTrue(error != null && error.contains("lies beyond the thread's entry SP"), () -> String.valueOf(error));
+    void aCorruptFrameSizeIsRefusedAtLoadByTheCfi() throws Throwable {
+        // sum_down's StackSize in the object's stack map, made 4 KiB larger than the real frame:
+        // its CFI says otherwise at every safepoint, so the object never loads (before, the walk
+        // found it at a collection). The error names the function, the PC and both sizes.
+        JitLoadException e = assertThrows(JitLoadException.class, () -> run("roots.o", RealFramesTest::growSumDownFrame, 5));
+        assertTrue(e.getMessage().contains("roots.o: the safepoint at 0x") && e.getMessage().contains(" in sum_down: its CFI says CFA=RSP+")
+                && e.getMessage().contains("but its stack map's frame size 4"), e.getMessage());
     }
 
     @Test
@@ -214,17 +215,8 @@ class RealFramesTest {
             int objects = depth + 1;
             fromSpace = arena.allocate((long) OBJECT * objects, 16);
             toSpace = arena.allocate((long) OBJECT * objects, 16);
-            long expected = 0;
-            for (int i = 0; i < objects; i++) {
-                long value = 1000 + 7L * i;
-                long weight = 3 + i % 5;
-                fromSpace.set(ValueLayout.JAVA_LONG, (long) OBJECT * i, value);
-                fromSpace.set(ValueLayout.JAVA_LONG, (long) OBJECT * i + 8, weight);
-                expected += value * weight;
-            }
-            MethodHandle enter = host.downcall("enter",
-                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-            long sum = (long) enter.invokeExact(fromSpace, (long) depth);
+            long expected = fillObjects(fromSpace, objects);
+            long sum = enter(host, fromSpace, depth);
             long poisonCheck = fromSpace.get(ValueLayout.JAVA_LONG, 0);
             firstWordAfterRun = poisonCheck;
             return new long[] {sum, expected};
@@ -232,4 +224,24 @@ class RealFramesTest {
     }
 
     static long firstWordAfterRun;
+
+    /** Fills {@code objects} objects {value, weight} into {@code space}; returns the sum of value * weight. */
+    static long fillObjects(MemorySegment space, int objects) {
+        long expected = 0;
+        for (int i = 0; i < objects; i++) {
+            long value = 1000 + 7L * i;
+            long weight = 3 + i % 5;
+            space.set(ValueLayout.JAVA_LONG, (long) OBJECT * i, value);
+            space.set(ValueLayout.JAVA_LONG, (long) OBJECT * i + 8, weight);
+            expected += value * weight;
+        }
+        return expected;
+    }
+
+    /** Calls the loaded object's {@code enter(objects, depth)}. */
+    static long enter(JitHost host, MemorySegment objects, int depth) throws Throwable {
+        MethodHandle enter = host.downcall("enter",
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+        return (long) enter.invokeExact(objects, (long) depth);
+    }
 }

@@ -160,6 +160,16 @@ public final class Frame {
     }
 
     /**
+     * The safepoint's unwind plan, decoded with {@link UnwindPlan}. Only when {@link #hasSafepoint()}.
+     *
+     * @return the plan from the object's CFI at the safepoint's call, or {@link UnwindPlan#NONE}
+     *     when the object was registered without {@code .eh_frame}
+     */
+    public long unwindPlan() {
+        return table.spUnwind[safepoint];
+    }
+
+    /**
      * The ID given to the statepoint, stackmap or patchpoint. Only when {@link #hasSafepoint()}.
      *
      * @return the record's 64-bit ID, to be read unsigned

@@ -8,6 +8,9 @@ import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapFormatException;
 import dev.safepointkit.stackmap.StackMapSection;
 import dev.safepointkit.stackmap.StatepointRecord;
+import dev.safepointkit.stackmap.dwarf.CfiFormatException;
+import dev.safepointkit.stackmap.dwarf.CfiRow;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.util.ArrayList;
 import org.agrona.collections.IntArrayList;
 import org.agrona.collections.LongArrayList;
@@ -50,6 +53,8 @@ final class ObjectTable {
     final int[] spAllocas;
     /** For STACKMAP safepoints: the number of live locations. */
     final int[] spLive;
+    /** Each safepoint's {@link UnwindPlan}, or {@link UnwindPlan#NONE} for an object without {@code .eh_frame}. */
+    final long[] spUnwind;
 
     // Locations.
     final byte[] locKind;
@@ -67,7 +72,7 @@ final class ObjectTable {
     private volatile boolean published;
 
     private ObjectTable(long key, String name, long codeStart, long codeEnd, List<FunctionSpan> functions,
-            long[] frameSizes, Decoded d) {
+            long[] frameSizes, Decoded d, long[] unwind) {
         this.key = key;
         this.name = name;
         this.codeStart = codeStart;
@@ -91,6 +96,7 @@ final class ObjectTable {
         spPairs = d.pairs.toIntArray();
         spAllocas = d.allocas.toIntArray();
         spLive = d.live.toIntArray();
+        spUnwind = unwind;
         locKind = bytes(d.locKind);
         locRegister = d.locRegister.toIntArray();
         locOffset = d.locOffset.toIntArray();
@@ -101,11 +107,14 @@ final class ObjectTable {
     /**
      * Decodes an object's stack maps, whose function addresses must be absolute (relocated).
      *
+     * @param ehFrame the object's relocated {@code .eh_frame}, or null: then no safepoint has an
+     *     unwind plan
      * @throws RegistryException if a record lies outside the code range, two records share a
-     *     return address, or a statepoint record is malformed
+     *     return address, a statepoint record is malformed, or (with {@code ehFrame}) the CFI at a
+     *     safepoint cannot be evaluated into a plan or contradicts the stack map's frame size
      */
     static ObjectTable decode(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
-            List<FunctionSpan> spans, RecordClassifier classifier) throws RegistryException {
+            List<FunctionSpan> spans, RecordClassifier classifier, EhFrame ehFrame) throws RegistryException {
         long codeEnd = codeStart + codeSize;
         List<FunctionSpan> functions = new ArrayList<>(spans);
         List<long[]> recordFunctions = new ArrayList<>();   // {address, stackSize}
@@ -151,7 +160,14 @@ final class ObjectTable {
                 constantBase += map.constantCount();
             }
         }
-        ObjectTable table = new ObjectTable(key, name, codeStart, codeEnd, functions, frameSizes, d);
+        long[] unwind = new long[d.address.size()];
+        if (ehFrame != null) {
+            for (int i = 0; i < unwind.length; i++) {
+                int fn = d.function.getInt(i);
+                unwind[i] = plan(name, ehFrame, d.address.getLong(i), functions.get(fn), frameSizes[fn]);
+            }
+        }
+        ObjectTable table = new ObjectTable(key, name, codeStart, codeEnd, functions, frameSizes, d, unwind);
         if (table.safepointCount() >= SafepointTable.MAX_SAFEPOINTS_PER_OBJECT) {
             throw new RegistryException(name + ": " + table.safepointCount() + " safepoints; at most "
                     + (SafepointTable.MAX_SAFEPOINTS_PER_OBJECT - 1) + " per object");
@@ -165,6 +181,36 @@ final class ObjectTable {
             }
         }
         return table;
+    }
+
+    /**
+     * The unwind plan at a safepoint: the CFI row of its call instruction (the byte before the
+     * return address, as unwinders take it, so a call that ends its function still finds its FDE).
+     */
+    private static long plan(String object, EhFrame ehFrame, long returnAddress, FunctionSpan fn, long frameSize)
+            throws RegistryException {
+        long pc = returnAddress - 1;
+        String where = object + ": the safepoint at 0x" + Long.toHexString(returnAddress) + " in "
+                + (fn.name() != null ? fn.name() : "the function at 0x" + Long.toHexString(fn.start()));
+        EhFrame.Fde fde = ehFrame.fdeFor(pc);
+        if (fde == null) {
+            throw new RegistryException(where + " has no FDE in the object's .eh_frame");
+        }
+        long plan;
+        try {
+            plan = UnwindPlan.encode(CfiRow.at(ehFrame, fde, pc));
+        } catch (CfiFormatException | IllegalArgumentException e) {
+            throw new RegistryException(where + ": its CFI cannot be planned: " + e.getMessage(), e);
+        }
+        if (UnwindPlan.cfaRegister(plan) == UnwindPlan.RSP && frameSize >= 0 && UnwindPlan.cfaOffset(plan) != frameSize + 8) {
+            throw new RegistryException(where + ": its CFI says " + UnwindPlan.describe(plan) + ", but its stack map's frame size "
+                    + frameSize + " puts the return address at SP+" + frameSize);
+        }
+        if (UnwindPlan.cfaRegister(plan) == UnwindPlan.RSP && frameSize == Frame.DYNAMIC_FRAME_SIZE) {
+            throw new RegistryException(where + ": its stack map says the frame size is dynamic, but its CFI is SP-relative ("
+                    + UnwindPlan.describe(plan) + ")");
+        }
+        return plan;
     }
 
     private static int indexOf(List<FunctionSpan> sorted, long start) {

@@ -4,6 +4,9 @@ import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
+import dev.safepointkit.stackmap.dwarf.CfiFormatException;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -14,7 +17,7 @@ import java.util.List;
  *
  * <p>Thread safe, as the registry is. It is a {@linkplain JitEventListener#required() required}
  * listener: code whose safepoints are not registered cannot be walked, so a registration the
- * registry refuses is thrown as an {@link IllegalStateException} and fails the host's load.
+ * registry refuses (including a safepoint whose {@code .eh_frame} CFI cannot be planned) is thrown as an {@link IllegalStateException} and fails the host's load.
  */
 public final class RegistryListener implements JitEventListener {
     private final SafepointRegistry registry;
@@ -60,9 +63,23 @@ public final class RegistryListener implements JitEventListener {
             }
         }
         try {
-            registry.register(object.key(), object.name(), start, end - start, object.stackMaps().orElse(null), functions);
+            registry.register(object.key(), object.name(), start, end - start, object.stackMaps().orElse(null), functions,
+                    ehFrame(object));
         } catch (RegistryException e) {
             throw new IllegalStateException(e.getMessage(), e);
+        }
+    }
+
+    /** The object's relocated {@code .eh_frame} where it is loaded (mapped until the object is freed), or null. */
+    private static EhFrame ehFrame(LoadedObject object) throws RegistryException {
+        LoadedSection section = object.section(".eh_frame").orElse(null);
+        if (section == null) {
+            return null;
+        }
+        try {
+            return EhFrame.parse(MemorySegment.ofAddress(section.address()).reinterpret(section.size()), section.address());
+        } catch (CfiFormatException e) {
+            throw new RegistryException(object.name() + ": " + e.getMessage(), e);
         }
     }
 

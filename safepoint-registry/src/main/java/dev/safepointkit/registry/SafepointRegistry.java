@@ -1,6 +1,7 @@
 package dev.safepointkit.registry;
 
 import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
@@ -130,11 +131,32 @@ public final class SafepointRegistry {
      */
     public void register(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
             List<FunctionSpan> functions) throws RegistryException {
+        register(key, name, codeStart, codeSize, stackMaps, functions, null);
+    }
+
+    /**
+     * Registers an object as {@link #register(long, String, long, long, StackMapSection, List)}
+     * does, and plans each safepoint's unwind from {@code ehFrame} ({@link Frame#unwindPlan()}).
+     *
+     * @param key the object's key, unique among registered objects
+     * @param name the object's name, for error messages and {@link Frame#objectName()}
+     * @param codeStart the absolute address of the object's first code byte
+     * @param codeSize the size in bytes of its code range, greater than 0
+     * @param stackMaps its stack maps, or null for code without safepoints
+     * @param functions its functions with sizes (from its symbols)
+     * @param ehFrame its relocated {@code .eh_frame}, or null: its safepoints then have no plan,
+     *     and a walker can step over their frames only by a static frame size
+     * @throws RegistryException as the other overload, and when the CFI of a safepoint cannot be
+     *     planned (no FDE, an unsupported rule, a frame size the CFI contradicts): the message
+     *     names the function and the PC; nothing changes then
+     */
+    public void register(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
+            List<FunctionSpan> functions, EhFrame ehFrame) throws RegistryException {
         if (codeSize <= 0) {
             throw new RegistryException(name + ": empty code range");
         }
         // Decoding happens outside the lock: writers hold it only to publish.
-        ObjectTable table = ObjectTable.decode(key, name, codeStart, codeSize, stackMaps, functions, classifier);
+        ObjectTable table = ObjectTable.decode(key, name, codeStart, codeSize, stackMaps, functions, classifier, ehFrame);
         synchronized (writeLock) {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
             for (ObjectTable t : s.tables()) {
@@ -231,6 +253,11 @@ public final class SafepointRegistry {
             frame.set(t, -1, t.functionAt(pc));
         }
         return true;
+    }
+
+    /** The registered objects' tables, for tests in this package: a snapshot, any thread. */
+    ObjectTable[] tablesForTest() {
+        return ((Snapshot) SNAPSHOT.getAcquire(this)).tables().clone();
     }
 
     /**

@@ -1,12 +1,13 @@
 package dev.safepointkit.stackmap.dwarf;
 
-import static dev.safepointkit.stackmap.dwarf.EhFrameBuilder.bytes;
+import static dev.safepointkit.stackmap.testing.EhFrameBuilder.bytes;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.safepointkit.stackmap.testing.EhFrameBuilder;
 import java.lang.foreign.Arena;
 import org.junit.jupiter.api.Test;
 

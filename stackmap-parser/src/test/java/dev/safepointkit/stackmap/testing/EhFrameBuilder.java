@@ -1,5 +1,7 @@
-package dev.safepointkit.stackmap.dwarf;
+package dev.safepointkit.stackmap.testing;
 
+import dev.safepointkit.stackmap.dwarf.CfiFormatException;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -10,20 +12,24 @@ import java.lang.foreign.ValueLayout;
  * sdata4 FDE pointers, code alignment 1, data alignment -8, return address column 16, CFA = RSP+8,
  * RIP at CFA-8) or one the test spells out, then FDEs with the programs the test gives.
  */
-final class EhFrameBuilder {
+public final class EhFrameBuilder {
     /** Where the built section pretends to live. */
-    static final long ADDRESS = 0x7000_0000L;
+    public static final long ADDRESS = 0x7000_0000L;
 
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
     private int cie = -1;
 
+    /** An empty section. */
+    public EhFrameBuilder() {
+    }
+
     /** The usual llc CIE. */
-    EhFrameBuilder cie() {
+    public EhFrameBuilder cie() {
         return cie(1, "zR", new byte[] {0x1b}, bytes(0x0c, 7, 8, 0x90, 1));
     }
 
     /** A CIE with the given version, augmentation, augmentation data and initial instructions. */
-    EhFrameBuilder cie(int version, String augmentation, byte[] augmentationData, byte[] initial) {
+    public EhFrameBuilder cie(int version, String augmentation, byte[] augmentationData, byte[] initial) {
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         int32(body, 0);
         body.write(version);
@@ -43,7 +49,7 @@ final class EhFrameBuilder {
     }
 
     /** An FDE of the last CIE covering {@code [pcBegin, pcBegin + range)} (sdata4, pc-relative). */
-    EhFrameBuilder fde(long pcBegin, int range, byte[] program) {
+    public EhFrameBuilder fde(long pcBegin, int range, byte[] program) {
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         int32(body, out.size() + 4 - cie);
         long field = ADDRESS + out.size() + 8;
@@ -56,7 +62,7 @@ final class EhFrameBuilder {
     }
 
     /** A raw record: the length word is written before {@code body}, then padding to 4 bytes (nops). */
-    EhFrameBuilder raw(byte[] body) {
+    public EhFrameBuilder raw(byte[] body) {
         record(body);
         return this;
     }
@@ -70,24 +76,24 @@ final class EhFrameBuilder {
         }
     }
 
-    byte[] toByteArray() {
+    public byte[] toByteArray() {
         return out.toByteArray();
     }
 
     /** The section in native memory of {@code arena}, with a terminator. */
-    MemorySegment build(Arena arena) {
+    public MemorySegment build(Arena arena) {
         byte[] b = toByteArray();
         MemorySegment s = arena.allocate(b.length + 4);
         MemorySegment.copy(b, 0, s, ValueLayout.JAVA_BYTE, 0, b.length);
         return s;
     }
 
-    EhFrame parse(Arena arena) throws CfiFormatException {
+    public EhFrame parse(Arena arena) throws CfiFormatException {
         MemorySegment s = build(arena);
         return EhFrame.parse(s, ADDRESS);
     }
 
-    static byte[] bytes(int... values) {
+    public static byte[] bytes(int... values) {
         byte[] b = new byte[values.length];
         for (int i = 0; i < b.length; i++) {
             b[i] = (byte) values[i];
