@@ -3,6 +3,7 @@ package dev.safepointkit.stress.compare;
 import dev.safepointkit.stackmap.FunctionCursor;
 import dev.safepointkit.stackmap.LiveOutCursor;
 import dev.safepointkit.stackmap.LocationCursor;
+import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.stackmap.RecordCursor;
 import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapFormatException;
@@ -49,10 +50,11 @@ public final class ParseComparison {
                 for (int l = 0; l < record.locationCount(); l++) {
                     record.location(l, loc);
                     sum += loc.kindCode() + loc.sizeInBytes() + loc.dwarfRegNum();
-                    sum += switch (loc.kind()) {
-                        case DIRECT, INDIRECT -> loc.offset();
-                        case CONSTANT -> loc.rawConstantField();
-                        case CONSTANT_INDEX -> Integer.toUnsignedLong(loc.constantIndex());
+                    // On the Type byte, as the C++ switches on LLVM's LocationKind (an integer there).
+                    sum += switch (loc.kindCode()) {
+                        case LocationKind.DIRECT_CODE, LocationKind.INDIRECT_CODE -> loc.offset();
+                        case LocationKind.CONSTANT_CODE -> loc.rawConstantField();
+                        case LocationKind.CONSTANT_INDEX_CODE -> Integer.toUnsignedLong(loc.constantIndex());
                         default -> 0;
                     };
                 }
