@@ -280,6 +280,7 @@ public final class CompilePipeline implements AutoCloseable {
         MemorySegment context = MemorySegment.NULL;
         MemorySegment module = MemorySegment.NULL;
         FunctionPartitions partitions;
+        List<String> functions;
 
         LazySource(String name, byte[] source, String manifestKey, Manifest manifest) {
             this.name = name;
@@ -304,10 +305,18 @@ public final class CompilePipeline implements AutoCloseable {
             return module;
         }
 
+        /** The functions the module defines, in module order; read once. */
+        List<String> functions() throws Throwable {
+            if (functions == null) {
+                functions = ModuleShapes.definedFunctions(llvm(), module());
+            }
+            return functions;
+        }
+
         /** The bitcode of {@code function} alone, cut from the module. */
         byte[] cut(String function) throws Throwable {
             if (partitions == null) {
-                partitions = new FunctionPartitions(llvm(), name, module(), ModuleShapes.definedFunctions(llvm(), module()));
+                partitions = new FunctionPartitions(llvm(), name, module(), functions());
             }
             return partitions.cut(function);
         }
@@ -479,7 +488,7 @@ public final class CompilePipeline implements AutoCloseable {
                 names = List.copyOf(warm.get().functions.keySet());
             } else {
                 long start = System.nanoTime();
-                names = llvmWork(name, () -> ModuleShapes.definedFunctions(llvm(), src.module()));
+                names = llvmWork(name, src::functions);
                 compileNanos += System.nanoTime() - start;
                 for (String f : names) {
                     src.manifest.functions.put(f, new Manifest.Entry(Optional.empty(), Set.of()));
@@ -708,6 +717,7 @@ public final class CompilePipeline implements AutoCloseable {
                 s.context = MemorySegment.NULL;
                 s.module = MemorySegment.NULL;
                 s.partitions = null;
+                s.functions = null;
             }
             parsed.clear();
         } catch (Throwable t) {

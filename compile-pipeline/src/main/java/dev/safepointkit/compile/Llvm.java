@@ -184,14 +184,16 @@ final class Llvm {
     }
 
     String name(MemorySegment value) throws Throwable {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment length = arena.allocate(LONG);
-            MemorySegment text = (MemorySegment) getName.invokeExact(value, length);
-            long n = length.get(LONG, 0);
-            // LLVM returns the name's bytes and their count; the name may hold any byte.
-            return n == 0 ? "" : new String(text.reinterpret(n).toArray(ValueLayout.JAVA_BYTE), java.nio.charset.StandardCharsets.UTF_8);
-        }
+        // Walks read every name of a module, often: one out parameter per thread, not an arena per name.
+        MemorySegment length = NAME_LENGTH.get();
+        MemorySegment text = (MemorySegment) getName.invokeExact(value, length);
+        long n = length.get(LONG, 0);
+        // LLVM returns the name's bytes and their count; the name may hold any byte.
+        return n == 0 ? "" : new String(text.reinterpret(n).toArray(ValueLayout.JAVA_BYTE), java.nio.charset.StandardCharsets.UTF_8);
     }
+
+    /** The length out parameter of {@code LLVMGetValueName2}, one per thread, owned by the automatic arena. */
+    private static final ThreadLocal<MemorySegment> NAME_LENGTH = ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(LONG));
 
     void rename(MemorySegment value, String name) throws Throwable {
         try (Arena arena = Arena.ofConfined()) {
