@@ -21,6 +21,9 @@
 #
 # JIT host: each source in fixtures/jit/src becomes fixtures/jit/x86_64/NAME.o, compiled as the
 # host's tests need (see the flags below): objects the host loads, links and runs.
+#
+# Time to safepoint: fixtures/ttsp/src/spin.ll becomes fixtures/ttsp/x86_64/spin.o (statepoints
+# from rewrite-statepoints-for-gc): the polled and unpolled loops of scripts/bench-ttsp.sh.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -182,3 +185,11 @@ for ll in *.ll; do
   llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$ll" -o "$patch/${ll%.ll}.o"
 done
 echo "regen-fixtures: wrote $(ls "$patch" | wc -l) objects under $patch"
+
+# The time-to-safepoint benchmark's loops (stress, scripts/bench-ttsp.sh).
+ttsp=$fixtures/ttsp/x86_64
+mkdir -p "$ttsp"
+cd "$root/fixtures/ttsp/src"
+opt-19 -passes=rewrite-statepoints-for-gc -S spin.ll -o "$work/spin.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$work/spin.statepoints.ll" -o "$ttsp/spin.o"
+echo "regen-fixtures: wrote $(ls "$ttsp" | wc -l) objects under $ttsp"
