@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.ProcessUnwinder;
 import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
@@ -33,7 +34,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * frame pointers. Each level polls, and each poll moves every object and poisons the old copies:
  * a root the walk missed or resolved to the wrong slot reads poison, and the sum comes out wrong.
  * At each poll every frame's deopt values (in callee-saved registers where llc could) are read
- * back with {@link JitStackWalker#frameValue} and compared with what the IR passed.
+ * back with {@link JitStackWalker#frameValue} and compared with what the IR passed. Every walk
+ * runs with the debug cross-check against the process unwinder (libgcc, through the object's
+ * registered {@code .eh_frame}): the frame lists must agree at every poll.
  *
  * <p>The upcall runs on the JIT thread; its failures are kept and rethrown on the test thread.
  */
@@ -55,6 +58,7 @@ class CalleeSavedRootsTest {
     static Throwable failure;
     static int depth;
     static boolean deoptInRegisterDeep;
+    static int crossChecks;
 
     static void recordEntry(MemorySegment slot) {
         entrySlot = slot.address();
@@ -74,7 +78,11 @@ class CalleeSavedRootsTest {
         long end = entrySlot + 8;
         ThreadStack stack = new ThreadStack(MemorySegment.ofAddress(start - 64).reinterpret(end - start + 64), start, end,
                 SavedRegisters.savedByPoll(pollPlan, start));
-        JitStackWalker walker = new JitStackWalker(registry);
+        // The debug cross-check on: libgcc must find the same frames as the walker at every poll.
+        JitStackWalker walker = new JitStackWalker(registry, (slot, saved, known, out) -> {
+            crossChecks++;
+            return ProcessUnwinder.get().frames(slot, saved, known, out);
+        });
         walker.validate(stack);
         // The objects form one array (each level's object is its parent's + 16, computed after the
         // parent moved), so the whole space moves at once: same layout, new place.
@@ -131,6 +139,7 @@ class CalleeSavedRootsTest {
     void everyRootInACalleeSavedRegisterMovesAtEveryPollAndDeoptValuesReadBack(int chainDepth) throws Throwable {
         depth = chainDepth;
         deoptInRegisterDeep = false;
+        crossChecks = 0;
         failure = null;
         polls = 0;
         deepestRegisterRoot = -1;
@@ -166,6 +175,7 @@ class CalleeSavedRootsTest {
                 throw failure;
             }
             assertEquals(objects, polls, "one collection per level");
+            assertEquals(2 * polls, crossChecks, "the process unwinder agreed with the validation and the walk of every poll");
             assertTrue(roots >= (long) objects * (objects + 1) / 2, roots + " roots moved: each poll moves each level above it");
             assertEquals(expected, sum, "every object read through its relocated register roots");
             if (depth >= 3) {
