@@ -4,10 +4,10 @@ import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -35,6 +35,8 @@ final class CallSiteLinker {
     private final Map<Long, Site> sites = new ConcurrentHashMap<>();
     /** The sites of each declared function, by name. */
     private final Map<String, Group> groups = new ConcurrentHashMap<>();
+    /** The functions that have sites waiting for a safepoint (or had, until the next one). */
+    private final Set<String> waitingFunctions = ConcurrentHashMap.newKeySet();
 
     CallSiteLinker(JitHost host, CodeWriter writer, boolean canDefer) {
         this.host = host;
@@ -59,7 +61,7 @@ final class CallSiteLinker {
      */
     SitePlan plan(StubEntry e, long target) throws PatchException {
         Group g = group(e);
-        SitePlan plan = new SitePlan(g.sites.length);
+        SitePlan plan = new SitePlan(e.name, g.sites.length);
         plan.foreign = g.foreign;
         for (Site s : g.sites) {
             long want = target == 0 ? s.home : target;
@@ -77,8 +79,9 @@ final class CallSiteLinker {
                 plan.nowTo[plan.nowCount] = want;
                 plan.nowCount++;
             } else if (canDefer) {
-                plan.deferred.add(s);
-                plan.deferredTo.add(want);
+                plan.deferred[plan.deferredCount] = s;
+                plan.deferredTo[plan.deferredCount] = want;
+                plan.deferredCount++;
             } else {
                 plan.stayOnStub++;
             }
@@ -133,6 +136,7 @@ final class CallSiteLinker {
 
     /** The writes {@link #plan} decided on, applied under the same hold of the patcher's lock. */
     final class SitePlan {
+        final String function;
         /** The aligned sites written now, [0, nowCount), from and to those targets. */
         final Site[] now;
         final long[] nowFrom;
@@ -140,17 +144,22 @@ final class CallSiteLinker {
         int nowCount;
         /** Set by the writer's check: the site's object is being unloaded. */
         boolean[] unloading;
-        final List<Site> deferred = new ArrayList<>();
-        final List<Long> deferredTo = new ArrayList<>();
+        /** The unaligned sites that wait for a safepoint, [0, deferredCount), and their targets. */
+        final Site[] deferred;
+        final long[] deferredTo;
+        int deferredCount;
         final List<Site> unchanged = new ArrayList<>();
         int outOfRange;
         int stayOnStub;
         int foreign;
 
-        SitePlan(int sites) {
+        SitePlan(String function, int sites) {
+            this.function = function;
             now = new Site[sites];
             nowFrom = new long[sites];
             nowTo = new long[sites];
+            deferred = new Site[sites];
+            deferredTo = new long[sites];
         }
 
         RelinkReport apply() throws PatchException {
@@ -182,10 +191,13 @@ final class CallSiteLinker {
                 s.current = nowTo[i];
                 patched++;
             }
-            for (int i = 0; i < deferred.size(); i++) {
-                deferred.get(i).pendingTarget = deferredTo.get(i);
+            if (deferredCount > 0) {
+                waitingFunctions.add(function);
             }
-            return new RelinkReport(patched, deferred.size(), unchanged.size(), outOfRange, stayOnStub, foreign);
+            for (int i = 0; i < deferredCount; i++) {
+                deferred[i].pendingTarget = deferredTo[i];
+            }
+            return new RelinkReport(patched, deferredCount, unchanged.size(), outOfRange, stayOnStub, foreign);
         }
     }
 
@@ -206,8 +218,10 @@ final class CallSiteLinker {
      */
     int applyPending() throws PatchException {
         List<Site> waiting = new ArrayList<>();
-        for (Group g : groups.values()) {
-            for (Site s : g.sites) {
+        List<String> functions = List.copyOf(waitingFunctions);
+        for (String f : functions) {
+            Group g = groups.get(f);
+            for (Site s : g == null ? new Site[0] : g.sites) {
                 if (s.pendingTarget != 0) {
                     waiting.add(s);
                 }
@@ -238,6 +252,7 @@ final class CallSiteLinker {
         for (Site s : waiting) {
             s.pendingTarget = 0;
         }
+        functions.forEach(waitingFunctions::remove);
         return written;
     }
 
@@ -259,8 +274,9 @@ final class CallSiteLinker {
 
     int pendingSites() {
         int n = 0;
-        for (Group g : groups.values()) {
-            for (Site s : g.sites) {
+        for (String f : waitingFunctions) {
+            Group g = groups.get(f);
+            for (Site s : g == null ? new Site[0] : g.sites) {
                 if (s.pendingTarget != 0 && !s.forgotten) {
                     n++;
                 }
