@@ -52,7 +52,9 @@ class GdbIT {
         List<String> lines = new ArrayList<>(PRELUDE);
         lines.addAll(commands);
         Files.write(script, lines);
-        List<String> command = new ArrayList<>(List.of(gdb.toString(), "-nx", "-batch", "-x", script.toString(), "--args"));
+        // The source directory: debug.o's line table names its IR relative to the project root.
+        List<String> command = new ArrayList<>(List.of(gdb.toString(), "-nx", "-batch", "-ex", "directory " + root(),
+                "-x", script.toString(), "--args"));
         command.addAll(program);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().put("SAFEPOINTKIT_NO_BUILD", "1");
@@ -153,6 +155,22 @@ class GdbIT {
         assertEquals(2, jitBreakpoints.size(), "libLLVM's and the project's __jit_debug_register_code:\n" + output);
         String descriptors = section(output, "descriptors");
         assertTrue(descriptors.contains("gdb_jit.c") && descriptors.contains("Non-debugging symbols"), descriptors);
+    }
+
+    @Test
+    void withDebugInformationGdbShowsTheLinesOfTheSource() throws Exception {
+        // debug.o's DWARF names the lines of its own IR (fixtures/jit/src/debug.ll, relative to the root).
+        List<String> commands = new ArrayList<>(BREAK_FIB.subList(0, 5));
+        commands.addAll(List.of("echo ==line==\\n", "info line *$pc", "list 7,7", "echo ==end==\\n", "delete", "continue"));
+        String output = gdb(commands, Map.of("JAVA_TOOL_OPTIONS", "-Dsafepointkit.gdb=true"),
+                launcher("run", "--call", "fib", "--arg", "12", root().resolve("fixtures/jit/x86_64/debug.o").toString()));
+        String bt = section(output, "bt");
+        assertTrue(count(Pattern.compile("(?m)^#[123] +0x\\p{XDigit}+ in fib \\(\\) at fixtures/jit/src/debug\\.ll:11$"), bt) == 3,
+                "each caller is at the first recursive call, line 11:\n" + bt);
+        String line = section(output, "line");
+        assertTrue(line.contains("Line 7 of \"fixtures/jit/src/debug.ll\" starts at address"), line);
+        assertTrue(line.contains("7\t  %small = icmp slt i64 %n, 2, !dbg !20"), line);
+        assertTrue(output.contains("fib(12) = 144") && output.contains("exited normally"), output);
     }
 
     private static void assertFibKnownUntilUnloaded(String output) {
