@@ -154,6 +154,10 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-register
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-chain.ll -o "$work/csr-chain.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
   -fixup-allow-gcptr-in-csr -use-registers-for-deopt-values -filetype=obj "$work/csr-chain.statepoints.ll" -o "$jit/csr-chain.o"
+# Derived pointers (relocated with their base, not rematerialized) in callee-saved registers at every depth.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-derived.ll -o "$work/csr-derived.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-derived.statepoints.ll" -o "$jit/csr-derived.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
 # The loader fuzz test's seeds are the JIT objects themselves; crashing inputs found by fuzzing
 # stay beside them as regression seeds.
