@@ -34,6 +34,11 @@ public final class CallSiteRecord {
         this.at = at;
     }
 
+    /** The cursor this view reads through; not to be moved. */
+    RecordCursor cursor() {
+        return at;
+    }
+
     /**
      * Checks every record from {@code start} on, in one pass, and stores where each starts in
      * {@code recordOffsets}; returns where the last one ends, or -1 when something is wrong.
