@@ -531,7 +531,8 @@ public final class CodePatcher implements AutoCloseable {
      * retired (unless it is gone from the host already), and the first failure is thrown.
      *
      * @return the number of objects freed
-     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws PatchException if a waiting site is not as the patcher left it; then none of them is
+     *     written, and all keep waiting
      * @throws StackWalkException if the stop fails ({@link dev.safepointkit.roots.StopTimeoutException}
      *     when a mutator does not park in time), or a stopped stack cannot be walked
      * @throws JitLoadException if the host refuses to unload a freeable object; the others are
@@ -580,7 +581,8 @@ public final class CodePatcher implements AutoCloseable {
      *
      * @param world the stop in progress
      * @return the number of sites rewritten
-     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws PatchException if a waiting site is not as the patcher left it; then none of them is
+     *     written, and all keep waiting
      * @throws IllegalArgumentException if {@code world} is null
      * @throws IllegalStateException if the patcher is closed
      */
