@@ -123,6 +123,9 @@ mkdir -p "$jit"
 for ll in math.ll caller.ll safepoints.ll host_poll.ll; do
   llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$ll" -o "$jit/${ll%.ll}.o"
 done
+# Debug information (the IR's own DWARF 5 line table and subprogram): what gdb reads from the host's
+# GDB JIT entry, and the jitdump writer's JIT_CODE_DEBUG_INFO.
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj debug.ll -o "$jit/debug.o"
 # Relaxation off: its GOT loads stay R_X86_64_GOTPCREL (the others emit GOTPCRELX/REX_GOTPCRELX).
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -x86-relax-relocations=false \
   -filetype=obj data.ll -o "$jit/data.o"

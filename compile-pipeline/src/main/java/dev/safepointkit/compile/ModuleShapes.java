@@ -4,12 +4,11 @@ import dev.safepointkit.host.JitLoadException;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Predicate;
 
 /**
  * The rewrites that make a module splittable and linkable more than once: local symbols made
  * global under names unique to their source, one definition for every linkonce and weak symbol,
- * the runtime's inline copy, and the cut of one function (or the data) out of a module. Each
+ * the runtime's inline copy ({@link FunctionCuts} cuts one function, or the data, out of a module). Each
  * refuses, naming the symbol, what it cannot keep equal to the unsplit module. Stateless; the
  * module's context belongs to the calling thread.
  */
@@ -66,39 +65,6 @@ final class ModuleShapes {
             }
         }
         return false;
-    }
-
-    /**
-     * The bitcode of a copy of {@code module} (globalized) that defines only {@code keep}: the
-     * function of that name, or with {@code keep} null the global variables (the data module all
-     * cuts share). Everything else becomes a declaration.
-     */
-    static byte[] cut(Llvm llvm, String what, MemorySegment module, String keep) throws Throwable {
-        MemorySegment copy = copyKeeping(llvm, what, module,
-                g -> keep == null ? !g.function() : g.function() && g.name().equals(keep));
-        try {
-            return llvm.bitcode(copy);
-        } finally {
-            llvm.dispose(copy);
-        }
-    }
-
-    /** A copy of {@code module}, in its context, in which only what {@code kept} accepts stays defined. */
-    static MemorySegment copyKeeping(Llvm llvm, String what, MemorySegment module, Predicate<Llvm.Global> kept) throws Throwable {
-        MemorySegment copy = llvm.cloneOf(module);
-        try {
-            for (Llvm.Global g : llvm.globals(copy)) {
-                if (!g.declaration() && !kept.test(g)) {
-                    llvm.linkage(g.handle(), Llvm.AVAILABLE_EXTERNALLY);
-                }
-            }
-            // Turns what is available elsewhere into declarations, and nothing else.
-            llvm.compiler.transform(what, copy, "elim-avail-extern");
-            return copy;
-        } catch (Throwable t) {
-            llvm.dispose(copy);
-            throw t;
-        }
     }
 
     /**

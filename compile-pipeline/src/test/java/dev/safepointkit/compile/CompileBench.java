@@ -89,6 +89,9 @@ public final class CompileBench {
             MethodHandle entry = host.downcall("entry", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG));
             long result = (long) entry.invokeExact(1L);
             double first = (System.nanoTime() - start) / 1e6;
+            if (System.getenv("COMPILE_BENCH_PHASES") != null) {
+                System.err.printf(Locale.ROOT, "mode %d first %.1f: %s%n", mode, first, p.stats().describePhases());
+            }
             double redefine = 0;
             double compile = 0;
             if (redefinition != null) {

@@ -115,7 +115,7 @@ class CompilePipelineTest {
     @Test
     void functionsOfALargeModuleAreCutThroughItsPartitions() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
-        int n = 10 * FunctionPartitions.LEAF;
+        int n = 160;
         StringBuilder ir = new StringBuilder();
         for (int i = 0; i < n; i++) {
             ir.append("@g").append(i).append(" = private global i64 ").append(i * 7).append('\n');

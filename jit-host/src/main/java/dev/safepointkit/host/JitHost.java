@@ -344,7 +344,10 @@ public final class JitHost implements AutoCloseable {
             definers.remove(s, object.key());
             addresses.remove(s);
         }
-        callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
+        // List.copyOf: a list that SymbolInfo need not copy again, so a caller can tell by
+        // identity whether a symbol's call sites changed.
+        callSites.replaceAll((symbol, sites) -> List.copyOf(
+                sites.stream().filter(site -> site.objectKey() != object.key()).toList()));
         callSites.values().removeIf(List::isEmpty);
     }
 
