@@ -186,6 +186,36 @@ class CalleeSavedRootsTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void theCoordinatorTakesOnlyAPollPlanThatSavesRbpJustBelowTheSlot() throws Throwable {
+        registry = new SafepointRegistry();
+        LoadedObject[] loaded = new LoadedObject[1];
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            host.addListener(new RegistryListener(registry));
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    loaded[0] = object;
+                }
+            });
+            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(CalleeSavedRootsTest.class, "recordEntry",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(CalleeSavedRootsTest.class, "gcPollJava",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.load("csr-chain.o", MemorySegment.ofArray(Files.readAllBytes(
+                    Fixtures.projectRoot().resolve("fixtures/jit/x86_64/csr-chain.o"))));
+            SafepointCoordinator coordinator = new SafepointCoordinator(0);
+            coordinator.pollSaves(pollPlan(host.address("gc_poll").orElseThrow(), loaded[0]));   // every register, RBP at CFA-16
+            long sumDown = pollPlan(host.address("sum_down").orElseThrow(), loaded[0]);          // RBX, R14, R15 only
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> coordinator.pollSaves(sumDown));
+            assertTrue(e.getMessage().contains("does not save RBP at CFA-16"), e.getMessage());
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> coordinator.pollSaves(dev.safepointkit.registry.UnwindPlan.NONE));
+            assertTrue(e.getMessage().contains("registered without .eh_frame"), e.getMessage());
+        }
+    }
+
     /**
      * The frames a poll at level {@code n} sees, innermost first, each as its function and deopt
      * values as the IR passes them: (level, call-site tag, the level's weight), dyn_down (level,
@@ -211,7 +241,7 @@ class CalleeSavedRootsTest {
         return 3 + (depth - n) % 5;
     }
 
-    /** The poll's plan at its call out, found by its record in the loaded object's stack maps. */
+    /** A function's plan at its first record (the poll's: at its call out), found in the loaded object's stack maps. */
     private static long pollPlan(long gcPoll, LoadedObject object) {
         for (StackMap map : object.stackMaps().orElseThrow().stackMaps()) {
             for (int f = 0; f < map.functionCount(); f++) {
