@@ -73,9 +73,7 @@ public final class CallSiteRecord {
             }
             int bad = 0;
             long loc = locations;
-            // Not a counted loop, on purpose (the exit test is on the address, which advances by
-            // 24): for the handful of locations a record has, C2's range-check elimination of a
-            // counted loop (pre-, main and post-loops) costs more than the checks it removes.
+            // Two locations per step, three words; an odd last one is read below.
             while (loc + 2 * Location.SIZE <= locationsEnd) {
                 long w0 = seg.get(WORD, loc);
                 long w1 = seg.get(WORD, loc + 8);

@@ -25,7 +25,8 @@ public final class RecordCursor {
      * seeing the entry's address as a linear function of the caller's loop counter. A record has
      * a handful of entries, and for loops that short the range-check elimination C2 would apply
      * (pre-, main and post-loops, with limits computed on every entry into the loop) costs far
-     * more than the two compares per entry it saves (measured: about 40% of reading every field).
+     * more than the two compares per entry it saves (measured with the parse comparison's loop:
+     * reading every field took 2.1 to 2.25 ms without it, 1.77 to 1.85 ms with it).
      */
     private static int opaqueZero = 0;
 
