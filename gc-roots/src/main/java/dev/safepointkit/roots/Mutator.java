@@ -89,6 +89,12 @@ public final class Mutator implements AutoCloseable {
     State state = State.OUTSIDE;                       // guarded by the coordinator's lock
     long parkedSlot;                                   // guarded by the coordinator's lock
     long polls;                                        // guarded by the coordinator's lock
+    /**
+     * The number of the last stop that released this mutator from a park ({@code stops} after it
+     * ended). Written with a volatile store by the releasing thread, under the lock, before it
+     * unparks this thread; read (volatile) by this thread in its park loop, without the lock.
+     */
+    volatile long releasedBy;
     final ArrayList<Exit> exits = new ArrayList<>();    // guarded by the coordinator's lock; innermost last
     final ArrayList<Entry> entries = new ArrayList<>(); // guarded by the coordinator's lock; innermost last
 

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
@@ -46,6 +47,14 @@ import java.util.function.Consumer;
  * only lock of this package; a {@link WorldAction} runs while it is held); the fast path in JIT
  * code is only the load of the poll word, whose stores are release stores that the JIT code may
  * read with any ordering: a poll word seen late only delays the stop.
+ *
+ * <p>Parking does not queue on the lock. A polling mutator takes the lock once (it finds its
+ * {@link Mutator} through a copy-on-write array, without the lock), marks itself parked, wakes
+ * the stopping thread only if it was the last one running JIT code, and waits outside the lock
+ * on its own word ({@link Mutator#releasedBy}, {@link LockSupport#park}). The stop ends by
+ * marking every parked mutator as running again, under the lock, then storing each one's word
+ * (volatile) and unparking its thread: the released threads return to JIT code at once instead
+ * of taking the lock one after another.
  */
 public final class SafepointCoordinator {
     /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
@@ -60,6 +69,8 @@ public final class SafepointCoordinator {
     private final Condition changed = lock.newCondition();   // a mutator parked or left JIT code
     private final Condition resumed = lock.newCondition();   // a stop ended
     private final List<Mutator> mutators = new ArrayList<>();
+    /** {@link #mutators} as an array for {@link #mutatorOf} without the lock: replaced (volatile) under the lock. */
+    private volatile Mutator[] attached = new Mutator[0];
     private boolean stopping;
     /** The thread running the current stop's action while {@link #stopping}; it must not wait for its own stop. */
     private Thread collector;
@@ -115,6 +126,7 @@ public final class SafepointCoordinator {
             Mutator m = new Mutator(this, nextIndex(), clientBytes);
             m.requestPoll(everyPoll != null);
             mutators.add(m);
+            attached = mutators.toArray(Mutator[]::new);
             return m;
         } finally {
             lock.unlock();
@@ -277,6 +289,7 @@ public final class SafepointCoordinator {
             }
             awaitNoStop();
             mutators.remove(m);
+            attached = mutators.toArray(Mutator[]::new);
             changed.signalAll();
         } finally {
             lock.unlock();
@@ -317,16 +330,21 @@ public final class SafepointCoordinator {
             stopTheWorld(self, returnAddressSlot, action);
             return;
         }
+        long stop;
         lock.lock();
         try {
             requireInJit(self, "polls");
             self.polls++;
-            while (stopping) {
-                park(self, returnAddressSlot);
+            if (!stopping) {
+                return;
             }
+            stop = parkLocked(self, returnAddressSlot);
         } finally {
             lock.unlock();
         }
+        // Released as running JIT code (its state set by the stop's end); a stop begun since then
+        // has set the poll word again, and the JIT code polls again.
+        awaitRelease(self, stop);
     }
 
     private static void requireInJit(Mutator m, String what) {
@@ -592,7 +610,7 @@ public final class SafepointCoordinator {
                 }
                 stopping = false;
                 collector = null;
-                stops++;
+                release(self);
                 resumed.signalAll();
             }
         } finally {
@@ -630,16 +648,71 @@ public final class SafepointCoordinator {
         }
     }
 
+    /**
+     * Parks {@code self} in the stop in progress, under the lock, which it releases while it waits
+     * and holds again on return; the stop's end has set its state to running JIT code again.
+     */
     private void park(Mutator self, long slot) {
+        long stop = parkLocked(self, slot);
+        lock.unlock();
+        try {
+            awaitRelease(self, stop);
+        } finally {
+            lock.lock();
+        }
+    }
+
+    /**
+     * Under the lock: marks {@code self} parked at {@code slot} and wakes the stopping thread if no
+     * mutator is left running JIT code.
+     *
+     * @return the stop count now, for {@link #awaitRelease}: the stop in progress ends by raising it
+     */
+    private long parkLocked(Mutator self, long slot) {
         refuseInsideAction();
         self.state = Mutator.State.PARKED;
         self.parkedSlot = slot;
-        changed.signalAll();
-        long stop = stops;
-        while (stops == stop) {
-            resumed.awaitUninterruptibly();
+        if (!anyRunning()) {
+            changed.signalAll();
         }
-        self.state = Mutator.State.IN_JIT;
+        return stops;
+    }
+
+    /**
+     * Without the lock, on the parked mutator's own thread: waits until the stop counted from
+     * {@code stop} releases it. Uninterruptible, as the stop needs the thread parked; an interrupt
+     * is kept for the caller.
+     */
+    private static void awaitRelease(Mutator self, long stop) {
+        boolean interrupted = false;
+        while (self.releasedBy <= stop) {
+            LockSupport.park(self);
+            if (Thread.interrupted()) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Under the lock, at the end of a stop: marks every parked mutator but {@code collector} as
+     * running JIT code again, counts the stop, then releases each one's thread.
+     */
+    private void release(Mutator collector) {
+        List<Mutator> parked = new ArrayList<>();
+        for (Mutator m : mutators) {
+            if (m.state == Mutator.State.PARKED && m != collector) {
+                m.state = Mutator.State.IN_JIT;
+                parked.add(m);
+            }
+        }
+        stops++;
+        for (Mutator m : parked) {
+            m.releasedBy = stops;
+            LockSupport.unpark(m.thread);
+        }
     }
 
     private boolean anyRunning() {
@@ -697,18 +770,14 @@ public final class SafepointCoordinator {
         return new StoppedWorld(List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
     }
 
+    /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */
     private Mutator mutatorOf(MemorySegment context) {
         long index = context.reinterpret(Mutator.CLIENT_AREA).get(ValueLayout.JAVA_LONG, Mutator.INDEX);
-        lock.lock();
-        try {
-            for (Mutator m : mutators) {
-                if (m.index == index && m.context.address() == context.address()) {
-                    m.checkThread();
-                    return m;
-                }
+        for (Mutator m : attached) {
+            if (m.index == index && m.context.address() == context.address()) {
+                m.checkThread();
+                return m;
             }
-        } finally {
-            lock.unlock();
         }
         throw new IllegalStateException("a call from an unknown context block 0x" + Long.toHexString(context.address()));
     }

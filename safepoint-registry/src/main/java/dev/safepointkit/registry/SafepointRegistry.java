@@ -106,8 +106,19 @@ public final class SafepointRegistry {
     }
 
     /** The registered objects, sorted by code start; immutable. */
-    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
-        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new ObjectTable[0], 0);
+    private record Snapshot(long[] starts, long[] ends, long[] keys, ObjectTable[] tables, long safepoints) {
+        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new long[0], new ObjectTable[0], 0);
+
+        /** The index of the object registered under {@code key}, or -1: a scan of a primitive array. */
+        int indexOfKey(long key) {
+            long[] k = keys;
+            for (int i = 0; i < k.length; i++) {
+                if (k[i] == key) {
+                    return i;
+                }
+            }
+            return -1;
+        }
 
         /** Index of the object whose code holds {@code pc} (a return address may equal its end), or -1. */
         int find(long pc) {
@@ -175,10 +186,9 @@ public final class SafepointRegistry {
         ObjectTable table = ObjectTable.decode(key, name, codeStart, codeSize, stackMaps, functions, classifier, ehFrame);
         synchronized (writeLock) {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
-            for (ObjectTable t : s.tables()) {
-                if (t.key == key) {
-                    throw new RegistryException(name + ": key " + key + " is already registered (" + t.name + ")");
-                }
+            int taken = s.indexOfKey(key);
+            if (taken >= 0) {
+                throw new RegistryException(name + ": key " + key + " is already registered (" + s.tables()[taken].name + ")");
             }
             int at = insertionPoint(s.starts(), codeStart);
             if (at > 0 && s.ends()[at - 1] > codeStart) {
@@ -188,7 +198,7 @@ public final class SafepointRegistry {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at]);
             }
             Snapshot next = new Snapshot(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
-                    insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
+                    insert(s.keys(), at, key), insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
             table.slot = objects.assign(table);
             int n = table.safepointCount();
             SafepointTable current = roomFor(n);
@@ -292,29 +302,28 @@ public final class SafepointRegistry {
     public boolean unregister(long key) {
         synchronized (writeLock) {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
-            for (int i = 0; i < s.tables().length; i++) {
-                if (s.tables()[i].key == key) {
-                    // Unpublished first: from here on no lookup returns its safepoints.
-                    ObjectTable gone = s.tables()[i];
-                    gone.publish(false);
-                    Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
-                            s.safepoints() - gone.safepointCount());
-                    SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
-                    for (long address : gone.spAddress) {
-                        current.retire(address);
-                        if (successor != null) {
-                            successor.retire(address);
-                        }
-                    }
-                    // No entry names the slot any more: it may go to the next object (SafepointTable, ordering 2).
-                    objects.release(gone.slot);
-                    gone.slot = -1;
-                    step(gone.safepointCount());
-                    SNAPSHOT.setRelease(this, next);
-                    return true;
+            int i = s.indexOfKey(key);
+            if (i < 0) {
+                return false;
+            }
+            // Unpublished first: from here on no lookup returns its safepoints.
+            ObjectTable gone = s.tables()[i];
+            gone.publish(false);
+            Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.keys(), i),
+                    remove(s.tables(), i), s.safepoints() - gone.safepointCount());
+            SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+            for (long address : gone.spAddress) {
+                current.retire(address);
+                if (successor != null) {
+                    successor.retire(address);
                 }
             }
-            return false;
+            // No entry names the slot any more: it may go to the next object (SafepointTable, ordering 2).
+            objects.release(gone.slot);
+            gone.slot = -1;
+            step(gone.safepointCount());
+            SNAPSHOT.setRelease(this, next);
+            return true;
         }
     }
 
