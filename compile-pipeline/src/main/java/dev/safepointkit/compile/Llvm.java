@@ -279,6 +279,10 @@ final class Llvm {
         }
     }
 
+    int linkage(MemorySegment value) throws Throwable {
+        return (int) getLinkage.invokeExact(value);
+    }
+
     void linkage(MemorySegment value, int linkage) throws Throwable {
         setLinkage.invokeExact(value, linkage);
     }

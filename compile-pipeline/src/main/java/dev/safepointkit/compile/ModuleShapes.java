@@ -27,22 +27,27 @@ final class ModuleShapes {
             throw new JitLoadException(what + ": holds a global alias or ifunc, which the pipeline does not split or relink");
         }
         int anonymous = 0;
-        for (Llvm.Global g : llvm.globals(module)) {
-            if (g.declaration()) {
+        // Handles first, names only where needed: a large module has many globals and few local ones.
+        List<MemorySegment> globals = new ArrayList<>(llvm.functionHandles(module));
+        globals.addAll(llvm.variableHandles(module));
+        for (MemorySegment g : globals) {
+            if (llvm.isDeclaration(g)) {
                 continue;
             }
-            switch (g.linkage()) {
+            int linkage = llvm.linkage(g);
+            switch (linkage) {
                 case Llvm.EXTERNAL -> { }
                 case Llvm.INTERNAL, Llvm.PRIVATE -> {
-                    String base = g.name().isEmpty() ? "anon" + anonymous++ : g.name();
-                    llvm.rename(g.handle(), base + ".spk." + tag);
-                    llvm.linkage(g.handle(), Llvm.EXTERNAL);
+                    String name = llvm.name(g);
+                    String base = name.isEmpty() ? "anon" + anonymous++ : name;
+                    llvm.rename(g, base + ".spk." + tag);
+                    llvm.linkage(g, Llvm.EXTERNAL);
                 }
-                case Llvm.LINK_ONCE_ANY, Llvm.LINK_ONCE_ODR, Llvm.WEAK_ANY, Llvm.WEAK_ODR -> llvm.linkage(g.handle(), Llvm.EXTERNAL);
-                default -> throw new JitLoadException(what + ": '" + g.name() + "' has linkage " + linkageName(g.linkage())
+                case Llvm.LINK_ONCE_ANY, Llvm.LINK_ONCE_ODR, Llvm.WEAK_ANY, Llvm.WEAK_ODR -> llvm.linkage(g, Llvm.EXTERNAL);
+                default -> throw new JitLoadException(what + ": '" + llvm.name(g) + "' has linkage " + linkageName(linkage)
                         + ", which the pipeline does not split or relink");
             }
-            llvm.dropComdat(g.handle());
+            llvm.dropComdat(g);
         }
     }
 
@@ -59,8 +64,8 @@ final class ModuleShapes {
 
     /** Whether {@code module} defines a global variable. */
     static boolean definesData(Llvm llvm, MemorySegment module) throws Throwable {
-        for (Llvm.Global g : llvm.globals(module)) {
-            if (!g.function() && !g.declaration()) {
+        for (MemorySegment g : llvm.variableHandles(module)) {
+            if (!llvm.isDeclaration(g)) {
                 return true;
             }
         }

@@ -144,6 +144,31 @@ class CompilePipelineTest {
     }
 
     @Test
+    void aCutDefinesItsFunctionAloneAndInlinesNoNeighbourItWasNotGiven() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        StringBuilder ir = new StringBuilder("@table = global [2 x ptr] [ptr @callee, ptr @other]\n");
+        ir.append("define i64 @caller(i64 %x) {\nentry:\n  %c = call i64 @callee(i64 %x)\n  %r = add i64 %c, 1\n  ret i64 %r\n}\n");
+        ir.append("define i64 @callee(i64 %x) {\nentry:\n  %r = mul i64 %x, 5\n  ret i64 %r\n}\n");
+        ir.append("define i64 @other(i64 %x) {\nentry:\n  %r = mul i64 %x, 7\n  ret i64 %r\n}\n");
+        for (int i = 0; i < 2 * FunctionCuts.CHUNK; i++) {
+            ir.append("define i64 @pad").append(i).append("(i64 %x) {\nentry:\n  %r = call i64 @other(i64 %x)\n  ret i64 %r\n}\n");
+        }
+        ir.append("define i64 @last(i64 %x) {\nentry:\n  %r = call i64 @caller(i64 %x)\n  ret i64 %r\n}\n");
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host);
+             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build()) {
+            p.loadLazy("cuts.ll", utf8(ir.toString()));
+            assertEquals(5 * 4 + 1, call(host, "last", 4), "last, from another chunk, reaches caller and callee");
+            JitObject last = host.objects().stream().filter(o -> o.name().equals("cuts.ll.last")).findFirst().orElseThrow();
+            JitObject caller = host.objects().stream().filter(o -> o.name().equals("cuts.ll.caller")).findFirst().orElseThrow();
+            assertEquals(Set.of("last"), last.definedGlobals());
+            assertEquals(Set.of("caller"), caller.definedGlobals(), "a cut defines its function alone, not the data or a neighbour");
+            assertTrue(caller.referencedSymbols().contains("callee"),
+                    "callee was not compiled when caller was, so no body of it was offered: " + caller.referencedSymbols());
+            assertEquals(Set.of(), p.dependents("callee"));
+        }
+    }
+
+    @Test
     void aCompiledFunctionIsInlinedIntoALaterModuleAndItsRedefinitionReachesTheDependent() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         String lib = """
