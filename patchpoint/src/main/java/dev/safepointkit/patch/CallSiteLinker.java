@@ -1,6 +1,7 @@
 package dev.safepointkit.patch;
 
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import java.util.ArrayList;
@@ -35,6 +36,8 @@ final class CallSiteLinker {
     private final Map<Long, Site> sites = new ConcurrentHashMap<>();
     /** The sites of each declared function, by name. */
     private final Map<String, Group> groups = new ConcurrentHashMap<>();
+    /** Sites someone else changed, no longer rewritten, until their object is unloaded. */
+    private final List<Site> tampered = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     CallSiteLinker(JitHost host, CodeWriter writer, boolean canDefer) {
         this.host = host;
@@ -62,6 +65,9 @@ final class CallSiteLinker {
         SitePlan plan = new SitePlan(g.sites.length);
         plan.foreign = g.foreign;
         for (Site s : g.sites) {
+            if (s.forgotten) {
+                continue;   // its object is being unloaded, or someone else changed it (see applyPending)
+            }
             long want = target == 0 ? s.home : target;
             long disp = want - (s.address + 4);
             if (disp != (int) disp) {
@@ -197,14 +203,15 @@ final class CallSiteLinker {
     }
 
     /**
-     * Rewrites the sites that wait for a safepoint, all or nothing; the caller has stopped every
-     * mutator.
+     * Rewrites the sites that wait for a safepoint; the caller has stopped every mutator. A waiting
+     * site that is not as the patcher left it (someone else wrote there) is not written: it is
+     * taken out of the queue and out of the patcher's hands for good, reported in {@code refused},
+     * and what it leads to now stays pinned ({@link #pinnedTargets}); the other sites are written.
      *
+     * @param refused gets one exception per site taken out
      * @return how many were written
-     * @throws PatchException if a waiting site is not as the patcher left it; nothing is written
-     *     and every site still waits
      */
-    int applyPending() throws PatchException {
+    int applyPending(List<PatchException> refused) throws PatchException {
         List<Site> waiting = new ArrayList<>();
         for (Group g : groups.values()) {
             for (Site s : g.sites) {
@@ -227,6 +234,21 @@ final class CallSiteLinker {
             }
         }
         boolean[] skipped = new boolean[n];
+        for (int wrong; (wrong = writer.checkBranches(write, from, n, skipped)) >= 0; ) {
+            Site s = write[wrong];
+            byte[] found = writer.read(s.address - 1, 5);
+            refused.add(new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; someone else"
+                    + " changed it: the patcher no longer rewrites it, and keeps what it leads to loaded",
+                    s.describe(to[wrong]), s.address - 1, X86Code.hex(s.bytes(from[wrong])), X86Code.hex(found))));
+            s.pendingTarget = 0;
+            s.forgotten = true;
+            sites.remove(s.address);
+            tampered.add(s);
+            n--;
+            System.arraycopy(write, wrong + 1, write, wrong, n - wrong);
+            System.arraycopy(from, wrong + 1, from, wrong, n - wrong);
+            System.arraycopy(to, wrong + 1, to, wrong, n - wrong);
+        }
         writer.writeBranches(write, from, to, n, false, skipped);
         int written = 0;
         for (int i = 0; i < n; i++) {
@@ -241,8 +263,33 @@ final class CallSiteLinker {
         return written;
     }
 
+    /**
+     * Where the sites someone else changed lead now, decoded from their bytes (through a far-call
+     * trampoline too), and where the patcher last left them: code there must stay loaded while
+     * such a site's object is. Under the patcher's lock.
+     */
+    List<Long> pinnedTargets() {
+        List<Long> pinned = new ArrayList<>();
+        for (Site s : tampered) {
+            pinned.add(s.current);
+            try {
+                byte[] b = writer.read(s.address - 1, 5);
+                int opcode = Byte.toUnsignedInt(b[0]);
+                if (opcode == X86Code.CALL_REL32 || opcode == X86Code.JMP_REL32) {
+                    long target = s.address + 4 + X86Code.getInt(b, 1);
+                    pinned.add(target);
+                    host.farCallTarget(target).ifPresent(pinned::add);
+                }
+            } catch (PatchException gone) {
+                // Its object is being unloaded: it pins nothing more.
+            }
+        }
+        return pinned;
+    }
+
     /** Forgets the sites in {@code object}, which the host is unloading. */
     void forget(LoadedObject object) {
+        tampered.removeIf(s -> s.objectKey == object.key());
         sites.values().removeIf(s -> {
             if (s.objectKey != object.key()) {
                 return false;
@@ -250,6 +297,43 @@ final class CallSiteLinker {
             s.forgotten = true;
             return true;
         });
+    }
+
+    /**
+     * A site outside object {@code objectKey} that leads into {@code code} now, or will once a
+     * safepoint rewrites it, described; empty if none. Any thread.
+     */
+    Optional<String> siteInto(long objectKey, List<LoadedSection> code) {
+        for (Site s : sites.values()) {
+            if (s.forgotten || s.objectKey == objectKey) {
+                continue;
+            }
+            long current = s.current;
+            long pending = s.pendingTarget;
+            for (LoadedSection c : code) {
+                if (c.contains(current) || (pending != 0 && c.contains(pending))) {
+                    return Optional.of(String.format("%s at 0x%x leads to 0x%x in it", s.describe(current),
+                            s.address - 1, c.contains(current) ? current : pending));
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Whether the call at {@code siteAddress} (its rel32) is one whose target may have changed
+     * since a thread made it: a site the patcher rewrites, or one someone else changed.
+     */
+    boolean mayHaveMoved(long siteAddress) {
+        if (sites.containsKey(siteAddress)) {
+            return true;
+        }
+        for (Site s : tampered) {
+            if (s.address == siteAddress) {
+                return true;
+            }
+        }
+        return false;
     }
 
     Optional<Long> siteTarget(long siteAddress) {

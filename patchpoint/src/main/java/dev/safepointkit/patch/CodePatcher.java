@@ -2,6 +2,7 @@ package dev.safepointkit.patch;
 
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
@@ -45,6 +46,10 @@ import java.util.function.Consumer;
  *       {@link #callFromSled}, {@link #retargetSled} and {@link #restoreSled} always leave a
  *       whole, consistent sled.</li>
  * </ul>
+ *
+ * <p>What leads into code keeps it loaded: the host refuses a non-forced {@link JitHost#unload}
+ * of an object that a stub or a relinked call site leads into, naming the function (the host does
+ * not count those as uses); {@link #unload} moves them first.
  *
  * <p>Every write is checked against the bytes the patcher expects there (else nothing is written
  * and a {@link PatchException} says why) and kept in the {@link #patchLog}. Code is never made
@@ -104,6 +109,16 @@ public final class CodePatcher implements AutoCloseable {
         @Override
         public void objectLoaded(LoadedObject object) {
             writer.objectLoaded(object);
+        }
+
+        /**
+         * A stub or a relinked call site that leads into {@code object} would lead into unmapped
+         * code once it is gone: the host does not count them as uses, so the patcher refuses.
+         * Takes no lock (the host's is held): reads the volatile targets.
+         */
+        @Override
+        public Optional<String> unloadRefusal(LoadedObject object) {
+            return stillLeadsInto(object);
         }
 
         @Override
@@ -205,8 +220,10 @@ public final class CodePatcher implements AutoCloseable {
             if (stubs.contains(name)) {
                 throw new JitLoadException("'" + name + "' is already declared");
             }
-            // The entry exists before the name is published: once the host has the symbol, a
-            // concurrent load can link to the stub and call it, and resolve must find the entry.
+            // The entry is findable by id before the host has the symbol: from then a concurrent
+            // load can link to the stub and call it, and resolve must find the entry. By name only
+            // after the host accepted: a refused declare leaves nothing that compile, relink or a
+            // later declare (which reuses the slot) could find.
             StubEntry e = stubs.add(name, compiler, fallback);
             try {
                 host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
@@ -214,6 +231,7 @@ public final class CodePatcher implements AutoCloseable {
                 stubs.removeLast(e);
                 throw ex;
             }
+            stubs.publish(e);
             return e;
         } finally {
             lock.unlock();
@@ -244,18 +262,20 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public long compile(String name) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
-            if (e.body == 0) {
-                install(e, runCompiler(e));
+            StubEntry e = entry(name);
+            try {
+                if (e.body == 0) {
+                    install(e, runCompiler(e));
+                }
+                return e.body;
+            } catch (PatchException ex) {
+                throw ex;
+            } catch (Exception ex) {
+                throw new PatchException("compiling '" + name + "' failed: " + ex.getMessage(), ex);
             }
-            return e.body;
-        } catch (PatchException ex) {
-            throw ex;
-        } catch (Exception ex) {
-            throw new PatchException("compiling '" + name + "' failed: " + ex.getMessage(), ex);
         } finally {
             lock.unlock();
         }
@@ -327,8 +347,13 @@ public final class CodePatcher implements AutoCloseable {
         return s.address();
     }
 
+    /** Holds the lock: the entry found is a declared function until the lock is released. */
     private StubEntry entry(String name) {
-        return stubs.byName(name).orElseThrow(() -> new IllegalArgumentException("'" + name + "' is not declared"));
+        StubEntry e = stubs.byName(name).orElseThrow(() -> new IllegalArgumentException("'" + name + "' is not declared"));
+        if (!stubs.isPublished(e)) {
+            throw new IllegalStateException("'" + name + "' has a stub entry that is not declared (id " + e.id + ")");
+        }
+        return e;
     }
 
     // ---- call sites ----------------------------------------------------------------------------
@@ -346,10 +371,10 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport relink(String name) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
+            StubEntry e = entry(name);
             return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : linker.plan(e, e.body).apply();
         } finally {
             lock.unlock();
@@ -369,10 +394,10 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport unlink(String name) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
+            StubEntry e = entry(name);
             return linker.plan(e, 0).apply();
         } finally {
             lock.unlock();
@@ -394,10 +419,10 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport redefine(String name, JitObject object) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
+            StubEntry e = entry(name);
             JitObject old = e.bodyObject;
             RelinkReport r = install(e, object);
             retireIfUnused(old);
@@ -451,16 +476,29 @@ public final class CodePatcher implements AutoCloseable {
             }
             if (coordinator != null) {
                 reclaimer.retire(object);
+            } else {
+                // Unloaded below, outside the lock (the host's lock comes after it): until then no
+                // redefine or lazy compile may make it a body again.
+                reclaimer.markFreeing(object);
             }
         } finally {
             lock.unlock();
         }
         if (coordinator == null) {
-            host.unload(object, false);
-            return true;
+            try {
+                host.unload(object, false);
+            } finally {
+                lock.lock();
+                try {
+                    reclaimer.unloaded(object, host.objects().contains(object), false);
+                } finally {
+                    lock.unlock();
+                }
+            }
+            return !host.objects().contains(object);
         }
         safepoint();
-        return !retired().contains(object);
+        return !host.objects().contains(object);
     }
 
     /**
@@ -540,32 +578,63 @@ public final class CodePatcher implements AutoCloseable {
      */
     public int safepoint() throws PatchException, StackWalkException, JitLoadException {
         List<JitObject> free = new ArrayList<>();
+        List<PatchException> refused = new ArrayList<>();
         whileStopped("a safepoint", world -> {
-            applyPending(world);
-            free.addAll(reclaimer.freeable(world, site -> linker.siteTarget(site).isPresent()));
+            try {
+                linker.applyPending(refused);
+            } finally {
+                writer.serializeAfterStop();
+            }
+            free.addAll(reclaimer.freeable(world, linker::mayHaveMoved, linker.pinnedTargets()));
         });
         // Nothing leads into these any more and no thread runs them: unmap them, outside the
         // patcher's lock (the host's lock comes after the patcher's, and its listeners run inside).
         JitLoadException failed = null;
         int freed = 0;
-        for (JitObject o : free) {
-            try {
-                host.unload(o, false);
-                freed++;
-            } catch (JitLoadException e) {
-                if (failed == null) {
-                    failed = e;
-                } else {
-                    failed.addSuppressed(e);
-                }
-            } finally {
-                lock.lock();
+        int done = 0;
+        try {
+            for (; done < free.size(); done++) {
+                JitObject o = free.get(done);
+                boolean hostRefused = false;
                 try {
-                    reclaimer.unloaded(o, host.objects().contains(o));
+                    host.unload(o, false);
+                    freed++;
+                } catch (JitLoadException e) {
+                    hostRefused = true;
+                    if (failed == null) {
+                        failed = e;
+                    } else {
+                        failed.addSuppressed(e);
+                    }
                 } finally {
-                    lock.unlock();
+                    lock.lock();
+                    try {
+                        reclaimer.unloaded(o, host.objects().contains(o), hostRefused);
+                    } finally {
+                        lock.unlock();
+                    }
                 }
             }
+        } finally {
+            // Whatever went wrong (an error the host threw), none of these stays marked as being freed.
+            lock.lock();
+            try {
+                for (int k = done + 1; k < free.size(); k++) {
+                    reclaimer.unloaded(free.get(k), host.objects().contains(free.get(k)), false);
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+        if (!refused.isEmpty()) {
+            PatchException first = refused.getFirst();
+            for (int k = 1; k < refused.size(); k++) {
+                first.addSuppressed(refused.get(k));
+            }
+            if (failed != null) {
+                first.addSuppressed(failed);
+            }
+            throw first;
         }
         if (failed != null) {
             throw failed;
@@ -580,22 +649,38 @@ public final class CodePatcher implements AutoCloseable {
      *
      * @param world the stop in progress
      * @return the number of sites rewritten
-     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws PatchException if a waiting site is not as the patcher left it: the others are still
+     *     rewritten, and that one is taken out of the queue (reported once, never rewritten again)
      * @throws IllegalArgumentException if {@code world} is null
-     * @throws IllegalStateException if the patcher is closed
+     * @throws IllegalStateException if the patcher is closed, or {@code world} is not a stop of
+     *     this patcher's coordinator in progress on this thread ({@link StoppedWorld#isStopOf})
      */
     public int applyPending(StoppedWorld world) throws PatchException {
         if (world == null) {
             throw new IllegalArgumentException("call inside a stop: pass its StoppedWorld");
         }
+        if (coordinator == null || !world.isStopOf(coordinator)) {
+            // Its mutators may be running: unaligned sites must not be written under them.
+            throw new IllegalStateException("applyPending needs a stop of this patcher's coordinator in progress, on"
+                    + " the thread that runs its action: this one " + (coordinator == null ? "has no coordinator"
+                    : "is over, another coordinator's, or runs on another thread"));
+        }
         lock.lock();
         try {
             checkOpen();
+            List<PatchException> refused = new ArrayList<>();
+            int written;
             try {
-                return linker.applyPending();
+                written = linker.applyPending(refused);
             } finally {
                 writer.serializeAfterStop();
             }
+            if (!refused.isEmpty()) {
+                PatchException first = refused.getFirst();
+                refused.subList(1, refused.size()).forEach(first::addSuppressed);
+                throw first;
+            }
+            return written;
         } finally {
             lock.unlock();
         }
@@ -851,6 +936,41 @@ public final class CodePatcher implements AutoCloseable {
             stubs.free();
             arena.close();
         }
+    }
+
+    /**
+     * What of the patcher's leads into {@code object}'s code: a stub (while it can be called: once
+     * closed, only while a loaded object other than this one refers to its function) or a call
+     * site in another object that was relinked there. Empty once the stubs are freed.
+     */
+    private Optional<String> stillLeadsInto(LoadedObject object) {
+        if (stubsFreed.get()) {
+            return Optional.empty();
+        }
+        List<LoadedSection> code = object.sections().stream().filter(LoadedSection::executable).toList();
+        for (StubEntry e : stubs.all()) {
+            if (!stubs.isPublished(e)) {
+                continue;
+            }
+            long target = e.target();
+            JitObject body = e.bodyObject;
+            boolean into = (body != null && body.key() == object.key()) || code.stream().anyMatch(s -> s.contains(target));
+            if (into && (!closed || calledFromOtherThan(e.name, object.key()))) {
+                return Optional.of(String.format("the stub of '%s' leads into it (0x%x); unload it with"
+                        + " CodePatcher.unload or redefine '%s' first", e.name, target, e.name));
+            }
+        }
+        Optional<String> site = linker.siteInto(object.key(), code);
+        return site.map(s -> s + " (relinked by the code patcher); unload it with CodePatcher.unload");
+    }
+
+    private boolean calledFromOtherThan(String name, long objectKey) {
+        for (JitObject o : host.objects()) {
+            if (o.key() != objectKey && o.referencedSymbols().contains(name)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private boolean refersToStub(JitObject o) {

@@ -25,6 +25,8 @@ final class CodeReclaimer {
     private final List<JitObject> retired = new ArrayList<>();
     /** Retired objects being unloaded now, outside the patcher's lock. */
     private final List<JitObject> freeing = new ArrayList<>();
+    /** Retired objects the host refused to unload, with the objects loaded at the time. */
+    private final java.util.Map<JitObject, List<JitObject>> refusedByHost = new java.util.HashMap<>();
 
     CodeReclaimer(JitHost host) {
         this.host = host;
@@ -46,6 +48,16 @@ final class CodeReclaimer {
             throw new PatchException(o.name() + " is being freed; load it again to use it as a body");
         }
         retired.remove(o);
+    }
+
+    /**
+     * Marks {@code o} as being unloaded now, outside the patcher's lock, without a stop: until
+     * {@link #unloaded}, {@link #revive} refuses it.
+     */
+    void markFreeing(JitObject o) {
+        if (!freeing.contains(o)) {
+            freeing.add(o);
+        }
     }
 
     boolean isRetired(JitObject o) {
@@ -77,19 +89,26 @@ final class CodeReclaimer {
      * foreign code itself, and foreign code reached through an exit does not run a retired
      * object's code (it could reach one only through a raw address nothing tracks).
      *
-     * @param managedSite whether a call site (the address of its rel32) is one the patcher rewrites
+     * <p>Not candidates: an object the host refused to unload while the same objects are loaded
+     * ({@link #unloaded}), and one that holds an address in {@code pinned} (where a call site
+     * someone else changed leads).
+     *
+     * @param managedSite whether a call site (the address of its rel32) may lead elsewhere than
+     *     when the call was made: one the patcher rewrites, or one someone else changed
+     * @param pinned code addresses that must stay loaded
      */
-    List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite) {
+    List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite, List<Long> pinned) {
+        List<JitObject> loaded = host.objects();
         List<JitObject> candidates = new ArrayList<>();
         for (JitObject o : retired) {
-            if (!freeing.contains(o)) {
+            List<JitObject> refusedAmong = refusedByHost.get(o);
+            if (!freeing.contains(o) && (refusedAmong == null || !refusedAmong.equals(loaded)) && !holdsAny(o, pinned)) {
                 candidates.add(o);
             }
         }
         if (candidates.isEmpty()) {
             return List.of();
         }
-        List<JitObject> loaded = host.objects();
         for (ThreadStack t : world.stacks()) {
             for (ThreadStack.Run run : t.runs()) {
                 JitObject below = calleeObject(t, run, loaded, managedSite);
@@ -158,12 +177,31 @@ final class CodeReclaimer {
         return null;
     }
 
-    /** After an attempt to unload {@code o}: tracked no more once it is gone from the host. */
-    void unloaded(JitObject o, boolean stillLoaded) {
+    /**
+     * After an attempt to unload {@code o}: tracked no more once it is gone from the host. One the
+     * host refused (other objects use its globals) is not tried again until the set of loaded
+     * objects has changed: its users are unloaded first, and a stop in between does not fail again.
+     */
+    void unloaded(JitObject o, boolean stillLoaded, boolean hostRefused) {
         freeing.remove(o);
         if (!stillLoaded) {
             retired.remove(o);
+            refusedByHost.remove(o);
+        } else if (hostRefused) {
+            refusedByHost.put(o, host.objects());
         }
+    }
+
+    /** Whether an executable section of {@code o} holds one of {@code addresses}. */
+    private static boolean holdsAny(JitObject o, List<Long> addresses) {
+        for (long a : addresses) {
+            for (LoadedSection s : o.loaded().sections()) {
+                if (s.executable() && s.contains(a)) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**
