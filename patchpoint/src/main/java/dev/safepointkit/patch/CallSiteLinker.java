@@ -5,10 +5,10 @@ import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -36,8 +36,13 @@ final class CallSiteLinker {
     private final Map<Long, Site> sites = new ConcurrentHashMap<>();
     /** The sites of each declared function, by name. */
     private final Map<String, Group> groups = new ConcurrentHashMap<>();
-    /** Sites someone else changed, no longer rewritten, until their object is unloaded. */
-    private final List<Site> tampered = new java.util.concurrent.CopyOnWriteArrayList<>();
+    /**
+     * The waiting site found changed by someone else, and the bytes found there, when a stop last
+     * reported it: reported once, not at every stop while it stays so. Under the patcher's lock.
+     */
+    private String reportedChange;
+    /** The functions that have sites waiting for a safepoint (or had, until the next one). */
+    private final Set<String> waitingFunctions = ConcurrentHashMap.newKeySet();
 
     CallSiteLinker(JitHost host, CodeWriter writer, boolean canDefer) {
         this.host = host;
@@ -62,12 +67,9 @@ final class CallSiteLinker {
      */
     SitePlan plan(StubEntry e, long target) throws PatchException {
         Group g = group(e);
-        SitePlan plan = new SitePlan(g.sites.length);
+        SitePlan plan = new SitePlan(e.name, g.sites.length);
         plan.foreign = g.foreign;
         for (Site s : g.sites) {
-            if (s.forgotten) {
-                continue;   // its object is being unloaded, or someone else changed it (see applyPending)
-            }
             long want = target == 0 ? s.home : target;
             long disp = want - (s.address + 4);
             if (disp != (int) disp) {
@@ -83,8 +85,9 @@ final class CallSiteLinker {
                 plan.nowTo[plan.nowCount] = want;
                 plan.nowCount++;
             } else if (canDefer) {
-                plan.deferred.add(s);
-                plan.deferredTo.add(want);
+                plan.deferred[plan.deferredCount] = s;
+                plan.deferredTo[plan.deferredCount] = want;
+                plan.deferredCount++;
             } else {
                 plan.stayOnStub++;
             }
@@ -139,6 +142,7 @@ final class CallSiteLinker {
 
     /** The writes {@link #plan} decided on, applied under the same hold of the patcher's lock. */
     final class SitePlan {
+        final String function;
         /** The aligned sites written now, [0, nowCount), from and to those targets. */
         final Site[] now;
         final long[] nowFrom;
@@ -146,17 +150,22 @@ final class CallSiteLinker {
         int nowCount;
         /** Set by the writer's check: the site's object is being unloaded. */
         boolean[] unloading;
-        final List<Site> deferred = new ArrayList<>();
-        final List<Long> deferredTo = new ArrayList<>();
+        /** The unaligned sites that wait for a safepoint, [0, deferredCount), and their targets. */
+        final Site[] deferred;
+        final long[] deferredTo;
+        int deferredCount;
         final List<Site> unchanged = new ArrayList<>();
         int outOfRange;
         int stayOnStub;
         int foreign;
 
-        SitePlan(int sites) {
+        SitePlan(String function, int sites) {
+            this.function = function;
             now = new Site[sites];
             nowFrom = new long[sites];
             nowTo = new long[sites];
+            deferred = new Site[sites];
+            deferredTo = new long[sites];
         }
 
         RelinkReport apply() throws PatchException {
@@ -188,10 +197,13 @@ final class CallSiteLinker {
                 s.current = nowTo[i];
                 patched++;
             }
-            for (int i = 0; i < deferred.size(); i++) {
-                deferred.get(i).pendingTarget = deferredTo.get(i);
+            if (deferredCount > 0) {
+                waitingFunctions.add(function);
             }
-            return new RelinkReport(patched, deferred.size(), unchanged.size(), outOfRange, stayOnStub, foreign);
+            for (int i = 0; i < deferredCount; i++) {
+                deferred[i].pendingTarget = deferredTo[i];
+            }
+            return new RelinkReport(patched, deferredCount, unchanged.size(), outOfRange, stayOnStub, foreign);
         }
     }
 
@@ -203,18 +215,23 @@ final class CallSiteLinker {
     }
 
     /**
-     * Rewrites the sites that wait for a safepoint; the caller has stopped every mutator. A waiting
-     * site that is not as the patcher left it (someone else wrote there) is not written: it is
-     * taken out of the queue and out of the patcher's hands for good, reported in {@code refused},
-     * and what it leads to now stays pinned ({@link #pinnedTargets}); the other sites are written.
+     * Rewrites the sites that wait for a safepoint, all or nothing; the caller has stopped every
+     * mutator. When a waiting site is not as the patcher left it (someone else wrote there),
+     * nothing is written and every site still waits; that is reported in {@code refused} once (not
+     * again at later stops while the same bytes are found), and every address a waiting site leads
+     * to now, as the patcher left it or as its bytes say, goes into {@code pinned}: the stop's
+     * other work goes on, but code there must stay loaded.
      *
-     * @param refused gets one exception per site taken out
+     * @param refused gets the report of a changed site, the first time it is found so
+     * @param pinned gets the addresses the unwritten waiting sites lead to
      * @return how many were written
      */
-    int applyPending(List<PatchException> refused) throws PatchException {
+    int applyPending(List<PatchException> refused, List<Long> pinned) throws PatchException {
         List<Site> waiting = new ArrayList<>();
-        for (Group g : groups.values()) {
-            for (Site s : g.sites) {
+        List<String> functions = List.copyOf(waitingFunctions);
+        for (String f : functions) {
+            Group g = groups.get(f);
+            for (Site s : g == null ? new Site[0] : g.sites) {
                 if (s.pendingTarget != 0) {
                     waiting.add(s);
                 }
@@ -234,21 +251,24 @@ final class CallSiteLinker {
             }
         }
         boolean[] skipped = new boolean[n];
-        for (int wrong; (wrong = writer.checkBranches(write, from, n, skipped)) >= 0; ) {
+        int wrong = writer.checkBranches(write, from, n, skipped);
+        if (wrong >= 0) {
             Site s = write[wrong];
             byte[] found = writer.read(s.address - 1, 5);
-            refused.add(new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; someone else"
-                    + " changed it: the patcher no longer rewrites it, and keeps what it leads to loaded",
-                    s.describe(to[wrong]), s.address - 1, X86Code.hex(s.bytes(from[wrong])), X86Code.hex(found))));
-            s.pendingTarget = 0;
-            s.forgotten = true;
-            sites.remove(s.address);
-            tampered.add(s);
-            n--;
-            System.arraycopy(write, wrong + 1, write, wrong, n - wrong);
-            System.arraycopy(from, wrong + 1, from, wrong, n - wrong);
-            System.arraycopy(to, wrong + 1, to, wrong, n - wrong);
+            String change = s.address + ":" + X86Code.hex(found);
+            if (!change.equals(reportedChange)) {
+                reportedChange = change;
+                refused.add(new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written,"
+                        + " every waiting site still waits, and what they lead to stays loaded",
+                        s.describe(to[wrong]), s.address - 1, X86Code.hex(s.bytes(from[wrong])), X86Code.hex(found))));
+            }
+            for (int i = 0; i < n; i++) {
+                pinned.add(from[i]);
+                leadsTo(write[i]).ifPresent(pinned::add);
+            }
+            return 0;
         }
+        reportedChange = null;
         writer.writeBranches(write, from, to, n, false, skipped);
         int written = 0;
         for (int i = 0; i < n; i++) {
@@ -260,36 +280,27 @@ final class CallSiteLinker {
         for (Site s : waiting) {
             s.pendingTarget = 0;
         }
+        functions.forEach(waitingFunctions::remove);
         return written;
     }
 
-    /**
-     * Where the sites someone else changed lead now, decoded from their bytes (through a far-call
-     * trampoline too), and where the patcher last left them: code there must stay loaded while
-     * such a site's object is. Under the patcher's lock.
-     */
-    List<Long> pinnedTargets() {
-        List<Long> pinned = new ArrayList<>();
-        for (Site s : tampered) {
-            pinned.add(s.current);
-            try {
-                byte[] b = writer.read(s.address - 1, 5);
-                int opcode = Byte.toUnsignedInt(b[0]);
-                if (opcode == X86Code.CALL_REL32 || opcode == X86Code.JMP_REL32) {
-                    long target = s.address + 4 + X86Code.getInt(b, 1);
-                    pinned.add(target);
-                    host.farCallTarget(target).ifPresent(pinned::add);
-                }
-            } catch (PatchException gone) {
-                // Its object is being unloaded: it pins nothing more.
+    /** Where the branch at {@code s} leads by its bytes now (past a far-call trampoline); empty if it is none. */
+    private Optional<Long> leadsTo(Site s) {
+        try {
+            byte[] b = writer.read(s.address - 1, 5);
+            int opcode = Byte.toUnsignedInt(b[0]);
+            if (opcode != X86Code.CALL_REL32 && opcode != X86Code.JMP_REL32) {
+                return Optional.empty();
             }
+            long target = s.address + 4 + X86Code.getInt(b, 1);
+            return Optional.of(host.farCallTarget(target).orElse(target));
+        } catch (PatchException gone) {
+            return Optional.empty();   // its object is being unloaded: it leads nowhere any more
         }
-        return pinned;
     }
 
     /** Forgets the sites in {@code object}, which the host is unloading. */
     void forget(LoadedObject object) {
-        tampered.removeIf(s -> s.objectKey == object.key());
         sites.values().removeIf(s -> {
             if (s.objectKey != object.key()) {
                 return false;
@@ -320,22 +331,6 @@ final class CallSiteLinker {
         return Optional.empty();
     }
 
-    /**
-     * Whether the call at {@code siteAddress} (its rel32) is one whose target may have changed
-     * since a thread made it: a site the patcher rewrites, or one someone else changed.
-     */
-    boolean mayHaveMoved(long siteAddress) {
-        if (sites.containsKey(siteAddress)) {
-            return true;
-        }
-        for (Site s : tampered) {
-            if (s.address == siteAddress) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     Optional<Long> siteTarget(long siteAddress) {
         Site s = sites.get(siteAddress);
         return s == null ? Optional.empty() : Optional.of(s.current);
@@ -343,8 +338,9 @@ final class CallSiteLinker {
 
     int pendingSites() {
         int n = 0;
-        for (Group g : groups.values()) {
-            for (Site s : g.sites) {
+        for (String f : waitingFunctions) {
+            Group g = groups.get(f);
+            for (Site s : g == null ? new Site[0] : g.sites) {
                 if (s.pendingTarget != 0 && !s.forgotten) {
                     n++;
                 }

@@ -569,7 +569,9 @@ public final class CodePatcher implements AutoCloseable {
      * retired (unless it is gone from the host already), and the first failure is thrown.
      *
      * @return the number of objects freed
-     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws PatchException if a waiting site is not as the patcher left it: no waiting site is
+     *     written, all still wait; the retired objects are still freed, except those a waiting site
+     *     leads into; thrown once, not again at later stops while the same bytes are found there
      * @throws StackWalkException if the stop fails ({@link dev.safepointkit.roots.StopTimeoutException}
      *     when a mutator does not park in time), or a stopped stack cannot be walked
      * @throws JitLoadException if the host refuses to unload a freeable object; the others are
@@ -580,12 +582,14 @@ public final class CodePatcher implements AutoCloseable {
         List<JitObject> free = new ArrayList<>();
         List<PatchException> refused = new ArrayList<>();
         whileStopped("a safepoint", world -> {
+            List<Long> pinned = new ArrayList<>();
             try {
-                linker.applyPending(refused);
+                linker.applyPending(refused, pinned);
             } finally {
                 writer.serializeAfterStop();
             }
-            free.addAll(reclaimer.freeable(world, linker::mayHaveMoved, linker.pinnedTargets()));
+            // A changed waiting site holds up its own batch only: what it leads to stays loaded.
+            free.addAll(reclaimer.freeable(world, site -> linker.siteTarget(site).isPresent(), pinned));
         });
         // Nothing leads into these any more and no thread runs them: unmap them, outside the
         // patcher's lock (the host's lock comes after the patcher's, and its listeners run inside).
@@ -628,9 +632,6 @@ public final class CodePatcher implements AutoCloseable {
         }
         if (!refused.isEmpty()) {
             PatchException first = refused.getFirst();
-            for (int k = 1; k < refused.size(); k++) {
-                first.addSuppressed(refused.get(k));
-            }
             if (failed != null) {
                 first.addSuppressed(failed);
             }
@@ -649,8 +650,8 @@ public final class CodePatcher implements AutoCloseable {
      *
      * @param world the stop in progress
      * @return the number of sites rewritten
-     * @throws PatchException if a waiting site is not as the patcher left it: the others are still
-     *     rewritten, and that one is taken out of the queue (reported once, never rewritten again)
+     * @throws PatchException if a waiting site is not as the patcher left it: nothing is written,
+     *     every site still waits (reported once while the same bytes are found there)
      * @throws IllegalArgumentException if {@code world} is null
      * @throws IllegalStateException if the patcher is closed, or {@code world} is not a stop of
      *     this patcher's coordinator in progress on this thread ({@link StoppedWorld#isStopOf})
@@ -671,14 +672,12 @@ public final class CodePatcher implements AutoCloseable {
             List<PatchException> refused = new ArrayList<>();
             int written;
             try {
-                written = linker.applyPending(refused);
+                written = linker.applyPending(refused, new ArrayList<>());
             } finally {
                 writer.serializeAfterStop();
             }
             if (!refused.isEmpty()) {
-                PatchException first = refused.getFirst();
-                refused.subList(1, refused.size()).forEach(first::addSuppressed);
-                throw first;
+                throw refused.getFirst();
             }
             return written;
         } finally {

@@ -90,11 +90,10 @@ final class CodeReclaimer {
      * object's code (it could reach one only through a raw address nothing tracks).
      *
      * <p>Not candidates: an object the host refused to unload while the same objects are loaded
-     * ({@link #unloaded}), and one that holds an address in {@code pinned} (where a call site
-     * someone else changed leads).
+     * ({@link #unloaded}), and one that holds an address in {@code pinned} (where a waiting call
+     * site the stop could not rewrite leads).
      *
-     * @param managedSite whether a call site (the address of its rel32) may lead elsewhere than
-     *     when the call was made: one the patcher rewrites, or one someone else changed
+     * @param managedSite whether a call site (the address of its rel32) is one the patcher rewrites
      * @param pinned code addresses that must stay loaded
      */
     List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite, List<Long> pinned) {
