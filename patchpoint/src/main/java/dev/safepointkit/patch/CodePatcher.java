@@ -118,16 +118,24 @@ public final class CodePatcher implements AutoCloseable {
          */
         @Override
         public Optional<String> unloadRefusal(LoadedObject object) {
-            return stillLeadsInto(object);
+            Optional<String> reason = stillLeadsInto(object);
+            if (reason.isEmpty()) {
+                // Paid here, where a failure refuses the unload: objectFreeing cannot.
+                writer.serializePending();
+            }
+            return reason;
         }
 
         @Override
         public void objectFreeing(LoadedObject object) {
-            writer.objectFreeing(object);
-            linker.forget(object);
-            sleds.forget(object);
-            if (closed) {
-                freeStubsOnceUncalled(object.key());
+            try {
+                writer.objectFreeing(object);
+            } finally {
+                linker.forget(object);
+                sleds.forget(object);
+                if (closed) {
+                    freeStubsOnceUncalled(object.key());
+                }
             }
         }
     };
@@ -728,7 +736,12 @@ public final class CodePatcher implements AutoCloseable {
      * @throws PatchException if the bytes at a patchpoint's offset are neither NOPs nor the call form
      */
     public List<Sled> sleds(JitObject object, long id) throws PatchException {
-        return sleds.find(object, id);
+        lock.lock();
+        try {
+            return sleds.find(object, id);   // records the bytes found: a write then expects them
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -742,7 +755,12 @@ public final class CodePatcher implements AutoCloseable {
      *     or the bytes there are not a sled of {@code numBytes}
      */
     public Sled sled(JitObject object, long id, int numBytes) throws PatchException {
-        return sleds.one(object, id, numBytes);
+        lock.lock();
+        try {
+            return sleds.one(object, id, numBytes);
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**

@@ -79,8 +79,9 @@ final class CodeReclaimer {
      * (after an exit) the foreign call it makes. No scan can see that function reliably: a thread
      * in native may be running its instructions with no return address of its own on the stack.
      * So the call that the slot's return address follows is decoded instead: a {@code call rel32}
-     * (or one through the host's far-call trampoline) whose target is the first byte of a function
-     * of a loaded object, and whose site the patcher never rewrites. That function's object is
+     * (or one through the host's far-call trampoline) that the host linked (so the five bytes are
+     * known to be one instruction), whose target is the first byte of a function of a loaded
+     * object, and whose site the patcher never rewrites. That function's object is
      * running. A call that is not such (an indirect call, a call through a stub or a relinked site,
      * whose target may have changed since the call was made, a call to a runtime symbol) cannot be
      * pinned to one object: then no retired object is freed at this stop.
@@ -156,11 +157,20 @@ final class CodeReclaimer {
         for (JitObject o : loaded) {
             for (EmittedFunction f : o.functions()) {
                 if (f.address() == target) {
-                    return o;
+                    // The five bytes are a call only if they start an instruction: known when the
+                    // host linked a branch there (else they may end a longer instruction before a
+                    // shorter call, an indirect one, that happens to look like this).
+                    return recordedBranch(f.name(), call + 1) ? o : null;
                 }
             }
         }
         return null;
+    }
+
+    /** Whether the host linked a call or jmp rel32 to {@code symbol} whose rel32 is at {@code rel32}. */
+    private boolean recordedBranch(String symbol, long rel32) {
+        return host.symbol(symbol).map(s -> s.callSites().stream().anyMatch(c -> c.address() == rel32 && c.isBranch()))
+                .orElse(false);
     }
 
     private static final int CALL_SIZE = 5;
