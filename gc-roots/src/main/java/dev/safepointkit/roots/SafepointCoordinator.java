@@ -599,7 +599,12 @@ public final class SafepointCoordinator {
                     m.requestPoll(true);
                 }
                 awaitStopped(requested);
-                action.run(world(requested));
+                StoppedWorld world = world(requested);
+                try {
+                    action.run(world);
+                } finally {
+                    world.end();   // a world kept past its stop must not pass for a stop
+                }
             } finally {
                 boolean stress = everyPoll != null;
                 for (Mutator m : mutators) {
@@ -767,7 +772,7 @@ public final class SafepointCoordinator {
             stopped.add(m);
             stacks.add(new ThreadStack(memory, runs));
         }
-        return new StoppedWorld(List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
+        return new StoppedWorld(this, List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
     }
 
     /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */

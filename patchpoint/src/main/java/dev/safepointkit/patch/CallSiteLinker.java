@@ -1,6 +1,7 @@
 package dev.safepointkit.patch;
 
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import java.util.ArrayList;
@@ -35,6 +36,11 @@ final class CallSiteLinker {
     private final Map<Long, Site> sites = new ConcurrentHashMap<>();
     /** The sites of each declared function, by name. */
     private final Map<String, Group> groups = new ConcurrentHashMap<>();
+    /**
+     * The waiting site found changed by someone else, and the bytes found there, when a stop last
+     * reported it: reported once, not at every stop while it stays so. Under the patcher's lock.
+     */
+    private String reportedChange;
     /** The functions that have sites waiting for a safepoint (or had, until the next one). */
     private final Set<String> waitingFunctions = ConcurrentHashMap.newKeySet();
 
@@ -210,13 +216,17 @@ final class CallSiteLinker {
 
     /**
      * Rewrites the sites that wait for a safepoint, all or nothing; the caller has stopped every
-     * mutator.
+     * mutator. When a waiting site is not as the patcher left it (someone else wrote there),
+     * nothing is written and every site still waits; that is reported in {@code refused} once (not
+     * again at later stops while the same bytes are found), and every address a waiting site leads
+     * to now, as the patcher left it or as its bytes say, goes into {@code pinned}: the stop's
+     * other work goes on, but code there must stay loaded.
      *
+     * @param refused gets the report of a changed site, the first time it is found so
+     * @param pinned gets the addresses the unwritten waiting sites lead to
      * @return how many were written
-     * @throws PatchException if a waiting site is not as the patcher left it; nothing is written
-     *     and every site still waits
      */
-    int applyPending() throws PatchException {
+    int applyPending(List<PatchException> refused, List<Long> pinned) throws PatchException {
         List<Site> waiting = new ArrayList<>();
         List<String> functions = List.copyOf(waitingFunctions);
         for (String f : functions) {
@@ -241,6 +251,24 @@ final class CallSiteLinker {
             }
         }
         boolean[] skipped = new boolean[n];
+        int wrong = writer.checkBranches(write, from, n, skipped);
+        if (wrong >= 0) {
+            Site s = write[wrong];
+            byte[] found = writer.read(s.address - 1, 5);
+            String change = s.address + ":" + X86Code.hex(found);
+            if (!change.equals(reportedChange)) {
+                reportedChange = change;
+                refused.add(new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written,"
+                        + " every waiting site still waits, and what they lead to stays loaded",
+                        s.describe(to[wrong]), s.address - 1, X86Code.hex(s.bytes(from[wrong])), X86Code.hex(found))));
+            }
+            for (int i = 0; i < n; i++) {
+                pinned.add(from[i]);
+                leadsTo(write[i]).ifPresent(pinned::add);
+            }
+            return 0;
+        }
+        reportedChange = null;
         writer.writeBranches(write, from, to, n, false, skipped);
         int written = 0;
         for (int i = 0; i < n; i++) {
@@ -256,6 +284,21 @@ final class CallSiteLinker {
         return written;
     }
 
+    /** Where the branch at {@code s} leads by its bytes now (past a far-call trampoline); empty if it is none. */
+    private Optional<Long> leadsTo(Site s) {
+        try {
+            byte[] b = writer.read(s.address - 1, 5);
+            int opcode = Byte.toUnsignedInt(b[0]);
+            if (opcode != X86Code.CALL_REL32 && opcode != X86Code.JMP_REL32) {
+                return Optional.empty();
+            }
+            long target = s.address + 4 + X86Code.getInt(b, 1);
+            return Optional.of(host.farCallTarget(target).orElse(target));
+        } catch (PatchException gone) {
+            return Optional.empty();   // its object is being unloaded: it leads nowhere any more
+        }
+    }
+
     /** Forgets the sites in {@code object}, which the host is unloading. */
     void forget(LoadedObject object) {
         sites.values().removeIf(s -> {
@@ -265,6 +308,27 @@ final class CallSiteLinker {
             s.forgotten = true;
             return true;
         });
+    }
+
+    /**
+     * A site outside object {@code objectKey} that leads into {@code code} now, or will once a
+     * safepoint rewrites it, described; empty if none. Any thread.
+     */
+    Optional<String> siteInto(long objectKey, List<LoadedSection> code) {
+        for (Site s : sites.values()) {
+            if (s.forgotten || s.objectKey == objectKey) {
+                continue;
+            }
+            long current = s.current;
+            long pending = s.pendingTarget;
+            for (LoadedSection c : code) {
+                if (c.contains(current) || (pending != 0 && c.contains(pending))) {
+                    return Optional.of(String.format("%s at 0x%x leads to 0x%x in it", s.describe(current),
+                            s.address - 1, c.contains(current) ? current : pending));
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     Optional<Long> siteTarget(long siteAddress) {

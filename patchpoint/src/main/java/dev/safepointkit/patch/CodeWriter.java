@@ -124,16 +124,21 @@ final class CodeWriter {
      */
     void objectFreeing(LoadedObject object) {
         synchronized (LOCK) {
-            serializePendingLocked();
-            List<Section> kept = new ArrayList<>(sections.length);
-            for (Section s : sections) {
-                if (s.objectKey == object.key()) {
-                    s.live = false;
-                } else {
-                    kept.add(s);
+            try {
+                serializePendingLocked();
+            } finally {
+                // The memory goes whatever the barrier did: never write to it again. (A failed
+                // barrier refuses a non-forced unload earlier, in the patcher's unloadRefusal.)
+                List<Section> kept = new ArrayList<>(sections.length);
+                for (Section s : sections) {
+                    if (s.objectKey == object.key()) {
+                        s.live = false;
+                    } else {
+                        kept.add(s);
+                    }
                 }
+                sections = kept.toArray(Section[]::new);
             }
-            sections = kept.toArray(Section[]::new);
         }
     }
 

@@ -30,8 +30,10 @@
  *       stub table, the call-site linker, the sleds and the reclaimer.</li>
  *   <li>The host's lock (a load, an unload, {@code defineIndirectSymbol}): taken under the
  *       patcher's lock by declare and by lazy compiles; never the other way round. The patcher's
- *       listener runs inside the host's lock and takes no patcher lock; {@code safepoint()}
- *       unloads retired objects after releasing the patcher's lock.</li>
+ *       listener runs inside the host's lock and takes no patcher lock (it answers the host's
+ *       {@code unloadRefusal} from volatile reads); {@code safepoint()} and {@code unload()} unload
+ *       objects after releasing the patcher's lock, having marked them as being freed under it so
+ *       that no redefine or lazy compile makes them a body in between.</li>
  *   <li>The code writer's lock (one per process): innermost; nothing done under it takes a lock
  *       (the alias lookups in the host read concurrent maps). The listener takes it to forget an object's
  *       code before the host unmaps it.</li>
