@@ -1,5 +1,6 @@
 package dev.safepointkit.roots;
 
+import dev.safepointkit.registry.UnwindPlan;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -75,6 +76,8 @@ public final class SafepointCoordinator {
     private Thread collector;
     private long stops;
     private volatile WorldAction everyPoll;
+    /** Where the runtime's poll, slow-path and exit functions save the JIT frame's callee-saved registers, or NONE. */
+    private volatile long pollPlan = UnwindPlan.NONE;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
 
     /**
@@ -196,6 +199,39 @@ public final class SafepointCoordinator {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * Says where the runtime's poll, slow-path and exit functions (those that hand this coordinator
+     * a return-address slot: {@link #poll}, {@link #exit}, {@link #stopTheWorld} from a slow path)
+     * keep the JIT frame's callee-saved registers while Java runs: their unwind plan at the call
+     * out, as the registry has it from their CFI ({@link dev.safepointkit.registry.Frame#unwindPlan}).
+     * They must all save alike. Every stopped run's innermost frame then has RBX, RBP, R12-R15
+     * where the plan says ({@link SavedRegisters#savedByPoll}): Register roots of the polling frame
+     * resolve there, and a collector's writes there are what the function's epilogue restores.
+     * Without it (the default) only RBP is known, just below the slot (a poll function with a frame
+     * pointer), and a register root in the polling frame fails the walk. Any thread; set it
+     * before JIT code polls.
+     *
+     * @param plan the functions' unwind plan at their calls out
+     * @throws IllegalArgumentException if {@code plan} is not a plan, or does not save RBP at the
+     *     slot - 8 (CFA - 16), where a frame-pointer poll keeps it
+     */
+    public void pollSaves(long plan) {
+        if (!UnwindPlan.present(plan)) {
+            throw new IllegalArgumentException("no unwind plan: the runtime's object was registered without .eh_frame");
+        }
+        if (UnwindPlan.saved(plan, UnwindPlan.slotOf(JitStackWalker.RBP)) != 2) {
+            throw new IllegalArgumentException("the poll's plan " + UnwindPlan.describe(plan)
+                    + " does not save RBP at CFA-16, just below the slot: is it a frame-pointer function's?");
+        }
+        pollPlan = plan;
+    }
+
+    /** What the poll, slow path or exit that left {@code slot} saved of the JIT frame's registers. */
+    private SavedRegisters savedAt(long slot) {
+        long plan = pollPlan;
+        return UnwindPlan.present(plan) ? SavedRegisters.savedByPoll(plan, slot) : SavedRegisters.framePointerBelow(slot);
     }
 
     void enter(Mutator m, Mutator.JitScope scope) {
@@ -563,7 +599,12 @@ public final class SafepointCoordinator {
                     m.requestPoll(true);
                 }
                 awaitStopped(requested);
-                action.run(world(requested));
+                StoppedWorld world = world(requested);
+                try {
+                    action.run(world);
+                } finally {
+                    world.end();   // a world kept past its stop must not pass for a stop
+                }
             } finally {
                 boolean stress = everyPoll != null;
                 for (Mutator m : mutators) {
@@ -703,7 +744,7 @@ public final class SafepointCoordinator {
                             + " (the entry function must store llvm.addressofreturnaddress() at context offset "
                             + Mutator.ENTRY_SLOT + ")");
                 }
-                runs.add(new ThreadStack.Run(m.parkedSlot, entrySlot + 8, SavedRegisters.framePointerBelow(m.parkedSlot)));
+                runs.add(new ThreadStack.Run(m.parkedSlot, entrySlot + 8, savedAt(m.parkedSlot)));
             } else if (m.state != Mutator.State.IN_NATIVE) {
                 outside++;
                 continue;
@@ -716,18 +757,22 @@ public final class SafepointCoordinator {
                             + ", not above it (the entry function must store llvm.addressofreturnaddress() at context offset "
                             + Mutator.ENTRY_SLOT + ")");
                 }
-                // The exit function keeps a frame pointer: the JIT frame's RBP is just below the slot.
-                runs.add(new ThreadStack.Run(e.exitSlot(), e.entrySlot() + 8, SavedRegisters.framePointerBelow(e.exitSlot())));
+                // The exit function saved the JIT frame's registers as the poll's plan says (or keeps
+                // a frame pointer: its RBP is just below the slot).
+                runs.add(new ThreadStack.Run(e.exitSlot(), e.entrySlot() + 8, savedAt(e.exitSlot())));
             }
-            // The thread's own stack from the innermost saved RBP up to its outermost entry:
+            // The thread's own stack from the lowest saved register up to its outermost entry:
             // mapped, and not written by the thread until it resumes.
             long low = runs.getFirst().returnAddressSlot() - 8;
+            for (ThreadStack.Run run : runs) {
+                low = Math.min(low, run.registers().lowestSlot());
+            }
             long high = runs.getLast().entrySp();
             MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(high - low);
             stopped.add(m);
             stacks.add(new ThreadStack(memory, runs));
         }
-        return new StoppedWorld(List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
+        return new StoppedWorld(this, List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
     }
 
     /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */

@@ -344,7 +344,10 @@ public final class JitHost implements AutoCloseable {
             definers.remove(s, object.key());
             addresses.remove(s);
         }
-        callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
+        // List.copyOf: a list that SymbolInfo need not copy again, so a caller can tell by
+        // identity whether a symbol's call sites changed.
+        callSites.replaceAll((symbol, sites) -> List.copyOf(
+                sites.stream().filter(site -> site.objectKey() != object.key()).toList()));
         callSites.values().removeIf(List::isEmpty);
     }
 
@@ -479,7 +482,8 @@ public final class JitHost implements AutoCloseable {
      * @param force unload even though other loaded objects still refer to its symbols; their calls
      *     into it then jump to unmapped memory, so only a caller that has made sure they will not
      *     run (or will be relinked) may force
-     * @throws JitLoadException if it is not loaded here, or if others refer to it and {@code force} is false
+     * @throws JitLoadException if it is not loaded here, or if {@code force} is false and others refer
+     *     to it or a listener refuses ({@link dev.safepointkit.events.JitEventListener#unloadRefusal})
      */
     public void unload(JitObject object, boolean force) throws JitLoadException {
         synchronized (lock) {
@@ -502,6 +506,13 @@ public final class JitHost implements AutoCloseable {
                     users.sort(null);
                     throw new JitLoadException(object.name() + ": still used by loaded code (" + String.join(", ", users)
                             + "); unload those first or force");
+                }
+                // A listener's own references (a patcher's stub or relinked calls) are not symbol
+                // uses the host can count: it says so itself.
+                Optional<String> refused = dispatcher.unloadRefusal(object.loaded());
+                if (refused.isPresent()) {
+                    throw new JitLoadException(object.name() + ": still reached (" + refused.get()
+                            + "); unload it through what leads into it, or force");
                 }
             }
             dispatcher.objectFreeing(object.loaded());

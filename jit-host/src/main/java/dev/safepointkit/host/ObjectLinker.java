@@ -40,6 +40,18 @@ final class ObjectLinker {
     private static final ValueLayout.OfLong U64 = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfInt U32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /**
+     * With {@code -Dsafepointkit.gdb=true} the read + execute view of the memory file is mapped
+     * private instead of shared, so that a debugger can write its breakpoints into it. Linux
+     * refuses a ptrace write (gdb's {@code break}, which writes {@code int3}) into a shared mapping
+     * that is not writable, and gdb then never stops there; into a private one it copies the page.
+     * Until a page is copied, the private view shows the memory file's page itself, so stores
+     * through the alias are seen as before. A page the debugger copied no longer sees them: a
+     * patch written there afterwards does not reach the running code. Hence off by default; with
+     * it off, {@code hbreak} (debug registers, nothing written) still works.
+     */
+    static final boolean DEBUGGER_WRITABLE_CODE = Boolean.getBoolean("safepointkit.gdb");
+
     /** Where an undefined symbol comes from; throws if nowhere. */
     interface Resolver {
         /** The address of {@code name}, or 0 when nothing defines it. */
@@ -199,7 +211,7 @@ final class ObjectLinker {
                 int fd = Libc.memfdCreate("safepointkit-code", codeEnd - codeStart);
                 try {
                     code = Libc.mmapFixed(raw.address() + codeStart, codeEnd - codeStart, Libc.PROT_READ | Libc.PROT_EXEC,
-                            Libc.MAP_SHARED, fd, 0);
+                            DEBUGGER_WRITABLE_CODE ? Libc.MAP_PRIVATE : Libc.MAP_SHARED, fd, 0);
                     rawAlias = Libc.mmap(codeEnd - codeStart, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED, fd, 0);
                 } finally {
                     Libc.close(fd);   // the mappings keep the file

@@ -399,6 +399,99 @@ class CodePatcherTest {
     }
 
     @Test
+    void aSafepointThatFindsAWaitingSiteChangedWritesNoneOfThem() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        long body = g.body().orElseThrow();
+        List<CallSite> unaligned = sitesOf("g", caller).stream().filter(s -> s.address() % 4 != 0).toList();
+        assertEquals(3, unaligned.size());
+        assertEquals(3, patcher.pendingSites());
+        CallSite tampered = unaligned.get(1);
+        long gStatic = host.address("g_static").orElseThrow();
+        rewriteBehindThePatchersBack(tampered.address(), gStatic);
+        long patches = patcher.patchCount();
+
+        PatchException refused = assertThrows(PatchException.class, patcher::safepoint);
+        assertTrue(refused.getMessage().contains("nothing written"), refused.getMessage());
+        assertEquals(patches, patcher.patchCount(), "no waiting site was written, not even those before the changed one");
+        assertEquals(3, patcher.pendingSites(), "all of them still wait");
+        for (CallSite s : unaligned) {
+            assertEquals(s == tampered ? gStatic : g.address(), PatchFixtures.branchTarget(s.address()));
+        }
+
+        // Put right, the next safepoint writes them all.
+        rewriteBehindThePatchersBack(tampered.address(), g.address());
+        patcher.safepoint();
+        assertEquals(0, patcher.pendingSites());
+        assertEquals(patches + 3, patcher.patchCount());
+        for (CallSite s : unaligned) {
+            assertEquals(body, PatchFixtures.branchTarget(s.address()));
+        }
+    }
+
+    @Test
+    void aCallerLoadedAfterARelinkHasItsSitesRelinkedByTheNext() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        patcher.safepoint();
+        long body = g.body().orElseThrow();
+        assertEquals(5, patcher.relink("g").unchanged());
+
+        host.defineUpcall("spk_poll", coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+        JitObject spin = PatchFixtures.load(host, "spin");
+        List<CallSite> spinSites = sitesOf("g", spin);
+        assertFalse(spinSites.isEmpty());
+        RelinkReport r = patcher.relink("g");
+        assertEquals(5, r.unchanged(), "lazy_caller's sites are where they were");
+        assertEquals(spinSites.size(), r.patched() + r.deferred(), "every site of spin.o is found: " + r);
+        patcher.safepoint();
+        for (CallSite s : spinSites) {
+            assertEquals(body, PatchFixtures.branchTarget(s.address()));
+        }
+
+        // And once spin.o is gone, its sites are no longer counted.
+        host.unload(spin, true);
+        RelinkReport after = patcher.unlink("g");
+        assertEquals(5, after.patched() + after.deferred(), "only lazy_caller's sites: " + after);
+    }
+
+    @Test
+    void thePatchLogKeepsTheNewestWritesWithTheirTextAndCountsAll() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        patcher.safepoint();
+        long before = patcher.patchCount();
+        assertEquals(5, before);
+        // Each unlink and relink rewrites the two aligned sites; the unaligned ones wait, and the
+        // relink that follows cancels their wait.
+        int rounds = PatchLog.CAPACITY / 4 + 100;
+        for (int i = 0; i < rounds; i++) {
+            patcher.unlink("g");
+            patcher.relink("g");
+        }
+        assertEquals(0, patcher.pendingSites());
+        assertEquals(before + 4L * rounds, patcher.patchCount(), "every write counted");
+        List<Patch> log = patcher.patchLog();
+        assertEquals(PatchLog.CAPACITY, log.size(), "only the newest are kept");
+        Patch last = log.getLast();
+        Patch back = log.get(log.size() - 3);
+        assertTrue(last.what().endsWith(" to g direct"), last.what());
+        assertTrue(last.whileRunning());
+        assertTrue(back.what().endsWith(" to g via its stub"), back.what());
+        long site = last.address() + 1;
+        assertEquals(last.before()[0], last.after()[0], "the opcode stays");
+        assertEquals(X86Code.getInt(back.after(), 1) + site + 4, X86Code.getInt(last.before(), 1) + site + 4,
+                "the relink starts from where the unlink left the site");
+        for (int i = 1; i < log.size(); i++) {
+            assertTrue(log.get(i - 1).nanoTime() <= log.get(i).nanoTime(), "oldest first");
+        }
+    }
+
+    @Test
     void aRetiredObjectThatBecomesTheBodyAgainIsNotFreed() throws Throwable {
         Stub g = patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "lazy_caller");

@@ -23,19 +23,15 @@ public final class Location {
         this.at = at;
     }
 
-    // The first eight bytes as one u64 read in the file's byte order: little endian puts byte 0
-    // in the low bits, big endian in the high bits. These three are the only places that know it.
-
-    static int kindOf(long word, boolean bigEndian) {
-        return bigEndian ? (int) (word >>> 56) : (int) word & 0xFF;
-    }
-
-    static int sizeOf(long word, boolean bigEndian) {
-        return (int) (word >>> (bigEndian ? 32 : 16)) & 0xFFFF;
-    }
-
-    static int dwarfRegOf(long word, boolean bigEndian) {
-        return (int) (word >>> (bigEndian ? 16 : 32)) & 0xFFFF;
+    /**
+     * A big-endian entry's first eight bytes, loaded as a little-endian word, with Size and
+     * DwarfRegNum byte-swapped in place: the word a little-endian entry with the same fields
+     * loads as. Type is one byte (the word's lowest in either order) and the rest is reserved.
+     */
+    static long swapHalves(long word) {
+        long size = Short.toUnsignedLong(Short.reverseBytes((short) (word >>> 16)));
+        long reg = Short.toUnsignedLong(Short.reverseBytes((short) (word >>> 32)));
+        return (word & 0xFFFF_0000_0000_FFFFL) | size << 16 | reg << 32;
     }
 
     /**
