@@ -105,6 +105,7 @@ public final class CompilePipeline implements AutoCloseable {
      * @param cacheHits objects taken from the cache
      * @param cacheMisses objects looked up in the cache and compiled
      * @param compileNanos time spent opening libLLVM, parsing, splitting, optimizing and emitting
+     * @param phaseNanos wall nanoseconds per {@link Phase}, loading and declaring included
      */
     public record Stats(int functions, int cacheHits, int cacheMisses, long compileNanos, Map<Phase, Long> phaseNanos) {
         /**
