@@ -27,6 +27,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -579,6 +580,69 @@ class CodePatcherTest {
                 FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
         patcher.declare("g", loads("g_v1"));
         return PatchFixtures.load(host, "spin");
+    }
+
+    @Test
+    void aSledRetargetQueuedBehindARestoreIsRefusedNotWrittenOverIt() throws Throwable {
+        JitObject spin = loadSpin();
+        Sled aligned = patcher.sled(spin, 78, 16);
+        assertTrue(SledPatcher.retargetIsAtomic(aligned), "sled_aligned's imm64 is 8-byte aligned");
+        long one = host.address("mark_one").orElseThrow();
+        long two = host.address("mark_two").orElseThrow();
+        patcher.callFromSled(aligned, one);
+        // A compile of another function holds the patcher's lock while a restore (inside its stop)
+        // and then a retarget queue behind it: the retarget must see the NOPs the restore wrote.
+        CountDownLatch compiling = new CountDownLatch(1);
+        CountDownLatch finish = new CountDownLatch(1);
+        patcher.declare("held", fn -> {
+            compiling.countDown();
+            finish.await(20, TimeUnit.SECONDS);
+            throw new IllegalStateException("no body: only the lock was wanted");
+        });
+        Thread holder = Thread.ofPlatform().start(() -> {
+            try {
+                patcher.compile("held");
+            } catch (PatchException expected) {
+                // the compiler's refusal
+            }
+        });
+        assertTrue(compiling.await(10, TimeUnit.SECONDS));
+        AtomicReference<Throwable> restored = new AtomicReference<>();
+        Thread restorer = Thread.ofPlatform().start(() -> {
+            try {
+                patcher.restoreSled(aligned);
+            } catch (Throwable t) {
+                restored.set(t);
+            }
+        });
+        awaitWaiting(restorer);
+        AtomicReference<Throwable> retargeted = new AtomicReference<>();
+        Thread retargeter = Thread.ofPlatform().start(() -> {
+            try {
+                patcher.retargetSled(aligned, two);
+            } catch (Throwable t) {
+                retargeted.set(t);
+            }
+        });
+        awaitWaiting(retargeter);
+        finish.countDown();
+        holder.join();
+        restorer.join();
+        retargeter.join();
+        assertEquals(null, restored.get());
+        assertTrue(retargeted.get() instanceof PatchException && retargeted.get().getMessage().contains("holds no call"),
+                "the retarget made its bytes from the sled as the restore left it: " + retargeted.get());
+        assertEquals(Optional.empty(), patcher.sledTarget(aligned), "the restore is not undone");
+    }
+
+    /** Waits until {@code t} is parked (on the patcher's lock, here), then a little longer. */
+    private static void awaitWaiting(Thread t) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (t.getState() != Thread.State.WAITING && t.getState() != Thread.State.TIMED_WAITING) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting for " + t);
+            Thread.sleep(1);
+        }
+        Thread.sleep(50);
     }
 
     @Test
