@@ -2,8 +2,6 @@ package dev.safepointkit.stackmap;
 
 import dev.safepointkit.stackmap.internal.ByteReader;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * A view of one StkMapRecord: a stackmap, patchpoint or statepoint call site with its live
@@ -43,14 +41,14 @@ public final class CallSiteRecord {
      * Checks every record from {@code start} on, in one pass, and stores where each starts in
      * {@code recordOffsets}; returns where the last one ends, or -1 when something is wrong.
      *
-     * <p>The fast path of parsing. Every load is a whole little-endian 64-bit word read straight
-     * from the segment: a record's header word gives NumLocations, and each pair of locations
-     * (24 bytes) is three words, from which the two Type bytes (byte 0 of a location is the low
-     * byte of a little-endian load in either byte order) and the two 32-bit fields come; only the
-     * fields, and the counts, need swapping for a big-endian section. Problems are or-ed into one
-     * flag per record rather than tested one by one, and each record costs two bounds checks (its
-     * header plus locations, then its live-outs). On -1 the caller runs {@link #validate} from the
-     * first record, which finds and names the problem.
+     * <p>The fast path of parsing. Loads are little-endian words read straight from the segment:
+     * a record's header word gives NumLocations, and each pair of locations (24 bytes) is three
+     * 64-bit words, from which the two Type bytes (byte 0 of a location is the low byte of a
+     * little-endian load in either byte order) and the two 32-bit fields come; only the fields and
+     * the counts need swapping for a big-endian section. Problems are or-ed into one flag per
+     * record rather than tested one by one, and each record costs three bounds checks (its header;
+     * its locations with the live-out header; its end). On -1 the caller runs {@link #validate}
+     * from the first record, which finds and names the problem.
      */
     static long validateAll(MemorySegment seg, boolean bigEndian, long limit, long start, int[] recordOffsets,
             int constantCount) {
@@ -61,7 +59,7 @@ public final class CallSiteRecord {
             }
             recordOffsets[r] = (int) offset;
             // u32 InstructionOffset, u16 flags, u16 NumLocations.
-            long header = seg.get(WORD, offset + INSTRUCTION_OFFSET);
+            long header = seg.get(StackMap.WORD, offset + INSTRUCTION_OFFSET);
             int locationCount = bigEndian ? Short.toUnsignedInt(Short.reverseBytes((short) (header >>> 48)))
                     : (int) (header >>> 48);
             long locations = offset + LOCATIONS;
@@ -75,9 +73,9 @@ public final class CallSiteRecord {
             long loc = locations;
             // Two locations per step, three words; an odd last one is read below.
             while (loc + 2 * Location.SIZE <= locationsEnd) {
-                long w0 = seg.get(WORD, loc);
-                long w1 = seg.get(WORD, loc + 8);
-                long w2 = seg.get(WORD, loc + 16);
+                long w0 = seg.get(StackMap.WORD, loc);
+                long w1 = seg.get(StackMap.WORD, loc + 8);
+                long w2 = seg.get(StackMap.WORD, loc + 16);
                 int fieldA = (int) w1;
                 int fieldB = (int) (w2 >>> 32);
                 if (bigEndian) {
@@ -89,14 +87,14 @@ public final class CallSiteRecord {
                 loc += 2 * Location.SIZE;
             }
             if (loc < locationsEnd) {
-                int field = seg.get(HALF_WORD, loc + Location.OFFSET_OR_CONSTANT);
+                int field = seg.get(StackMap.HALF_WORD, loc + Location.OFFSET_OR_CONSTANT);
                 if (bigEndian) {
                     field = Integer.reverseBytes(field);
                 }
-                bad |= badLocation((int) seg.get(WORD, loc) & 0xFF, field, constantCount);
+                bad |= badLocation((int) seg.get(StackMap.WORD, loc) & 0xFF, field, constantCount);
             }
             // u16 padding, u16 NumLiveOuts: the high half of the word's low 32 bits.
-            int liveOuts = (int) (seg.get(HALF_WORD, liveOutHeader) >>> 16);
+            int liveOuts = (int) (seg.get(StackMap.HALF_WORD, liveOutHeader) >>> 16);
             if (bigEndian) {
                 liveOuts = Short.toUnsignedInt(Short.reverseBytes((short) liveOuts));
             }
@@ -108,9 +106,6 @@ public final class CallSiteRecord {
         }
         return offset;
     }
-
-    private static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfInt HALF_WORD = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Non-zero when a location's Type is not 1 to 5, or it is a ConstantIndex outside the table. */
     private static int badLocation(int kind, int field, int constantCount) {

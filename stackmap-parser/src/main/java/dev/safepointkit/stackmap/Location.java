@@ -5,7 +5,8 @@ package dev.safepointkit.stackmap;
  * Immutable, and allocated per call of {@link CallSiteRecord#location(int)}; code that reads many
  * locations uses a {@link LocationCursor} instead, which this view wraps.
  *
- * <p>Layout of the 12-byte entry, and how its first eight bytes decode as one word:
+ * <p>Layout of the 12-byte entry (a cursor loads the first eight bytes as one little-endian word,
+ * then the i32):
  * <pre>
  * u8 Type, u8 0, u16 Size, u16 DwarfRegNum, u16 0, i32 OffsetOrSmallConstant
  * </pre>
