@@ -321,8 +321,10 @@ final class CodeWriter {
                 long offset = site.address - s.start;
                 int disp = site.disp(to[i]);
                 if (whileRunning) {
-                    // The opcode stays: the only bytes that change are the aligned rel32's.
-                    INT.setVolatile(s.alias, offset, disp);
+                    // The opcode stays: the only bytes that change are the aligned rel32's, one
+                    // atomic store (a release store, a plain mov on x86: the barrier it owes,
+                    // not a fence, is what orders it for other processors' instruction fetch).
+                    INT.setRelease(s.alias, offset, disp);
                 } else {
                     s.alias.set(INT_UNALIGNED, offset, disp);
                 }
