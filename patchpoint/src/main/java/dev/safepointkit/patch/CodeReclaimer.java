@@ -220,12 +220,12 @@ final class CodeReclaimer {
      * poll or exit recorded upwards; {@link #freeable} accounts for the function below it.
      */
     private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
-        List<LoadedSection> code = o.loaded().sections().stream().filter(s -> s.size() > 0).toList();
+        List<LoadedSection> mapped = o.loaded().sections().stream().filter(s -> s.size() > 0).toList();
         for (ThreadStack t : world.stacks()) {
             MemorySegment m = t.memory();
             for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
                 long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
-                for (LoadedSection s : code) {
+                for (LoadedSection s : mapped) {
                     if (s.contains(word)) {
                         return true;
                     }
