@@ -4,6 +4,8 @@ import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -169,39 +171,30 @@ final class CallSiteLinker {
         }
 
         RelinkReport apply() throws PatchException {
-            for (int i = 0; i < nowCount; i++) {
-                if (unloading[i]) {
-                    drop(now[i]);
-                }
-            }
             for (Site s : unchanged) {
-                s.pendingTarget = 0;
+                s.setPendingTarget(0);
             }
             // The stores owe one core-serializing barrier between them, paid before any code is
             // unmapped or at the next stop: the old targets stay mapped until then. The writer
             // checks every site again and writes all or none; a site whose object started
-            // unloading since the plan is left alone.
-            boolean[] skipped = new boolean[nowCount];
-            writer.writeBranches(now, nowFrom, nowTo, nowCount, true, skipped);
+            // unloading since the plan (or before it) is left alone, and flagged in unloading.
+            writer.writeBranches(now, nowFrom, nowTo, nowCount, true, unloading);
             int patched = 0;
             for (int i = 0; i < nowCount; i++) {
                 Site s = now[i];
                 if (unloading[i]) {
-                    continue;
-                }
-                if (skipped[i]) {
                     drop(s);
                     continue;
                 }
-                s.pendingTarget = 0;
-                s.current = nowTo[i];
+                s.setPendingTarget(0);
+                s.setCurrent(nowTo[i]);
                 patched++;
             }
             if (deferredCount > 0) {
                 waitingFunctions.add(function);
             }
             for (int i = 0; i < deferredCount; i++) {
-                deferred[i].pendingTarget = deferredTo[i];
+                deferred[i].setPendingTarget(deferredTo[i]);
             }
             return new RelinkReport(patched, deferredCount, unchanged.size(), outOfRange, stayOnStub, foreign);
         }
@@ -210,7 +203,7 @@ final class CallSiteLinker {
     /** A site whose object is being unloaded: nothing runs it any more. */
     private void drop(Site s) {
         s.forgotten = true;
-        s.pendingTarget = 0;
+        s.setPendingTarget(0);
         sites.remove(s.address);
     }
 
@@ -273,12 +266,12 @@ final class CallSiteLinker {
         int written = 0;
         for (int i = 0; i < n; i++) {
             if (!skipped[i]) {
-                write[i].current = to[i];
+                write[i].setCurrent(to[i]);
                 written++;
             }
         }
         for (Site s : waiting) {
-            s.pendingTarget = 0;
+            s.setPendingTarget(0);
         }
         functions.forEach(waitingFunctions::remove);
         return written;
@@ -380,6 +373,32 @@ final class CallSiteLinker {
         volatile long pendingTarget;
         /** Set once its object is being unloaded. */
         volatile boolean forgotten;
+
+        private static final VarHandle CURRENT;
+        private static final VarHandle PENDING_TARGET;
+
+        static {
+            try {
+                MethodHandles.Lookup l = MethodHandles.lookup();
+                CURRENT = l.findVarHandle(Site.class, "current", long.class);
+                PENDING_TARGET = l.findVarHandle(Site.class, "pendingTarget", long.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        /**
+         * Release stores: the patcher's lock orders its own reads, and a reader on another
+         * thread ({@code siteTarget}, {@code pendingSites}) needs the value and what was written
+         * before it, not a full fence per site.
+         */
+        void setCurrent(long target) {
+            CURRENT.setRelease(this, target);
+        }
+
+        void setPendingTarget(long target) {
+            PENDING_TARGET.setRelease(this, target);
+        }
 
         Site(long address, long objectKey, String symbol, byte opcode, long home) {
             super(address, objectKey, opcode);

@@ -109,6 +109,11 @@ final class CodeWriter {
             }
         }
         synchronized (LOCK) {
+            for (Section s : sections) {
+                if (s.objectKey == object.key()) {
+                    return;   // told twice (a load racing the patcher's start): the sections are in
+                }
+            }
             Section[] all = Arrays.copyOf(sections, sections.length + added.size());
             for (int i = 0; i < added.size(); i++) {
                 all[sections.length + i] = added.get(i);
@@ -321,8 +326,10 @@ final class CodeWriter {
                 long offset = site.address - s.start;
                 int disp = site.disp(to[i]);
                 if (whileRunning) {
-                    // The opcode stays: the only bytes that change are the aligned rel32's.
-                    INT.setVolatile(s.alias, offset, disp);
+                    // The opcode stays: the only bytes that change are the aligned rel32's, one
+                    // atomic store (a release store, a plain mov on x86: the barrier it owes,
+                    // not a fence, is what orders it for other processors' instruction fetch).
+                    INT.setRelease(s.alias, offset, disp);
                 } else {
                     s.alias.set(INT_UNALIGNED, offset, disp);
                 }
