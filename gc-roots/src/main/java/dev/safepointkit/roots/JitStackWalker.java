@@ -162,22 +162,26 @@ public final class JitStackWalker {
             }
             long sp = slot + 8;
             batch.reset(depth, sp, frame);
-            long plan = frame.unwindPlan();
+            // The step was prepared at registration (UnwindPlan.walkStep): one value says where
+            // the caller is and which callee-saved registers this frame saved.
+            long step = frame.walkStep();
             if (crossCheck != null) {
-                recordFrame(depth - runStart, returnAddress, sp, plan);
+                recordFrame(depth - runStart, returnAddress, sp, frame.unwindPlan());
             }
             long cfa;
-            if (UnwindPlan.present(plan)) {
-                cfa = (UnwindPlan.cfaRegister(plan) == UnwindPlan.RSP ? sp : rbp("its CFA is RBP-based")) + UnwindPlan.cfaOffset(plan);
-            } else if (frame.hasDynamicFrameSize()) {
-                cfa = rbp("dynamic frame size, no unwind plan") + 16;
-            } else if (frame.frameSize() < 0) {
-                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
+            if (UnwindPlan.present(step)) {
+                cfa = (UnwindPlan.cfaRegister(step) == UnwindPlan.RSP ? sp : cfaRbp()) + UnwindPlan.cfaOffset(step);
+            } else if (frame.frameSize() >= 0) {
+                cfa = sp + frame.frameSize() + 8;  // no plan, and a frame size too large for a step
             } else {
-                cfa = sp + frame.frameSize() + 8;
+                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
             }
             long callerSlot = cfa - 8;
-            collectRoots(stack, depth, sp);
+            if (frame.hasRootPlan()) {
+                batch.addPlanned(frame, sp);  // SP offsets, deduplicated at registration
+            } else {
+                collectRoots(stack, depth, sp);
+            }
             visitor.visitFrame(batch, stack);
             depth++;
             if (callerSlot == entrySlot) {
@@ -205,22 +209,19 @@ public final class JitStackWalker {
                         + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
                         + Long.toHexString(entrySlot));
             }
-            if (UnwindPlan.present(plan)) {
+            if (UnwindPlan.present(step)) {
                 // Only the slots with a rule (most frames save one or two registers, many none).
-                for (long rules = plan << 4 >>> 28; rules != 0; ) {
+                for (long rules = step << 4 >>> 28; rules != 0; ) {
                     int c = Long.numberOfTrailingZeros(rules) / 6;
-                    int k = UnwindPlan.saved(plan, c);
+                    int k = UnwindPlan.saved(step, c);
                     csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
                     rules &= ~(0x3fL << (6 * c));
                 }
             } else {
-                // Without a plan nothing says what the frame did with its caller's registers,
-                // except a dynamic frame's frame pointer: its prologue pushed the caller's RBP at [RBP].
-                long callerRbp = frame.hasDynamicFrameSize() ? cfa - 16 : -1;
+                // Nothing says what the frame did with its caller's registers.
                 for (int c = 0; c < UnwindPlan.SLOTS; c++) {
                     csr[c] = -1;
                 }
-                csr[RBP_SLOT] = callerRbp;
             }
             slot = callerSlot;
         }
@@ -293,6 +294,11 @@ public final class JitStackWalker {
     private long slot;
     /** The register map: per callee-saved register ({@link UnwindPlan} slot order), where the current frame's value is, or -1. */
     private final long[] csr = new long[UnwindPlan.SLOTS];
+
+    /** The current frame's RBP for its RBP-based step: a dynamic frame's, with or without CFI. */
+    private long cfaRbp() throws StackWalkException {
+        return rbp(UnwindPlan.present(frame.unwindPlan()) ? "its CFA is RBP-based" : "dynamic frame size, no unwind plan");
+    }
 
     /** The current frame's RBP, read from the slot the register map names; an error naming the frame and {@code why} when none does. */
     private long rbp(String why) throws StackWalkException {

@@ -54,6 +54,15 @@ final class ObjectTable {
     /** Each safepoint's {@link UnwindPlan}, or {@link UnwindPlan#NONE} for an object without {@code .eh_frame}. */
     final long[] spUnwind;
 
+    /**
+     * The walker's per-safepoint plan, two longs per safepoint side by side so a frame reads one
+     * cache line: [2i] how to reach the caller ({@link UnwindPlan#walkStep}), [2i + 1] its roots
+     * ({@link RootPlan}), whose entries are in {@link #rootSlots}.
+     */
+    final long[] spWalk;
+    /** The entries of the planned safepoints' root plans ({@link RootPlan}). */
+    final int[] rootSlots;
+
     // Locations.
     final byte[] locKind;
     final int[] locRegister;
@@ -104,6 +113,13 @@ final class ObjectTable {
         locOffset = Arrays.copyOf(c.locOffset, locations);
         locSize = Arrays.copyOf(c.locSize, locations);
         constants = c.constants;
+        int safepoints = spAddress.length;
+        spWalk = new long[2 * safepoints];
+        for (int i = 0; i < safepoints; i++) {
+            spWalk[2 * i] = UnwindPlan.walkStep(unwind[i], frameSizes[spFunction[i]]);
+        }
+        rootSlots = RootPlan.build(safepoints, spKind, spFirstLocation, spDeopt, spPairs, spAllocas, locKind, locRegister, locOffset,
+                spWalk, 2, 1);
     }
 
     /**
@@ -120,6 +136,7 @@ final class ObjectTable {
         long codeEnd = codeStart + codeSize;
         FunctionCursor fn = new FunctionCursor();
         List<FunctionSpan> functions = functionsOf(spans, stackMaps, fn);
+        long[] starts = startsOf(functions);
         long[] frameSizes = new long[functions.size()];
         Arrays.fill(frameSizes, FRAME_SIZE_UNKNOWN);
         int records = 0;
@@ -127,7 +144,7 @@ final class ObjectTable {
             for (StackMap map : stackMaps.stackMaps()) {
                 for (int f = 0; f < map.functionCount(); f++) {
                     map.function(f, fn);
-                    frameSizes[indexOf(functions, fn.functionAddress())] = fn.stackSize();
+                    frameSizes[indexOf(starts, fn.functionAddress())] = fn.stackSize();
                 }
                 records += map.recordCount();
             }
@@ -144,7 +161,7 @@ final class ObjectTable {
             for (StackMap map : stackMaps.stackMaps()) {
                 for (int f = 0; f < map.functionCount(); f++) {
                     map.function(f, fn);
-                    int function = indexOf(functions, fn.functionAddress());
+                    int function = indexOf(starts, fn.functionAddress());
                     for (int r = 0; r < fn.recordCount(); r++) {
                         fn.record(r, record);
                         long address = fn.functionAddress() + record.instructionOffset();
@@ -194,10 +211,11 @@ final class ObjectTable {
             return functions;
         }
         int known = functions.size();
+        long[] knownStarts = startsOf(functions);
         for (StackMap map : stackMaps.stackMaps()) {
             for (int f = 0; f < map.functionCount(); f++) {
                 long address = map.function(f, fn).functionAddress();
-                if (find(functions, known, address) < 0 && !addedAfter(functions, known, address)) {
+                if (Sorted.indexOf(knownStarts, known, address) < 0 && !addedAfter(functions, known, address)) {
                     // A function known only from its stack map: its size is not known.
                     functions.add(new FunctionSpan(null, address, 0));
                 }
@@ -257,30 +275,20 @@ final class ObjectTable {
         return plan;
     }
 
-    private static int indexOf(List<FunctionSpan> sorted, long start) {
-        int i = find(sorted, sorted.size(), start);
+    private static int indexOf(long[] starts, long start) {
+        int i = Sorted.indexOf(starts, starts.length, start);
         if (i < 0) {
             throw new IllegalStateException("function at 0x" + Long.toHexString(start) + " was added above");
         }
         return i;
     }
 
-    /** The index of the function starting at {@code start} among the first {@code count} (sorted), or -1. */
-    private static int find(List<FunctionSpan> sorted, int count, long start) {
-        int lo = 0;
-        int hi = count - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            long s = sorted.get(mid).start();
-            if (s < start) {
-                lo = mid + 1;
-            } else if (s > start) {
-                hi = mid - 1;
-            } else {
-                return mid;
-            }
+    private static long[] startsOf(List<FunctionSpan> functions) {
+        long[] starts = new long[functions.size()];
+        for (int i = 0; i < starts.length; i++) {
+            starts[i] = functions.get(i).start();
         }
-        return -1;
+        return starts;
     }
 
     boolean isPublished() {
@@ -293,18 +301,7 @@ final class ObjectTable {
 
     /** The function that contains {@code pc}: the last one starting at or before it, if it reaches pc. */
     int functionAt(long pc) {
-        int lo = 0;
-        int hi = fnStart.length - 1;
-        int found = -1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            if (fnStart[mid] <= pc) {
-                found = mid;
-                lo = mid + 1;
-            } else {
-                hi = mid - 1;
-            }
-        }
+        int found = Sorted.lastAtOrBefore(fnStart, fnStart.length, pc);
         if (found < 0) {
             return -1;
         }

@@ -4,7 +4,6 @@ import dev.safepointkit.stackmap.StackMapSection;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -122,19 +121,9 @@ public final class SafepointRegistry {
 
         /** Index of the object whose code holds {@code pc} (a return address may equal its end), or -1. */
         int find(long pc) {
-            long[] s = starts;
-            int lo = 0;
-            int hi = s.length - 1;
-            while (lo <= hi) {
-                int mid = (lo + hi) >>> 1;
-                if (s[mid] <= pc) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid - 1;
-                }
-            }
-            // hi is the last object starting at or before pc; a return address may equal its end.
-            return hi >= 0 && pc <= ends[hi] ? hi : -1;
+            int last = Sorted.lastAtOrBefore(starts, starts.length, pc);
+            // The last object starting at or before pc; a return address may equal its end.
+            return last >= 0 && pc <= ends[last] ? last : -1;
         }
     }
 
@@ -190,7 +179,7 @@ public final class SafepointRegistry {
             if (taken >= 0) {
                 throw new RegistryException(name + ": key " + key + " is already registered (" + s.tables()[taken].name + ")");
             }
-            int at = insertionPoint(s.starts(), codeStart);
+            int at = Sorted.insertionPoint(s.starts(), codeStart);
             if (at > 0 && s.ends()[at - 1] > codeStart) {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at - 1]);
             }
@@ -401,11 +390,6 @@ public final class SafepointRegistry {
      */
     public long safepointCount() {
         return ((Snapshot) SNAPSHOT.getAcquire(this)).safepoints();
-    }
-
-    private static int insertionPoint(long[] sorted, long value) {
-        int i = Arrays.binarySearch(sorted, value);
-        return i >= 0 ? i : -i - 1;
     }
 
     private static long[] insert(long[] a, int at, long v) {

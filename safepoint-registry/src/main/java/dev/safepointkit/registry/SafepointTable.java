@@ -170,10 +170,10 @@ final class SafepointTable {
             if (k == returnAddress) {
                 long value = (long) LONGS.getVolatile(s, 2 * slot + 1);
                 if (value != RETIRED) {
-                    ObjectTable object = objects.get((int) (value >>> 40));
+                    ObjectTable object = objects.get(objectSlot(value));
                     // The second load of the value proves the object read is the value's own (ordering 2).
                     if (object != null && object.isPublished() && (long) LONGS.getVolatile(s, 2 * slot + 1) == value) {
-                        frame.setSafepoint(object, (int) (value >>> 16) & 0xFF_FFFF, (int) value & 0xFFFF);
+                        frame.setSafepoint(object, safepointIndex(value), packedFrameSize(value));
                         return true;
                     }
                 }
@@ -184,10 +184,27 @@ final class SafepointTable {
         }
     }
 
+    // The entry codec, the only code that knows the 24/24/16-bit layout of a value.
+
     /** The value of an entry for safepoint {@code index} of the object in {@code objectSlot}. */
     static long value(int objectSlot, int index, long frameSize) {
         long packedSize = frameSize >= 0 && frameSize < FRAME_SIZE_IN_TABLE ? frameSize : FRAME_SIZE_IN_TABLE;
         return (long) objectSlot << 40 | (long) index << 16 | packedSize;
+    }
+
+    /** The object slot of a value that is not {@link #RETIRED}. */
+    static int objectSlot(long value) {
+        return (int) (value >>> 40);
+    }
+
+    /** The safepoint index of a value that is not {@link #RETIRED}. */
+    static int safepointIndex(long value) {
+        return (int) (value >>> 16) & 0xFF_FFFF;
+    }
+
+    /** The frame size of a value that is not {@link #RETIRED}, or {@link #FRAME_SIZE_IN_TABLE}. */
+    static int packedFrameSize(long value) {
+        return (int) value & 0xFFFF;
     }
 
     static int hash(long address) {
