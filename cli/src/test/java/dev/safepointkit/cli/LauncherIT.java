@@ -56,6 +56,16 @@ class LauncherIT {
     }
 
     @Test
+    void aRunGrantsNativeAccessToEveryModuleThatNeedsItSoTheJvmWarnsOfNone() throws Exception {
+        // run attaches a registry, which reads the object's .eh_frame where it is mapped.
+        String math = Fixtures.projectRoot().resolve("fixtures/jit/x86_64/math.o").toString();
+        String[] r = launch("run", "--call", "fib", "--arg", "10", math);
+        assertEquals("0", r[0], r[2]);
+        assertEquals("fib(10) = 55\n", r[1]);
+        assertEquals("", r[2], "the JVM's restricted-method warnings name a module the launcher leaves out");
+    }
+
+    @Test
     void aBadOptionIsOneLineAndStatusTwo() throws Exception {
         String[] r = launch("demo", "--threads", "0");
         assertEquals("2", r[0], r[2]);
