@@ -52,9 +52,9 @@ import java.util.function.Consumer;
  * {@link Mutator} through a copy-on-write array, without the lock), marks itself parked, wakes
  * the stopping thread only if it was the last one running JIT code, and waits outside the lock
  * on its own word ({@link Mutator#releasedBy}, {@link LockSupport#park}). The stop ends by
- * marking every parked mutator as running again, under the lock, then storing each one's word
- * (volatile) and unparking its thread: the released threads return to JIT code at once instead
- * of taking the lock one after another.
+ * storing each parked mutator's word (volatile) and unparking its thread; a released thread takes
+ * the lock once to mark itself running, and stays parked if another stop has begun by then (it
+ * has not run since, so that stop need not wait for the scheduler to run it).
  */
 public final class SafepointCoordinator {
     /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
@@ -342,9 +342,21 @@ public final class SafepointCoordinator {
         } finally {
             lock.unlock();
         }
-        // Released as running JIT code (its state set by the stop's end); a stop begun since then
-        // has set the poll word again, and the JIT code polls again.
-        awaitRelease(self, stop);
+        while (true) {
+            awaitRelease(self, stop);
+            lock.lock();
+            try {
+                if (!stopping) {
+                    self.state = Mutator.State.IN_JIT;
+                    return;
+                }
+                // A stop began before this thread ran again: it has stayed parked at the same poll
+                // all along, and the new stop counts it as parked (it never ran JIT code between).
+                stop = stops;
+            } finally {
+                lock.unlock();
+            }
+        }
     }
 
     private static void requireInJit(Mutator m, String what) {
@@ -655,7 +667,8 @@ public final class SafepointCoordinator {
 
     /**
      * Parks {@code self} in the stop in progress, under the lock, which it releases while it waits
-     * and holds again on return; the stop's end has set its state to running JIT code again.
+     * and holds again on return; running JIT code again unless another stop has begun meanwhile
+     * (the caller then parks again).
      */
     private void park(Mutator self, long slot) {
         long stop = parkLocked(self, slot);
@@ -664,6 +677,9 @@ public final class SafepointCoordinator {
             awaitRelease(self, stop);
         } finally {
             lock.lock();
+        }
+        if (!stopping) {
+            self.state = Mutator.State.IN_JIT;
         }
     }
 
@@ -702,21 +718,19 @@ public final class SafepointCoordinator {
     }
 
     /**
-     * Under the lock, at the end of a stop: marks every parked mutator but {@code collector} as
-     * running JIT code again, counts the stop, then releases each one's thread.
+     * Under the lock, at the end of a stop: counts the stop, then wakes the thread of every parked
+     * mutator but {@code collector}. Each one marks itself running again once it has the lock and
+     * finds no stop in progress; until then it counts as parked, which is what it is: a thread
+     * that has not run since the release is still at its poll, so a stop that follows at once
+     * need not wait for the scheduler to run it.
      */
     private void release(Mutator collector) {
-        List<Mutator> parked = new ArrayList<>();
+        stops++;
         for (Mutator m : mutators) {
             if (m.state == Mutator.State.PARKED && m != collector) {
-                m.state = Mutator.State.IN_JIT;
-                parked.add(m);
+                m.releasedBy = stops;
+                LockSupport.unpark(m.thread);
             }
-        }
-        stops++;
-        for (Mutator m : parked) {
-            m.releasedBy = stops;
-            LockSupport.unpark(m.thread);
         }
     }
 
