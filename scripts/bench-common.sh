@@ -8,7 +8,7 @@ fi
 cd "$root"
 bench=$root/target/bench
 mkdir -p "$bench"
-./mvnw -q -DskipTests -pl stress -am install
+./mvnw -q -DskipTests -pl stress -am package
 
 # jmh CLASS NAME [JMH OPTIONS...]: runs CLASS with -prof gc, writes target/bench/NAME.json, and
 # prints the median, minimum and maximum of every metric but the GC counters.

@@ -5,7 +5,8 @@
 #   scripts/bench-compile-pipeline.sh [ROUNDS]      (default 7)
 #
 # 1. lli-19 --jit-kind=orc-lazy and eager lli-19 on the linked module (llvm-link-19), whole
-#    process, the median of ROUNDS runs.
+#    process, the median of ROUNDS runs, with the spread and (through GNU time, when installed) the
+#    median CPU time, user and system, which a loaded machine disturbs far less than wall time.
 # 2. bin/safepointkit run --stats: eager, lazy, lazy with a cold and with a warm cache, each a
 #    fresh JVM: the stats line (F is in process, from the first load) and the whole process.
 # 3. In process with the JVM and libLLVM warm (CompileBench): first result eager, lazy, lazy with
@@ -40,13 +41,28 @@ wall() {
   echo $(((t1 - t0) / 1000000))
 }
 
-echo "== whole process, median of $rounds (ms)"
+# cpu CMD...: user plus system milliseconds of one run, by GNU time; empty without it.
+cpu() {
+  [ -x /usr/bin/time ] || return 0
+  /usr/bin/time -f '%U %S' -o "$out/time.txt" "$@" >/dev/null 2>&1 || true
+  # The last line: GNU time first notes a nonzero exit status (lli's is main's) on a line of its own.
+  tail -1 "$out/time.txt" | awk '{printf "%d\n", ($1 + $2) * 1000}'
+}
+
+echo "== whole process, median of $rounds (min to max), ms; CPU (user + system) median"
 for kind in orc-lazy mcjit; do
   times=()
+  cpus=()
+  cmd=(lli-19 "$out/linked.ll")
+  [ "$kind" = orc-lazy ] && cmd=(lli-19 --jit-kind=orc-lazy "$out/linked.ll")
   for _ in $(seq "$rounds"); do
-    if [ "$kind" = orc-lazy ]; then times+=("$(wall lli-19 --jit-kind=orc-lazy "$out/linked.ll")"); else times+=("$(wall lli-19 "$out/linked.ll")"); fi
+    times+=("$(wall "${cmd[@]}")")
+    c=$(cpu "${cmd[@]}")
+    [ -n "$c" ] && cpus+=("$c")
   done
-  printf '%-44s %6s\n' "lli-19 ${kind/mcjit/(eager)}" "$(median "${times[@]}")"
+  sorted=($(printf '%s\n' "${times[@]}" | sort -n))
+  printf '%-44s %6s (%s to %s)   CPU %s\n' "lli-19 ${kind/mcjit/(eager)}" "$(median "${times[@]}")" "${sorted[0]}" \
+    "${sorted[-1]}" "$([ ${#cpus[@]} -gt 0 ] && median "${cpus[@]}" || echo '-')"
 done
 run=("$root/bin/safepointkit" run --runtime "$out/runtime.ll" --stats --call entry --arg 1)
 for mode in eager lazy lazy-cold-cache lazy-warm-cache; do

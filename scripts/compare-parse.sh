@@ -7,7 +7,11 @@
 #
 #   scripts/compare-parse.sh [WARMUP_PASSES] [MEASURED_PASSES]     default 200 200
 #
-# Needs scripts/install-anchors.sh.
+# Needs, of what scripts/install-anchors.sh installs, only llvm-19-dev (StackMapParser.h and the
+# libLLVM.so to link with), g++, and llc-19 with llvm-objcopy-19 for the section
+# (scripts/install-llvm.sh); bench-common.sh builds the benchmarks jar. Under load, read the
+# minimums as well as the medians: a pass longer than a scheduler slice is preempted in most
+# passes, which inflates the median of the longer side most.
 source "$(dirname "$0")/bench-common.sh"
 warmup=${1:-200}
 passes=${2:-200}

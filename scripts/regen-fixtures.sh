@@ -36,7 +36,7 @@ if [ "${1:-}" = --out ]; then
 fi
 out=$fixtures/stackmaps
 
-for tool in llc-19 opt-19 llvm-readobj-19 llvm-objcopy-19 ld.lld-19; do
+for tool in llc-19 opt-19 llvm-readobj-19 llvm-objcopy-19 ld.lld-19 llvm-link-19 llvm-extract-19; do
   command -v "$tool" >/dev/null || {
     echo "regen-fixtures: $tool not found; install it with: apt-get install llvm-19 lld-19" >&2
     exit 1
@@ -157,6 +157,10 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-register
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-chain.ll -o "$work/csr-chain.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
   -fixup-allow-gcptr-in-csr -use-registers-for-deopt-values -filetype=obj "$work/csr-chain.statepoints.ll" -o "$jit/csr-chain.o"
+# Derived pointers (relocated with their base, not rematerialized) in callee-saved registers at every depth.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-derived.ll -o "$work/csr-derived.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-derived.statepoints.ll" -o "$jit/csr-derived.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
 # The loader fuzz test's seeds are the JIT objects themselves; crashing inputs found by fuzzing
 # stay beside them as regression seeds.
@@ -178,6 +182,18 @@ if [ "$fixtures" = "$root/fixtures" ]; then
 fi
 cd "$root/examples/demo/src/test/llvm"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj frames.ll -o "$demo/frames.o"
+# binary-trees with GC pointers kept in callee-saved registers (demo --gc-regs): the compile
+# pipeline's steps with LLVM's tools, since its code generation has no such option. runtime.ll is
+# linked in for default<O2> to inline the allocation fast path, then its functions are cut out again
+# (the bundled runtime.o has them), then rewrite-statepoints-for-gc and llc with
+# -max-registers-for-gc-values=4 -fixup-allow-gcptr-in-csr.
+cd "$root/examples/demo/src/main/llvm"
+llvm-link-19 -S binarytrees.ll runtime.ll -o "$work/binarytrees-linked.ll"
+opt-19 -passes='default<O2>' -S "$work/binarytrees-linked.ll" -o "$work/binarytrees-o2.ll"
+llvm-extract-19 --delete --rfunc='^rt_' -S "$work/binarytrees-o2.ll" -o "$work/binarytrees-own.ll"
+opt-19 -passes=rewrite-statepoints-for-gc -S "$work/binarytrees-own.ll" -o "$work/binarytrees-gcregs.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=4 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/binarytrees-gcregs.statepoints.ll" -o "$demo/binarytrees-gcregs.o"
 echo "regen-fixtures: wrote $(ls "$demo" | wc -l) objects under $demo"
 
 # The patcher's tests and benchmarks (patchpoint, stress).

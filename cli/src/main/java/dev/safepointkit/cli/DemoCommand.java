@@ -44,6 +44,15 @@ final class DemoCommand implements Callable<Integer> {
             + "Java, called from the JIT code that built it, builds and checks another in JIT code.")
     boolean nested;
 
+    @Option(names = "--gc-regs", description = "Run binary-trees compiled with llc -max-registers-for-gc-values=4 "
+            + "-fixup-allow-gcptr-in-csr (bundled): GC pointers stay in callee-saved registers across calls, and the "
+            + "collector finds them through each frame's unwind information.")
+    boolean gcRegs;
+
+    @Option(names = "--check-unwind", description = "Debug: cross-check every stack walk's frames against the process "
+            + "unwinder (libgcc, through the JIT code's registered .eh_frame); a difference fails the collection.")
+    boolean checkUnwind;
+
     @Option(names = "--compile", description = "Compile the IR at run time through libLLVM 19 instead of loading the bundled objects.")
     boolean compile;
 
@@ -64,10 +73,13 @@ final class DemoCommand implements Callable<Integer> {
         if (llvmLibrary != null && !compile) {
             throw new ParameterException(spec.commandLine(), "--llvm-lib is only used with --compile");
         }
+        if (gcRegs && compile) {
+            throw new ParameterException(spec.commandLine(), "--gc-regs runs the bundled object; it does not combine with --compile");
+        }
         BinaryTrees.Result result;
         try {
             result = BinaryTrees.run(new BinaryTrees.Options(depth, threads, gcStress, (long) heapMb << 20, compile,
-                    Optional.ofNullable(llvmLibrary), nested), System.out, System.err);
+                    Optional.ofNullable(llvmLibrary), nested, gcRegs, checkUnwind), System.out, System.err);
         } catch (LlvmUnavailableException e) {
             System.err.println("safepointkit demo: " + e.getMessage());
             return SafepointKit.FAILED;

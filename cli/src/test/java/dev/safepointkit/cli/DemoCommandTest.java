@@ -13,7 +13,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** {@code safepointkit demo}: binary-trees on the copying collector, output checked, summary printed. */
 class DemoCommandTest {
     private static final Pattern SUMMARY = Pattern.compile(
-            "collections: (\\d+), frames walked: (\\d+), roots visited: (\\d+), copied: [0-9.]+ MB\n"
+            "collections: (\\d+), frames walked: (\\d+), roots visited: (\\d+) \\((\\d+) in callee-saved registers above"
+            + " the poll\\), copied: [0-9.]+ MB\n"
             + "pause p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms; run [0-9.]+ s; output verified\n");
 
     private static long collections(String stdout) {
@@ -21,6 +22,12 @@ class DemoCommandTest {
         assertTrue(m.find(), stdout);
         assertTrue(Long.parseLong(m.group(2)) > 0 && Long.parseLong(m.group(3)) > 0, stdout);
         return Long.parseLong(m.group(1));
+    }
+
+    private static long registerRoots(String stdout) {
+        Matcher m = SUMMARY.matcher(stdout);
+        assertTrue(m.find(), stdout);
+        return Long.parseLong(m.group(4));
     }
 
     @Test
@@ -46,6 +53,27 @@ class DemoCommandTest {
         assertEquals("0", r[0], r[2]);
         // Every call of bottom_up_tree and item_check polls: thousands of collections.
         assertTrue(collections(r[1]) > 1000, r[1]);
+    }
+
+    @Test
+    void gcPointersInCalleeSavedRegistersUnderCollectionsAtEveryPollAreVerifiedAndAgreeWithTheProcessUnwinder() {
+        String[] plain = CliRunner.run("demo", "--depth", "6", "--threads", "2", "--gc-stress");
+        assertEquals("0", plain[0], plain[2]);
+        assertEquals(0, registerRoots(plain[1]), "binarytrees.o spills its GC pointers: " + plain[1]);
+        String[] r = CliRunner.run("demo", "--gc-regs", "--gc-stress", "--check-unwind", "--depth", "6", "--threads", "2");
+        assertEquals("0", r[0], r[2]);
+        assertTrue(r[1].startsWith("""
+                stretch tree of depth 7\t check: 255
+                64\t trees of depth 4\t check: 1984
+                16\t trees of depth 6\t check: 2032
+                long lived tree of depth 6\t check: 127
+
+                """), r[1]);
+        long collections = collections(r[1]);
+        assertTrue(collections > 1000, r[1]);
+        assertTrue(registerRoots(r[1]) > collections, "roots in callee-saved registers above the poll: " + r[1]);
+        CliRunner.assertOneLineError(CliRunner.run("demo", "--gc-regs", "--compile"), 2,
+                "safepointkit demo: --gc-regs runs the bundled object; it does not combine with --compile");
     }
 
     @Test

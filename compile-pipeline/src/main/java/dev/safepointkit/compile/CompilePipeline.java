@@ -105,8 +105,75 @@ public final class CompilePipeline implements AutoCloseable {
      * @param cacheHits objects taken from the cache
      * @param cacheMisses objects looked up in the cache and compiled
      * @param compileNanos time spent opening libLLVM, parsing, splitting, optimizing and emitting
+     * @param phaseNanos wall nanoseconds per {@link Phase}, loading and declaring included
      */
-    public record Stats(int functions, int cacheHits, int cacheMisses, long compileNanos) {}
+    public record Stats(int functions, int cacheHits, int cacheMisses, long compileNanos, Map<Phase, Long> phaseNanos) {
+        /**
+         * Copies the phases.
+         *
+         * @param functions functions made ready
+         * @param cacheHits objects taken from the cache
+         * @param cacheMisses objects looked up in the cache and compiled
+         * @param compileNanos time spent in libLLVM
+         * @param phaseNanos nanoseconds per phase; a phase left out took none
+         */
+        public Stats {
+            phaseNanos = Map.copyOf(phaseNanos);
+        }
+
+        /**
+         * Counts without a breakdown by phase.
+         *
+         * @param functions functions made ready
+         * @param cacheHits objects taken from the cache
+         * @param cacheMisses objects looked up in the cache and compiled
+         * @param compileNanos time spent in libLLVM
+         */
+        public Stats(int functions, int cacheHits, int cacheMisses, long compileNanos) {
+            this(functions, cacheHits, cacheMisses, compileNanos, Map.of());
+        }
+
+        /** {@return the phases that took time, as {@code phase ms, ...} in phase order} */
+        public String describePhases() {
+            StringBuilder out = new StringBuilder();
+            for (Phase p : Phase.values()) {
+                long n = phaseNanos.getOrDefault(p, 0L);
+                if (n > 0) {
+                    out.append(out.isEmpty() ? "" : ", ").append(p.name().toLowerCase(java.util.Locale.ROOT)).append(' ')
+                            .append(String.format(java.util.Locale.ROOT, "%.1f", n / 1e6));
+                }
+            }
+            return out.toString();
+        }
+    }
+
+    /** Where a pipeline's time goes, as {@link Stats#phaseNanos} counts it. */
+    public enum Phase {
+        /** Opening libLLVM and binding its functions. */
+        OPEN,
+        /** Creating and freeing LLVM contexts. */
+        CONTEXT,
+        /** Parsing IR text or bitcode into modules. */
+        PARSE,
+        /** Walking and rewriting modules' globals: globalizing, listing, marking for inlining. */
+        SHAPE,
+        /** Cutting functions and the data out of a lazily loaded module. */
+        SPLIT,
+        /** Linking the runtime's copy and kept bodies into a module to compile. */
+        LINK,
+        /** Writing modules' bitcode and hashing it into cache keys. */
+        KEY,
+        /** Reading and writing the object cache, manifests included. */
+        CACHE,
+        /** The optimization pipeline. */
+        OPTIMIZE,
+        /** Code generation (with the GC passes before it). */
+        EMIT,
+        /** Loading objects into the host: relocation, stack maps, unwind tables, listeners. */
+        LOAD,
+        /** Declaring lazily loaded functions with the patcher. */
+        DECLARE
+    }
 
     /** Opens libLLVM when a compile first needs it (a warm start may never). */
     @FunctionalInterface
@@ -135,17 +202,22 @@ public final class CompilePipeline implements AutoCloseable {
     private final Map<String, Unit> units = new HashMap<>();
     /** Optimized IR of functions compiled alone, offered to later compiles. */
     private final Map<String, byte[]> kept = new HashMap<>();
+    /**
+     * Functions whose object came from the cache: the cache key of their kept IR, read only when
+     * a compile first offers it (a warm start that compiles nothing reads none).
+     */
+    private final Map<String, String> keptInCache = new HashMap<>();
     /** Function -> the functions whose current object was given its body. */
     private final Map<String, Set<String>> inlinedBy = new HashMap<>();
     /** Functions given a body that no source has: code that inlined one is never written to a manifest. */
     private final Set<String> redefined = new java.util.HashSet<>();
-    /** Lazy sources whose module is parsed: their contexts are freed by {@link #close}. */
+    /** Lazy sources whose module is parsed: their cuts are dropped by {@link #close}. */
     private final List<LazySource> parsed = new ArrayList<>();
-    private boolean closed;
     private int functions;
     private int hits;
     private int misses;
     private long compileNanos;
+    private final long[] phaseNanos = new long[Phase.values().length];
 
     private CompilePipeline(Builder b) {
         this.host = b.host;
@@ -258,7 +330,7 @@ public final class CompilePipeline implements AutoCloseable {
         final LazySource from;
         /** Whether the body comes from {@link #redefine}, not from {@code from}. */
         final boolean redefinition;
-        /** The function's module before optimization; null until cut. */
+        /** A redefinition's module before optimization; null for a function cut from its source (cut again when needed). */
         byte[] bitcode;
         /** Functions whose kept IR this unit's current object was compiled with. */
         Set<String> inlined = Set.of();
@@ -271,16 +343,13 @@ public final class CompilePipeline implements AutoCloseable {
         }
     }
 
-    /** A module loaded lazily: parsed, globalized and kept on first need; its manifest. */
+    /** A module loaded lazily: parsed and globalized once, on first need, into its cuts; its manifest. */
     private final class LazySource {
         final String name;
         final byte[] source;
         final String manifestKey;
         final Manifest manifest;
-        MemorySegment context = MemorySegment.NULL;
-        MemorySegment module = MemorySegment.NULL;
-        FunctionPartitions partitions;
-        List<String> functions;
+        FunctionCuts cuts;
 
         LazySource(String name, byte[] source, String manifestKey, Manifest manifest) {
             this.name = name;
@@ -289,36 +358,32 @@ public final class CompilePipeline implements AutoCloseable {
             this.manifest = manifest;
         }
 
-        /** The parsed and globalized module, in a context of its own that lives as long as the pipeline. */
-        MemorySegment module() throws Throwable {
-            if (module.address() == 0) {
-                if (closed) {
-                    throw new IllegalStateException("the pipeline is closed: " + name + " can no longer be cut");
-                }
+        /** The cuts of the parsed and globalized module; the module itself lives only while they are made. Holds the lock. */
+        FunctionCuts cuts() throws Throwable {
+            if (cuts == null) {
                 Llvm l = llvm();
-                parsed.add(this);
-                context = l.newContext();
-                module = l.parse(context, name, source);
-                defaultTriple(l, module);
-                ModuleShapes.globalize(l, name, module, tagOf(source));
+                MemorySegment context = timed(Phase.CONTEXT, l::newContext);
+                try {
+                    MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, source));
+                    cuts = timed(Phase.SHAPE, () -> {
+                        defaultTriple(l, module);
+                        ModuleShapes.globalize(l, name, module, tagOf(source));
+                        return new FunctionCuts(l, name, module);
+                    });
+                    parsed.add(this);
+                } finally {
+                    timed(Phase.CONTEXT, () -> {
+                        l.disposeContext(context);
+                        return null;
+                    });
+                }
             }
-            return module;
+            return cuts;
         }
 
-        /** The functions the module defines, in module order; read once. */
+        /** The functions the module defines, in module order. */
         List<String> functions() throws Throwable {
-            if (functions == null) {
-                functions = ModuleShapes.definedFunctions(llvm(), module());
-            }
-            return functions;
-        }
-
-        /** The bitcode of {@code function} alone, cut from the module. */
-        byte[] cut(String function) throws Throwable {
-            if (partitions == null) {
-                partitions = new FunctionPartitions(llvm(), name, module(), functions());
-            }
-            return partitions.cut(function);
+            return cuts().definedFunctions();
         }
     }
 
@@ -433,12 +498,12 @@ public final class CompilePipeline implements AutoCloseable {
                 return object.get();
             }
         }
-        long start = System.nanoTime();
+        long start = now();
         Compiled c = llvmWork(name, () -> {
             Llvm l = llvm();
             MemorySegment context = l.newContext();
             try {
-                MemorySegment module = l.parse(context, name, source);
+                MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, source));
                 defaultTriple(l, module);
                 if (isRuntime) {
                     ModuleShapes.globalize(l, name, module, tagOf(source));
@@ -452,9 +517,9 @@ public final class CompilePipeline implements AutoCloseable {
                 l.disposeContext(context);
             }
         });
-        compileNanos += System.nanoTime() - start;
+        compileNanos += now() - start;
         Manifest m = new Manifest();
-        m.dataKey = Optional.of(c.key());
+        m.dataKey = Optional.ofNullable(c.key());
         writeManifest(manifestKey, m);
         return c.object();
     }
@@ -487,9 +552,9 @@ public final class CompilePipeline implements AutoCloseable {
             if (warm.isPresent()) {
                 names = List.copyOf(warm.get().functions.keySet());
             } else {
-                long start = System.nanoTime();
+                long start = now();
                 names = llvmWork(name, src::functions);
-                compileNanos += System.nanoTime() - start;
+                compileNanos += now() - start;
                 for (String f : names) {
                     src.manifest.functions.put(f, new Manifest.Entry(Optional.empty(), Set.of()));
                 }
@@ -502,15 +567,14 @@ public final class CompilePipeline implements AutoCloseable {
             // A warm manifest says whether there is data; its object may still have been evicted.
             data = warm.isPresent() ? warm.get().dataKey.map(this::cached).orElse(Optional.of(NO_DATA)) : Optional.empty();
             if (data.isEmpty()) {
-                long start = System.nanoTime();
+                long start = now();
                 Optional<Compiled> made = llvmWork(name + ".data", () -> {
-                    if (!ModuleShapes.definesData(llvm(), src.module())) {
+                    if (!src.cuts().definesData()) {
                         return Optional.<Compiled>empty();
                     }
-                    byte[] cut = ModuleShapes.cut(llvm(), name + ".data", src.module(), null);
-                    return Optional.of(compileBitcode(name + ".data", cut, null, false));
+                    return Optional.of(compileCut(src, null, null));
                 });
-                compileNanos += System.nanoTime() - start;
+                compileNanos += now() - start;
                 src.manifest.dataKey = made.map(Compiled::key);
                 data = Optional.of(made.map(Compiled::object).orElse(NO_DATA));
                 writeManifest(manifestKey, src.manifest);
@@ -522,8 +586,16 @@ public final class CompilePipeline implements AutoCloseable {
             lock.unlock();
         }
         // Declared outside the pipeline's lock: the patcher's lock comes first (a lazy compile holds it).
+        long declaring = now();
         for (String f : names) {
             patcher.declare(f, this::compileLazily);
+        }
+        declaring = now() - declaring;
+        lock.lock();
+        try {
+            phaseNanos[Phase.DECLARE.ordinal()] += declaring;
+        } finally {
+            lock.unlock();
         }
         if (data.get() != NO_DATA) {
             lock.lock();
@@ -548,14 +620,14 @@ public final class CompilePipeline implements AutoCloseable {
             if (u.bitcode == null && known != null && known.objectKey().isPresent() && !stale(known.inlined())) {
                 Optional<byte[]> object = cached(known.objectKey().get());
                 if (object.isPresent()) {
-                    cachedQuietly(keptKey(known.objectKey().get())).ifPresent(ir -> kept.put(function, ir));
+                    keepFromCache(function, known.objectKey().get());
                     dependOn(u, known.inlined());
                     return u.object = loadObject(u.from.name + "." + function, object.get());
                 }
             }
             Compiled c = compileUnit(u);
             if (!u.redefinition && !stale(c.inlined())) {
-                u.from.manifest.functions.put(function, new Manifest.Entry(Optional.of(c.key()), c.inlined()));
+                u.from.manifest.functions.put(function, new Manifest.Entry(Optional.ofNullable(c.key()), c.inlined()));
                 writeManifest(u.from.manifestKey, u.from.manifest);
             }
             return u.object = loadObject(u.from.name + "." + function, c.object());
@@ -576,18 +648,16 @@ public final class CompilePipeline implements AutoCloseable {
 
     /** Cuts (once) and compiles a unit with the bodies kept now; records what it was given. Holds the lock. */
     private Compiled compileUnit(Unit u) throws JitLoadException, IOException {
-        long start = System.nanoTime();
+        long start = now();
         try {
             return llvmWork(u.function, () -> {
-                if (u.bitcode == null) {
-                    u.bitcode = u.from.cut(u.function);
-                }
-                Compiled c = compileBitcode(u.from.name + "." + u.function, u.bitcode, u, true);
+                Compiled c = u.redefinition ? compileBitcode(u.from.name + "." + u.function, u.bitcode, u, true)
+                        : compileCut(u.from, u.function, u);
                 dependOn(u, c.inlined());
                 return c;
             });
         } finally {
-            compileNanos += System.nanoTime() - start;
+            compileNanos += now() - start;
         }
     }
 
@@ -630,12 +700,12 @@ public final class CompilePipeline implements AutoCloseable {
                 }
                 byte[] bytes = source.clone();
                 Unit fresh = new Unit(function, old.from, true);
-                long start = System.nanoTime();
+                long start = now();
                 fresh.bitcode = llvmWork(name, () -> {
                     Llvm l = llvm();
                     MemorySegment context = l.newContext();
                     try {
-                        MemorySegment module = l.parse(context, name, bytes);
+                        MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, bytes));
                         defaultTriple(l, module);
                         ModuleShapes.globalize(l, name, module, tagOf(bytes));
                         List<String> defined = ModuleShapes.definedFunctions(l, module);
@@ -648,12 +718,12 @@ public final class CompilePipeline implements AutoCloseable {
                         l.disposeContext(context);
                     }
                 });
-                compileNanos += System.nanoTime() - start;
+                compileNanos += now() - start;
                 fresh.inlined = old.inlined;
                 fresh.object = old.object;
                 units.put(function, fresh);
                 redefined.add(function);
-                kept.remove(function);
+                forgetKept(function);
                 Deque<String> work = new ArrayDeque<>();
                 work.add(function);
                 Set<String> seen = new LinkedHashSet<>();
@@ -667,7 +737,7 @@ public final class CompilePipeline implements AutoCloseable {
                         continue;  // never compiled: its first compile will see the new body
                     }
                     Set<String> dependents = new TreeSet<>(inlinedBy.getOrDefault(f, Set.of()));
-                    kept.remove(f);
+                    forgetKept(f);
                     Compiled c = compileUnit(u);
                     u.object = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
                     replaced.put(f, u.object);
@@ -703,25 +773,22 @@ public final class CompilePipeline implements AutoCloseable {
     }
 
     /**
-     * Frees the parsed lazy modules and their cuts. Code already loaded keeps running, and
-     * functions cut already can still be compiled; a function not cut yet can no longer be
-     * (its first call fails). Takes the pipeline's lock.
+     * Drops the globalized bitcode each lazy source keeps for cutting. Code already loaded keeps
+     * running; a function compiled after this (a first call, a dependent's recompile) parses its
+     * source again. Frees the kept target machines (a later compile makes new ones); no LLVM
+     * context outlives a compile, so there is nothing else to free. Takes the pipeline's lock.
      */
     @Override
     public void close() {
         lock.lock();
         try {
-            closed = true;
             for (LazySource s : parsed) {
-                llvm.disposeContext(s.context);
-                s.context = MemorySegment.NULL;
-                s.module = MemorySegment.NULL;
-                s.partitions = null;
-                s.functions = null;
+                s.cuts = null;
             }
             parsed.clear();
-        } catch (Throwable t) {
-            throw new IllegalStateException("freeing an LLVM context failed: " + t, t);
+            if (llvm != null) {
+                llvm.closeMachines();
+            }
         } finally {
             lock.unlock();
         }
@@ -731,7 +798,11 @@ public final class CompilePipeline implements AutoCloseable {
     public Stats stats() {
         lock.lock();
         try {
-            return new Stats(functions, hits, misses, compileNanos);
+            Map<Phase, Long> phases = new java.util.EnumMap<>(Phase.class);
+            for (Phase ph : Phase.values()) {
+                phases.put(ph, phaseNanos[ph.ordinal()]);
+            }
+            return new Stats(functions, hits, misses, compileNanos, phases);
         } finally {
             lock.unlock();
         }
@@ -739,15 +810,35 @@ public final class CompilePipeline implements AutoCloseable {
 
     // ---- compiling ---------------------------------------------------------------------------------
 
-    /** An object and how it was made. */
+    /** An object and how it was made; {@code key} is null without a cache. */
     private record Compiled(byte[] object, String key, Set<String> inlined) {}
+
+    /**
+     * Cuts {@code function} (or with null the data) out of {@code source} into a context of its
+     * own and compiles it, with the runtime for a function. Holds the lock.
+     */
+    private Compiled compileCut(LazySource source, String function, Unit unit) throws Throwable {
+        Llvm l = llvm();
+        FunctionCuts cuts = source.cuts();
+        String name = source.name + "." + (function == null ? "data" : function);
+        MemorySegment context = timed(Phase.CONTEXT, l::newContext);
+        try {
+            MemorySegment module = timed(Phase.SPLIT, () -> cuts.cut(l, context, function));
+            return compileModule(l, context, module, name, unit, function != null);
+        } finally {
+            timed(Phase.CONTEXT, () -> {
+                l.disposeContext(context);
+                return null;
+            });
+        }
+    }
 
     /** Parses {@code bitcode} in a context of its own and compiles it. Holds the lock. */
     private Compiled compileBitcode(String name, byte[] bitcode, Unit unit, boolean withRuntime) throws Throwable {
         Llvm l = llvm();
         MemorySegment context = l.newContext();
         try {
-            return compileModule(l, context, l.parse(context, name, bitcode), name, unit, withRuntime);
+            return compileModule(l, context, timed(Phase.PARSE, () -> l.parse(context, name, bitcode)), name, unit, withRuntime);
         } finally {
             l.disposeContext(context);
         }
@@ -766,50 +857,66 @@ public final class CompilePipeline implements AutoCloseable {
         try {
             Set<String> inlined = new TreeSet<>();
             if (unit != null) {
-                for (String callee : ModuleShapes.declaredFunctions(l, module)) {
-                    byte[] body = kept.get(callee);
+                for (String callee : timed(Phase.SHAPE, () -> ModuleShapes.declaredFunctions(l, module))) {
+                    byte[] body = kept(callee);
                     if (body != null) {
-                        MemorySegment m = l.parse(context, callee, body);
+                        MemorySegment m = timed(Phase.PARSE, () -> l.parse(context, callee, body));
                         ModuleShapes.offerForInlining(l, m);
                         l.sameTarget(m, module);
-                        l.link(name + " with " + callee, module, m);
+                        timed(Phase.LINK, () -> {
+                            l.link(name + " with " + callee, module, m);
+                            return null;
+                        });
                         inlined.add(callee);
                     }
                 }
             }
             if (withRuntime && runtime != null) {
-                MemorySegment m = l.parse(context, runtime.name, runtimeInlineCopy(l));
+                MemorySegment m = timed(Phase.PARSE, () -> l.parse(context, runtime.name, runtimeInlineCopy(l)));
                 l.sameTarget(m, module);
-                l.link(name + " with " + runtime.name, module, m);
+                timed(Phase.LINK, () -> {
+                    l.link(name + " with " + runtime.name, module, m);
+                    return null;
+                });
             }
-            String triple = l.triple(module);
-            String key = ObjectCache.key(List.of(VERSION.getBytes(StandardCharsets.UTF_8),
-                    l.compiler.llvmVersion().getBytes(StandardCharsets.UTF_8), triple.getBytes(StandardCharsets.UTF_8),
-                    settings.describe(), l.bitcode(module)));
+            // Without a cache nothing is looked up by key: the module's bitcode is not even written.
+            String key = null;
             if (cache != null) {
+                String triple = l.triple(module);
+                key = timed(Phase.KEY, () -> ObjectCache.key(List.of(VERSION.getBytes(StandardCharsets.UTF_8),
+                        l.compiler.llvmVersion().getBytes(StandardCharsets.UTF_8), triple.getBytes(StandardCharsets.UTF_8),
+                        settings.describe(), l.bitcode(module))));
                 Optional<byte[]> hit = cached(key);
                 if (hit.isPresent()) {
                     if (alone != null) {
-                        cachedQuietly(keptKey(key)).ifPresent(ir -> kept.put(alone, ir));
+                        keepFromCache(alone, key);
                     }
                     return new Compiled(hit.get(), key, inlined);
                 }
                 misses++;
             }
             boolean gc = ModuleShapes.usesGc(l, module);
-            l.compiler.optimize(name, module, settings.codegen().withPasses(settings.optimization()));
+            defaultTriple(l, module);
+            LlvmCompiler.Machine machine = l.machine(l.triple(module), settings.codegen());
+            timed(Phase.OPTIMIZE, () -> {
+                machine.optimize(name, module, settings.optimization());
+                return null;
+            });
             byte[] ir = null;
             if (alone != null && ModuleShapes.inlinableAlone(l, module, alone)) {
                 ir = l.bitcode(module);
+                keptInCache.remove(alone);
                 kept.put(alone, ir);
             }
-            byte[] object = l.compiler.emit(name, module,
-                    settings.codegen().withPasses(gc && !settings.gcPasses().isBlank() ? settings.gcPasses() : null));
+            byte[] object = timed(Phase.EMIT, () -> machine.emit(name, module,
+                    gc && !settings.gcPasses().isBlank() ? settings.gcPasses() : null));
             if (cache != null) {
+                long t = now();
                 cache.put(key, object);
                 if (ir != null) {
                     cache.put(keptKey(key), ir);
                 }
+                phaseNanos[Phase.CACHE.ordinal()] += now() - t;
             }
             return new Compiled(object, key, inlined);
         } finally {
@@ -822,7 +929,7 @@ public final class CompilePipeline implements AutoCloseable {
             // A warm start loaded the runtime's object without parsing it; a compile needs its copy now.
             MemorySegment context = l.newContext();
             try {
-                MemorySegment module = l.parse(context, runtime.name, runtime.source);
+                MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, runtime.name, runtime.source));
                 defaultTriple(l, module);
                 ModuleShapes.globalize(l, runtime.name, module, tagOf(runtime.source));
                 ModuleShapes.offerForInlining(l, module);
@@ -842,9 +949,26 @@ public final class CompilePipeline implements AutoCloseable {
 
     private Llvm llvm() throws LlvmUnavailableException {
         if (llvm == null) {
+            long t = now();
             llvm = new Llvm(opener.open());
+            phaseNanos[Phase.OPEN.ordinal()] += now() - t;
         }
         return llvm;
+    }
+
+    /** The clock of {@link Stats#phaseNanos} and {@link Stats#compileNanos}: wall time. */
+    private static long now() {
+        return System.nanoTime();
+    }
+
+    /** Runs {@code work}, charging its time to {@code phase}. Holds the lock. */
+    private <T> T timed(Phase phase, LlvmWork<T> work) throws Throwable {
+        long t = now();
+        try {
+            return work.run();
+        } finally {
+            phaseNanos[phase.ordinal()] += now() - t;
+        }
     }
 
     /** Work that calls libLLVM. */
@@ -879,7 +1003,9 @@ public final class CompilePipeline implements AutoCloseable {
 
     private JitObject loadObject(String name, byte[] object) throws JitLoadException, IOException {
         saved(name, object);
+        long t = now();
         JitObject loaded = host.load(name, MemorySegment.ofArray(object));
+        phaseNanos[Phase.LOAD.ordinal()] += now() - t;
         functions += loaded.functions().size();
         return loaded;
     }
@@ -908,12 +1034,36 @@ public final class CompilePipeline implements AutoCloseable {
         if (cache == null) {
             return Optional.empty();
         }
+        long t = now();
         try {
             return cache.get(key).payload();
         } catch (IOException e) {
             // An unreadable cache is a miss: the object is compiled again, never guessed.
             return Optional.empty();
+        } finally {
+            phaseNanos[Phase.CACHE.ordinal()] += now() - t;
         }
+    }
+
+    /** Offers {@code function}'s body to no later compile (it is being replaced). Holds the lock. */
+    private void forgetKept(String function) {
+        kept.remove(function);
+        keptInCache.remove(function);
+    }
+
+    /** Notes that {@code function}'s kept IR is in the cache beside its object {@code objectKey}. Holds the lock. */
+    private void keepFromCache(String function, String objectKey) {
+        kept.remove(function);
+        keptInCache.put(function, keptKey(objectKey));
+    }
+
+    /** The kept IR of {@code function}, read from the cache on first need; null when there is none. Holds the lock. */
+    private byte[] kept(String function) {
+        String key = keptInCache.remove(function);
+        if (key != null) {
+            cachedQuietly(key).ifPresent(ir -> kept.put(function, ir));
+        }
+        return kept.get(function);
     }
 
     private static String keptKey(String objectKey) {
@@ -939,7 +1089,9 @@ public final class CompilePipeline implements AutoCloseable {
 
     private void writeManifest(String key, Manifest m) throws IOException {
         if (cache != null && m.encodable()) {
+            long t = now();
             cache.put(key, m.encode());
+            phaseNanos[Phase.CACHE.ordinal()] += now() - t;
         }
     }
 

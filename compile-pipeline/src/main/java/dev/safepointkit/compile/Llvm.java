@@ -44,6 +44,8 @@ final class Llvm {
     private final MethodHandle contextDispose;
     private final MethodHandle bufferFromRange;
     private final MethodHandle parseIr;
+    private final MethodHandle parseLazily;
+    private final MethodHandle createModule;
     private final MethodHandle writeBitcode;
     private final MethodHandle bufferStart;
     private final MethodHandle bufferSize;
@@ -69,12 +71,17 @@ final class Llvm {
     private final MethodHandle getDataLayout;
     private final MethodHandle setDataLayout;
 
+    /** Target machines by triple and code generation options, made on first need; guarded like the handles. */
+    private final java.util.Map<String, LlvmCompiler.Machine> machines = new java.util.HashMap<>();
+
     Llvm(LlvmCompiler compiler) throws LlvmUnavailableException {
         this.compiler = compiler;
         contextCreate = compiler.function("LLVMContextCreate", FunctionDescriptor.of(ADDR));
         contextDispose = compiler.function("LLVMContextDispose", FunctionDescriptor.ofVoid(ADDR));
         bufferFromRange = compiler.function("LLVMCreateMemoryBufferWithMemoryRangeCopy", FunctionDescriptor.of(ADDR, ADDR, LONG, ADDR));
         parseIr = compiler.function("LLVMParseIRInContext", FunctionDescriptor.of(INT, ADDR, ADDR, ADDR, ADDR));
+        parseLazily = compiler.function("LLVMGetBitcodeModuleInContext2", FunctionDescriptor.of(INT, ADDR, ADDR, ADDR));
+        createModule = compiler.function("LLVMModuleCreateWithNameInContext", FunctionDescriptor.of(ADDR, ADDR, ADDR));
         writeBitcode = compiler.function("LLVMWriteBitcodeToMemoryBuffer", FunctionDescriptor.of(ADDR, ADDR));
         bufferStart = compiler.function("LLVMGetBufferStart", FunctionDescriptor.of(ADDR, ADDR));
         bufferSize = compiler.function("LLVMGetBufferSize", FunctionDescriptor.of(LONG, ADDR));
@@ -99,6 +106,23 @@ final class Llvm {
         setTarget = compiler.function("LLVMSetTarget", FunctionDescriptor.ofVoid(ADDR, ADDR));
         getDataLayout = compiler.function("LLVMGetDataLayoutStr", FunctionDescriptor.of(ADDR, ADDR));
         setDataLayout = compiler.function("LLVMSetDataLayout", FunctionDescriptor.ofVoid(ADDR, ADDR));
+    }
+
+    /** The kept target machine for {@code triple} and {@code options}' level and relocation model. */
+    LlvmCompiler.Machine machine(String triple, LlvmCompiler.Options options) throws JitLoadException {
+        String key = triple + " " + options.optLevel() + " " + options.pic();
+        LlvmCompiler.Machine m = machines.get(key);
+        if (m == null) {
+            m = compiler.machine(triple, options);
+            machines.put(key, m);
+        }
+        return m;
+    }
+
+    /** Frees the kept target machines; later compiles make new ones. */
+    void closeMachines() {
+        machines.values().forEach(LlvmCompiler.Machine::close);
+        machines.clear();
     }
 
     /** A global value of a module: its handle, name, linkage and whether it has a body or initializer. */
@@ -130,6 +154,59 @@ final class Llvm {
             }
             return out.get(ADDR, 0);
         }
+    }
+
+    /**
+     * Reads the module-level records of {@code bitcode} (globals, types, prototypes) and leaves
+     * each function body in the bitcode until something materializes it: linking the function into
+     * another module does; turning it into a declaration (deleting its body) does not. The module
+     * owns a copy of the bytes.
+     */
+    MemorySegment parseLazily(MemorySegment context, String name, byte[] bitcode) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = arena.allocate(Math.max(1, bitcode.length));
+            MemorySegment.copy(bitcode, 0, bytes, ValueLayout.JAVA_BYTE, 0, bitcode.length);
+            MemorySegment buffer = (MemorySegment) bufferFromRange.invokeExact(bytes, (long) bitcode.length, arena.allocateFrom(name));
+            MemorySegment out = arena.allocate(ADDR);
+            // On success the module owns the buffer; the bitcode is the pipeline's own, written by LLVMWriteBitcodeToMemoryBuffer.
+            if ((int) parseLazily.invokeExact(context, buffer, out) != 0) {
+                disposeBuffer.invokeExact(buffer);
+                throw new JitLoadException(name + ": LLVM could not read the module's own bitcode back");
+            }
+            return out.get(ADDR, 0);
+        }
+    }
+
+    /** A new empty module in {@code context}. */
+    MemorySegment newModule(MemorySegment context, String name) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            return (MemorySegment) createModule.invokeExact(arena.allocateFrom(name), context);
+        }
+    }
+
+    /** The functions of {@code module} in module order, declarations included: handles only, no names read. */
+    List<MemorySegment> functionHandles(MemorySegment module) throws Throwable {
+        List<MemorySegment> all = new ArrayList<>();
+        for (MemorySegment f = (MemorySegment) firstFunction.invokeExact(module); f.address() != 0;
+                f = (MemorySegment) nextFunction.invokeExact(f)) {
+            all.add(f);
+        }
+        return all;
+    }
+
+    /** The global variables of {@code module} in module order: handles only. */
+    List<MemorySegment> variableHandles(MemorySegment module) throws Throwable {
+        List<MemorySegment> all = new ArrayList<>();
+        for (MemorySegment g = (MemorySegment) firstGlobal.invokeExact(module); g.address() != 0;
+                g = (MemorySegment) nextGlobal.invokeExact(g)) {
+            all.add(g);
+        }
+        return all;
+    }
+
+    /** Whether the global has no body or initializer; a function whose body is not materialized yet has one. */
+    boolean isDeclaration(MemorySegment global) throws Throwable {
+        return (int) isDeclaration.invokeExact(global) != 0;
     }
 
     byte[] bitcode(MemorySegment module) throws Throwable {
@@ -200,6 +277,10 @@ final class Llvm {
             byte[] bytes = name.getBytes(java.nio.charset.StandardCharsets.UTF_8);
             setName.invokeExact(value, arena.allocateFrom(name), (long) bytes.length);
         }
+    }
+
+    int linkage(MemorySegment value) throws Throwable {
+        return (int) getLinkage.invokeExact(value);
     }
 
     void linkage(MemorySegment value, int linkage) throws Throwable {

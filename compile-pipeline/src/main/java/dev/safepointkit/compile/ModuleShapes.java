@@ -4,12 +4,11 @@ import dev.safepointkit.host.JitLoadException;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Predicate;
 
 /**
  * The rewrites that make a module splittable and linkable more than once: local symbols made
  * global under names unique to their source, one definition for every linkonce and weak symbol,
- * the runtime's inline copy, and the cut of one function (or the data) out of a module. Each
+ * the runtime's inline copy ({@link FunctionCuts} cuts one function, or the data, out of a module). Each
  * refuses, naming the symbol, what it cannot keep equal to the unsplit module. Stateless; the
  * module's context belongs to the calling thread.
  */
@@ -28,22 +27,27 @@ final class ModuleShapes {
             throw new JitLoadException(what + ": holds a global alias or ifunc, which the pipeline does not split or relink");
         }
         int anonymous = 0;
-        for (Llvm.Global g : llvm.globals(module)) {
-            if (g.declaration()) {
+        // Handles first, names only where needed: a large module has many globals and few local ones.
+        List<MemorySegment> globals = new ArrayList<>(llvm.functionHandles(module));
+        globals.addAll(llvm.variableHandles(module));
+        for (MemorySegment g : globals) {
+            if (llvm.isDeclaration(g)) {
                 continue;
             }
-            switch (g.linkage()) {
+            int linkage = llvm.linkage(g);
+            switch (linkage) {
                 case Llvm.EXTERNAL -> { }
                 case Llvm.INTERNAL, Llvm.PRIVATE -> {
-                    String base = g.name().isEmpty() ? "anon" + anonymous++ : g.name();
-                    llvm.rename(g.handle(), base + ".spk." + tag);
-                    llvm.linkage(g.handle(), Llvm.EXTERNAL);
+                    String name = llvm.name(g);
+                    String base = name.isEmpty() ? "anon" + anonymous++ : name;
+                    llvm.rename(g, base + ".spk." + tag);
+                    llvm.linkage(g, Llvm.EXTERNAL);
                 }
-                case Llvm.LINK_ONCE_ANY, Llvm.LINK_ONCE_ODR, Llvm.WEAK_ANY, Llvm.WEAK_ODR -> llvm.linkage(g.handle(), Llvm.EXTERNAL);
-                default -> throw new JitLoadException(what + ": '" + g.name() + "' has linkage " + linkageName(g.linkage())
+                case Llvm.LINK_ONCE_ANY, Llvm.LINK_ONCE_ODR, Llvm.WEAK_ANY, Llvm.WEAK_ODR -> llvm.linkage(g, Llvm.EXTERNAL);
+                default -> throw new JitLoadException(what + ": '" + llvm.name(g) + "' has linkage " + linkageName(linkage)
                         + ", which the pipeline does not split or relink");
             }
-            llvm.dropComdat(g.handle());
+            llvm.dropComdat(g);
         }
     }
 
@@ -60,45 +64,12 @@ final class ModuleShapes {
 
     /** Whether {@code module} defines a global variable. */
     static boolean definesData(Llvm llvm, MemorySegment module) throws Throwable {
-        for (Llvm.Global g : llvm.globals(module)) {
-            if (!g.function() && !g.declaration()) {
+        for (MemorySegment g : llvm.variableHandles(module)) {
+            if (!llvm.isDeclaration(g)) {
                 return true;
             }
         }
         return false;
-    }
-
-    /**
-     * The bitcode of a copy of {@code module} (globalized) that defines only {@code keep}: the
-     * function of that name, or with {@code keep} null the global variables (the data module all
-     * cuts share). Everything else becomes a declaration.
-     */
-    static byte[] cut(Llvm llvm, String what, MemorySegment module, String keep) throws Throwable {
-        MemorySegment copy = copyKeeping(llvm, what, module,
-                g -> keep == null ? !g.function() : g.function() && g.name().equals(keep));
-        try {
-            return llvm.bitcode(copy);
-        } finally {
-            llvm.dispose(copy);
-        }
-    }
-
-    /** A copy of {@code module}, in its context, in which only what {@code kept} accepts stays defined. */
-    static MemorySegment copyKeeping(Llvm llvm, String what, MemorySegment module, Predicate<Llvm.Global> kept) throws Throwable {
-        MemorySegment copy = llvm.cloneOf(module);
-        try {
-            for (Llvm.Global g : llvm.globals(copy)) {
-                if (!g.declaration() && !kept.test(g)) {
-                    llvm.linkage(g.handle(), Llvm.AVAILABLE_EXTERNALLY);
-                }
-            }
-            // Turns what is available elsewhere into declarations, and nothing else.
-            llvm.compiler.transform(what, copy, "elim-avail-extern");
-            return copy;
-        } catch (Throwable t) {
-            llvm.dispose(copy);
-            throw t;
-        }
     }
 
     /**

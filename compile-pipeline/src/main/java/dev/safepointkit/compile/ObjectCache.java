@@ -161,6 +161,9 @@ public final class ObjectCache {
     }
 
     private void evict(Path keep) throws IOException {
+        if (maxBytes == Long.MAX_VALUE) {
+            return;  // no limit: nothing to count, and a directory scan per store saved
+        }
         record Entry(Path file, long size, long used) {}
         List<Entry> entries = new ArrayList<>();
         long total = 0;

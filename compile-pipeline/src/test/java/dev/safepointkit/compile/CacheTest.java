@@ -78,6 +78,64 @@ class CacheTest {
         assertEquals(OBJECTS, warm.cacheHits());
         assertEquals(0, warm.cacheMisses());
         assertEquals(cold.functions(), warm.functions(), "the same functions, from the same objects");
+        for (CompilePipeline.Phase phase : List.of(CompilePipeline.Phase.PARSE, CompilePipeline.Phase.OPTIMIZE,
+                CompilePipeline.Phase.EMIT, CompilePipeline.Phase.LOAD, CompilePipeline.Phase.CACHE)) {
+            assertTrue(cold.phaseNanos().get(phase) > 0, "a cold start spends time on " + phase + ": " + cold.describePhases());
+        }
+        for (CompilePipeline.Phase phase : List.of(CompilePipeline.Phase.OPEN, CompilePipeline.Phase.PARSE,
+                CompilePipeline.Phase.SPLIT, CompilePipeline.Phase.OPTIMIZE, CompilePipeline.Phase.EMIT)) {
+            assertEquals(0L, warm.phaseNanos().get(phase), "a warm start spends nothing on " + phase + ": " + warm.describePhases());
+        }
+        assertTrue(warm.phaseNanos().get(CompilePipeline.Phase.LOAD) > 0, warm.describePhases());
+    }
+
+    @Test
+    void aFunctionTakenFromTheCacheStillOffersItsKeptBodyToLaterCompiles() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        String lib = """
+                define i64 @scale(i64 %x) {
+                entry:
+                  %r = mul i64 %x, 3
+                  ret i64 %r
+                }
+                """;
+        String user = """
+                declare i64 @scale(i64)
+
+                define i64 @user(i64 %x) {
+                entry:
+                  %s = call i64 @scale(i64 %x)
+                  %r = add i64 %s, 1
+                  ret i64 %r
+                }
+                """;
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
+            p.loadLazy("lib.ll", utf8(lib));
+            assertEquals(30, call(host, "scale", 10));
+        }
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
+            p.loadLazy("lib.ll", utf8(lib));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(1, p.stats().cacheHits(), "scale's object came from the cache");
+            p.loadLazy("user.ll", utf8(user));
+            assertEquals(31, call(host, "user", 10));
+            var userBody = host.objects().getLast();
+            assertEquals("user.ll.user", userBody.name());
+            assertTrue(!userBody.referencedSymbols().contains("scale"),
+                    "scale's kept IR, read from the cache when user's compile asked for it, was inlined: " + userBody.referencedSymbols());
+            assertEquals(java.util.Set.of("user"), p.dependents("scale"));
+            p.redefine("scale", "scale-v2.ll", utf8("""
+                    define i64 @scale(i64 %x) {
+                    entry:
+                      %r = mul i64 %x, 100
+                      ret i64 %r
+                    }
+                    """));
+            assertEquals(1001, call(host, "user", 10), "the dependent runs the new body");
+        }
     }
 
     @Test

@@ -115,7 +115,7 @@ class CompilePipelineTest {
     @Test
     void functionsOfALargeModuleAreCutThroughItsPartitions() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
-        int n = 10 * FunctionPartitions.LEAF;
+        int n = 160;
         StringBuilder ir = new StringBuilder();
         for (int i = 0; i < n; i++) {
             ir.append("@g").append(i).append(" = private global i64 ").append(i * 7).append('\n');
@@ -140,6 +140,31 @@ class CompilePipelineTest {
                 assertEquals(expected, call(host, "f" + from, 2), "f" + from);
             }
             assertEquals(1 + n - 5, host.objects().size(), "the data and each function from f5 on");
+        }
+    }
+
+    @Test
+    void aCutDefinesItsFunctionAloneAndInlinesNoNeighbourItWasNotGiven() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        StringBuilder ir = new StringBuilder("@table = global [2 x ptr] [ptr @callee, ptr @other]\n");
+        ir.append("define i64 @caller(i64 %x) {\nentry:\n  %c = call i64 @callee(i64 %x)\n  %r = add i64 %c, 1\n  ret i64 %r\n}\n");
+        ir.append("define i64 @callee(i64 %x) {\nentry:\n  %r = mul i64 %x, 5\n  ret i64 %r\n}\n");
+        ir.append("define i64 @other(i64 %x) {\nentry:\n  %r = mul i64 %x, 7\n  ret i64 %r\n}\n");
+        for (int i = 0; i < 2 * FunctionCuts.CHUNK; i++) {
+            ir.append("define i64 @pad").append(i).append("(i64 %x) {\nentry:\n  %r = call i64 @other(i64 %x)\n  ret i64 %r\n}\n");
+        }
+        ir.append("define i64 @last(i64 %x) {\nentry:\n  %r = call i64 @caller(i64 %x)\n  ret i64 %r\n}\n");
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host);
+             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build()) {
+            p.loadLazy("cuts.ll", utf8(ir.toString()));
+            assertEquals(5 * 4 + 1, call(host, "last", 4), "last, from another chunk, reaches caller and callee");
+            JitObject last = host.objects().stream().filter(o -> o.name().equals("cuts.ll.last")).findFirst().orElseThrow();
+            JitObject caller = host.objects().stream().filter(o -> o.name().equals("cuts.ll.caller")).findFirst().orElseThrow();
+            assertEquals(Set.of("last"), last.definedGlobals());
+            assertEquals(Set.of("caller"), caller.definedGlobals(), "a cut defines its function alone, not the data or a neighbour");
+            assertTrue(caller.referencedSymbols().contains("callee"),
+                    "callee was not compiled when caller was, so no body of it was offered: " + caller.referencedSymbols());
+            assertEquals(Set.of(), p.dependents("callee"));
         }
     }
 

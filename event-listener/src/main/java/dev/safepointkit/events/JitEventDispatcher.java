@@ -2,6 +2,7 @@ package dev.safepointkit.events;
 
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
@@ -16,6 +17,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * dispatch with a {@link JitListenerException}; in {@link #objectLoaded}, the listeners that had
  * already heard it first hear {@link #objectFreeing}, newest first. Failures in
  * {@link #objectFreeing} are always reported and passed over: the memory goes away regardless.
+ * {@link #unloadRefusal} gives the first listener's reason; a required listener that throws there
+ * refuses the unload.
  * A dispatcher added to another is required when any of its listeners is.
  */
 public final class JitEventDispatcher implements JitEventListener {
@@ -130,6 +133,31 @@ public final class JitEventDispatcher implements JitEventListener {
                 failures.listenerFailed(l, "functionEmitted", failure);
             }
         }
+    }
+
+    /**
+     * The first listener's reason to refuse the unload, in registration order. A required
+     * listener that fails to answer refuses (fail closed: it may be the one whose code still
+     * leads into the object); an observer's failure is reported and passed over.
+     */
+    @Override
+    public Optional<String> unloadRefusal(LoadedObject object) {
+        for (JitEventListener l : listeners) {
+            try {
+                Optional<String> reason = l.unloadRefusal(object);
+                if (reason.isPresent()) {
+                    return Optional.of(l + ": " + reason.get());
+                }
+            } catch (VirtualMachineError fatal) {
+                throw fatal;
+            } catch (Throwable failure) {
+                if (l.required()) {
+                    return Optional.of(l + " could not say whether the object is still in use: " + failure);
+                }
+                failures.listenerFailed(l, "unloadRefusal", failure);
+            }
+        }
+        return Optional.empty();
     }
 
     @Override

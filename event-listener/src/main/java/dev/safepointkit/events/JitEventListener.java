@@ -1,5 +1,7 @@
 package dev.safepointkit.events;
 
+import java.util.Optional;
+
 /**
  * Hears what a JIT host loads and unloads. Every method has an empty default, so a listener
  * overrides only what it needs.
@@ -49,6 +51,20 @@ public interface JitEventListener {
      * @param function the function; {@link EmittedFunction#object()} is the object it belongs to
      */
     default void functionEmitted(EmittedFunction function) {
+    }
+
+    /**
+     * Asked before a non-forced unload of {@code object}, on the unloading thread, inside the
+     * host's lock, before {@link #objectFreeing}: why the object may not be unmapped yet (code or
+     * data this listener keeps still leads into it, say a code patcher's stub or relinked call),
+     * or empty if it may. A reason refuses the unload, and the host's exception gives it. Asking
+     * must change nothing: another listener may still refuse. A forced unload does not ask.
+     *
+     * @param object an object this listener heard of in {@link #objectLoaded}
+     * @return the reason to refuse, naming what still leads into the object; empty by default
+     */
+    default Optional<String> unloadRefusal(LoadedObject object) {
+        return Optional.empty();
     }
 
     /**

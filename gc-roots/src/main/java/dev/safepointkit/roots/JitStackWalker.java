@@ -5,6 +5,7 @@ import dev.safepointkit.registry.SafepointKind;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.registry.UnwindPlan;
 import dev.safepointkit.stackmap.LocationKind;
+import java.util.Arrays;
 
 /**
  * Walks the JIT frames of one stopped thread and hands each frame's roots to a visitor.
@@ -36,6 +37,16 @@ import dev.safepointkit.stackmap.LocationKind;
  * RBP-based CFA or root) whose register no frame saved, a dynamic frame with neither plan nor
  * frame pointer. It never guesses and never skips roots.
  *
+ * <p>A debug option: a walker made with a {@link FrameUnwinder} (the process unwinder, jit-host's
+ * {@code ProcessUnwinder}) compares each run's frame list, once the walk reached the run's entry,
+ * with what that unwinder finds from the same slot and registers: every frame's return address and
+ * SP, and the run's exit into foreign code. A difference ends the walk with a
+ * {@link StackWalkException} naming the first frame that differs and the frame whose step led
+ * there, with its unwind plan: a wrong frame size that still lands on a safepoint (a frame skipped,
+ * its roots never seen) is caught this way, not only one that lands on garbage. {@link #validate}
+ * checks too, so {@link StoppedWorld#walkAll} finds a difference before anything is moved. It costs
+ * a native backtrace per run per walk; without it the walk pays one test per frame.
+ *
  * <p>Not thread safe: one walker per collecting thread; it reuses its Frame and batch, so a walk
  * allocates nothing once warm. Safe while other threads register and unregister code: registry
  * lookups are wait-free and their results stay valid.
@@ -48,6 +59,10 @@ public final class JitStackWalker {
     private final SafepointRegistry registry;
     private final Frame frame = new Frame();
     private final RootBatch batch = new RootBatch();
+    /** The debug cross-check, or null. */
+    private final FrameUnwinder crossCheck;
+    /** With {@link #crossCheck}: per frame of the current run, its return address, SP and unwind plan. */
+    private long[] runFrames;
 
     /**
      * A walker that looks frames up in {@code registry}.
@@ -56,7 +71,21 @@ public final class JitStackWalker {
      *     while walks run
      */
     public JitStackWalker(SafepointRegistry registry) {
+        this(registry, null);
+    }
+
+    /**
+     * A walker that looks frames up in {@code registry} and, as a debug check, compares every
+     * run's frames with what {@code crossCheck} finds (see the class comment).
+     *
+     * @param registry where every JIT frame's return address must be registered; it may change
+     *     while walks run
+     * @param crossCheck the unwinder to agree with, or null for none
+     */
+    public JitStackWalker(SafepointRegistry registry, FrameUnwinder crossCheck) {
         this.registry = registry;
+        this.crossCheck = crossCheck;
+        this.runFrames = crossCheck == null ? null : new long[3 * 64];
     }
 
     /**
@@ -133,19 +162,26 @@ public final class JitStackWalker {
             }
             long sp = slot + 8;
             batch.reset(depth, sp, frame);
-            long plan = frame.unwindPlan();
+            // The step was prepared at registration (UnwindPlan.walkStep): one value says where
+            // the caller is and which callee-saved registers this frame saved.
+            long step = frame.walkStep();
+            if (crossCheck != null) {
+                recordFrame(depth - runStart, returnAddress, sp, frame.unwindPlan());
+            }
             long cfa;
-            if (UnwindPlan.present(plan)) {
-                cfa = (UnwindPlan.cfaRegister(plan) == UnwindPlan.RSP ? sp : rbp("its CFA is RBP-based")) + UnwindPlan.cfaOffset(plan);
-            } else if (frame.hasDynamicFrameSize()) {
-                cfa = rbp("dynamic frame size, no unwind plan") + 16;
-            } else if (frame.frameSize() < 0) {
-                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
+            if (UnwindPlan.present(step)) {
+                cfa = (UnwindPlan.cfaRegister(step) == UnwindPlan.RSP ? sp : cfaRbp()) + UnwindPlan.cfaOffset(step);
+            } else if (frame.frameSize() >= 0) {
+                cfa = sp + frame.frameSize() + 8;  // no plan, and a frame size too large for a step
             } else {
-                cfa = sp + frame.frameSize() + 8;
+                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
             }
             long callerSlot = cfa - 8;
-            collectRoots(stack, depth, sp);
+            if (frame.hasRootPlan()) {
+                batch.addPlanned(frame, sp);  // SP offsets, deduplicated at registration
+            } else {
+                collectRoots(stack, depth, sp);
+            }
             visitor.visitFrame(batch, stack);
             depth++;
             if (callerSlot == entrySlot) {
@@ -157,6 +193,9 @@ public final class JitStackWalker {
                             + Long.toHexString(entrySlot) + " holds a return address into JIT code (0x" + Long.toHexString(out)
                             + ", " + (frame.hasFunction() ? frame.functionName() + " in " : "") + frame.objectName()
                             + "), not out of it: an entry slot recorded in the middle of a run");
+                }
+                if (crossCheck != null) {
+                    crossCheck(r, run, depth);
                 }
                 return depth;
             }
@@ -170,22 +209,19 @@ public final class JitStackWalker {
                         + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
                         + Long.toHexString(entrySlot));
             }
-            if (UnwindPlan.present(plan)) {
+            if (UnwindPlan.present(step)) {
                 // Only the slots with a rule (most frames save one or two registers, many none).
-                for (long rules = plan << 4 >>> 28; rules != 0; ) {
+                for (long rules = step << 4 >>> 28; rules != 0; ) {
                     int c = Long.numberOfTrailingZeros(rules) / 6;
-                    int k = UnwindPlan.saved(plan, c);
+                    int k = UnwindPlan.saved(step, c);
                     csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
                     rules &= ~(0x3fL << (6 * c));
                 }
             } else {
-                // Without a plan nothing says what the frame did with its caller's registers,
-                // except a dynamic frame's frame pointer: its prologue pushed the caller's RBP at [RBP].
-                long callerRbp = frame.hasDynamicFrameSize() ? cfa - 16 : -1;
+                // Nothing says what the frame did with its caller's registers.
                 for (int c = 0; c < UnwindPlan.SLOTS; c++) {
                     csr[c] = -1;
                 }
-                csr[RBP_SLOT] = callerRbp;
             }
             slot = callerSlot;
         }
@@ -193,12 +229,76 @@ public final class JitStackWalker {
 
     private static final int RBP_SLOT = UnwindPlan.slotOf(RBP);
 
+    private void recordFrame(int k, long returnAddress, long sp, long plan) {
+        if (3 * k + 3 > runFrames.length) {
+            runFrames = Arrays.copyOf(runFrames, 2 * runFrames.length);
+        }
+        runFrames[3 * k] = returnAddress;
+        runFrames[3 * k + 1] = sp;
+        runFrames[3 * k + 2] = plan;
+    }
+
+    /**
+     * The debug check of a walked run (frames {@code runStart} to {@code end - 1}): the cross-check
+     * unwinder, started from the run's slot with the registers the poll or exit saved, must find
+     * the same frames, and then the run's exit into foreign code at its entry slot.
+     */
+    private void crossCheck(int r, ThreadStack.Run run, int end) throws StackWalkException {
+        int n = end - runStart;
+        long[] saved = new long[UnwindPlan.SLOTS];
+        int known = 0;
+        for (int c = 0; c < UnwindPlan.SLOTS; c++) {
+            long at = run.registers().slotOf(UnwindPlan.registerOf(c));
+            if (at >= 0) {
+                saved[c] = stack.word(at);
+                known |= 1 << c;
+            }
+        }
+        long[] found = new long[2 * (n + 1)];
+        int count;
+        try {
+            count = crossCheck.frames(run.returnAddressSlot(), saved, known, found);
+        } catch (RuntimeException e) {
+            throw new StackWalkException("run " + r + ": the cross-check unwinder failed: " + e.getMessage(), e);
+        }
+        for (int k = 0; k <= n; k++) {
+            long returnAddress = k < n ? runFrames[3 * k] : stack.word(run.entrySlot());
+            long sp = k < n ? runFrames[3 * k + 1] : run.entrySp();
+            if (k >= count || found[2 * k] != returnAddress || found[2 * k + 1] != sp) {
+                String walked = (k < n ? "frame " + (runStart + k) + " (" + name(returnAddress) + ")"
+                        : "the exit of run " + r + " to foreign code") + " at SP 0x" + Long.toHexString(sp)
+                        + ", return address 0x" + Long.toHexString(returnAddress);
+                String unwound = k >= count ? "ends after " + count + " frames of run " + r
+                        : "has SP 0x" + Long.toHexString(found[2 * k + 1]) + ", return address 0x"
+                        + Long.toHexString(found[2 * k]) + " (" + name(found[2 * k]) + ")";
+                String step = k == 0 ? "" : ": the step from frame " + (runStart + k - 1) + " ("
+                        + name(runFrames[3 * (k - 1)]) + ", " + UnwindPlan.describe(runFrames[3 * (k - 1) + 2])
+                        + ") disagrees with the process unwinder";
+                throw new StackWalkException("the walker has " + walked + ", but the cross-check unwinder " + unwound + step);
+            }
+        }
+    }
+
+    /** A return address's function and object, for a message; the error path only. */
+    private String name(long returnAddress) {
+        Frame f = new Frame();
+        if (!registry.locate(returnAddress, f)) {
+            return "foreign code";
+        }
+        return (f.hasFunction() && f.functionName() != null ? f.functionName() + " in " : "") + f.objectName();
+    }
+
     private ThreadStack stack;
     private SavedRegisters registers;
     private int runStart;      // depth of the current run's innermost frame, whose registers the poll or exit saved
     private long slot;
     /** The register map: per callee-saved register ({@link UnwindPlan} slot order), where the current frame's value is, or -1. */
     private final long[] csr = new long[UnwindPlan.SLOTS];
+
+    /** The current frame's RBP for its RBP-based step: a dynamic frame's, with or without CFI. */
+    private long cfaRbp() throws StackWalkException {
+        return rbp(UnwindPlan.present(frame.unwindPlan()) ? "its CFA is RBP-based" : "dynamic frame size, no unwind plan");
+    }
 
     /** The current frame's RBP, read from the slot the register map names; an error naming the frame and {@code why} when none does. */
     private long rbp(String why) throws StackWalkException {

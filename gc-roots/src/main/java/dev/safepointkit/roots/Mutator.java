@@ -24,16 +24,17 @@ import java.util.ArrayList;
  *
  * <p>The poll protocol. JIT code loads the poll word (an atomic monotonic load is enough) at each
  * poll site: function entries and loop back edges, and before any long-running work. When it is
- * nonzero it calls a poll function through a statepoint. That function is not GC-managed, keeps a
+ * nonzero it calls a poll function through a statepoint. That function holds no GC pointer, keeps a
  * frame pointer ({@code "frame-pointer"="all"}), and passes {@code llvm.addressofreturnaddress()}
  * (the slot of the return address into the polling JIT frame) to {@link SafepointCoordinator#poll},
- * bound as an FFM upcall. Runtime slow paths that may collect (allocation) do the same and call
+ * bound as an FFM upcall. When JIT code keeps GC pointers in callee-saved registers, it also saves
+ * all of them, and the coordinator is told where ({@link SafepointCoordinator#pollSaves}). Runtime slow paths that may collect (allocation) do the same and call
  * {@link SafepointCoordinator#stopTheWorld(Mutator, long, WorldAction)}.
  *
  * <p>Runs, exits and entries. A run is a stretch of JIT frames entered from foreign code (Java or
  * C). It begins at its entry slot and a walk of it must end exactly there. JIT code leaves a run
  * for foreign code that may block or call back into JIT code only through an exit function: like
- * the poll function, not GC-managed, with a frame pointer, called through a statepoint; it passes
+ * the poll function, holding no GC pointer, with a frame pointer, called through a statepoint; it passes
  * {@code llvm.addressofreturnaddress()} to {@link SafepointCoordinator#exitUpcall}'s upcall, makes
  * the foreign call, then calls {@link SafepointCoordinator#returnUpcall}'s. Between the two the
  * thread is in native code: a stop does not wait for it, its JIT frames are walked from the exit
@@ -88,6 +89,12 @@ public final class Mutator implements AutoCloseable {
     State state = State.OUTSIDE;                       // guarded by the coordinator's lock
     long parkedSlot;                                   // guarded by the coordinator's lock
     long polls;                                        // guarded by the coordinator's lock
+    /**
+     * The number of the last stop that released this mutator from a park ({@code stops} after it
+     * ended). Written with a volatile store by the releasing thread, under the lock, before it
+     * unparks this thread; read (volatile) by this thread in its park loop, without the lock.
+     */
+    volatile long releasedBy;
     final ArrayList<Exit> exits = new ArrayList<>();    // guarded by the coordinator's lock; innermost last
     final ArrayList<Entry> entries = new ArrayList<>(); // guarded by the coordinator's lock; innermost last
 

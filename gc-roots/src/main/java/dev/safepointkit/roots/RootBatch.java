@@ -39,6 +39,31 @@ public final class RootBatch {
         derivedCount = 0;
     }
 
+    /** Sets the roots of a frame whose safepoint has a root plan: its SP offsets, already each slot once. */
+    void addPlanned(Frame f, long sp) {
+        int b = f.plannedBaseCount();
+        int d = f.plannedDerivedCount();
+        if (b > baseSlots.length) {
+            baseSlots = new long[Math.max(b, 2 * baseSlots.length)];
+        }
+        if (d > derivedSlots.length) {
+            derivedSlots = new long[Math.max(d, 2 * derivedSlots.length)];
+            derivedBase = new int[derivedSlots.length];
+        }
+        long[] bases = baseSlots;
+        for (int i = 0; i < b; i++) {
+            bases[i] = sp + f.plannedBaseOffset(i);
+        }
+        long[] derived = derivedSlots;
+        int[] derivedBases = derivedBase;
+        for (int i = 0; i < d; i++) {
+            derived[i] = sp + f.plannedDerivedOffset(i);
+            derivedBases[i] = f.plannedDerivedBase(i);
+        }
+        baseCount = b;
+        derivedCount = d;
+    }
+
     /** Adds a base slot once; returns its index. */
     int addBase(long slot) throws StackWalkException {
         for (int i = 0; i < derivedCount; i++) {

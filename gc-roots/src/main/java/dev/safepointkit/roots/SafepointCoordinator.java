@@ -1,5 +1,6 @@
 package dev.safepointkit.roots;
 
+import dev.safepointkit.registry.UnwindPlan;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -10,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
@@ -45,6 +47,14 @@ import java.util.function.Consumer;
  * only lock of this package; a {@link WorldAction} runs while it is held); the fast path in JIT
  * code is only the load of the poll word, whose stores are release stores that the JIT code may
  * read with any ordering: a poll word seen late only delays the stop.
+ *
+ * <p>Parking does not queue on the lock. A polling mutator takes the lock once (it finds its
+ * {@link Mutator} through a copy-on-write array, without the lock), marks itself parked, wakes
+ * the stopping thread only if it was the last one running JIT code, and waits outside the lock
+ * on its own word ({@link Mutator#releasedBy}, {@link LockSupport#park}). The stop ends by
+ * storing each parked mutator's word (volatile) and unparking its thread; a released thread takes
+ * the lock once to mark itself running, and stays parked if another stop has begun by then (it
+ * has not run since, so that stop need not wait for the scheduler to run it).
  */
 public final class SafepointCoordinator {
     /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
@@ -59,11 +69,15 @@ public final class SafepointCoordinator {
     private final Condition changed = lock.newCondition();   // a mutator parked or left JIT code
     private final Condition resumed = lock.newCondition();   // a stop ended
     private final List<Mutator> mutators = new ArrayList<>();
+    /** {@link #mutators} as an array for {@link #mutatorOf} without the lock: replaced (volatile) under the lock. */
+    private volatile Mutator[] attached = new Mutator[0];
     private boolean stopping;
     /** The thread running the current stop's action while {@link #stopping}; it must not wait for its own stop. */
     private Thread collector;
     private long stops;
     private volatile WorldAction everyPoll;
+    /** Where the runtime's poll, slow-path and exit functions save the JIT frame's callee-saved registers, or NONE. */
+    private volatile long pollPlan = UnwindPlan.NONE;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
 
     /**
@@ -112,6 +126,7 @@ public final class SafepointCoordinator {
             Mutator m = new Mutator(this, nextIndex(), clientBytes);
             m.requestPoll(everyPoll != null);
             mutators.add(m);
+            attached = mutators.toArray(Mutator[]::new);
             return m;
         } finally {
             lock.unlock();
@@ -186,6 +201,39 @@ public final class SafepointCoordinator {
         }
     }
 
+    /**
+     * Says where the runtime's poll, slow-path and exit functions (those that hand this coordinator
+     * a return-address slot: {@link #poll}, {@link #exit}, {@link #stopTheWorld} from a slow path)
+     * keep the JIT frame's callee-saved registers while Java runs: their unwind plan at the call
+     * out, as the registry has it from their CFI ({@link dev.safepointkit.registry.Frame#unwindPlan}).
+     * They must all save alike. Every stopped run's innermost frame then has RBX, RBP, R12-R15
+     * where the plan says ({@link SavedRegisters#savedByPoll}): Register roots of the polling frame
+     * resolve there, and a collector's writes there are what the function's epilogue restores.
+     * Without it (the default) only RBP is known, just below the slot (a poll function with a frame
+     * pointer), and a register root in the polling frame fails the walk. Any thread; set it
+     * before JIT code polls.
+     *
+     * @param plan the functions' unwind plan at their calls out
+     * @throws IllegalArgumentException if {@code plan} is not a plan, or does not save RBP at the
+     *     slot - 8 (CFA - 16), where a frame-pointer poll keeps it
+     */
+    public void pollSaves(long plan) {
+        if (!UnwindPlan.present(plan)) {
+            throw new IllegalArgumentException("no unwind plan: the runtime's object was registered without .eh_frame");
+        }
+        if (UnwindPlan.saved(plan, UnwindPlan.slotOf(JitStackWalker.RBP)) != 2) {
+            throw new IllegalArgumentException("the poll's plan " + UnwindPlan.describe(plan)
+                    + " does not save RBP at CFA-16, just below the slot: is it a frame-pointer function's?");
+        }
+        pollPlan = plan;
+    }
+
+    /** What the poll, slow path or exit that left {@code slot} saved of the JIT frame's registers. */
+    private SavedRegisters savedAt(long slot) {
+        long plan = pollPlan;
+        return UnwindPlan.present(plan) ? SavedRegisters.savedByPoll(plan, slot) : SavedRegisters.framePointerBelow(slot);
+    }
+
     void enter(Mutator m, Mutator.JitScope scope) {
         m.checkThread();
         lock.lock();
@@ -241,6 +289,7 @@ public final class SafepointCoordinator {
             }
             awaitNoStop();
             mutators.remove(m);
+            attached = mutators.toArray(Mutator[]::new);
             changed.signalAll();
         } finally {
             lock.unlock();
@@ -281,15 +330,32 @@ public final class SafepointCoordinator {
             stopTheWorld(self, returnAddressSlot, action);
             return;
         }
+        long stop;
         lock.lock();
         try {
             requireInJit(self, "polls");
             self.polls++;
-            while (stopping) {
-                park(self, returnAddressSlot);
+            if (!stopping) {
+                return;
             }
+            stop = parkLocked(self, returnAddressSlot);
         } finally {
             lock.unlock();
+        }
+        while (true) {
+            awaitRelease(self, stop);
+            lock.lock();
+            try {
+                if (!stopping) {
+                    self.state = Mutator.State.IN_JIT;
+                    return;
+                }
+                // A stop began before this thread ran again: it has stayed parked at the same poll
+                // all along, and the new stop counts it as parked (it never ran JIT code between).
+                stop = stops;
+            } finally {
+                lock.unlock();
+            }
         }
     }
 
@@ -545,7 +611,12 @@ public final class SafepointCoordinator {
                     m.requestPoll(true);
                 }
                 awaitStopped(requested);
-                action.run(world(requested));
+                StoppedWorld world = world(requested);
+                try {
+                    action.run(world);
+                } finally {
+                    world.end();   // a world kept past its stop must not pass for a stop
+                }
             } finally {
                 boolean stress = everyPoll != null;
                 for (Mutator m : mutators) {
@@ -556,7 +627,7 @@ public final class SafepointCoordinator {
                 }
                 stopping = false;
                 collector = null;
-                stops++;
+                release(self);
                 resumed.signalAll();
             }
         } finally {
@@ -594,16 +665,73 @@ public final class SafepointCoordinator {
         }
     }
 
+    /**
+     * Parks {@code self} in the stop in progress, under the lock, which it releases while it waits
+     * and holds again on return; running JIT code again unless another stop has begun meanwhile
+     * (the caller then parks again).
+     */
     private void park(Mutator self, long slot) {
+        long stop = parkLocked(self, slot);
+        lock.unlock();
+        try {
+            awaitRelease(self, stop);
+        } finally {
+            lock.lock();
+        }
+        if (!stopping) {
+            self.state = Mutator.State.IN_JIT;
+        }
+    }
+
+    /**
+     * Under the lock: marks {@code self} parked at {@code slot} and wakes the stopping thread if no
+     * mutator is left running JIT code.
+     *
+     * @return the stop count now, for {@link #awaitRelease}: the stop in progress ends by raising it
+     */
+    private long parkLocked(Mutator self, long slot) {
         refuseInsideAction();
         self.state = Mutator.State.PARKED;
         self.parkedSlot = slot;
-        changed.signalAll();
-        long stop = stops;
-        while (stops == stop) {
-            resumed.awaitUninterruptibly();
+        if (!anyRunning()) {
+            changed.signalAll();
         }
-        self.state = Mutator.State.IN_JIT;
+        return stops;
+    }
+
+    /**
+     * Without the lock, on the parked mutator's own thread: waits until the stop counted from
+     * {@code stop} releases it. Uninterruptible, as the stop needs the thread parked; an interrupt
+     * is kept for the caller.
+     */
+    private static void awaitRelease(Mutator self, long stop) {
+        boolean interrupted = false;
+        while (self.releasedBy <= stop) {
+            LockSupport.park(self);
+            if (Thread.interrupted()) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Under the lock, at the end of a stop: counts the stop, then wakes the thread of every parked
+     * mutator but {@code collector}. Each one marks itself running again once it has the lock and
+     * finds no stop in progress; until then it counts as parked, which is what it is: a thread
+     * that has not run since the release is still at its poll, so a stop that follows at once
+     * need not wait for the scheduler to run it.
+     */
+    private void release(Mutator collector) {
+        stops++;
+        for (Mutator m : mutators) {
+            if (m.state == Mutator.State.PARKED && m != collector) {
+                m.releasedBy = stops;
+                LockSupport.unpark(m.thread);
+            }
+        }
     }
 
     private boolean anyRunning() {
@@ -630,7 +758,7 @@ public final class SafepointCoordinator {
                             + " (the entry function must store llvm.addressofreturnaddress() at context offset "
                             + Mutator.ENTRY_SLOT + ")");
                 }
-                runs.add(new ThreadStack.Run(m.parkedSlot, entrySlot + 8, SavedRegisters.framePointerBelow(m.parkedSlot)));
+                runs.add(new ThreadStack.Run(m.parkedSlot, entrySlot + 8, savedAt(m.parkedSlot)));
             } else if (m.state != Mutator.State.IN_NATIVE) {
                 outside++;
                 continue;
@@ -643,32 +771,32 @@ public final class SafepointCoordinator {
                             + ", not above it (the entry function must store llvm.addressofreturnaddress() at context offset "
                             + Mutator.ENTRY_SLOT + ")");
                 }
-                // The exit function keeps a frame pointer: the JIT frame's RBP is just below the slot.
-                runs.add(new ThreadStack.Run(e.exitSlot(), e.entrySlot() + 8, SavedRegisters.framePointerBelow(e.exitSlot())));
+                // The exit function saved the JIT frame's registers as the poll's plan says (or keeps
+                // a frame pointer: its RBP is just below the slot).
+                runs.add(new ThreadStack.Run(e.exitSlot(), e.entrySlot() + 8, savedAt(e.exitSlot())));
             }
-            // The thread's own stack from the innermost saved RBP up to its outermost entry:
+            // The thread's own stack from the lowest saved register up to its outermost entry:
             // mapped, and not written by the thread until it resumes.
             long low = runs.getFirst().returnAddressSlot() - 8;
+            for (ThreadStack.Run run : runs) {
+                low = Math.min(low, run.registers().lowestSlot());
+            }
             long high = runs.getLast().entrySp();
             MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(high - low);
             stopped.add(m);
             stacks.add(new ThreadStack(memory, runs));
         }
-        return new StoppedWorld(List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
+        return new StoppedWorld(this, List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
     }
 
+    /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */
     private Mutator mutatorOf(MemorySegment context) {
         long index = context.reinterpret(Mutator.CLIENT_AREA).get(ValueLayout.JAVA_LONG, Mutator.INDEX);
-        lock.lock();
-        try {
-            for (Mutator m : mutators) {
-                if (m.index == index && m.context.address() == context.address()) {
-                    m.checkThread();
-                    return m;
-                }
+        for (Mutator m : attached) {
+            if (m.index == index && m.context.address() == context.address()) {
+                m.checkThread();
+                return m;
             }
-        } finally {
-            lock.unlock();
         }
         throw new IllegalStateException("a call from an unknown context block 0x" + Long.toHexString(context.address()));
     }

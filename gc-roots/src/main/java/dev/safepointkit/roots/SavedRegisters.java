@@ -40,6 +40,17 @@ public final class SavedRegisters {
         return dwarf >= 0 && dwarf < DWARF_REGISTERS ? slots[dwarf] : -1;
     }
 
+    /** The lowest stack address of a save slot, or {@code Long.MAX_VALUE} when nothing is saved. */
+    long lowestSlot() {
+        long low = Long.MAX_VALUE;
+        for (long slot : slots) {
+            if (slot >= 0) {
+                low = Math.min(low, slot);
+            }
+        }
+        return low;
+    }
+
     /**
      * What a poll or exit that saved no register leaves: a walk then fails on a register root or
      * a dynamic frame in the run's innermost frame.

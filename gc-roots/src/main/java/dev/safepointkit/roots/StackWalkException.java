@@ -17,4 +17,14 @@ public class StackWalkException extends Exception {
     public StackWalkException(String message) {
         super(message);
     }
+
+    /**
+     * Creates the exception with its cause.
+     *
+     * @param message what could not be walked, naming the frame or the run
+     * @param cause what failed underneath (a cross-check unwinder's own failure)
+     */
+    public StackWalkException(String message, Throwable cause) {
+        super(message, cause);
+    }
 }

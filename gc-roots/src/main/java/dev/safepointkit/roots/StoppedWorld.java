@@ -15,13 +15,38 @@ public final class StoppedWorld {
     private final long requestedNanos;
     private final long stoppedNanos;
     private JitStackWalker validatedBy;
+    /** The coordinator whose stop this is, and the thread that runs its action. */
+    private final SafepointCoordinator coordinator;
+    private final Thread collector;
+    /** Cleared by the coordinator when the action returns, before any mutator resumes. */
+    private volatile boolean inProgress = true;
 
-    StoppedWorld(List<Mutator> parked, List<ThreadStack> stacks, int outside, long requestedNanos, long stoppedNanos) {
+    StoppedWorld(SafepointCoordinator coordinator, List<Mutator> parked, List<ThreadStack> stacks, int outside,
+            long requestedNanos, long stoppedNanos) {
+        this.coordinator = coordinator;
+        this.collector = Thread.currentThread();
         this.parked = parked;
         this.stacks = stacks;
         this.outside = outside;
         this.requestedNanos = requestedNanos;
         this.stoppedNanos = stoppedNanos;
+    }
+
+    /**
+     * Whether this is a stop of {@code coordinator} that is still in progress, asked on the thread
+     * that runs its action: only then are that coordinator's mutators stopped. Code that writes
+     * what running threads must not see half-done checks this first.
+     *
+     * @param coordinator the coordinator whose mutators must be stopped
+     * @return false once the action has returned, for another coordinator's stop, or on another thread
+     */
+    public boolean isStopOf(SafepointCoordinator coordinator) {
+        return inProgress && this.coordinator == coordinator && Thread.currentThread() == collector;
+    }
+
+    /** The action returned: the mutators are about to run again. */
+    void end() {
+        inProgress = false;
     }
 
     /**

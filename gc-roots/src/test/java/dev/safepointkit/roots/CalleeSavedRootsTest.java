@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.ProcessUnwinder;
 import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
@@ -33,7 +34,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * frame pointers. Each level polls, and each poll moves every object and poisons the old copies:
  * a root the walk missed or resolved to the wrong slot reads poison, and the sum comes out wrong.
  * At each poll every frame's deopt values (in callee-saved registers where llc could) are read
- * back with {@link JitStackWalker#frameValue} and compared with what the IR passed.
+ * back with {@link JitStackWalker#frameValue} and compared with what the IR passed. Every walk
+ * runs with the debug cross-check against the process unwinder (libgcc, through the object's
+ * registered {@code .eh_frame}): the frame lists must agree at every poll.
  *
  * <p>The upcall runs on the JIT thread; its failures are kept and rethrown on the test thread.
  */
@@ -55,6 +58,7 @@ class CalleeSavedRootsTest {
     static Throwable failure;
     static int depth;
     static boolean deoptInRegisterDeep;
+    static int crossChecks;
 
     static void recordEntry(MemorySegment slot) {
         entrySlot = slot.address();
@@ -74,7 +78,11 @@ class CalleeSavedRootsTest {
         long end = entrySlot + 8;
         ThreadStack stack = new ThreadStack(MemorySegment.ofAddress(start - 64).reinterpret(end - start + 64), start, end,
                 SavedRegisters.savedByPoll(pollPlan, start));
-        JitStackWalker walker = new JitStackWalker(registry);
+        // The debug cross-check on: libgcc must find the same frames as the walker at every poll.
+        JitStackWalker walker = new JitStackWalker(registry, (slot, saved, known, out) -> {
+            crossChecks++;
+            return ProcessUnwinder.get().frames(slot, saved, known, out);
+        });
         walker.validate(stack);
         // The objects form one array (each level's object is its parent's + 16, computed after the
         // parent moved), so the whole space moves at once: same layout, new place.
@@ -131,6 +139,7 @@ class CalleeSavedRootsTest {
     void everyRootInACalleeSavedRegisterMovesAtEveryPollAndDeoptValuesReadBack(int chainDepth) throws Throwable {
         depth = chainDepth;
         deoptInRegisterDeep = false;
+        crossChecks = 0;
         failure = null;
         polls = 0;
         deepestRegisterRoot = -1;
@@ -166,6 +175,7 @@ class CalleeSavedRootsTest {
                 throw failure;
             }
             assertEquals(objects, polls, "one collection per level");
+            assertEquals(2 * polls, crossChecks, "the process unwinder agreed with the validation and the walk of every poll");
             assertTrue(roots >= (long) objects * (objects + 1) / 2, roots + " roots moved: each poll moves each level above it");
             assertEquals(expected, sum, "every object read through its relocated register roots");
             if (depth >= 3) {
@@ -173,6 +183,36 @@ class CalleeSavedRootsTest {
                 assertTrue(dynamicFrames > 0, "dynamic frames walked");
                 assertTrue(deoptInRegisterDeep, "deopt values read from callee-saved registers above the polling frame");
             }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void theCoordinatorTakesOnlyAPollPlanThatSavesRbpJustBelowTheSlot() throws Throwable {
+        registry = new SafepointRegistry();
+        LoadedObject[] loaded = new LoadedObject[1];
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            host.addListener(new RegistryListener(registry));
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    loaded[0] = object;
+                }
+            });
+            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(CalleeSavedRootsTest.class, "recordEntry",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(CalleeSavedRootsTest.class, "gcPollJava",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.load("csr-chain.o", MemorySegment.ofArray(Files.readAllBytes(
+                    Fixtures.projectRoot().resolve("fixtures/jit/x86_64/csr-chain.o"))));
+            SafepointCoordinator coordinator = new SafepointCoordinator(0);
+            coordinator.pollSaves(pollPlan(host.address("gc_poll").orElseThrow(), loaded[0]));   // every register, RBP at CFA-16
+            long sumDown = pollPlan(host.address("sum_down").orElseThrow(), loaded[0]);          // RBX, R14, R15 only
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> coordinator.pollSaves(sumDown));
+            assertTrue(e.getMessage().contains("does not save RBP at CFA-16"), e.getMessage());
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> coordinator.pollSaves(dev.safepointkit.registry.UnwindPlan.NONE));
+            assertTrue(e.getMessage().contains("registered without .eh_frame"), e.getMessage());
         }
     }
 
@@ -201,7 +241,7 @@ class CalleeSavedRootsTest {
         return 3 + (depth - n) % 5;
     }
 
-    /** The poll's plan at its call out, found by its record in the loaded object's stack maps. */
+    /** A function's plan at its first record (the poll's: at its call out), found in the loaded object's stack maps. */
     private static long pollPlan(long gcPoll, LoadedObject object) {
         for (StackMap map : object.stackMaps().orElseThrow().stackMaps()) {
             for (int f = 0; f < map.functionCount(); f++) {

@@ -34,6 +34,7 @@ class SafepointCoordinatorTest {
         final AtomicReference<Throwable> failure = new AtomicReference<>();
         volatile Mutator mutator;
         volatile long slot;
+        final AtomicBoolean interruptedAfterPoll = new AtomicBoolean();
 
         Spinner(SafepointCoordinator c, MemorySegment stack) {
             this(c, stack, 0);
@@ -59,6 +60,9 @@ class SafepointCoordinatorTest {
                                     Thread.sleep(lateMillis);
                                 }
                                 c.poll(m.context(), slot);
+                                if (Thread.currentThread().isInterrupted()) {
+                                    interruptedAfterPoll.set(true);
+                                }
                             }
                         }
                     }
@@ -73,6 +77,37 @@ class SafepointCoordinatorTest {
             if (failure.get() != null) {
                 throw new AssertionError("a spinner thread failed", failure.get());
             }
+        }
+    }
+
+    @Test
+    void anInterruptedParkedMutatorStaysParkedUntilTheStopEndsAndKeepsItsInterrupt() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(16);
+        try (Arena arena = Arena.ofShared()) {
+            Spinner s = new Spinner(c, arena.allocate(512, 16));
+            if (!s.inJit.await(10, TimeUnit.SECONDS)) {
+                s.rethrowFailure();
+                throw new AssertionError("the spinner did not reach JIT code within 10 s");
+            }
+            c.stopTheWorld(null, 0, world -> {
+                assertEquals(1, world.parked().size());
+                long before = s.iterations.get();
+                s.thread.interrupt();
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+                assertEquals(before, s.iterations.get(), "an interrupt let a parked mutator run during the stop");
+            });
+            long seen = s.iterations.get();
+            while (s.iterations.get() == seen && s.thread.isAlive()) {
+                Thread.onSpinWait();
+            }
+            s.quit.set(true);
+            s.thread.join();
+            s.rethrowFailure();
+            assertTrue(s.interruptedAfterPoll.get(), "the interrupt was lost");
         }
     }
 

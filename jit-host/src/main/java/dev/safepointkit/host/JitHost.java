@@ -344,7 +344,10 @@ public final class JitHost implements AutoCloseable {
             definers.remove(s, object.key());
             addresses.remove(s);
         }
-        callSites.replaceAll((symbol, sites) -> sites.stream().filter(site -> site.objectKey() != object.key()).toList());
+        // List.copyOf: a list that SymbolInfo need not copy again, so a caller can tell by
+        // identity whether a symbol's call sites changed.
+        callSites.replaceAll((symbol, sites) -> List.copyOf(
+                sites.stream().filter(site -> site.objectKey() != object.key()).toList()));
         callSites.values().removeIf(List::isEmpty);
     }
 
@@ -479,7 +482,8 @@ public final class JitHost implements AutoCloseable {
      * @param force unload even though other loaded objects still refer to its symbols; their calls
      *     into it then jump to unmapped memory, so only a caller that has made sure they will not
      *     run (or will be relinked) may force
-     * @throws JitLoadException if it is not loaded here, or if others refer to it and {@code force} is false
+     * @throws JitLoadException if it is not loaded here, or if {@code force} is false and others refer
+     *     to it or a listener refuses ({@link dev.safepointkit.events.JitEventListener#unloadRefusal})
      */
     public void unload(JitObject object, boolean force) throws JitLoadException {
         synchronized (lock) {
@@ -503,10 +507,60 @@ public final class JitHost implements AutoCloseable {
                     throw new JitLoadException(object.name() + ": still used by loaded code (" + String.join(", ", users)
                             + "); unload those first or force");
                 }
+                // A listener's own references (a patcher's stub or relinked calls) are not symbol
+                // uses the host can count: it says so itself.
+                Optional<String> refused = dispatcher.unloadRefusal(object.loaded());
+                if (refused.isPresent()) {
+                    throw new JitLoadException(object.name() + ": still reached (" + refused.get()
+                            + "); unload it through what leads into it, or force");
+                }
             }
             dispatcher.objectFreeing(object.loaded());
             unpublish(object);
             object.free();
+        }
+    }
+
+    /**
+     * An action that {@link #whileLoaded} runs with the host's lock held.
+     *
+     * @param <T> what it returns
+     * @param <X> what it may throw
+     */
+    @FunctionalInterface
+    public interface LoadedAction<T, X extends Exception> {
+        /**
+         * Runs with the host's lock held: no object is loaded or unloaded meanwhile.
+         *
+         * @return what the caller of {@link #whileLoaded} gets back
+         * @throws X its own failure, passed on unchanged
+         */
+        T run() throws X;
+    }
+
+    /**
+     * Runs {@code action} with the host's lock held if {@code object} is loaded, so that it stays
+     * loaded until the action returns. A code patcher makes a stub lead into an object this way:
+     * an {@link #unload} (which asks {@link dev.safepointkit.events.JitEventListener#unloadRefusal}
+     * under the same lock) then either comes after and is refused, or came before and this
+     * refuses. The action may take no lock that a thread holding a lock the host calls out under
+     * (a listener's) may wait for; it should be short: loads and unloads wait for it.
+     *
+     * @param object an object of this host
+     * @param action what to do while it is loaded
+     * @param <T> what the action returns
+     * @param <X> what it may throw
+     * @return what the action returned
+     * @throws JitLoadException if {@code object} is not loaded (any more); the action did not run
+     * @throws X what the action threw
+     */
+    public <T, X extends Exception> T whileLoaded(JitObject object, LoadedAction<T, X> action) throws JitLoadException, X {
+        synchronized (lock) {
+            if (objects.get(object.key()) != object) {
+                throw new JitLoadException(object.name() + ": not loaded by this host (key " + object.key()
+                        + "); it was unloaded");
+            }
+            return action.run();
         }
     }
 

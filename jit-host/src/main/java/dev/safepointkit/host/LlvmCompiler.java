@@ -332,50 +332,178 @@ public final class LlvmCompiler {
 
     /** Verifies, runs the passes and, when {@code codegen}, emits the object; else returns null. */
     private byte[] emitIn(Arena arena, String name, MemorySegment module, Options options, boolean codegen) throws Throwable {
-        MemorySegment message = arena.allocate(ADDR);
-        MemorySegment machine = MemorySegment.NULL;
+        String triple = tripleOf(arena, module);
+        MemorySegment machine = createMachine(arena, name, triple, options);
         try {
-            if ((int) verifyModule.invokeExact(module, LLVM_RETURN_STATUS_ACTION, message) != 0) {
-                throw new JitLoadException(name + ": the IR does not verify: " + takeMessage(message));
-            }
-            disposeMessage.invokeExact(message.get(ADDR, 0));
-            String triple = string((MemorySegment) getTarget.invokeExact(module));
-            if (triple.isEmpty()) {
-                triple = DEFAULT_TRIPLE;
-                setTarget.invokeExact(module, arena.allocateFrom(triple));
-            }
-            MemorySegment target = arena.allocate(ADDR);
-            if ((int) targetFromTriple.invokeExact(arena.allocateFrom(triple), target, message) != 0) {
-                throw new JitLoadException(name + ": no LLVM target for " + triple + ": " + takeMessage(message));
-            }
-            machine = (MemorySegment) createTargetMachine.invokeExact(target.get(ADDR, 0), arena.allocateFrom(triple),
-                    arena.allocateFrom(CPU), arena.allocateFrom(FEATURES), options.optLevel(), options.pic() ? 2 : 1,
-                    LLVM_CODE_MODEL_SMALL);
-            MemorySegment layout = (MemorySegment) createDataLayout.invokeExact(machine);
-            setDataLayout.invokeExact(module, layout);
-            disposeDataLayout.invokeExact(layout);
-            if (options.passes() != null && !options.passes().isBlank()) {
-                runPipeline(arena, name, module, options.passes(), machine);
-            }
-            if (!codegen) {
-                return null;
-            }
-            MemorySegment objectOut = arena.allocate(ADDR);
-            if ((int) emitToBuffer.invokeExact(machine, module, LLVM_OBJECT_FILE, message, objectOut) != 0) {
-                throw new JitLoadException(name + ": LLVM could not emit an object: " + takeMessage(message));
-            }
-            MemorySegment object = objectOut.get(ADDR, 0);
-            try {
-                long size = (long) bufferSize.invokeExact(object);
-                // The memory buffer holds exactly `size` bytes.
-                return ((MemorySegment) bufferStart.invokeExact(object)).reinterpret(size).toArray(ValueLayout.JAVA_BYTE);
-            } finally {
-                disposeBuffer.invokeExact(object);
-            }
+            return emitWith(arena, machine, name, module, options.passes(), codegen);
         } finally {
-            if (machine.address() != 0) {
-                disposeTargetMachine.invokeExact(machine);
+            disposeTargetMachine.invokeExact(machine);
+        }
+    }
+
+    /** The module's triple; a module without one gets {@link #DEFAULT_TRIPLE}. */
+    private String tripleOf(Arena arena, MemorySegment module) throws Throwable {
+        String triple = string((MemorySegment) getTarget.invokeExact(module));
+        if (triple.isEmpty()) {
+            triple = DEFAULT_TRIPLE;
+            setTarget.invokeExact(module, arena.allocateFrom(triple));
+        }
+        return triple;
+    }
+
+    private MemorySegment createMachine(Arena arena, String name, String triple, Options options) throws Throwable {
+        MemorySegment message = arena.allocate(ADDR);
+        MemorySegment target = arena.allocate(ADDR);
+        if ((int) targetFromTriple.invokeExact(arena.allocateFrom(triple), target, message) != 0) {
+            throw new JitLoadException(name + ": no LLVM target for " + triple + ": " + takeMessage(message));
+        }
+        return (MemorySegment) createTargetMachine.invokeExact(target.get(ADDR, 0), arena.allocateFrom(triple),
+                arena.allocateFrom(CPU), arena.allocateFrom(FEATURES), options.optLevel(), options.pic() ? 2 : 1,
+                LLVM_CODE_MODEL_SMALL);
+    }
+
+    /** Verifies {@code module}, gives it the machine's data layout, runs {@code passes} and, when {@code codegen}, emits it. */
+    private byte[] emitWith(Arena arena, MemorySegment machine, String name, MemorySegment module, String passes, boolean codegen)
+            throws Throwable {
+        MemorySegment message = arena.allocate(ADDR);
+        if ((int) verifyModule.invokeExact(module, LLVM_RETURN_STATUS_ACTION, message) != 0) {
+            throw new JitLoadException(name + ": the IR does not verify: " + takeMessage(message));
+        }
+        disposeMessage.invokeExact(message.get(ADDR, 0));
+        MemorySegment layout = (MemorySegment) createDataLayout.invokeExact(machine);
+        setDataLayout.invokeExact(module, layout);
+        disposeDataLayout.invokeExact(layout);
+        if (passes != null && !passes.isBlank()) {
+            runPipeline(arena, name, module, passes, machine);
+        }
+        if (!codegen) {
+            return null;
+        }
+        MemorySegment objectOut = arena.allocate(ADDR);
+        if ((int) emitToBuffer.invokeExact(machine, module, LLVM_OBJECT_FILE, message, objectOut) != 0) {
+            throw new JitLoadException(name + ": LLVM could not emit an object: " + takeMessage(message));
+        }
+        MemorySegment object = objectOut.get(ADDR, 0);
+        try {
+            long size = (long) bufferSize.invokeExact(object);
+            // The memory buffer holds exactly `size` bytes.
+            return ((MemorySegment) bufferStart.invokeExact(object)).reinterpret(size).toArray(ValueLayout.JAVA_BYTE);
+        } finally {
+            disposeBuffer.invokeExact(object);
+        }
+    }
+
+    /**
+     * A target machine kept for many compiles: {@link #emit} and {@link #optimize} create one per
+     * call, and with it the subtarget (the code generator's tables) that a compile of a small
+     * module spends much of its time building. One machine per triple and {@link Options} level
+     * and relocation model; its {@link Options#passes} are ignored (each call names its own).
+     * Every method is serialized with the compiler's other compiles (LLVM's target machines are
+     * not thread safe), so any thread may call it; {@link #close} frees it, after which it refuses.
+     */
+    public final class Machine implements AutoCloseable {
+        private final String triple;
+        private final Options options;
+        private MemorySegment machine;
+
+        private Machine(String triple, Options options, MemorySegment machine) {
+            this.triple = triple;
+            this.options = options;
+            this.machine = machine;
+        }
+
+        /** {@return the triple this machine compiles for} */
+        public String triple() {
+            return triple;
+        }
+
+        /** {@return the level and relocation model this machine compiles with} */
+        public Options options() {
+            return options;
+        }
+
+        /**
+         * As {@link LlvmCompiler#optimize}, with this machine: verifies {@code module} and runs
+         * {@code passes}, leaving the optimized IR in the module.
+         *
+         * @param name the module's name in messages
+         * @param module an {@code LLVMModuleRef} whose triple is this machine's, of a context the caller owns
+         * @param passes a new-pass-manager pipeline; null or blank for none
+         * @throws JitLoadException if the module's triple is another, it does not verify or a pass fails
+         * @throws IllegalStateException if the machine is closed
+         */
+        public void optimize(String name, MemorySegment module, String passes) throws JitLoadException {
+            run(name, module, passes, false);
+        }
+
+        /**
+         * As {@link LlvmCompiler#emit}, with this machine: verifies {@code module}, runs
+         * {@code passes} and emits an object.
+         *
+         * @param name the module's name in messages
+         * @param module an {@code LLVMModuleRef} whose triple is this machine's, of a context the caller owns
+         * @param passes a new-pass-manager pipeline run before code generation; null or blank for none
+         * @return the bytes of an ELF relocatable object
+         * @throws JitLoadException if the module's triple is another, it does not verify, a pass fails or code
+         *     generation fails
+         * @throws IllegalStateException if the machine is closed
+         */
+        public byte[] emit(String name, MemorySegment module, String passes) throws JitLoadException {
+            return run(name, module, passes, true);
+        }
+
+        private byte[] run(String name, MemorySegment module, String passes, boolean codegen) throws JitLoadException {
+            synchronized (LlvmCompiler.this) {
+                if (machine == null) {
+                    throw new IllegalStateException("the target machine for " + triple + " is closed");
+                }
+                try (Arena arena = Arena.ofConfined()) {
+                    String moduleTriple = tripleOf(arena, module);
+                    if (!moduleTriple.equals(triple)) {
+                        throw new JitLoadException(name + ": the module's triple is " + moduleTriple + ", the machine's " + triple);
+                    }
+                    return emitWith(arena, machine, name, module, passes, codegen);
+                } catch (JitLoadException e) {
+                    throw e;
+                } catch (Throwable t) {
+                    throw new JitLoadException(name + ": calling libLLVM failed: " + t, t);
+                }
             }
+        }
+
+        /** Frees the machine; later calls refuse. Idempotent. */
+        @Override
+        public void close() {
+            synchronized (LlvmCompiler.this) {
+                if (machine != null) {
+                    try {
+                        disposeTargetMachine.invokeExact(machine);
+                    } catch (Throwable t) {
+                        throw new IllegalStateException("freeing the target machine failed: " + t, t);
+                    } finally {
+                        machine = null;
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * A target machine for {@code triple} with the level and relocation model of {@code options},
+     * kept by the caller for many compiles. Any thread.
+     *
+     * @param triple a target triple, e.g. {@link #DEFAULT_TRIPLE}
+     * @param options the level and relocation model ({@link Options#passes} is ignored)
+     * @return the machine; the caller closes it
+     * @throws JitLoadException if LLVM has no target for {@code triple}
+     */
+    public synchronized Machine machine(String triple, Options options) throws JitLoadException {
+        try (Arena arena = Arena.ofConfined()) {
+            return new Machine(triple, options, createMachine(arena, triple, triple, options));
+        } catch (JitLoadException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new JitLoadException(triple + ": calling libLLVM failed: " + t, t);
         }
     }
 

@@ -178,15 +178,16 @@ final class ObjectChecks {
     /**
      * Checks a relocated {@code .eh_frame} before the unwinder is given it, the one check made
      * after mapping: the relocated bytes are what libgcc reads, and libgcc aborts the process on
-     * much of what it cannot read. The framing and the headers, not the call frame instructions
-     * (libgcc reads those only while unwinding through a frame): each record's 32-bit length
+     * much of what it cannot read, even though it reads most of it only later, while unwinding
+     * through a frame. Each record's 32-bit length
      * keeps it inside the section; no record is a zero terminator before the end (libgcc would
      * ignore everything after it); 64-bit lengths, which llc never writes, are refused; each
      * CIE has version 1 or 3 and an augmentation the host knows ({@code ""}, or {@code z}
      * followed by {@code P}, {@code L}, {@code R}, {@code S}) whose pointer encodings are
      * fixed-size, absolute or PC-relative; each FDE's CIE pointer leads back to a CIE of the
      * section, and its PC range lies inside {@code code}, so no object describes code it does
-     * not own; and the section is followed by the {@link EhFrameRegistration#TERMINATOR_BYTES}
+     * not own; each CIE's initial instructions and each FDE's program pass
+     * {@link #callFrameProgram}; and the section is followed by the {@link EhFrameRegistration#TERMINATOR_BYTES}
      * zero bytes libgcc stops at.
      *
      * @param withTerminator the section at its loaded address, followed by its terminator
@@ -196,7 +197,7 @@ final class ObjectChecks {
     static List<Fde> ehFrame(String object, MemorySegment withTerminator, MemorySegment code) throws JitLoadException {
         long size = withTerminator.byteSize() - EhFrameRegistration.TERMINATOR_BYTES;
         String where = object + ": " + EhFrameRegistration.SECTION_NAME + " of " + size + " bytes: ";
-        Map<Long, Integer> cieEncodings = new HashMap<>();   // CIE offset -> its FDEs' pointer encoding
+        Map<Long, Cie> cies = new HashMap<>();   // CIE offset -> what its FDEs need of it
         List<Fde> fdes = new ArrayList<>();
         long at = 0;
         while (at < size) {
@@ -220,24 +221,32 @@ final class ObjectChecks {
             EhCursor in = new EhCursor(where, withTerminator, at + 8, at + 4 + length);
             long id = Integer.toUnsignedLong(withTerminator.get(U32, at + 4));
             if (id == 0) {
-                cieEncodings.put(at, cieFdeEncoding(in, at));
+                Cie cie = cie(in, at);
+                cies.put(at, cie);
+                callFrameProgram(in, "the CIE at offset 0x" + Long.toHexString(at), cie);
             } else {
                 // The CIE pointer counts back from the field itself.
                 long cie = at + 4 - id;
-                Integer encoding = cieEncodings.get(cie);
-                if (encoding == null) {
+                Cie of = cies.get(cie);
+                if (of == null) {
                     throw new JitLoadException(where + "the FDE at offset 0x" + Long.toHexString(at) + " points to a CIE at "
                             + (cie < 0 ? "before the section" : "offset 0x" + Long.toHexString(cie))
                             + ", where no CIE of the section starts");
                 }
-                long begin = in.pointer(encoding);
-                long range = in.pointer(encoding & 0x0f);
+                long begin = in.pointer(of.fdeEncoding());
+                long range = in.pointer(of.fdeEncoding() & 0x0f);
                 if (Long.compareUnsigned(begin - code.address(), code.byteSize()) > 0
                         || Long.compareUnsigned(range, code.address() + code.byteSize() - begin) > 0) {
                     throw new JitLoadException(where + "the FDE at offset 0x" + Long.toHexString(at) + " describes [0x"
                             + Long.toHexString(begin) + ", +0x" + Long.toHexString(range) + "), outside the object's code "
                             + "[0x" + Long.toHexString(code.address()) + ", +0x" + Long.toHexString(code.byteSize()) + ")");
                 }
+                if (of.augmented()) {
+                    long dataLength = in.leb();
+                    in.need(dataLength);
+                    in.skip(dataLength);
+                }
+                callFrameProgram(in, "the FDE at offset 0x" + Long.toHexString(at), of);
                 fdes.add(new Fde(at, begin, range));
             }
             at += 4 + length;
@@ -248,8 +257,12 @@ final class ObjectChecks {
         return fdes;
     }
 
-    /** Reads a CIE's header after its id, checking what libgcc would read; returns its FDEs' pointer encoding. */
-    private static int cieFdeEncoding(EhCursor in, long cie) throws JitLoadException {
+    /** What an FDE's reading needs of its CIE. */
+    private record Cie(int fdeEncoding, boolean augmented) {
+    }
+
+    /** Reads a CIE's header after its id, checking what libgcc would read, up to its initial instructions. */
+    private static Cie cie(EhCursor in, long cie) throws JitLoadException {
         String what = "the CIE at offset 0x" + Long.toHexString(cie);
         int version = in.u8();
         if (version != 1 && version != 3) {
@@ -259,10 +272,7 @@ final class ObjectChecks {
         for (int c = in.u8(); c != 0; c = in.u8()) {
             augmentation.append((char) c);
         }
-        if (augmentation.isEmpty()) {
-            return DW_EH_PE_ABSPTR;
-        }
-        if (augmentation.charAt(0) != 'z') {
+        if (!augmentation.isEmpty() && augmentation.charAt(0) != 'z') {
             throw in.error(what + " has augmentation \"" + augmentation + "\", which does not start with 'z'");
         }
         in.leb();   // code alignment
@@ -271,6 +281,9 @@ final class ObjectChecks {
             in.u8();   // return address register
         } else {
             in.leb();
+        }
+        if (augmentation.isEmpty()) {
+            return new Cie(DW_EH_PE_ABSPTR, false);
         }
         long dataLength = in.leb();
         in.need(dataLength);
@@ -296,7 +309,68 @@ final class ObjectChecks {
         if (in.position() > dataEnd) {
             throw in.error(what + "'s augmentation data runs past the " + dataLength + " bytes its length gives");
         }
-        return fdeEncoding;
+        in.skip(dataEnd - in.position());
+        return new Cie(fdeEncoding, true);
+    }
+
+    /**
+     * Checks a call frame program, the rest of a CIE or FDE record, the way libgcc's interpreter
+     * will read it when an exception or {@code backtrace()} first unwinds through the code: it
+     * aborts the process on an opcode it does not know and reads past the record on an operand
+     * the record cuts off, and a {@code DW_CFA_restore_state} with nothing remembered makes it
+     * follow a null pointer. So every opcode must be one of DWARF's for x86-64 with all of its
+     * operands inside the record, and no state restored that the same program did not remember.
+     * The DWARF expression opcodes are refused: libgcc evaluates their expressions on a stack
+     * it does not bound-check and aborts on what it does not know, llc writes none on x86-64, and
+     * the host does not check expressions.
+     */
+    private static void callFrameProgram(EhCursor in, String what, Cie cie) throws JitLoadException {
+        int remembered = 0;
+        while (in.remaining() > 0) {
+            long at = in.position();
+            int op = in.u8();
+            switch (op & 0xc0) {
+                case 0x40, 0xc0 -> {   // DW_CFA_advance_loc, DW_CFA_restore: the operand is in the opcode
+                    continue;
+                }
+                case 0x80 -> {   // DW_CFA_offset
+                    in.leb();
+                    continue;
+                }
+                default -> {
+                }
+            }
+            switch (op) {
+                case 0x00, 0x0a -> {   // DW_CFA_nop, DW_CFA_remember_state
+                    if (op == 0x0a) {
+                        remembered++;
+                    }
+                }
+                case 0x01 -> in.pointer(checkedEncoding(in, what, "DW_CFA_set_loc", cie.fdeEncoding(), false));
+                case 0x02 -> in.fixed(1);
+                case 0x03 -> in.fixed(2);
+                case 0x04 -> in.fixed(4);
+                case 0x0b -> {   // DW_CFA_restore_state
+                    if (remembered == 0) {
+                        throw in.error(what + " has a DW_CFA_restore_state at offset 0x" + Long.toHexString(at)
+                                + " with no state remembered before it");
+                    }
+                    remembered--;
+                }
+                // register and offset, two registers, register and factored offset, GNU negative offset
+                case 0x05, 0x09, 0x0c, 0x11, 0x12, 0x14, 0x15, 0x2f -> {
+                    in.leb();
+                    in.leb();
+                }
+                // one register, an offset, or the GNU argument size
+                case 0x06, 0x07, 0x08, 0x0d, 0x0e, 0x13, 0x2e -> in.leb();
+                case 0x0f, 0x10, 0x16 -> throw in.error(what + " has a DWARF expression opcode 0x"
+                        + Integer.toHexString(op) + " at offset 0x" + Long.toHexString(at)
+                        + "; the host registers call frame programs without expressions");
+                default -> throw in.error(what + " has call frame opcode 0x" + Integer.toHexString(op) + " at offset 0x"
+                        + Long.toHexString(at) + ", which the unwinder does not know");
+            }
+        }
     }
 
     private static int checkedEncoding(EhCursor in, String what, String name, int encoding, boolean mayBeIndirect)
@@ -354,6 +428,20 @@ final class ObjectChecks {
                 throw error("the record ending at offset 0x" + Long.toHexString(end) + " is cut off at offset 0x"
                         + Long.toHexString(at) + ": " + Long.toUnsignedString(bytes) + " more bytes needed");
             }
+        }
+
+        long remaining() {
+            return end - at;
+        }
+
+        void skip(long bytes) throws JitLoadException {
+            need(bytes);
+            at += bytes;
+        }
+
+        /** An operand of {@code bytes} bytes, checked to lie in the record and skipped. */
+        void fixed(int bytes) throws JitLoadException {
+            skip(bytes);
         }
 
         int u8() throws JitLoadException {

@@ -11,6 +11,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.nio.file.Path;
@@ -81,6 +82,49 @@ class LlvmCompilerTest {
                     ValueLayout.ADDRESS)).invokeExact(obj);
             assertEquals(obj.address(), back.address());
             assertEquals(before + 1, POLLS.get());
+        }
+    }
+
+    /** A module of {@code ir} in a fresh context, through the C API the compiler binds; the context is returned second. */
+    private static MemorySegment[] parse(LlvmCompiler llvm, Arena arena, String name, String ir) throws Throwable {
+        var addr = ValueLayout.ADDRESS;
+        MemorySegment context = (MemorySegment) llvm.function("LLVMContextCreate", FunctionDescriptor.of(addr)).invokeExact();
+        MemorySegment text = arena.allocateFrom(ir);
+        MemorySegment buffer = (MemorySegment) llvm.function("LLVMCreateMemoryBufferWithMemoryRangeCopy",
+                FunctionDescriptor.of(addr, addr, ValueLayout.JAVA_LONG, addr)).invokeExact(text, text.byteSize() - 1, arena.allocateFrom(name));
+        MemorySegment out = arena.allocate(addr);
+        MemorySegment message = arena.allocate(addr);
+        int failed = (int) llvm.function("LLVMParseIRInContext", FunctionDescriptor.of(ValueLayout.JAVA_INT, addr, addr, addr, addr))
+                .invokeExact(context, buffer, out, message);
+        assertEquals(0, failed, name + " parses");
+        return new MemorySegment[] {out.get(addr, 0), context};
+    }
+
+    @Test
+    void aKeptMachineCompilesModuleAfterModuleAndRefusesOnceClosed() throws Throwable {
+        LlvmCompiler llvm = compiler();
+        MethodHandle disposeContext = llvm.function("LLVMContextDispose", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        try (Arena arena = Arena.ofConfined(); JitHost host = new JitHost()) {
+            LlvmCompiler.Machine machine = llvm.machine(LlvmCompiler.DEFAULT_TRIPLE, LlvmCompiler.Options.DEFAULT);
+            for (int k = 2; k <= 3; k++) {
+                MemorySegment[] m = parse(llvm, arena, "times" + k + ".ll", "define i64 @times" + k
+                        + "(i64 %x) {\nentry:\n  %a = mul i64 %x, 1\n  %r = mul i64 %a, " + k + "\n  ret i64 %r\n}\n");
+                machine.optimize("times" + k + ".ll", m[0], "default<O2>");
+                byte[] object = machine.emit("times" + k + ".ll", m[0], null);
+                disposeContext.invokeExact(m[1]);
+                host.load("times" + k + ".o", MemorySegment.ofArray(object));
+                long r = (long) host.downcall("times" + k, FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG))
+                        .invokeExact(7L);
+                assertEquals(7L * k, r, "module " + k + " on the same machine");
+            }
+            MemorySegment[] other = parse(llvm, arena, "arm.ll", "target triple = \"aarch64-unknown-linux-gnu\"\n"
+                    + "define void @f() {\n  ret void\n}\n");
+            JitLoadException wrongTriple = assertThrows(JitLoadException.class, () -> machine.emit("arm.ll", other[0], null));
+            assertTrue(wrongTriple.getMessage().contains("aarch64-unknown-linux-gnu"), wrongTriple.getMessage());
+            machine.close();
+            machine.close();
+            assertThrows(IllegalStateException.class, () -> machine.emit("arm.ll", other[0], null));
+            disposeContext.invokeExact(other[1]);
         }
     }
 

@@ -304,6 +304,50 @@ class ObjectChecksTest {
                 refusedEhFrame(15, 1, 0x7f));
     }
 
+    // The call frame programs, which libgcc interprets only when it first unwinds through the code:
+    // the first FDE's program is three DW_CFA_nop at offsets 0x29 to 0x2b.
+
+    @Test
+    void rejectsCallFrameOpcodeTheUnwinderDoesNotKnow() throws Exception {
+        // libgcc's execute_cfa_program reaches gcc_unreachable() on 0x3f: an abort at the first unwind.
+        assertEquals(EH_FRAME + "the FDE at offset 0x18 has call frame opcode 0x3f at offset 0x29, which the unwinder "
+                + "does not know", refusedEhFrame(0x29, 1, 0x3f));
+    }
+
+    @Test
+    void rejectsRestoreStateWithNothingRemembered() throws Exception {
+        assertEquals(EH_FRAME + "the FDE at offset 0x18 has a DW_CFA_restore_state at offset 0x29 with no state "
+                + "remembered before it", refusedEhFrame(0x29, 1, 0x0b));
+    }
+
+    @Test
+    void acceptsRestoreStateAfterRememberState() throws Exception {
+        byte[] bytes = ObjectEditor.of("math").sectionBytes(".eh_frame", 0x29, 2, 0x0b0a).bytes();
+        try (JitHost host = new JitHost()) {
+            host.unload(host.load("remembered.o", MemorySegment.ofArray(bytes)), false);
+        }
+    }
+
+    @Test
+    void rejectsCallFrameOperandCutOffByItsRecord() throws Exception {
+        // DW_CFA_advance_loc4 needs four bytes; the record has two left.
+        assertEquals(EH_FRAME + "the record ending at offset 0x2c is cut off at offset 0x2a: 4 more bytes needed",
+                refusedEhFrame(0x29, 1, 0x04));
+    }
+
+    @Test
+    void rejectsCallFrameExpressions() throws Exception {
+        assertEquals(EH_FRAME + "the FDE at offset 0x18 has a DWARF expression opcode 0xf at offset 0x29; the host "
+                + "registers call frame programs without expressions", refusedEhFrame(0x29, 1, 0x0f));
+    }
+
+    @Test
+    void rejectsCieInitialInstructionsTheUnwinderDoesNotKnow() throws Exception {
+        // The CIE's program is DW_CFA_def_cfa rsp+8, DW_CFA_offset rip, then two DW_CFA_nop at 0x16 and 0x17.
+        assertEquals(EH_FRAME + "the CIE at offset 0x0 has call frame opcode 0x3f at offset 0x17, which the unwinder "
+                + "does not know", refusedEhFrame(0x17, 1, 0x3f));
+    }
+
     @Test
     void rejectsFdeDescribingCodeOutsideTheObject() throws Exception {
         // The first FDE's pc_begin relocated to .text + 1 MiB: unwind information for code the object does not own.

@@ -1,14 +1,16 @@
 package dev.safepointkit.patch;
 
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -16,24 +18,46 @@ import java.util.concurrent.ConcurrentHashMap;
  * belong to a stub (directly or through a far-call trampoline), where each leads now, and which
  * wait for a safepoint because their rel32 is not 4-byte aligned.
  *
+ * <p>The sites of one function are kept together ({@link Group}), found once for each version of
+ * the host's list of the function's call sites, so a relink walks an array and hands all its
+ * writes to the {@link CodeWriter} at once: one check of every site and one batch of stores, each
+ * under one hold of the writer's lock.
+ *
  * <p>Threading: {@link #plan}, {@link SitePlan#apply} and {@link #applyPending} run under the
  * patcher's lock (applyPending also inside a stop); {@link #forget} runs on the host's unloading
  * thread, inside the host's lock, without the patcher's; queries from any thread. The maps are
- * concurrent for that reason; a site's {@code current} is volatile.
+ * concurrent for that reason; a site's {@code current}, {@code pendingTarget} and
+ * {@code forgotten} are volatile, written under the patcher's lock except {@code forgotten}.
  */
 final class CallSiteLinker {
     private final JitHost host;
     private final CodeWriter writer;
     /** Whether unaligned sites may wait for a safepoint: the patcher has a coordinator. */
     private final boolean canDefer;
+    /** Every site found, by the address of its rel32. */
     private final Map<Long, Site> sites = new ConcurrentHashMap<>();
-    /** Unaligned sites waiting for a safepoint: site address -> wanted target. */
-    private final Map<Long, Long> pending = new ConcurrentHashMap<>();
+    /** The sites of each declared function, by name. */
+    private final Map<String, Group> groups = new ConcurrentHashMap<>();
+    /**
+     * The waiting site found changed by someone else, and the bytes found there, when a stop last
+     * reported it: reported once, not at every stop while it stays so. Under the patcher's lock.
+     */
+    private String reportedChange;
+    /** The functions that have sites waiting for a safepoint (or had, until the next one). */
+    private final Set<String> waitingFunctions = ConcurrentHashMap.newKeySet();
 
     CallSiteLinker(JitHost host, CodeWriter writer, boolean canDefer) {
         this.host = host;
         this.writer = writer;
         this.canDefer = canDefer;
+    }
+
+    /**
+     * The sites of one function as found in one version of the host's list of its call sites
+     * ({@code source}, compared by identity: the host replaces the list whenever an object that
+     * calls the function is loaded or unloaded). Immutable once made.
+     */
+    private record Group(List<CallSite> source, Site[] sites, int foreign, boolean complete) {
     }
 
     /**
@@ -44,107 +68,260 @@ final class CallSiteLinker {
      * runs them any more. Changes nothing.
      */
     SitePlan plan(StubEntry e, long target) throws PatchException {
-        SitePlan plan = new SitePlan();
-        List<CallSite> known = host.symbol(e.name).map(s -> s.callSites()).orElse(List.of());
-        for (CallSite cs : known) {
-            if (!cs.isBranch()) {
-                continue;
-            }
-            Site s = sites.get(cs.address());
-            if (s == null) {
-                s = discover(cs, e);
-                if (s == null) {
-                    plan.foreign++;
-                    continue;
-                }
-            }
+        Group g = group(e);
+        SitePlan plan = new SitePlan(e.name, g.sites.length);
+        plan.foreign = g.foreign;
+        for (Site s : g.sites) {
             long want = target == 0 ? s.home : target;
             long disp = want - (s.address + 4);
             if (disp != (int) disp) {
                 want = s.home;
                 plan.outOfRange++;
             }
-            if (want == s.current) {
+            long current = s.current;
+            if (want == current) {
                 plan.unchanged.add(s);
             } else if (s.aligned()) {
-                if (!writer.isLiveCode(s.address - 1, 5)) {
-                    plan.unloading.add(s);
-                    continue;
-                }
-                byte[] now = writer.read(s.address - 1, 5);
-                if (!Arrays.equals(now, s.bytes(s.current))) {
-                    throw new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written,"
-                            + " no site of '%s' changed", s.describe(want), s.address - 1, X86Code.hex(s.bytes(s.current)),
-                            X86Code.hex(now), e.name));
-                }
-                plan.now.put(s, want);
+                plan.now[plan.nowCount] = s;
+                plan.nowFrom[plan.nowCount] = current;
+                plan.nowTo[plan.nowCount] = want;
+                plan.nowCount++;
             } else if (canDefer) {
-                plan.deferred.put(s, want);
+                plan.deferred[plan.deferredCount] = s;
+                plan.deferredTo[plan.deferredCount] = want;
+                plan.deferredCount++;
             } else {
                 plan.stayOnStub++;
             }
         }
+        plan.unloading = new boolean[plan.nowCount];
+        int wrong = writer.checkBranches(plan.now, plan.nowFrom, plan.nowCount, plan.unloading);
+        if (wrong >= 0) {
+            Site s = plan.now[wrong];
+            byte[] expected = s.bytes(plan.nowFrom[wrong]);
+            byte[] found = writer.read(s.address - 1, 5);
+            throw new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written,"
+                    + " no site of '%s' changed", s.describe(plan.nowTo[wrong]), s.address - 1, X86Code.hex(expected),
+                    X86Code.hex(found), e.name));
+        }
         return plan;
+    }
+
+    /** {@code e}'s sites, found again only when the host's list of them has changed. */
+    private Group group(StubEntry e) throws PatchException {
+        List<CallSite> known = host.symbol(e.name).map(s -> s.callSites()).orElse(List.of());
+        Group g = groups.get(e.name);
+        if (g != null && g.complete && (g.source == known || g.source.equals(known))) {
+            return g;
+        }
+        List<Site> found = new ArrayList<>(known.size());
+        int foreign = 0;
+        boolean complete = true;
+        for (CallSite cs : known) {
+            if (!cs.isBranch()) {
+                continue;
+            }
+            Site s = sites.get(cs.address());
+            if (s == null) {
+                if (!writer.isLiveCode(cs.address() - 1, 5)) {
+                    // Not (or no longer) loaded code: not counted, and looked at again next time.
+                    complete = false;
+                    foreign++;
+                    continue;
+                }
+                s = discover(cs, e);
+                if (s == null) {
+                    foreign++;
+                    continue;
+                }
+            }
+            found.add(s);
+        }
+        g = new Group(known, found.toArray(Site[]::new), foreign, complete);
+        groups.put(e.name, g);
+        return g;
     }
 
     /** The writes {@link #plan} decided on, applied under the same hold of the patcher's lock. */
     final class SitePlan {
-        final Map<Site, Long> now = new LinkedHashMap<>();
-        final Map<Site, Long> deferred = new LinkedHashMap<>();
+        final String function;
+        /** The aligned sites written now, [0, nowCount), from and to those targets. */
+        final Site[] now;
+        final long[] nowFrom;
+        final long[] nowTo;
+        int nowCount;
+        /** Set by the writer's check: the site's object is being unloaded. */
+        boolean[] unloading;
+        /** The unaligned sites that wait for a safepoint, [0, deferredCount), and their targets. */
+        final Site[] deferred;
+        final long[] deferredTo;
+        int deferredCount;
         final List<Site> unchanged = new ArrayList<>();
-        final List<Site> unloading = new ArrayList<>();
         int outOfRange;
         int stayOnStub;
         int foreign;
 
+        SitePlan(String function, int sites) {
+            this.function = function;
+            now = new Site[sites];
+            nowFrom = new long[sites];
+            nowTo = new long[sites];
+            deferred = new Site[sites];
+            deferredTo = new long[sites];
+        }
+
         RelinkReport apply() throws PatchException {
-            for (Site s : unloading) {
-                sites.remove(s.address);
-                pending.remove(s.address);
-            }
             for (Site s : unchanged) {
-                pending.remove(s.address);
+                s.setPendingTarget(0);
             }
-            int patched = 0;
             // The stores owe one core-serializing barrier between them, paid before any code is
-            // unmapped or at the next stop: the old targets stay mapped until then.
-            for (Map.Entry<Site, Long> w : now.entrySet()) {
-                Site s = w.getKey();
-                pending.remove(s.address);
-                if (rewriteUnlessUnloaded(s, w.getValue())) {
-                    patched++;
+            // unmapped or at the next stop: the old targets stay mapped until then. The writer
+            // checks every site again and writes all or none; a site whose object started
+            // unloading since the plan (or before it) is left alone, and flagged in unloading.
+            writer.writeBranches(now, nowFrom, nowTo, nowCount, true, unloading);
+            int patched = 0;
+            for (int i = 0; i < nowCount; i++) {
+                Site s = now[i];
+                if (unloading[i]) {
+                    drop(s);
+                    continue;
                 }
+                s.setPendingTarget(0);
+                s.setCurrent(nowTo[i]);
+                patched++;
             }
-            for (Map.Entry<Site, Long> d : deferred.entrySet()) {
-                pending.put(d.getKey().address, d.getValue());
+            if (deferredCount > 0) {
+                waitingFunctions.add(function);
             }
-            return new RelinkReport(patched, deferred.size(), unchanged.size(), outOfRange, stayOnStub, foreign);
+            for (int i = 0; i < deferredCount; i++) {
+                deferred[i].setPendingTarget(deferredTo[i]);
+            }
+            return new RelinkReport(patched, deferredCount, unchanged.size(), outOfRange, stayOnStub, foreign);
         }
     }
 
+    /** A site whose object is being unloaded: nothing runs it any more. */
+    private void drop(Site s) {
+        s.forgotten = true;
+        s.setPendingTarget(0);
+        sites.remove(s.address);
+    }
+
     /**
-     * Rewrites the sites that wait for a safepoint; the caller has stopped every mutator.
+     * Rewrites the sites that wait for a safepoint, all or nothing; the caller has stopped every
+     * mutator. When a waiting site is not as the patcher left it (someone else wrote there),
+     * nothing is written and every site still waits; that is reported in {@code refused} once (not
+     * again at later stops while the same bytes are found), and every address a waiting site leads
+     * to now, as the patcher left it or as its bytes say, goes into {@code pinned}: the stop's
+     * other work goes on, but code there must stay loaded.
      *
+     * @param refused gets the report of a changed site, the first time it is found so
+     * @param pinned gets the addresses the unwritten waiting sites lead to
      * @return how many were written
      */
-    int applyPending() throws PatchException {
+    int applyPending(List<PatchException> refused, List<Long> pinned) throws PatchException {
+        List<Site> waiting = new ArrayList<>();
+        List<String> functions = List.copyOf(waitingFunctions);
+        for (String f : functions) {
+            Group g = groups.get(f);
+            for (Site s : g == null ? new Site[0] : g.sites) {
+                if (s.pendingTarget != 0) {
+                    waiting.add(s);
+                }
+            }
+        }
         int n = 0;
-        for (Map.Entry<Long, Long> p : new ArrayList<>(pending.entrySet())) {
-            Site s = sites.get(p.getKey());
-            if (s != null && s.current != p.getValue()) {
-                writer.write(s.address - 1, s.bytes(s.current), s.bytes(p.getValue()), false, s.describe(p.getValue()));
-                s.current = p.getValue();
+        Site[] write = new Site[waiting.size()];
+        long[] from = new long[write.length];
+        long[] to = new long[write.length];
+        for (Site s : waiting) {
+            long want = s.pendingTarget;
+            if (!s.forgotten && s.current != want) {
+                write[n] = s;
+                from[n] = s.current;
+                to[n] = want;
                 n++;
             }
-            pending.remove(p.getKey());
         }
-        return n;
+        boolean[] skipped = new boolean[n];
+        int wrong = writer.checkBranches(write, from, n, skipped);
+        if (wrong >= 0) {
+            Site s = write[wrong];
+            byte[] found = writer.read(s.address - 1, 5);
+            String change = s.address + ":" + X86Code.hex(found);
+            if (!change.equals(reportedChange)) {
+                reportedChange = change;
+                refused.add(new PatchException(String.format("%s at 0x%x: expected [%s], found [%s]; nothing written,"
+                        + " every waiting site still waits, and what they lead to stays loaded",
+                        s.describe(to[wrong]), s.address - 1, X86Code.hex(s.bytes(from[wrong])), X86Code.hex(found))));
+            }
+            for (int i = 0; i < n; i++) {
+                pinned.add(from[i]);
+                leadsTo(write[i]).ifPresent(pinned::add);
+            }
+            return 0;
+        }
+        reportedChange = null;
+        writer.writeBranches(write, from, to, n, false, skipped);
+        int written = 0;
+        for (int i = 0; i < n; i++) {
+            if (!skipped[i]) {
+                write[i].setCurrent(to[i]);
+                written++;
+            }
+        }
+        for (Site s : waiting) {
+            s.setPendingTarget(0);
+        }
+        functions.forEach(waitingFunctions::remove);
+        return written;
+    }
+
+    /** Where the branch at {@code s} leads by its bytes now (past a far-call trampoline); empty if it is none. */
+    private Optional<Long> leadsTo(Site s) {
+        try {
+            byte[] b = writer.read(s.address - 1, 5);
+            int opcode = Byte.toUnsignedInt(b[0]);
+            if (opcode != X86Code.CALL_REL32 && opcode != X86Code.JMP_REL32) {
+                return Optional.empty();
+            }
+            long target = s.address + 4 + X86Code.getInt(b, 1);
+            return Optional.of(host.farCallTarget(target).orElse(target));
+        } catch (PatchException gone) {
+            return Optional.empty();   // its object is being unloaded: it leads nowhere any more
+        }
     }
 
     /** Forgets the sites in {@code object}, which the host is unloading. */
     void forget(LoadedObject object) {
-        sites.values().removeIf(s -> s.objectKey == object.key());
-        pending.keySet().removeIf(a -> !sites.containsKey(a));
+        sites.values().removeIf(s -> {
+            if (s.objectKey != object.key()) {
+                return false;
+            }
+            s.forgotten = true;
+            return true;
+        });
+    }
+
+    /**
+     * A site outside object {@code objectKey} that leads into {@code code} now, or will once a
+     * safepoint rewrites it, described; empty if none. Any thread.
+     */
+    Optional<String> siteInto(long objectKey, List<LoadedSection> code) {
+        for (Site s : sites.values()) {
+            if (s.forgotten || s.objectKey == objectKey) {
+                continue;
+            }
+            long current = s.current;
+            long pending = s.pendingTarget;
+            for (LoadedSection c : code) {
+                if (c.contains(current) || (pending != 0 && c.contains(pending))) {
+                    return Optional.of(String.format("%s at 0x%x leads to 0x%x in it", s.describe(current),
+                            s.address - 1, c.contains(current) ? current : pending));
+                }
+            }
+        }
+        return Optional.empty();
     }
 
     Optional<Long> siteTarget(long siteAddress) {
@@ -153,14 +330,20 @@ final class CallSiteLinker {
     }
 
     int pendingSites() {
-        return pending.size();
+        int n = 0;
+        for (String f : waitingFunctions) {
+            Group g = groups.get(f);
+            for (Site s : g == null ? new Site[0] : g.sites) {
+                if (s.pendingTarget != 0 && !s.forgotten) {
+                    n++;
+                }
+            }
+        }
+        return n;
     }
 
     /** Where {@code cs} leads now; a site of the stub if it leads to the stub, directly or through a far-call trampoline. */
     private Site discover(CallSite cs, StubEntry e) throws PatchException {
-        if (!writer.isLiveCode(cs.address() - 1, 5)) {
-            return null;
-        }
         byte[] b = writer.read(cs.address() - 1, 5);
         int opcode = Byte.toUnsignedInt(b[0]);
         if (opcode != X86Code.CALL_REL32 && opcode != X86Code.JMP_REL32) {
@@ -180,53 +363,60 @@ final class CallSiteLinker {
         return s;
     }
 
-    /**
-     * An aligned site's atomic rewrite, or nothing if its object started unloading since it was
-     * planned (the writer checks that and writes under one lock, which the unload takes too).
-     */
-    private boolean rewriteUnlessUnloaded(Site s, long want) throws PatchException {
-        if (writer.writeUnlessUnloaded(s.address - 1, s.bytes(s.current), s.bytes(want), s.describe(want)) == null) {
-            sites.remove(s.address);
-            return false;
-        }
-        s.current = want;
-        return true;
-    }
-
     /** A call or jmp rel32 that belongs to a stub; {@code address} is its rel32. */
-    private static final class Site {
-        final long address;
-        final long objectKey;
+    private static final class Site extends CodeWriter.BranchSite {
         final String symbol;
-        final byte opcode;
         /** Where it led when the patcher first saw it: the stub, or the far-call trampoline to it. */
         final long home;
         volatile long current;
+        /** Where it is to lead once a safepoint rewrites it; 0 when it waits for none. */
+        volatile long pendingTarget;
+        /** Set once its object is being unloaded. */
+        volatile boolean forgotten;
+
+        private static final VarHandle CURRENT;
+        private static final VarHandle PENDING_TARGET;
+
+        static {
+            try {
+                MethodHandles.Lookup l = MethodHandles.lookup();
+                CURRENT = l.findVarHandle(Site.class, "current", long.class);
+                PENDING_TARGET = l.findVarHandle(Site.class, "pendingTarget", long.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        /**
+         * Release stores: the patcher's lock orders its own reads, and a reader on another
+         * thread ({@code siteTarget}, {@code pendingSites}) needs the value and what was written
+         * before it, not a full fence per site.
+         */
+        void setCurrent(long target) {
+            CURRENT.setRelease(this, target);
+        }
+
+        void setPendingTarget(long target) {
+            PENDING_TARGET.setRelease(this, target);
+        }
 
         Site(long address, long objectKey, String symbol, byte opcode, long home) {
-            this.address = address;
-            this.objectKey = objectKey;
+            super(address, objectKey, opcode);
             this.symbol = symbol;
-            this.opcode = opcode;
             this.home = home;
             this.current = home;
         }
 
-        boolean aligned() {
-            return address % 4 == 0;
-        }
-
-        String describe(long want) {
+        /** The patch log's text for this site's write to {@code want}. */
+        @Override
+        public String describe(long want) {
             return (opcode == (byte) X86Code.CALL_REL32 ? "call" : "jmp") + " to " + symbol
                     + (want == home ? " via its stub" : " direct");
         }
 
         /** The five bytes of the instruction when it leads to {@code target}. */
         byte[] bytes(long target) {
-            byte[] b = new byte[5];
-            b[0] = opcode;
-            X86Code.putInt(b, 1, (int) (target - (address + 4)));
-            return b;
+            return X86Code.fromLong(X86Code.branchBytes(opcode, disp(target)), 5);
         }
     }
 }

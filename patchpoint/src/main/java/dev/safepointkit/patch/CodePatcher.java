@@ -2,6 +2,7 @@ package dev.safepointkit.patch;
 
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
@@ -45,6 +46,10 @@ import java.util.function.Consumer;
  *       {@link #callFromSled}, {@link #retargetSled} and {@link #restoreSled} always leave a
  *       whole, consistent sled.</li>
  * </ul>
+ *
+ * <p>What leads into code keeps it loaded: the host refuses a non-forced {@link JitHost#unload}
+ * of an object that a stub or a relinked call site leads into, naming the function (the host does
+ * not count those as uses); {@link #unload} moves them first.
  *
  * <p>Every write is checked against the bytes the patcher expects there (else nothing is written
  * and a {@link PatchException} says why) and kept in the {@link #patchLog}. Code is never made
@@ -106,13 +111,31 @@ public final class CodePatcher implements AutoCloseable {
             writer.objectLoaded(object);
         }
 
+        /**
+         * A stub or a relinked call site that leads into {@code object} would lead into unmapped
+         * code once it is gone: the host does not count them as uses, so the patcher refuses.
+         * Takes no lock (the host's is held): reads the volatile targets.
+         */
+        @Override
+        public Optional<String> unloadRefusal(LoadedObject object) {
+            Optional<String> reason = stillLeadsInto(object);
+            if (reason.isEmpty()) {
+                // Paid here, where a failure refuses the unload: objectFreeing cannot.
+                writer.serializePending();
+            }
+            return reason;
+        }
+
         @Override
         public void objectFreeing(LoadedObject object) {
-            writer.objectFreeing(object);
-            linker.forget(object);
-            sleds.forget(object);
-            if (closed) {
-                freeStubsOnceUncalled(object.key());
+            try {
+                writer.objectFreeing(object);
+            } finally {
+                linker.forget(object);
+                sleds.forget(object);
+                if (closed) {
+                    freeStubsOnceUncalled(object.key());
+                }
             }
         }
     };
@@ -205,8 +228,10 @@ public final class CodePatcher implements AutoCloseable {
             if (stubs.contains(name)) {
                 throw new JitLoadException("'" + name + "' is already declared");
             }
-            // The entry exists before the name is published: once the host has the symbol, a
-            // concurrent load can link to the stub and call it, and resolve must find the entry.
+            // The entry is findable by id before the host has the symbol: from then a concurrent
+            // load can link to the stub and call it, and resolve must find the entry. By name only
+            // after the host accepted: a refused declare leaves nothing that compile, relink or a
+            // later declare (which reuses the slot) could find.
             StubEntry e = stubs.add(name, compiler, fallback);
             try {
                 host.defineIndirectSymbol(name, MemorySegment.ofAddress(e.address()));
@@ -214,6 +239,7 @@ public final class CodePatcher implements AutoCloseable {
                 stubs.removeLast(e);
                 throw ex;
             }
+            stubs.publish(e);
             return e;
         } finally {
             lock.unlock();
@@ -244,18 +270,20 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public long compile(String name) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
-            if (e.body == 0) {
-                install(e, runCompiler(e));
+            StubEntry e = entry(name);
+            try {
+                if (e.body == 0) {
+                    install(e, runCompiler(e));
+                }
+                return e.body;
+            } catch (PatchException ex) {
+                throw ex;
+            } catch (Exception ex) {
+                throw new PatchException("compiling '" + name + "' failed: " + ex.getMessage(), ex);
             }
-            return e.body;
-        } catch (PatchException ex) {
-            throw ex;
-        } catch (Exception ex) {
-            throw new PatchException("compiling '" + name + "' failed: " + ex.getMessage(), ex);
         } finally {
             lock.unlock();
         }
@@ -305,17 +333,28 @@ public final class CodePatcher implements AutoCloseable {
 
     /**
      * Points the stub, then its sites, at the body {@code object} defines. All or nothing: every
-     * site is checked before the stub or any site changes. Holds the lock.
+     * site is checked before the stub or any site changes. Holds the lock, and takes the host's
+     * while it writes ({@code JitHost.whileLoaded}): a non-forced {@code host.unload} asks the
+     * patcher's listener under that lock whether anything leads into the object, so it either
+     * sees the stub lead there and is refused, or has unloaded the object before, and then this
+     * refuses.
      */
     private RelinkReport install(StubEntry e, JitObject object) throws PatchException {
         long body = bodyIn(object, e.name);
         CallSiteLinker.SitePlan plan = linker.plan(e, body);
         // A body again: a retired object that came back must not be freed under its callers.
         reclaimer.revive(object);
-        e.setTarget(body);
-        e.body = body;
-        e.bodyObject = object;
-        return plan.apply();
+        try {
+            return host.whileLoaded(object, () -> {
+                e.setTarget(body);
+                e.body = body;
+                e.bodyObject = object;
+                return plan.apply();
+            });
+        } catch (JitLoadException gone) {
+            throw new PatchException("'" + e.name + "' cannot lead into " + object.name() + ": "
+                    + gone.getMessage(), gone);
+        }
     }
 
     private static long bodyIn(JitObject object, String name) throws PatchException {
@@ -327,8 +366,13 @@ public final class CodePatcher implements AutoCloseable {
         return s.address();
     }
 
+    /** Holds the lock: the entry found is a declared function until the lock is released. */
     private StubEntry entry(String name) {
-        return stubs.byName(name).orElseThrow(() -> new IllegalArgumentException("'" + name + "' is not declared"));
+        StubEntry e = stubs.byName(name).orElseThrow(() -> new IllegalArgumentException("'" + name + "' is not declared"));
+        if (!stubs.isPublished(e)) {
+            throw new IllegalStateException("'" + name + "' has a stub entry that is not declared (id " + e.id + ")");
+        }
+        return e;
     }
 
     // ---- call sites ----------------------------------------------------------------------------
@@ -346,10 +390,10 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport relink(String name) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
+            StubEntry e = entry(name);
             return e.body == 0 ? new RelinkReport(0, 0, 0, 0, 0, 0) : linker.plan(e, e.body).apply();
         } finally {
             lock.unlock();
@@ -369,10 +413,10 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport unlink(String name) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
+            StubEntry e = entry(name);
             return linker.plan(e, 0).apply();
         } finally {
             lock.unlock();
@@ -394,10 +438,10 @@ public final class CodePatcher implements AutoCloseable {
      * @throws IllegalStateException if the patcher is closed
      */
     public RelinkReport redefine(String name, JitObject object) throws PatchException {
-        StubEntry e = entry(name);
         lock.lock();
         try {
             checkOpen();
+            StubEntry e = entry(name);
             JitObject old = e.bodyObject;
             RelinkReport r = install(e, object);
             retireIfUnused(old);
@@ -451,16 +495,29 @@ public final class CodePatcher implements AutoCloseable {
             }
             if (coordinator != null) {
                 reclaimer.retire(object);
+            } else {
+                // Unloaded below, outside the lock (the host's lock comes after it): until then no
+                // redefine or lazy compile may make it a body again.
+                reclaimer.markFreeing(object);
             }
         } finally {
             lock.unlock();
         }
         if (coordinator == null) {
-            host.unload(object, false);
-            return true;
+            try {
+                host.unload(object, false);
+            } finally {
+                lock.lock();
+                try {
+                    reclaimer.unloaded(object, host.objects().contains(object), false);
+                } finally {
+                    lock.unlock();
+                }
+            }
+            return !host.objects().contains(object);
         }
         safepoint();
-        return !retired().contains(object);
+        return !host.objects().contains(object);
     }
 
     /**
@@ -531,7 +588,9 @@ public final class CodePatcher implements AutoCloseable {
      * retired (unless it is gone from the host already), and the first failure is thrown.
      *
      * @return the number of objects freed
-     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws PatchException if a waiting site is not as the patcher left it: no waiting site is
+     *     written, all still wait; the retired objects are still freed, except those a waiting site
+     *     leads into; thrown once, not again at later stops while the same bytes are found there
      * @throws StackWalkException if the stop fails ({@link dev.safepointkit.roots.StopTimeoutException}
      *     when a mutator does not park in time), or a stopped stack cannot be walked
      * @throws JitLoadException if the host refuses to unload a freeable object; the others are
@@ -540,32 +599,62 @@ public final class CodePatcher implements AutoCloseable {
      */
     public int safepoint() throws PatchException, StackWalkException, JitLoadException {
         List<JitObject> free = new ArrayList<>();
+        List<PatchException> refused = new ArrayList<>();
         whileStopped("a safepoint", world -> {
-            applyPending(world);
-            free.addAll(reclaimer.freeable(world, site -> linker.siteTarget(site).isPresent()));
+            List<Long> pinned = new ArrayList<>();
+            try {
+                linker.applyPending(refused, pinned);
+            } finally {
+                writer.serializeAfterStop();
+            }
+            // A changed waiting site holds up its own batch only: what it leads to stays loaded.
+            free.addAll(reclaimer.freeable(world, site -> linker.siteTarget(site).isPresent(), pinned));
         });
         // Nothing leads into these any more and no thread runs them: unmap them, outside the
         // patcher's lock (the host's lock comes after the patcher's, and its listeners run inside).
         JitLoadException failed = null;
         int freed = 0;
-        for (JitObject o : free) {
-            try {
-                host.unload(o, false);
-                freed++;
-            } catch (JitLoadException e) {
-                if (failed == null) {
-                    failed = e;
-                } else {
-                    failed.addSuppressed(e);
-                }
-            } finally {
-                lock.lock();
+        int done = 0;
+        try {
+            for (; done < free.size(); done++) {
+                JitObject o = free.get(done);
+                boolean hostRefused = false;
                 try {
-                    reclaimer.unloaded(o, host.objects().contains(o));
+                    host.unload(o, false);
+                    freed++;
+                } catch (JitLoadException e) {
+                    hostRefused = true;
+                    if (failed == null) {
+                        failed = e;
+                    } else {
+                        failed.addSuppressed(e);
+                    }
                 } finally {
-                    lock.unlock();
+                    lock.lock();
+                    try {
+                        reclaimer.unloaded(o, host.objects().contains(o), hostRefused);
+                    } finally {
+                        lock.unlock();
+                    }
                 }
             }
+        } finally {
+            // Whatever went wrong (an error the host threw), none of these stays marked as being freed.
+            lock.lock();
+            try {
+                for (int k = done + 1; k < free.size(); k++) {
+                    reclaimer.unloaded(free.get(k), host.objects().contains(free.get(k)), false);
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+        if (!refused.isEmpty()) {
+            PatchException first = refused.getFirst();
+            if (failed != null) {
+                first.addSuppressed(failed);
+            }
+            throw first;
         }
         if (failed != null) {
             throw failed;
@@ -580,22 +669,36 @@ public final class CodePatcher implements AutoCloseable {
      *
      * @param world the stop in progress
      * @return the number of sites rewritten
-     * @throws PatchException if a waiting site is not as the patcher left it
+     * @throws PatchException if a waiting site is not as the patcher left it: nothing is written,
+     *     every site still waits (reported once while the same bytes are found there)
      * @throws IllegalArgumentException if {@code world} is null
-     * @throws IllegalStateException if the patcher is closed
+     * @throws IllegalStateException if the patcher is closed, or {@code world} is not a stop of
+     *     this patcher's coordinator in progress on this thread ({@link StoppedWorld#isStopOf})
      */
     public int applyPending(StoppedWorld world) throws PatchException {
         if (world == null) {
             throw new IllegalArgumentException("call inside a stop: pass its StoppedWorld");
         }
+        if (coordinator == null || !world.isStopOf(coordinator)) {
+            // Its mutators may be running: unaligned sites must not be written under them.
+            throw new IllegalStateException("applyPending needs a stop of this patcher's coordinator in progress, on"
+                    + " the thread that runs its action: this one " + (coordinator == null ? "has no coordinator"
+                    : "is over, another coordinator's, or runs on another thread"));
+        }
         lock.lock();
         try {
             checkOpen();
+            List<PatchException> refused = new ArrayList<>();
+            int written;
             try {
-                return linker.applyPending();
+                written = linker.applyPending(refused, new ArrayList<>());
             } finally {
                 writer.serializeAfterStop();
             }
+            if (!refused.isEmpty()) {
+                throw refused.getFirst();
+            }
+            return written;
         } finally {
             lock.unlock();
         }
@@ -644,7 +747,12 @@ public final class CodePatcher implements AutoCloseable {
      * @throws PatchException if the bytes at a patchpoint's offset are neither NOPs nor the call form
      */
     public List<Sled> sleds(JitObject object, long id) throws PatchException {
-        return sleds.find(object, id);
+        lock.lock();
+        try {
+            return sleds.find(object, id);   // records the bytes found: a write then expects them
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -658,7 +766,12 @@ public final class CodePatcher implements AutoCloseable {
      *     or the bytes there are not a sled of {@code numBytes}
      */
     public Sled sled(JitObject object, long id, int numBytes) throws PatchException {
-        return sleds.one(object, id, numBytes);
+        lock.lock();
+        try {
+            return sleds.one(object, id, numBytes);
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -851,6 +964,41 @@ public final class CodePatcher implements AutoCloseable {
             stubs.free();
             arena.close();
         }
+    }
+
+    /**
+     * What of the patcher's leads into {@code object}'s code: a stub (while it can be called: once
+     * closed, only while a loaded object other than this one refers to its function) or a call
+     * site in another object that was relinked there. Empty once the stubs are freed.
+     */
+    private Optional<String> stillLeadsInto(LoadedObject object) {
+        if (stubsFreed.get()) {
+            return Optional.empty();
+        }
+        List<LoadedSection> code = object.sections().stream().filter(LoadedSection::executable).toList();
+        for (StubEntry e : stubs.all()) {
+            if (!stubs.isPublished(e)) {
+                continue;
+            }
+            long target = e.target();
+            JitObject body = e.bodyObject;
+            boolean into = (body != null && body.key() == object.key()) || code.stream().anyMatch(s -> s.contains(target));
+            if (into && (!closed || calledFromOtherThan(e.name, object.key()))) {
+                return Optional.of(String.format("the stub of '%s' leads into it (0x%x); unload it with"
+                        + " CodePatcher.unload or redefine '%s' first", e.name, target, e.name));
+            }
+        }
+        Optional<String> site = linker.siteInto(object.key(), code);
+        return site.map(s -> s + " (relinked by the code patcher); unload it with CodePatcher.unload");
+    }
+
+    private boolean calledFromOtherThan(String name, long objectKey) {
+        for (JitObject o : host.objects()) {
+            if (o.key() != objectKey && o.referencedSymbols().contains(name)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private boolean refersToStub(JitObject o) {

@@ -25,6 +25,8 @@ final class CodeReclaimer {
     private final List<JitObject> retired = new ArrayList<>();
     /** Retired objects being unloaded now, outside the patcher's lock. */
     private final List<JitObject> freeing = new ArrayList<>();
+    /** Retired objects the host refused to unload, with the objects loaded at the time. */
+    private final java.util.Map<JitObject, List<JitObject>> refusedByHost = new java.util.HashMap<>();
 
     CodeReclaimer(JitHost host) {
         this.host = host;
@@ -48,6 +50,16 @@ final class CodeReclaimer {
         retired.remove(o);
     }
 
+    /**
+     * Marks {@code o} as being unloaded now, outside the patcher's lock, without a stop: until
+     * {@link #unloaded}, {@link #revive} refuses it.
+     */
+    void markFreeing(JitObject o) {
+        if (!freeing.contains(o)) {
+            freeing.add(o);
+        }
+    }
+
     boolean isRetired(JitObject o) {
         return retired.contains(o);
     }
@@ -67,8 +79,9 @@ final class CodeReclaimer {
      * (after an exit) the foreign call it makes. No scan can see that function reliably: a thread
      * in native may be running its instructions with no return address of its own on the stack.
      * So the call that the slot's return address follows is decoded instead: a {@code call rel32}
-     * (or one through the host's far-call trampoline) whose target is the first byte of a function
-     * of a loaded object, and whose site the patcher never rewrites. That function's object is
+     * (or one through the host's far-call trampoline) that the host linked (so the five bytes are
+     * known to be one instruction), whose target is the first byte of a function of a loaded
+     * object, and whose site the patcher never rewrites. That function's object is
      * running. A call that is not such (an indirect call, a call through a stub or a relinked site,
      * whose target may have changed since the call was made, a call to a runtime symbol) cannot be
      * pinned to one object: then no retired object is freed at this stop.
@@ -77,19 +90,25 @@ final class CodeReclaimer {
      * foreign code itself, and foreign code reached through an exit does not run a retired
      * object's code (it could reach one only through a raw address nothing tracks).
      *
+     * <p>Not candidates: an object the host refused to unload while the same objects are loaded
+     * ({@link #unloaded}), and one that holds an address in {@code pinned} (where a waiting call
+     * site the stop could not rewrite leads).
+     *
      * @param managedSite whether a call site (the address of its rel32) is one the patcher rewrites
+     * @param pinned code addresses that must stay loaded
      */
-    List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite) {
+    List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite, List<Long> pinned) {
+        List<JitObject> loaded = host.objects();
         List<JitObject> candidates = new ArrayList<>();
         for (JitObject o : retired) {
-            if (!freeing.contains(o)) {
+            List<JitObject> refusedAmong = refusedByHost.get(o);
+            if (!freeing.contains(o) && (refusedAmong == null || !refusedAmong.equals(loaded)) && !holdsAny(o, pinned)) {
                 candidates.add(o);
             }
         }
         if (candidates.isEmpty()) {
             return List.of();
         }
-        List<JitObject> loaded = host.objects();
         for (ThreadStack t : world.stacks()) {
             for (ThreadStack.Run run : t.runs()) {
                 JitObject below = calleeObject(t, run, loaded, managedSite);
@@ -138,11 +157,20 @@ final class CodeReclaimer {
         for (JitObject o : loaded) {
             for (EmittedFunction f : o.functions()) {
                 if (f.address() == target) {
-                    return o;
+                    // The five bytes are a call only if they start an instruction: known when the
+                    // host linked a branch there (else they may end a longer instruction before a
+                    // shorter call, an indirect one, that happens to look like this).
+                    return recordedBranch(f.name(), call + 1) ? o : null;
                 }
             }
         }
         return null;
+    }
+
+    /** Whether the host linked a call or jmp rel32 to {@code symbol} whose rel32 is at {@code rel32}. */
+    private boolean recordedBranch(String symbol, long rel32) {
+        return host.symbol(symbol).map(s -> s.callSites().stream().anyMatch(c -> c.address() == rel32 && c.isBranch()))
+                .orElse(false);
     }
 
     private static final int CALL_SIZE = 5;
@@ -158,27 +186,46 @@ final class CodeReclaimer {
         return null;
     }
 
-    /** After an attempt to unload {@code o}: tracked no more once it is gone from the host. */
-    void unloaded(JitObject o, boolean stillLoaded) {
+    /**
+     * After an attempt to unload {@code o}: tracked no more once it is gone from the host. One the
+     * host refused (other objects use its globals) is not tried again until the set of loaded
+     * objects has changed: its users are unloaded first, and a stop in between does not fail again.
+     */
+    void unloaded(JitObject o, boolean stillLoaded, boolean hostRefused) {
         freeing.remove(o);
         if (!stillLoaded) {
             retired.remove(o);
+            refusedByHost.remove(o);
+        } else if (hostRefused) {
+            refusedByHost.put(o, host.objects());
         }
     }
 
+    /** Whether an executable section of {@code o} holds one of {@code addresses}. */
+    private static boolean holdsAny(JitObject o, List<Long> addresses) {
+        for (long a : addresses) {
+            for (LoadedSection s : o.loaded().sections()) {
+                if (s.executable() && s.contains(a)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
     /**
-     * Whether a word on a stopped thread's stack (a return address) lies in {@code o}'s code. A
-     * conservative scan: a false match only delays the free. It covers each stack from the
-     * return-address slot the poll or exit recorded upwards; {@link #freeable} accounts for the
-     * function below it.
+     * Whether a word on a stopped thread's stack lies in {@code o}: a return address into its code,
+     * or a pointer into its data (a constant or a global a frame still uses). A conservative scan:
+     * a false match only delays the free. It covers each stack from the return-address slot the
+     * poll or exit recorded upwards; {@link #freeable} accounts for the function below it.
      */
     private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
-        List<LoadedSection> code = o.loaded().sections().stream().filter(LoadedSection::executable).toList();
+        List<LoadedSection> mapped = o.loaded().sections().stream().filter(s -> s.size() > 0).toList();
         for (ThreadStack t : world.stacks()) {
             MemorySegment m = t.memory();
             for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
                 long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
-                for (LoadedSection s : code) {
+                for (LoadedSection s : mapped) {
                     if (s.contains(word)) {
                         return true;
                     }

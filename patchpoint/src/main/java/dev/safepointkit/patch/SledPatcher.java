@@ -18,7 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * a write is always checked against them and always leaves a whole sled.
  *
  * <p>Threading: {@link #write} runs under the patcher's lock (and inside a stop unless the change
- * is one aligned word); {@link #forget} on the host's unloading thread; the rest from any thread.
+ * is one aligned word), and so do {@link #find} and {@link #one}, which record the bytes a write
+ * will expect; {@link #forget} on the host's unloading thread; the rest from any thread.
  */
 final class SledPatcher {
     private final CodeWriter writer;

@@ -148,6 +148,8 @@ final class StubBlock {
         MethodHandle xcr0 = linker.downcallHandle(MemorySegment.ofAddress(mapping.address() + XCR0_PROBE),
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG));
         try {
+            // xgetbv faults unless the OS enabled XSAVE, and leaf 0xD is garbage above the max leaf.
+            requireXsaveEnabled((long) cpuid.invokeExact(0, 0), (long) cpuid.invokeExact(1, 0));
             long xsaveFeatures = (long) cpuid.invokeExact(0xD, 1);
             if ((xsaveFeatures & 0b10) == 0) {
                 throw new IllegalStateException("lazy entries save the argument registers at full width with xsavec,"
@@ -192,6 +194,26 @@ final class StubBlock {
         0x5B,                                       // pop %rbx
         (byte) 0xC3,                                // ret
     };
+
+    /**
+     * Refuses, with a clear error instead of a SIGILL in {@code xgetbv} or sizes read from a leaf
+     * that does not exist, a processor or OS without what the reentry's {@code xsavec} needs.
+     *
+     * @param leaf0 CPUID leaf 0 as the probe returns it (ecx in the high half, eax in the low)
+     * @param leaf1 CPUID leaf 1, likewise
+     * @throws IllegalStateException if the maximum basic leaf is below 0xD or CPUID.1:ECX.OSXSAVE is 0
+     */
+    static void requireXsaveEnabled(long leaf0, long leaf1) {
+        long maxLeaf = leaf0 & 0xFFFF_FFFFL;
+        if (maxLeaf < 0xD) {
+            throw new IllegalStateException(String.format("lazy entries size the saved argument registers by CPUID"
+                    + " leaf 0xD, which this processor lacks (its maximum basic leaf is 0x%x)", maxLeaf));
+        }
+        if ((leaf1 >>> 32 & 1L << 27) == 0) {
+            throw new IllegalStateException("lazy entries save the argument registers with xsavec, which the OS has"
+                    + " not enabled (CPUID.1:ECX.OSXSAVE[bit 27] is 0; xgetbv would fault)");
+        }
+    }
 
     /** {@code long xcr0()}: {@code xgetbv} with ecx 0, edx:eax as one value. */
     private static final byte[] XCR0_PROBE_CODE = {

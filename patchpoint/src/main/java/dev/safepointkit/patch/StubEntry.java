@@ -8,6 +8,8 @@ import java.util.Optional;
  * The body fields are written under the patcher's lock and read anywhere (volatile).
  */
 final class StubEntry implements Stub {
+    /** The number its lazy entry passes to the resolver: its index in the stub table. */
+    final int id;
     final String name;
     final LazyCompiler compiler;
     final long fallback;
@@ -16,7 +18,8 @@ final class StubEntry implements Stub {
     volatile long body;
     volatile JitObject bodyObject;
 
-    StubEntry(String name, LazyCompiler compiler, long fallback, StubBlock block, int index) {
+    StubEntry(int id, String name, LazyCompiler compiler, long fallback, StubBlock block, int index) {
+        this.id = id;
         this.name = name;
         this.compiler = compiler;
         this.fallback = fallback;

@@ -12,9 +12,11 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * The declared functions and the stub blocks that hold their stubs, by id (dense from 0, the
  * number a lazy entry passes to the resolver) and by name.
  *
- * <p>Threading: {@link #add} and {@link #removeLast} are called under the patcher's lock;
- * lookups are safe from any thread, and an entry is findable by id before its name is published
- * in the host (the patcher adds it first), so a call through a new stub always finds it.
+ * <p>Threading: {@link #add}, {@link #publish} and {@link #removeLast} are called under the
+ * patcher's lock; lookups are safe from any thread. An entry is findable by id from {@link #add}
+ * on, before its name is defined in the host, so a call through a new stub always finds it; it
+ * is findable by name only once the host has accepted the name ({@link #publish}), so nothing can
+ * look up, compile into or relink an entry whose declare fails.
  */
 final class StubTable {
     private final long resolver;
@@ -32,16 +34,31 @@ final class StubTable {
         if (id % StubBlock.CAPACITY == 0 && blocks.size() * StubBlock.CAPACITY <= id) {
             blocks.add(new StubBlock(id, resolver));
         }
-        StubEntry e = new StubEntry(name, compiler, fallback, blocks.get(id / StubBlock.CAPACITY), id % StubBlock.CAPACITY);
+        StubEntry e = new StubEntry(id, name, compiler, fallback, blocks.get(id / StubBlock.CAPACITY), id % StubBlock.CAPACITY);
+        // The slot may have been used by an entry whose declare failed: the new one starts lazy.
+        e.setTarget(e.lazyEntry());
         byId.add(e);
-        byName.put(name, e);
         return e;
+    }
+
+    /** Makes {@code e}, which {@link #add} made, findable by name: the host accepted its name. */
+    void publish(StubEntry e) {
+        byName.put(e.name, e);
     }
 
     /** Takes back the entry {@link #add} just made (its name was refused); its stub stays unused. */
     void removeLast(StubEntry e) {
-        byId.remove(byId.size() - 1);
-        byName.remove(e.name);
+        if (byId.getLast() != e) {
+            throw new IllegalStateException(e.name + " is not the newest stub entry");
+        }
+        byId.removeLast();
+        byName.remove(e.name, e);
+        e.setTarget(e.lazyEntry());
+    }
+
+    /** Whether {@code e} is a declared function now: added, named in the host, and not taken back. */
+    boolean isPublished(StubEntry e) {
+        return byName.get(e.name) == e && e.id < byId.size() && byId.get(e.id) == e;
     }
 
     boolean contains(String name) {

@@ -159,6 +159,29 @@ final class X86Code {
         return (b[at] & 0xFF) | (b[at + 1] & 0xFF) << 8 | (b[at + 2] & 0xFF) << 16 | (b[at + 3] & 0xFF) << 24;
     }
 
+    /** The first {@code b.length <= 8} bytes of {@code b} as a little-endian long. */
+    static long toLong(byte[] b) {
+        long v = 0;
+        for (int i = b.length - 1; i >= 0; i--) {
+            v = v << 8 | Byte.toUnsignedLong(b[i]);
+        }
+        return v;
+    }
+
+    /** The low {@code length <= 8} bytes of {@code v}, little endian. */
+    static byte[] fromLong(long v, int length) {
+        byte[] b = new byte[length];
+        for (int i = 0; i < length; i++) {
+            b[i] = (byte) (v >>> (8 * i));
+        }
+        return b;
+    }
+
+    /** A {@code call}/{@code jmp rel32} ({@code opcode}, then {@code disp}) as the long {@link #toLong} gives for its 5 bytes. */
+    static long branchBytes(byte opcode, int disp) {
+        return Byte.toUnsignedLong(opcode) | Integer.toUnsignedLong(disp) << 8;
+    }
+
     static String hex(byte[] b) {
         StringBuilder s = new StringBuilder(b.length * 3);
         for (byte x : b) {

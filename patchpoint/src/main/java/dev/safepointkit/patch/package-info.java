@@ -12,7 +12,9 @@
  *   <li>{@code SledPatcher}: patchpoint sleds, always written whole.</li>
  *   <li>{@code CodeReclaimer}: retired code, freed at a stop that shows no stack runs it.</li>
  *   <li>{@code CodeWriter}: the one writer of code, through the host's writable aliases
- *       (W^X by double mapping), with the checks, the log and {@code CoreSync}'s membarrier.</li>
+ *       (W^X by double mapping), with the checks, the log ({@code PatchLog}) and
+ *       {@code CoreSync}'s membarrier. The call sites of one function reach it as one batch,
+ *       checked and written under one hold of its lock.</li>
  * </ul>
  *
  * <p>Lock order, outermost first; a thread holding one may take only those below it:
@@ -27,11 +29,17 @@
  *   <li>The patcher's lock ({@code CodePatcher.lock}, reentrant): guards every change to the
  *       stub table, the call-site linker, the sleds and the reclaimer.</li>
  *   <li>The host's lock (a load, an unload, {@code defineIndirectSymbol}): taken under the
- *       patcher's lock by declare and by lazy compiles; never the other way round. The patcher's
- *       listener runs inside the host's lock and takes no patcher lock; {@code safepoint()}
- *       unloads retired objects after releasing the patcher's lock.</li>
- *   <li>The code writer's lock (one per process): innermost. The listener takes it to forget an
- *       object's code before the host unmaps it.</li>
+ *       patcher's lock by declare, by lazy compiles and by every install of a body (the stub
+ *       and its sites are written inside {@code JitHost.whileLoaded}, so a direct non-forced
+ *       {@code host.unload} of the body cannot slip between its refusal check and the write);
+ *       never the other way round. The patcher's
+ *       listener runs inside the host's lock and takes no patcher lock (it answers the host's
+ *       {@code unloadRefusal} from volatile reads); {@code safepoint()} and {@code unload()} unload
+ *       objects after releasing the patcher's lock, having marked them as being freed under it so
+ *       that no redefine or lazy compile makes them a body in between.</li>
+ *   <li>The code writer's lock (one per process): innermost; nothing done under it takes a lock
+ *       (the alias lookups in the host read concurrent maps). The listener takes it to forget an object's
+ *       code before the host unmaps it.</li>
  * </ol>
  * Lock-free parts: a stub's slot is retargeted by one volatile 8-byte store and read by one
  * volatile load, both through a segment of a shared arena that the free closes before it unmaps

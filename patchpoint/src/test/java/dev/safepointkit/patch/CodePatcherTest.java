@@ -27,6 +27,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -182,6 +183,7 @@ class CodePatcherTest {
 
     @Test
     void theReentryHandsYmmAndZmmArgumentsOnAtFullWidth() throws Throwable {
+        PatchFixtures.requireAvx512();   // vec_caller.o and vec_body.o use zmm registers
         // vh(<4 x double>, <8 x double>, ...) takes its arguments in ymm0, zmm1, ymm2, ..., zmm7. The
         // compiler sets every bit of zmm0-7 before it returns into the reentry, so any lane the
         // reentry does not save is visibly lost.
@@ -399,6 +401,99 @@ class CodePatcherTest {
     }
 
     @Test
+    void aSafepointThatFindsAWaitingSiteChangedWritesNoneOfThem() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        long body = g.body().orElseThrow();
+        List<CallSite> unaligned = sitesOf("g", caller).stream().filter(s -> s.address() % 4 != 0).toList();
+        assertEquals(3, unaligned.size());
+        assertEquals(3, patcher.pendingSites());
+        CallSite tampered = unaligned.get(1);
+        long gStatic = host.address("g_static").orElseThrow();
+        rewriteBehindThePatchersBack(tampered.address(), gStatic);
+        long patches = patcher.patchCount();
+
+        PatchException refused = assertThrows(PatchException.class, patcher::safepoint);
+        assertTrue(refused.getMessage().contains("nothing written"), refused.getMessage());
+        assertEquals(patches, patcher.patchCount(), "no waiting site was written, not even those before the changed one");
+        assertEquals(3, patcher.pendingSites(), "all of them still wait");
+        for (CallSite s : unaligned) {
+            assertEquals(s == tampered ? gStatic : g.address(), PatchFixtures.branchTarget(s.address()));
+        }
+
+        // Put right, the next safepoint writes them all.
+        rewriteBehindThePatchersBack(tampered.address(), g.address());
+        patcher.safepoint();
+        assertEquals(0, patcher.pendingSites());
+        assertEquals(patches + 3, patcher.patchCount());
+        for (CallSite s : unaligned) {
+            assertEquals(body, PatchFixtures.branchTarget(s.address()));
+        }
+    }
+
+    @Test
+    void aCallerLoadedAfterARelinkHasItsSitesRelinkedByTheNext() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        patcher.safepoint();
+        long body = g.body().orElseThrow();
+        assertEquals(5, patcher.relink("g").unchanged());
+
+        host.defineUpcall("spk_poll", coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+        JitObject spin = PatchFixtures.load(host, "spin");
+        List<CallSite> spinSites = sitesOf("g", spin);
+        assertFalse(spinSites.isEmpty());
+        RelinkReport r = patcher.relink("g");
+        assertEquals(5, r.unchanged(), "lazy_caller's sites are where they were");
+        assertEquals(spinSites.size(), r.patched() + r.deferred(), "every site of spin.o is found: " + r);
+        patcher.safepoint();
+        for (CallSite s : spinSites) {
+            assertEquals(body, PatchFixtures.branchTarget(s.address()));
+        }
+
+        // And once spin.o is gone, its sites are no longer counted.
+        host.unload(spin, true);
+        RelinkReport after = patcher.unlink("g");
+        assertEquals(5, after.patched() + after.deferred(), "only lazy_caller's sites: " + after);
+    }
+
+    @Test
+    void thePatchLogKeepsTheNewestWritesWithTheirTextAndCountsAll() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        patcher.safepoint();
+        long before = patcher.patchCount();
+        assertEquals(5, before);
+        // Each unlink and relink rewrites the two aligned sites; the unaligned ones wait, and the
+        // relink that follows cancels their wait.
+        int rounds = PatchLog.CAPACITY / 4 + 100;
+        for (int i = 0; i < rounds; i++) {
+            patcher.unlink("g");
+            patcher.relink("g");
+        }
+        assertEquals(0, patcher.pendingSites());
+        assertEquals(before + 4L * rounds, patcher.patchCount(), "every write counted");
+        List<Patch> log = patcher.patchLog();
+        assertEquals(PatchLog.CAPACITY, log.size(), "only the newest are kept");
+        Patch last = log.getLast();
+        Patch back = log.get(log.size() - 3);
+        assertTrue(last.what().endsWith(" to g direct"), last.what());
+        assertTrue(last.whileRunning());
+        assertTrue(back.what().endsWith(" to g via its stub"), back.what());
+        long site = last.address() + 1;
+        assertEquals(last.before()[0], last.after()[0], "the opcode stays");
+        assertEquals(X86Code.getInt(back.after(), 1) + site + 4, X86Code.getInt(last.before(), 1) + site + 4,
+                "the relink starts from where the unlink left the site");
+        for (int i = 1; i < log.size(); i++) {
+            assertTrue(log.get(i - 1).nanoTime() <= log.get(i).nanoTime(), "oldest first");
+        }
+    }
+
+    @Test
     void aRetiredObjectThatBecomesTheBodyAgainIsNotFreed() throws Throwable {
         Stub g = patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "lazy_caller");
@@ -429,11 +524,9 @@ class CodePatcherTest {
         host.unload(v1, true);   // behind the patcher's back: freeing it at the next safepoint fails
         // Deleting v2 retires it too, and its safepoint tries to free both.
         assertThrows(JitLoadException.class, () -> patcher.unload(v2));
-        assertTrue(patcher.retired().contains(v2) || !host.objects().contains(v2),
-                "g_v2.o is neither freed nor retired: leaked");
-        patcher.safepoint();
-        assertFalse(host.objects().contains(v2), "g_v2.o is freed at the next safepoint at the latest");
-        assertEquals(List.of(), patcher.retired());
+        assertFalse(host.objects().contains(v2), "the other retired object is freed at the same safepoint");
+        assertEquals(List.of(), patcher.retired(), "g_v1.o, gone from the host, is tracked no more");
+        assertEquals(0, patcher.safepoint(), "nothing left to free");
         assertEquals(2L * 20 + 1, call("f0", 20));
     }
 
@@ -487,6 +580,69 @@ class CodePatcherTest {
                 FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
         patcher.declare("g", loads("g_v1"));
         return PatchFixtures.load(host, "spin");
+    }
+
+    @Test
+    void aSledRetargetQueuedBehindARestoreIsRefusedNotWrittenOverIt() throws Throwable {
+        JitObject spin = loadSpin();
+        Sled aligned = patcher.sled(spin, 78, 16);
+        assertTrue(SledPatcher.retargetIsAtomic(aligned), "sled_aligned's imm64 is 8-byte aligned");
+        long one = host.address("mark_one").orElseThrow();
+        long two = host.address("mark_two").orElseThrow();
+        patcher.callFromSled(aligned, one);
+        // A compile of another function holds the patcher's lock while a restore (inside its stop)
+        // and then a retarget queue behind it: the retarget must see the NOPs the restore wrote.
+        CountDownLatch compiling = new CountDownLatch(1);
+        CountDownLatch finish = new CountDownLatch(1);
+        patcher.declare("held", fn -> {
+            compiling.countDown();
+            finish.await(20, TimeUnit.SECONDS);
+            throw new IllegalStateException("no body: only the lock was wanted");
+        });
+        Thread holder = Thread.ofPlatform().start(() -> {
+            try {
+                patcher.compile("held");
+            } catch (PatchException expected) {
+                // the compiler's refusal
+            }
+        });
+        assertTrue(compiling.await(10, TimeUnit.SECONDS));
+        AtomicReference<Throwable> restored = new AtomicReference<>();
+        Thread restorer = Thread.ofPlatform().start(() -> {
+            try {
+                patcher.restoreSled(aligned);
+            } catch (Throwable t) {
+                restored.set(t);
+            }
+        });
+        awaitWaiting(restorer);
+        AtomicReference<Throwable> retargeted = new AtomicReference<>();
+        Thread retargeter = Thread.ofPlatform().start(() -> {
+            try {
+                patcher.retargetSled(aligned, two);
+            } catch (Throwable t) {
+                retargeted.set(t);
+            }
+        });
+        awaitWaiting(retargeter);
+        finish.countDown();
+        holder.join();
+        restorer.join();
+        retargeter.join();
+        assertEquals(null, restored.get());
+        assertTrue(retargeted.get() instanceof PatchException && retargeted.get().getMessage().contains("holds no call"),
+                "the retarget made its bytes from the sled as the restore left it: " + retargeted.get());
+        assertEquals(Optional.empty(), patcher.sledTarget(aligned), "the restore is not undone");
+    }
+
+    /** Waits until {@code t} is parked (on the patcher's lock, here), then a little longer. */
+    private static void awaitWaiting(Thread t) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (t.getState() != Thread.State.WAITING && t.getState() != Thread.State.TIMED_WAITING) {
+            assertTrue(System.nanoTime() < deadline, "timed out waiting for " + t);
+            Thread.sleep(1);
+        }
+        Thread.sleep(50);
     }
 
     @Test
@@ -701,6 +857,116 @@ class CodePatcherTest {
         assertEquals(1, freedWhileStopped, "no stopped thread runs g_polling.o: freed while the spinning thread is parked");
         assertFalse(host.objects().contains(polling));
         assertTrue(host.objects().contains(spin));
+        assertEquals(List.of(), failures);
+    }
+
+    @Test
+    void retiredCodeWhoseFrameLiesAboveThePollSlotIsNotFreed() throws Throwable {
+        // ptr_spin polls through g_relay.o's relay_poll, which calls g_polling.o's poll function by
+        // name. Parked there, the function below the slot is in g_polling.o (not retired), and
+        // g_relay.o, retired, has its frame above the slot: only the stack scan sees it.
+        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "ptr_spin");
+        JitObject polling = PatchFixtures.load(host, "g_polling");
+        JitObject relay = PatchFixtures.load(host, "g_relay");
+        patcher.redefine("g", relay);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(relay), patcher.retired());
+        long relayFunction = relay.loaded().symbol("relay_poll").orElseThrow().address();
+        MethodHandle spinFn = host.downcall("ptr_spin", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS));
+        MemorySegment go = arena.allocate(8, 8);
+        go.set(ValueLayout.JAVA_LONG, 0, 1);
+        CountDownLatch running = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    running.countDown();
+                    spinFn.invokeExact(m.context(), MemorySegment.ofAddress(relayFunction), go);
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileParked;
+        boolean loadedAfterStop;
+        long stopsBefore = coordinator.stops();
+        try {
+            assertTrue(running.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileParked = patcher.safepoint();
+            loadedAfterStop = host.objects().contains(relay);
+        } finally {
+            go.set(ValueLayout.JAVA_LONG, 0, 0);
+            mutatorThread.join();
+        }
+        assertTrue(loadedAfterStop, "g_relay.o was freed while a parked thread returns into relay_poll");
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(stopsBefore + 1, coordinator.stops(), "the thread was parked during the stop");
+        assertEquals(0, freedWhileParked, "the parked thread returns into relay_poll");
+        assertTrue(host.objects().contains(polling));
+        assertEquals(List.of(relay), patcher.retired());
+        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
+        assertFalse(host.objects().contains(relay));
+        assertEquals(List.of(), failures);
+    }
+
+    @Test
+    void aRetiredObjectWhoseDataAStoppedFrameStillPointsIntoIsNotFreed() throws Throwable {
+        // ptr_spin_held polls through g_polling.o's poll function, called by name, and keeps a
+        // pointer to g_relay.o's relay_running in its frame: no code of g_relay.o is on the stack,
+        // but the thread reads that word again once it resumes.
+        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "g_polling");
+        PatchFixtures.load(host, "ptr_spin_held");
+        JitObject relay = PatchFixtures.load(host, "g_relay");
+        patcher.redefine("g", relay);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(relay), patcher.retired());
+        MemorySegment running = MemorySegment.ofAddress(relay.loaded().symbol("relay_running").orElseThrow().address())
+                .reinterpret(8);   // a global of g_relay.o: 8 bytes, mapped while it is loaded
+        MethodHandle spinFn = host.downcall("ptr_spin_held", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS));
+        CountDownLatch started = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    started.countDown();
+                    spinFn.invokeExact(m.context(), running);
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileParked;
+        boolean loadedAfterStop;
+        try {
+            assertTrue(started.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileParked = patcher.safepoint();
+            loadedAfterStop = host.objects().contains(relay);
+        } finally {
+            if (host.objects().contains(relay)) {
+                running.set(ValueLayout.JAVA_LONG, 0, 0);
+            }
+            mutatorThread.join(5_000);
+        }
+        assertTrue(loadedAfterStop, "g_relay.o was freed while a stopped frame points into its data");
+        assertFalse(mutatorThread.isAlive());
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileParked);
+        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
+        assertFalse(host.objects().contains(relay));
         assertEquals(List.of(), failures);
     }
 

@@ -4,6 +4,7 @@ import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.stackmap.testing.Fixtures;
+import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -23,6 +24,21 @@ final class PatchFixtures {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * Skips the calling test on a processor without AVX-512 (the vector fixtures use zmm
+     * registers), but fails it when {@code CI=true}: CI runs on AVX-512 machines and must run it.
+     */
+    static void requireAvx512() {
+        LlvmTools.requireAvailable(() -> {
+            String flags = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("flags"))
+                    .findFirst().map(l -> l.substring(l.indexOf(':') + 1) + " ").orElse("");
+            if (!flags.contains(" avx512f ")) {
+                throw new Exception("this test needs a processor with AVX-512 (no avx512f in /proc/cpuinfo)");
+            }
+            return null;
+        });
     }
 
     static String source(String name) {

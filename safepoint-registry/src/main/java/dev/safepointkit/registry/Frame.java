@@ -170,6 +170,85 @@ public final class Frame {
     }
 
     /**
+     * How a walker steps from this safepoint's frame to its caller, in {@link UnwindPlan}'s codec,
+     * prepared at registration ({@link UnwindPlan#walkStep}): the unwind plan, with an RBP-based
+     * CFA of a static-size frame turned into RSP + frame size + 8; without {@code .eh_frame}, the
+     * frame size (registers then {@link UnwindPlan#UNDEFINED}) or, for a dynamic frame, its frame
+     * pointer. Only when {@link #hasSafepoint()}.
+     *
+     * @return the step, or {@link UnwindPlan#NONE} when the registry cannot say where the caller is
+     */
+    public long walkStep() {
+        return table.spWalk[2 * safepoint];
+    }
+
+    /**
+     * Whether the safepoint's roots were planned at registration: every GC-pointer slot of it is
+     * SP-relative, each is listed once ({@link #plannedBaseCount()} bases, then
+     * {@link #plannedDerivedCount()} derived ones), in the order a walker adding the record's
+     * pairs and then its gc-live allocas would find them. When not (register or RBP-relative
+     * roots, malformed pairs), read the record's locations. Only when {@link #hasSafepoint()}.
+     *
+     * @return true for a planned safepoint, also for a stackmap or patchpoint record (no roots)
+     */
+    public boolean hasRootPlan() {
+        return RootPlan.planned(table.spWalk[2 * safepoint + 1]);
+    }
+
+    /**
+     * The number of distinct base slots of a planned safepoint. Only when {@link #hasRootPlan()}.
+     *
+     * @return the count
+     */
+    public int plannedBaseCount() {
+        return RootPlan.baseCount(table.spWalk[2 * safepoint + 1]);
+    }
+
+    /**
+     * The number of distinct derived slots of a planned safepoint. Only when {@link #hasRootPlan()}.
+     *
+     * @return the count
+     */
+    public int plannedDerivedCount() {
+        return RootPlan.derivedCount(table.spWalk[2 * safepoint + 1]);
+    }
+
+    /**
+     * Base slot {@code i} of a planned safepoint. Only when {@link #hasRootPlan()}; the index is
+     * not checked.
+     *
+     * @param i in {@code [0, plannedBaseCount())}
+     * @return its offset from the frame's SP at the call
+     */
+    public int plannedBaseOffset(int i) {
+        return table.rootSlots[RootPlan.first(table.spWalk[2 * safepoint + 1]) + i];
+    }
+
+    /**
+     * Derived slot {@code i} of a planned safepoint. Only when {@link #hasRootPlan()}; the index is
+     * not checked.
+     *
+     * @param i in {@code [0, plannedDerivedCount())}
+     * @return its offset from the frame's SP at the call
+     */
+    public int plannedDerivedOffset(int i) {
+        long plan = table.spWalk[2 * safepoint + 1];
+        return table.rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i];
+    }
+
+    /**
+     * The base of derived slot {@code i} of a planned safepoint. Only when {@link #hasRootPlan()};
+     * the index is not checked.
+     *
+     * @param i in {@code [0, plannedDerivedCount())}
+     * @return an index in {@code [0, plannedBaseCount())}
+     */
+    public int plannedDerivedBase(int i) {
+        long plan = table.spWalk[2 * safepoint + 1];
+        return table.rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i + 1];
+    }
+
+    /**
      * The ID given to the statepoint, stackmap or patchpoint. Only when {@link #hasSafepoint()}.
      *
      * @return the record's 64-bit ID, to be read unsigned

@@ -1,9 +1,9 @@
 package dev.safepointkit.registry;
 
-import dev.safepointkit.stackmap.CallSiteRecord;
-import dev.safepointkit.stackmap.FunctionRecord;
-import dev.safepointkit.stackmap.Location;
+import dev.safepointkit.stackmap.FunctionCursor;
+import dev.safepointkit.stackmap.LocationCursor;
 import dev.safepointkit.stackmap.LocationKind;
+import dev.safepointkit.stackmap.RecordCursor;
 import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapFormatException;
 import dev.safepointkit.stackmap.StackMapSection;
@@ -12,8 +12,6 @@ import dev.safepointkit.stackmap.dwarf.CfiFormatException;
 import dev.safepointkit.stackmap.dwarf.CfiRow;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.util.ArrayList;
-import org.agrona.collections.IntArrayList;
-import org.agrona.collections.LongArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
@@ -56,6 +54,15 @@ final class ObjectTable {
     /** Each safepoint's {@link UnwindPlan}, or {@link UnwindPlan#NONE} for an object without {@code .eh_frame}. */
     final long[] spUnwind;
 
+    /**
+     * The walker's per-safepoint plan, two longs per safepoint side by side so a frame reads one
+     * cache line: [2i] how to reach the caller ({@link UnwindPlan#walkStep}), [2i + 1] its roots
+     * ({@link RootPlan}), whose entries are in {@link #rootSlots}.
+     */
+    final long[] spWalk;
+    /** The entries of the planned safepoints' root plans ({@link RootPlan}). */
+    final int[] rootSlots;
+
     // Locations.
     final byte[] locKind;
     final int[] locRegister;
@@ -71,8 +78,11 @@ final class ObjectTable {
      */
     private volatile boolean published;
 
+    /** Its slot in the registry's {@link ObjectSlots} while registered: writer only, under the registry's lock. */
+    int slot = -1;
+
     private ObjectTable(long key, String name, long codeStart, long codeEnd, List<FunctionSpan> functions,
-            long[] frameSizes, Decoded d, long[] unwind) {
+            long[] frameSizes, Columns c, long[] unwind) {
         this.key = key;
         this.name = name;
         this.codeStart = codeStart;
@@ -87,21 +97,29 @@ final class ObjectTable {
             fnName[i] = functions.get(i).name();
         }
         fnFrameSize = frameSizes;
-        spAddress = d.address.toLongArray();
-        spId = d.id.toLongArray();
-        spFunction = d.function.toIntArray();
-        spKind = d.kind.toArray(SafepointKind[]::new);
-        spFirstLocation = d.firstLocation.toIntArray();
-        spDeopt = d.deopt.toIntArray();
-        spPairs = d.pairs.toIntArray();
-        spAllocas = d.allocas.toIntArray();
-        spLive = d.live.toIntArray();
+        spAddress = c.address;
+        spId = c.id;
+        spFunction = c.function;
+        spKind = c.kind;
+        spFirstLocation = c.firstLocation;
+        spDeopt = c.deopt;
+        spPairs = c.pairs;
+        spAllocas = c.allocas;
+        spLive = c.live;
         spUnwind = unwind;
-        locKind = bytes(d.locKind);
-        locRegister = d.locRegister.toIntArray();
-        locOffset = d.locOffset.toIntArray();
-        locSize = d.locSize.toIntArray();
-        constants = d.constants;
+        int locations = c.locations;
+        locKind = Arrays.copyOf(c.locKind, locations);
+        locRegister = Arrays.copyOf(c.locRegister, locations);
+        locOffset = Arrays.copyOf(c.locOffset, locations);
+        locSize = Arrays.copyOf(c.locSize, locations);
+        constants = c.constants;
+        int safepoints = spAddress.length;
+        spWalk = new long[2 * safepoints];
+        for (int i = 0; i < safepoints; i++) {
+            spWalk[2 * i] = UnwindPlan.walkStep(unwind[i], frameSizes[spFunction[i]]);
+        }
+        rootSlots = RootPlan.build(safepoints, spKind, spFirstLocation, spDeopt, spPairs, spAllocas, locKind, locRegister, locOffset,
+                spWalk, 2, 1);
     }
 
     /**
@@ -116,64 +134,66 @@ final class ObjectTable {
     static ObjectTable decode(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
             List<FunctionSpan> spans, RecordClassifier classifier, EhFrame ehFrame) throws RegistryException {
         long codeEnd = codeStart + codeSize;
-        List<FunctionSpan> functions = new ArrayList<>(spans);
-        List<long[]> recordFunctions = new ArrayList<>();   // {address, stackSize}
+        FunctionCursor fn = new FunctionCursor();
+        List<FunctionSpan> functions = functionsOf(spans, stackMaps, fn);
+        long[] starts = startsOf(functions);
+        long[] frameSizes = new long[functions.size()];
+        Arrays.fill(frameSizes, FRAME_SIZE_UNKNOWN);
+        int records = 0;
         if (stackMaps != null) {
             for (StackMap map : stackMaps.stackMaps()) {
                 for (int f = 0; f < map.functionCount(); f++) {
-                    FunctionRecord fn = map.function(f);
-                    recordFunctions.add(new long[] {fn.functionAddress(), fn.stackSize()});
-                    final long address = fn.functionAddress();
-                    if (functions.stream().noneMatch(s -> s.start() == address)) {
-                        // A function known only from its stack map: its size is not known.
-                        functions.add(new FunctionSpan(null, address, 0));
-                    }
+                    map.function(f, fn);
+                    frameSizes[indexOf(starts, fn.functionAddress())] = fn.stackSize();
                 }
+                records += map.recordCount();
             }
         }
-        functions.sort(Comparator.comparingLong(FunctionSpan::start));
-        long[] frameSizes = new long[functions.size()];
-        Arrays.fill(frameSizes, FRAME_SIZE_UNKNOWN);
-        for (long[] rf : recordFunctions) {
-            frameSizes[indexOf(functions, rf[0])] = rf[1];
-        }
 
-        Decoded d = new Decoded();
+        // One pass over the records through cursors: each record's header and statepoint layout are
+        // read once, straight into arrays of the final size (locations trimmed at the end).
+        Columns c = new Columns(records);
         if (stackMaps != null) {
-            d.constantsFrom(stackMaps);
+            c.constantsFrom(stackMaps);
+            RecordCursor record = new RecordCursor();
+            LocationCursor location = new LocationCursor();
             int constantBase = 0;
             for (StackMap map : stackMaps.stackMaps()) {
                 for (int f = 0; f < map.functionCount(); f++) {
-                    FunctionRecord fn = map.function(f);
-                    int function = indexOf(functions, fn.functionAddress());
+                    map.function(f, fn);
+                    int function = indexOf(starts, fn.functionAddress());
                     for (int r = 0; r < fn.recordCount(); r++) {
-                        CallSiteRecord record = fn.record(r);
+                        fn.record(r, record);
                         long address = fn.functionAddress() + record.instructionOffset();
                         if (Long.compareUnsigned(address - codeStart, codeSize) >= 0 && address != codeEnd) {
                             throw new RegistryException(name + ": stack map record " + Long.toUnsignedString(record.id())
                                     + " at 0x" + Long.toHexString(address) + " lies outside the code [0x"
                                     + Long.toHexString(codeStart) + ", 0x" + Long.toHexString(codeEnd) + ")");
                         }
-                        d.add(record, address, function, classifier.classify(record), constantBase, name);
+                        c.add(map, record, location, address, function, classifier, constantBase, name);
                     }
                 }
                 constantBase += map.constantCount();
             }
         }
-        long[] unwind = new long[d.address.size()];
+        long[] unwind = new long[records];
         if (ehFrame != null) {
             for (int i = 0; i < unwind.length; i++) {
-                int fn = d.function.getInt(i);
-                unwind[i] = plan(name, ehFrame, d.address.getLong(i), functions.get(fn), frameSizes[fn]);
+                int f = c.function[i];
+                unwind[i] = plan(name, ehFrame, c.address[i], functions.get(f), frameSizes[f]);
             }
         }
-        ObjectTable table = new ObjectTable(key, name, codeStart, codeEnd, functions, frameSizes, d, unwind);
+        ObjectTable table = new ObjectTable(key, name, codeStart, codeEnd, functions, frameSizes, c, unwind);
         if (table.safepointCount() >= SafepointTable.MAX_SAFEPOINTS_PER_OBJECT) {
             throw new RegistryException(name + ": " + table.safepointCount() + " safepoints; at most "
                     + (SafepointTable.MAX_SAFEPOINTS_PER_OBJECT - 1) + " per object");
         }
-        long[] sorted = table.spAddress.clone();
-        Arrays.sort(sorted);
+        long[] sorted = table.spAddress;
+        if (!strictlyIncreasing(sorted)) {
+            // LLVM emits a function's records in address order, so this sort is the rare case.
+            sorted = sorted.clone();
+            Arrays.sort(sorted);
+        }
         for (int i = 1; i < sorted.length; i++) {
             if (sorted[i] == sorted[i - 1]) {
                 throw new RegistryException(name + ": two stack map records share the return address 0x"
@@ -181,6 +201,48 @@ final class ObjectTable {
             }
         }
         return table;
+    }
+
+    /** {@code spans} and the functions known only from the stack maps (size 0), sorted by start. */
+    private static List<FunctionSpan> functionsOf(List<FunctionSpan> spans, StackMapSection stackMaps, FunctionCursor fn) {
+        List<FunctionSpan> functions = new ArrayList<>(spans);
+        functions.sort(Comparator.comparingLong(FunctionSpan::start));
+        if (stackMaps == null) {
+            return functions;
+        }
+        int known = functions.size();
+        long[] knownStarts = startsOf(functions);
+        for (StackMap map : stackMaps.stackMaps()) {
+            for (int f = 0; f < map.functionCount(); f++) {
+                long address = map.function(f, fn).functionAddress();
+                if (Sorted.indexOf(knownStarts, known, address) < 0 && !addedAfter(functions, known, address)) {
+                    // A function known only from its stack map: its size is not known.
+                    functions.add(new FunctionSpan(null, address, 0));
+                }
+            }
+        }
+        if (functions.size() > known) {
+            functions.sort(Comparator.comparingLong(FunctionSpan::start));
+        }
+        return functions;
+    }
+
+    private static boolean addedAfter(List<FunctionSpan> functions, int known, long address) {
+        for (int i = known; i < functions.size(); i++) {
+            if (functions.get(i).start() == address) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean strictlyIncreasing(long[] a) {
+        for (int i = 1; i < a.length; i++) {
+            if (a[i] <= a[i - 1]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
@@ -213,21 +275,20 @@ final class ObjectTable {
         return plan;
     }
 
-    private static int indexOf(List<FunctionSpan> sorted, long start) {
-        int lo = 0;
-        int hi = sorted.size() - 1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            long s = sorted.get(mid).start();
-            if (s < start) {
-                lo = mid + 1;
-            } else if (s > start) {
-                hi = mid - 1;
-            } else {
-                return mid;
-            }
+    private static int indexOf(long[] starts, long start) {
+        int i = Sorted.indexOf(starts, starts.length, start);
+        if (i < 0) {
+            throw new IllegalStateException("function at 0x" + Long.toHexString(start) + " was added above");
         }
-        throw new IllegalStateException("function at 0x" + Long.toHexString(start) + " was added above");
+        return i;
+    }
+
+    private static long[] startsOf(List<FunctionSpan> functions) {
+        long[] starts = new long[functions.size()];
+        for (int i = 0; i < starts.length; i++) {
+            starts[i] = functions.get(i).start();
+        }
+        return starts;
     }
 
     boolean isPublished() {
@@ -240,18 +301,7 @@ final class ObjectTable {
 
     /** The function that contains {@code pc}: the last one starting at or before it, if it reaches pc. */
     int functionAt(long pc) {
-        int lo = 0;
-        int hi = fnStart.length - 1;
-        int found = -1;
-        while (lo <= hi) {
-            int mid = (lo + hi) >>> 1;
-            if (fnStart[mid] <= pc) {
-                found = mid;
-                lo = mid + 1;
-            } else {
-                hi = mid - 1;
-            }
-        }
+        int found = Sorted.lastAtOrBefore(fnStart, fnStart.length, pc);
         if (found < 0) {
             return -1;
         }
@@ -265,87 +315,124 @@ final class ObjectTable {
         return spAddress.length;
     }
 
-    private static byte[] bytes(IntArrayList values) {
-        byte[] b = new byte[values.size()];
-        for (int i = 0; i < b.length; i++) {
-            b[i] = (byte) values.getInt(i);
-        }
-        return b;
-    }
-
-
-    /** Growing primitive columns while decoding (Agrona's lists: no boxing). */
-    private static final class Decoded {
-        final LongArrayList address = new LongArrayList();
-        final LongArrayList id = new LongArrayList();
-        final IntArrayList function = new IntArrayList();
-        final List<SafepointKind> kind = new ArrayList<>();
-        final IntArrayList firstLocation = new IntArrayList();
-        final IntArrayList deopt = new IntArrayList();
-        final IntArrayList pairs = new IntArrayList();
-        final IntArrayList allocas = new IntArrayList();
-        final IntArrayList live = new IntArrayList();
-        final IntArrayList locKind = new IntArrayList();
-        final IntArrayList locRegister = new IntArrayList();
-        final IntArrayList locOffset = new IntArrayList();
-        final IntArrayList locSize = new IntArrayList();
+    /**
+     * The decoded columns while decoding: per-safepoint arrays of the final size, location arrays
+     * that grow by doubling (trimmed by the constructor).
+     */
+    private static final class Columns {
+        final long[] address;
+        final long[] id;
+        final int[] function;
+        final SafepointKind[] kind;
+        final int[] firstLocation;
+        final int[] deopt;
+        final int[] pairs;
+        final int[] allocas;
+        final int[] live;
+        int safepoints;
+        byte[] locKind;
+        int[] locRegister;
+        int[] locOffset;
+        int[] locSize;
+        int locations;
         long[] constants = new long[0];
 
+        Columns(int records) {
+            address = new long[records];
+            id = new long[records];
+            function = new int[records];
+            kind = new SafepointKind[records];
+            firstLocation = new int[records];
+            deopt = new int[records];
+            pairs = new int[records];
+            allocas = new int[records];
+            live = new int[records];
+            int guess = Math.max(16, records * 4);
+            locKind = new byte[guess];
+            locRegister = new int[guess];
+            locOffset = new int[guess];
+            locSize = new int[guess];
+        }
+
         void constantsFrom(StackMapSection section) {
-            LongArrayList all = new LongArrayList();
+            int count = 0;
             for (StackMap map : section.stackMaps()) {
-                for (int c = 0; c < map.constantCount(); c++) {
-                    all.addLong(map.constant(c));
+                count += map.constantCount();
+            }
+            constants = new long[count];
+            int at = 0;
+            for (StackMap map : section.stackMaps()) {
+                for (int i = 0; i < map.constantCount(); i++) {
+                    constants[at++] = map.constant(i);
                 }
             }
-            constants = all.toLongArray();
         }
 
-        void add(CallSiteRecord record, long returnAddress, int fn, SafepointKind k, int constantBase, String object)
-                throws RegistryException {
-            address.addLong(returnAddress);
-            id.addLong(record.id());
-            function.addInt(fn);
-            kind.add(k);
-            firstLocation.addInt(locKind.size());
-            if (k == SafepointKind.STATEPOINT) {
-                StatepointRecord sp;
-                try {
-                    sp = StatepointRecord.of(record);
-                } catch (StackMapFormatException e) {
-                    throw new RegistryException(object + ": " + e.getMessage(), e);
-                }
-                deopt.addInt(sp.deoptCount());
-                pairs.addInt(sp.pairCount());
-                allocas.addInt(sp.gcAllocaCount());
-                live.addInt(0);
-                for (int i = 0; i < sp.deoptCount(); i++) {
-                    location(sp.deopt(i), constantBase);
-                }
-                for (int i = 0; i < sp.pairCount(); i++) {
-                    location(sp.base(i), constantBase);
-                    location(sp.derived(i), constantBase);
-                }
-                for (int i = 0; i < sp.gcAllocaCount(); i++) {
-                    location(sp.gcAlloca(i), constantBase);
-                }
+        void add(StackMap map, RecordCursor record, LocationCursor location, long returnAddress, int fn,
+                RecordClassifier classifier, int constantBase, String object) throws RegistryException {
+            int i = safepoints++;
+            address[i] = returnAddress;
+            id[i] = record.id();
+            function[i] = fn;
+            firstLocation[i] = locations;
+            long layout;
+            SafepointKind k;
+            if (classifier == RecordClassifier.BY_LAYOUT) {
+                // The classifier's own test, done once: its layout is the one decoded below.
+                layout = StatepointRecord.layout(record, location);
+                k = layout == StatepointRecord.NOT_A_STATEPOINT ? SafepointKind.STACKMAP : SafepointKind.STATEPOINT;
             } else {
-                deopt.addInt(0);
-                pairs.addInt(0);
-                allocas.addInt(0);
-                live.addInt(record.locationCount());
-                for (int i = 0; i < record.locationCount(); i++) {
-                    location(record.location(i), constantBase);
+                k = classifier == RecordClassifier.STATEPOINTS ? SafepointKind.STATEPOINT
+                        : classifier.classify(map.record(record.index()));
+                layout = k == SafepointKind.STATEPOINT ? StatepointRecord.layout(record, location) : 0;
+                if (layout == StatepointRecord.NOT_A_STATEPOINT) {
+                    throw notAStatepoint(map, record, object);
                 }
+            }
+            kind[i] = k;
+            int n = record.locationCount();
+            int from;
+            if (k == SafepointKind.STATEPOINT) {
+                deopt[i] = StatepointRecord.deoptCount(layout);
+                pairs[i] = StatepointRecord.pairCount(layout);
+                allocas[i] = StatepointRecord.gcAllocaCount(layout);
+                // The three leading constants are the statepoint's header, not locations of its own.
+                from = StatepointRecord.LEADING_CONSTANTS;
+            } else {
+                live[i] = n;
+                from = 0;
+            }
+            ensureLocations(locations + n - from);
+            for (int l = from; l < n; l++) {
+                record.location(l, location);
+                int at = locations++;
+                int kindCode = location.kindCode();
+                locKind[at] = (byte) kindCode;
+                locRegister[at] = location.dwarfRegNum();
+                locOffset[at] = kindCode == LocationKind.CONSTANT_INDEX_CODE ? constantBase + location.constantIndex()
+                        : location.offset();
+                locSize[at] = location.sizeInBytes();
             }
         }
 
-        private void location(Location loc, int constantBase) {
-            locKind.addInt(loc.kind().code());
-            locRegister.addInt(loc.dwarfRegNum());
-            locOffset.addInt(loc.kind() == LocationKind.CONSTANT_INDEX ? constantBase + loc.constantIndex() : loc.offset());
-            locSize.addInt(loc.sizeInBytes());
+        /** The parser's account of why a record the classifier called a statepoint is not one. */
+        private static RegistryException notAStatepoint(StackMap map, RecordCursor record, String object) {
+            try {
+                StatepointRecord.of(map.record(record.index()));
+            } catch (StackMapFormatException e) {
+                return new RegistryException(object + ": " + e.getMessage(), e);
+            }
+            throw new IllegalStateException("StatepointRecord.of accepts record " + record.index() + ", its layout did not");
+        }
+
+        private void ensureLocations(int needed) {
+            if (needed > locKind.length) {
+                int size = Math.max(needed, locKind.length * 2);
+                locKind = Arrays.copyOf(locKind, size);
+                locRegister = Arrays.copyOf(locRegister, size);
+                locOffset = Arrays.copyOf(locOffset, size);
+                locSize = Arrays.copyOf(locSize, size);
+            }
         }
     }
-
 }

@@ -4,7 +4,6 @@ import dev.safepointkit.stackmap.StackMapSection;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -33,15 +32,19 @@ import java.util.List;
  *       exception and changes nothing.</li>
  * </ol>
  * Progress: lookups are wait-free (one acquire load of the table, then a probe of a table at
- * most half full, which ends at an empty slot; entries of unpublished objects are stepped over)
- * and allocate nothing. Writers are serialized by a lock and never block readers; a registration
- * costs its own safepoints, plus, when the table must grow or has filled with removed entries, a
- * rebuild of the live ones (amortized by doubling). {@link #locate} is wait-free too: a binary
- * search over the objects, then the lookup.
+ * most half full, which ends at an empty slot; entries of unpublished objects and retired entries
+ * are stepped over) and allocate nothing. Writers are serialized by a lock and never block
+ * readers. A registration or unregistration costs its own safepoints (decoded outside the lock,
+ * then one put or retire each), an O(objects) copy of the object index, and, while the table is
+ * being replaced by a bigger one or one without retired entries, the copy of 8 table slots per
+ * safepoint into the replacement ({@link SafepointTable}): no call pays for a whole rebuild,
+ * except a registration of one object larger than the table's remaining eighth. Object slots and
+ * retired entries are reused, so loading and unloading code at the same addresses never grows
+ * the table. {@link #locate} is wait-free too: a binary search over the objects, then the lookup.
  *
  * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered object is only
- * unpublished and dropped from the snapshot, and a rebuilt table replaces the old one by a
- * reference store; the JVM's garbage collector frees them once no table, snapshot or Frame a
+ * unpublished, its entries retired, its slot freed and the object dropped from the snapshot, and a
+ * replacement table replaces the old one by a reference store; the JVM's garbage collector frees them once no table, snapshot or Frame a
  * reader still holds refers to them. That is what makes guarantee 5 hold without epochs or
  * hazard pointers. (The code memory itself belongs to the JIT host, which must not unmap code
  * that is still on a stack being walked.)
@@ -67,7 +70,19 @@ public final class SafepointRegistry {
     private Snapshot snapshot = Snapshot.EMPTY;
     /** Return address to safepoint, for lookup. getAcquire; setRelease under {@link #writeLock}. */
     @SuppressWarnings("unused")
-    private SafepointTable table = SafepointTable.EMPTY;
+    private SafepointTable table = SafepointTable.sizedFor(0);
+    /** The objects the table's values name by slot. Its writes under {@link #writeLock}. */
+    private final ObjectSlots objects = new ObjectSlots();
+    /**
+     * The table being filled to replace {@link #table}, or null; writer only, under
+     * {@link #writeLock}. While there is one, every entry put into or retired in the table is also
+     * put into or retired in it, and each writer call copies a chunk of the table's slots into it.
+     */
+    private SafepointTable successor;
+    /** Slots of {@link #table} below this are copied into {@link #successor}; under {@link #writeLock}. */
+    private int copied;
+    /** Table slots copied into successors so far, for tests; under {@link #writeLock}. */
+    private long slotsCopied;
     private final Object writeLock = new Object();
     private final RecordClassifier classifier;
 
@@ -90,24 +105,25 @@ public final class SafepointRegistry {
     }
 
     /** The registered objects, sorted by code start; immutable. */
-    private record Snapshot(long[] starts, long[] ends, ObjectTable[] tables, long safepoints) {
-        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new ObjectTable[0], 0);
+    private record Snapshot(long[] starts, long[] ends, long[] keys, ObjectTable[] tables, long safepoints) {
+        static final Snapshot EMPTY = new Snapshot(new long[0], new long[0], new long[0], new ObjectTable[0], 0);
+
+        /** The index of the object registered under {@code key}, or -1: a scan of a primitive array. */
+        int indexOfKey(long key) {
+            long[] k = keys;
+            for (int i = 0; i < k.length; i++) {
+                if (k[i] == key) {
+                    return i;
+                }
+            }
+            return -1;
+        }
 
         /** Index of the object whose code holds {@code pc} (a return address may equal its end), or -1. */
         int find(long pc) {
-            long[] s = starts;
-            int lo = 0;
-            int hi = s.length - 1;
-            while (lo <= hi) {
-                int mid = (lo + hi) >>> 1;
-                if (s[mid] <= pc) {
-                    lo = mid + 1;
-                } else {
-                    hi = mid - 1;
-                }
-            }
-            // hi is the last object starting at or before pc; a return address may equal its end.
-            return hi >= 0 && pc <= ends[hi] ? hi : -1;
+            int last = Sorted.lastAtOrBefore(starts, starts.length, pc);
+            // The last object starting at or before pc; a return address may equal its end.
+            return last >= 0 && pc <= ends[last] ? last : -1;
         }
     }
 
@@ -159,12 +175,11 @@ public final class SafepointRegistry {
         ObjectTable table = ObjectTable.decode(key, name, codeStart, codeSize, stackMaps, functions, classifier, ehFrame);
         synchronized (writeLock) {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
-            for (ObjectTable t : s.tables()) {
-                if (t.key == key) {
-                    throw new RegistryException(name + ": key " + key + " is already registered (" + t.name + ")");
-                }
+            int taken = s.indexOfKey(key);
+            if (taken >= 0) {
+                throw new RegistryException(name + ": key " + key + " is already registered (" + s.tables()[taken].name + ")");
             }
-            int at = insertionPoint(s.starts(), codeStart);
+            int at = Sorted.insertionPoint(s.starts(), codeStart);
             if (at > 0 && s.ends()[at - 1] > codeStart) {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at - 1]);
             }
@@ -172,17 +187,20 @@ public final class SafepointRegistry {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at]);
             }
             Snapshot next = new Snapshot(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
-                    insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
-            SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
-            if (current.hasRoomFor(table) && !current.worthCompacting(s.safepoints())) {
-                // In place: readers skip the new entries until the object is published.
-                current.insert(table);
-                table.publish(true);
-            } else {
-                // A new table with every live object and this one; it becomes visible in one store.
-                table.publish(true);
-                TABLE.setRelease(this, SafepointTable.rebuild(java.util.Arrays.asList(next.tables()), 0));
+                    insert(s.keys(), at, key), insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
+            table.slot = objects.assign(table);
+            int n = table.safepointCount();
+            SafepointTable current = roomFor(n);
+            // Readers skip the new entries until the object is published.
+            for (int i = 0; i < n; i++) {
+                long value = SafepointTable.value(table.slot, i, table.fnFrameSize[table.spFunction[i]]);
+                current.put(table.spAddress[i], value);
+                if (successor != null) {
+                    successor.put(table.spAddress[i], value);
+                }
             }
+            table.publish(true);
+            step(n);
             SNAPSHOT.setRelease(this, next);
         }
     }
@@ -191,6 +209,76 @@ public final class SafepointRegistry {
         return new RegistryException(name + ": code [0x" + Long.toHexString(start) + ", 0x" + Long.toHexString(end)
                 + ") overlaps registered object " + other.name + " (key " + other.key + ") at [0x"
                 + Long.toHexString(other.codeStart) + ", 0x" + Long.toHexString(other.codeEnd) + ")");
+    }
+
+    /**
+     * The table to put {@code n} new entries into, with room for them. Normally the current table;
+     * when it lacks room, the successor being filled is finished now, and if even that lacks room
+     * (an object larger than the growth planned for), a table sized for it is filled at once.
+     * Under {@link #writeLock}.
+     */
+    private SafepointTable roomFor(int n) {
+        SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+        if (current.fits(n) && (successor == null || successor.fits(n))) {
+            return current;
+        }
+        if (successor != null) {
+            finishSuccessor(current);
+            current = (SafepointTable) TABLE.getAcquire(this);
+        }
+        if (!current.fits(n)) {
+            startSuccessor(current, n);
+            finishSuccessor(current);
+            current = (SafepointTable) TABLE.getAcquire(this);
+        }
+        return current;
+    }
+
+    /**
+     * After a writer call that put or retired {@code n} entries: copies a chunk of the table into
+     * the successor, publishing it when done, or starts a successor when the table is more than
+     * 3/8 full (retired entries included). The chunk, 8 slots per entry, sweeps the whole table
+     * before the puts that the 1/8 left until half full allow. Under {@link #writeLock}.
+     */
+    private void step(int n) {
+        SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+        if (successor != null) {
+            copy(current, 8 * (n + 32));
+            if (copied == current.capacity()) {
+                publishSuccessor();
+            }
+        } else if (current.used() > current.capacity() / 8 * 3) {
+            startSuccessor(current, 0);
+        }
+    }
+
+    /**
+     * A successor sized for the live entries plus {@code n}, with room for the puts it takes while
+     * being filled: at least half the table's capacity (4 times the live entries, or half the
+     * table, whichever is more, keeps it at most half full after 1/8 of the table's capacity more).
+     */
+    private void startSuccessor(SafepointTable current, int n) {
+        long live = current.live() + (long) n;
+        SafepointTable next = SafepointTable.sizedFor(Math.max(live, current.capacity() / 8));
+        successor = next;
+        copied = 0;
+    }
+
+    private void finishSuccessor(SafepointTable current) {
+        copy(current, current.capacity());
+        publishSuccessor();
+    }
+
+    private void copy(SafepointTable current, int count) {
+        int end = current.copyInto(successor, copied, count);
+        slotsCopied += end - copied;
+        copied = end;
+    }
+
+    private void publishSuccessor() {
+        TABLE.setRelease(this, successor);
+        successor = null;
+        copied = 0;
     }
 
     /**
@@ -203,21 +291,28 @@ public final class SafepointRegistry {
     public boolean unregister(long key) {
         synchronized (writeLock) {
             Snapshot s = (Snapshot) SNAPSHOT.getAcquire(this);
-            for (int i = 0; i < s.tables().length; i++) {
-                if (s.tables()[i].key == key) {
-                    // Unpublished first: from here on no lookup returns its safepoints.
-                    s.tables()[i].publish(false);
-                    Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.tables(), i),
-                            s.safepoints() - s.tables()[i].safepointCount());
-                    SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
-                    if (current.worthCompacting(next.safepoints())) {
-                        TABLE.setRelease(this, SafepointTable.rebuild(java.util.Arrays.asList(next.tables()), 0));
-                    }
-                    SNAPSHOT.setRelease(this, next);
-                    return true;
+            int i = s.indexOfKey(key);
+            if (i < 0) {
+                return false;
+            }
+            // Unpublished first: from here on no lookup returns its safepoints.
+            ObjectTable gone = s.tables()[i];
+            gone.publish(false);
+            Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.keys(), i),
+                    remove(s.tables(), i), s.safepoints() - gone.safepointCount());
+            SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+            for (long address : gone.spAddress) {
+                current.retire(address);
+                if (successor != null) {
+                    successor.retire(address);
                 }
             }
-            return false;
+            // No entry names the slot any more: it may go to the next object (SafepointTable, ordering 2).
+            objects.release(gone.slot);
+            gone.slot = -1;
+            step(gone.safepointCount());
+            SNAPSHOT.setRelease(this, next);
+            return true;
         }
     }
 
@@ -230,7 +325,7 @@ public final class SafepointRegistry {
      * @return false when no registered safepoint has that return address (frame unchanged)
      */
     public boolean lookup(long returnAddress, Frame frame) {
-        return ((SafepointTable) TABLE.getAcquire(this)).lookup(returnAddress, frame);
+        return ((SafepointTable) TABLE.getAcquire(this)).lookup(returnAddress, frame, objects);
     }
 
     /**
@@ -255,6 +350,25 @@ public final class SafepointRegistry {
         return true;
     }
 
+    /** The table lookups read now, for tests in this package. */
+    SafepointTable tableForTest() {
+        return (SafepointTable) TABLE.getAcquire(this);
+    }
+
+    /** Whether a replacement table is being filled, for tests in this package (writer's view). */
+    boolean replacingForTest() {
+        synchronized (writeLock) {
+            return successor != null;
+        }
+    }
+
+    /** Table slots copied into replacements so far, for tests in this package. */
+    long slotsCopiedForTest() {
+        synchronized (writeLock) {
+            return slotsCopied;
+        }
+    }
+
     /** The registered objects' tables, for tests in this package: a snapshot, any thread. */
     ObjectTable[] tablesForTest() {
         return ((Snapshot) SNAPSHOT.getAcquire(this)).tables().clone();
@@ -276,11 +390,6 @@ public final class SafepointRegistry {
      */
     public long safepointCount() {
         return ((Snapshot) SNAPSHOT.getAcquire(this)).safepoints();
-    }
-
-    private static int insertionPoint(long[] sorted, long value) {
-        int i = Arrays.binarySearch(sorted, value);
-        return i >= 0 ? i : -i - 1;
     }
 
     private static long[] insert(long[] a, int at, long v) {

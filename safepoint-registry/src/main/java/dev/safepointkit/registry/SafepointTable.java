@@ -2,113 +2,163 @@ package dev.safepointkit.registry;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.List;
 
 /**
- * The registry's one global index from return address to safepoint: an open-addressing table of
- * {@code [key, value]} pairs that the (single, locked) writer fills in place while readers probe.
+ * An open-addressing table (linear probing) of {@code [key, value]} pairs from return address to
+ * safepoint, which the (single, locked) writer fills in place while readers probe. The registry
+ * reads through one table at a time; when it must grow or shed removed entries, the writer fills
+ * a bigger (or smaller) successor a bounded chunk per registration and publishes it when it holds
+ * every live entry ({@link SafepointRegistry} does the stepping): no registration ever pays for
+ * the whole table.
  *
  * <p>value = object slot (24 bits) << 40 | safepoint index (24 bits) << 16 | frame size (16 bits,
- * {@link #FRAME_SIZE_IN_TABLE} when it does not fit). An entry counts only while its object is
- * published ({@link ObjectTable#isPublished}); entries of unpublished or removed objects are
- * skipped and the probe goes on. Keys only ever go from 0 to a return address: removal leaves
- * the entry as a tombstone, and a rebuild ({@link #rebuild}) drops tombstones into a new table.
- * Object slots are never reused within one table, so a stale entry can never name a newer object.
+ * {@link #FRAME_SIZE_IN_TABLE} when it does not fit), or {@link #RETIRED}. The object slot names
+ * an entry of the registry's {@link ObjectSlots}. Keys only ever go from 0 to a return address;
+ * unregistering an object retires its entries (value {@link #RETIRED}), a registration at the
+ * same return address takes the entry over, and a successor table copies only live entries.
  *
- * <p>Memory ordering: the writer stores an entry's value (volatile), then its key with release; a
- * reader loads the key with acquire, then the value (volatile). A key never changes once stored;
- * its value does when code is registered again at a removed object's return address. The writer
- * stores an object into its slot with release before any of its entries; readers load it with
- * acquire. (On x86-64 the reader's acquire and volatile loads are plain loads.)
+ * <p>Memory ordering (the reader's side is {@link #lookup}):
+ * <ol>
+ *   <li>The writer stores an entry's value (volatile), then, for a new entry, its key with
+ *       release; a reader loads the key with acquire, then the value (volatile). A key never
+ *       changes once stored; its value does (retired, taken over).</li>
+ *   <li>The writer assigns an object its slot (release store into {@link ObjectSlots}) before it
+ *       stores any entry naming the slot, and frees the slot only after it retired every entry
+ *       naming it, in this table and in a successor being filled. So a reader that loads a value,
+ *       then the object in its slot, then the value again (volatile) and finds it unchanged, has
+ *       read the object that the value belongs to: had the slot been freed and handed to another
+ *       object in between, the entry would have been retired first, and a value that was
+ *       retired and then taken over by that other object names it truly (the same slot, index
+ *       and frame size are its own).</li>
+ *   <li>An entry counts only while its object is published ({@link ObjectTable#isPublished},
+ *       volatile): the flag is set after all the object's entries are stored and cleared before
+ *       any is retired.</li>
+ *   <li>A successor is filled privately and published with one release store of the
+ *       registry's table field; readers load that field with acquire.</li>
+ * </ol>
+ * (On x86-64 the reader's acquire and volatile loads are plain loads.)
  *
  * <p>Not thread safe for writers (the registry serializes them); any number of readers.
  */
 final class SafepointTable {
     static final int FRAME_SIZE_IN_TABLE = 0xFFFF;
-    static final int MAX_OBJECTS = 1 << 24;
     static final int MAX_SAFEPOINTS_PER_OBJECT = 1 << 24;
+    /** The value of a retired entry: its object was unregistered. Names no slot ({@link ObjectSlots#MAX}). */
+    static final long RETIRED = -1L;
+    /** The most slots a table may have. */
+    static final int MAX_CAPACITY = 1 << 29;
 
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
-    private static final VarHandle OBJECTS = MethodHandles.arrayElementVarHandle(ObjectTable[].class);
 
     final long[] slots;
-    final ObjectTable[] objects;
     final int mask;
-    /** Slots holding a key, tombstones included (writer only). */
+    /** Entries holding a key, retired ones included (writer only). */
     private int used;
-    /** Object slots handed out (writer only). */
-    private int objectCount;
+    /** Entries whose value is {@link #RETIRED} (writer only). */
+    private int retired;
 
-    private SafepointTable(int capacity, int objectCapacity) {
+    private SafepointTable(int capacity) {
         slots = new long[capacity * 2];
-        objects = new ObjectTable[objectCapacity];
         mask = capacity - 1;
     }
 
-    static final SafepointTable EMPTY = new SafepointTable(2, 1);
-
-    /** A new table holding {@code live} (all published or about to be) with room to grow. */
-    static SafepointTable rebuild(List<ObjectTable> live, int extraSafepoints) {
-        long safepoints = extraSafepoints;
-        for (ObjectTable t : live) {
-            safepoints += t.safepointCount();
-        }
-        int capacity = Integer.highestOneBit((int) Math.max(8, Math.min(1 << 29, safepoints * 4 - 1))) << 1;
-        // Object slots are not reused within a table: room for many loads before the next rebuild.
-        int objectCapacity = Math.max(64, Integer.highestOneBit(live.size() * 4 + 1) << 1);
-        SafepointTable table = new SafepointTable(capacity, Math.min(objectCapacity, MAX_OBJECTS));
-        for (ObjectTable t : live) {
-            table.insert(t);
-        }
-        return table;
+    /** An empty table in which {@code safepoints} entries fill at most a quarter (and at least 8 slots). */
+    static SafepointTable sizedFor(long safepoints) {
+        long wanted = Math.max(8, Math.min(MAX_CAPACITY, safepoints * 4));
+        return new SafepointTable((int) Math.min(MAX_CAPACITY, Long.highestOneBit(wanted - 1) << 1));
     }
 
-    /** Whether {@code object} fits in place without passing the load limit or the object slots. */
-    boolean hasRoomFor(ObjectTable object) {
-        return objectCount < objects.length && (long) used + object.safepointCount() <= (mask + 1L) / 2;
+    int capacity() {
+        return mask + 1;
     }
 
-    /** Tombstones make up more than half of the used slots. */
-    boolean worthCompacting(long liveSafepoints) {
-        return used > 64 && used - liveSafepoints > liveSafepoints;
+    /** Entries with a key, retired ones included. */
+    int used() {
+        return used;
     }
 
-    /** Adds every safepoint of {@code object}; readers ignore them until it is published. */
-    void insert(ObjectTable object) {
-        int objectSlot = objectCount++;
-        OBJECTS.setRelease(objects, objectSlot, object);
-        for (int i = 0; i < object.safepointCount(); i++) {
-            long key = object.spAddress[i];
-            long frameSize = object.fnFrameSize[object.spFunction[i]];
-            long packedSize = frameSize >= 0 && frameSize < FRAME_SIZE_IN_TABLE ? frameSize : FRAME_SIZE_IN_TABLE;
-            long value = (long) objectSlot << 40 | (long) i << 16 | packedSize;
-            int slot = hash(key) & mask;
-            while (true) {
-                long k = slots[2 * slot];
-                if (k == 0) {
-                    LONGS.setVolatile(slots, 2 * slot + 1, value);
-                    LONGS.setRelease(slots, 2 * slot, key);
-                    used++;
-                    break;
-                }
-                if (k == key) {
-                    // Code reused at a removed object's address (the overlap check guarantees that
-                    // object is unpublished): take over its entry, or probes would lengthen with
-                    // every reuse. Only the value changes under a fixed key; it is written and read
-                    // volatile, so a reader sees either the old, unpublished object or this one.
-                    LONGS.setVolatile(slots, 2 * slot + 1, value);
-                    break;
-                }
-                slot = (slot + 1) & mask;
+    /** Entries of registered objects. */
+    int live() {
+        return used - retired;
+    }
+
+    /**
+     * Whether {@code more} new keys keep the table at most half full, which keeps every probe
+     * short and guarantees it reaches an empty slot.
+     */
+    boolean fits(long more) {
+        return used + more <= capacity() / 2;
+    }
+
+    /**
+     * Puts {@code value} under {@code key}: a new entry, or the value of the entry that has the key
+     * (a retired one, when code is registered again at a removed object's return address).
+     */
+    void put(long key, long value) {
+        int slot = hash(key) & mask;
+        while (true) {
+            long k = slots[2 * slot];
+            if (k == 0) {
+                LONGS.setVolatile(slots, 2 * slot + 1, value);
+                LONGS.setRelease(slots, 2 * slot, key);
+                used++;
+                return;
             }
+            if (k == key) {
+                // Taking an entry over keeps probes from lengthening with every reuse of an address.
+                if (slots[2 * slot + 1] == RETIRED) {
+                    retired--;
+                }
+                LONGS.setVolatile(slots, 2 * slot + 1, value);
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /** Retires the entry of {@code key}, if there is one. */
+    void retire(long key) {
+        int slot = hash(key) & mask;
+        while (true) {
+            long k = slots[2 * slot];
+            if (k == 0) {
+                return;
+            }
+            if (k == key) {
+                if (slots[2 * slot + 1] != RETIRED) {
+                    LONGS.setVolatile(slots, 2 * slot + 1, RETIRED);
+                    retired++;
+                }
+                return;
+            }
+            slot = (slot + 1) & mask;
         }
     }
 
     /**
-     * Fills {@code frame} with the published safepoint at {@code returnAddress}. Wait-free: the
-     * table is at most half full, so the probe reaches an empty slot.
+     * Copies the live entries of slots {@code [from, from + count)} (clamped to the table) into
+     * {@code successor}.
+     *
+     * @return the slot after the last one copied
      */
-    boolean lookup(long returnAddress, Frame frame) {
+    int copyInto(SafepointTable successor, int from, int count) {
+        int end = (int) Math.min(capacity(), (long) from + count);
+        long[] s = slots;
+        for (int slot = from; slot < end; slot++) {
+            long key = s[2 * slot];
+            long value = s[2 * slot + 1];
+            if (key != 0 && value != RETIRED) {
+                successor.put(key, value);
+            }
+        }
+        return end;
+    }
+
+    /**
+     * Fills {@code frame} with the published safepoint at {@code returnAddress}. Wait-free: the
+     * table is at most half full, so the probe reaches an empty slot; no step waits for a writer.
+     */
+    boolean lookup(long returnAddress, Frame frame, ObjectSlots objects) {
         long[] s = slots;
         int m = mask;
         int slot = hash(returnAddress) & m;
@@ -119,15 +169,42 @@ final class SafepointTable {
             }
             if (k == returnAddress) {
                 long value = (long) LONGS.getVolatile(s, 2 * slot + 1);
-                ObjectTable object = (ObjectTable) OBJECTS.getAcquire(objects, (int) (value >>> 40));
-                if (object.isPublished()) {
-                    frame.setSafepoint(object, (int) (value >>> 16) & 0xFF_FFFF, (int) value & 0xFFFF);
-                    return true;
+                if (value != RETIRED) {
+                    ObjectTable object = objects.get(objectSlot(value));
+                    // The second load of the value proves the object read is the value's own (ordering 2).
+                    if (object != null && object.isPublished() && (long) LONGS.getVolatile(s, 2 * slot + 1) == value) {
+                        frame.setSafepoint(object, safepointIndex(value), packedFrameSize(value));
+                        return true;
+                    }
                 }
-                // An entry of an object not (or no longer) published: a newer one may follow.
+                // Retired, not yet published, or changed while read: the key has no other entry,
+                // and the probe ends at the next empty slot.
             }
             slot = (slot + 1) & m;
         }
+    }
+
+    // The entry codec, the only code that knows the 24/24/16-bit layout of a value.
+
+    /** The value of an entry for safepoint {@code index} of the object in {@code objectSlot}. */
+    static long value(int objectSlot, int index, long frameSize) {
+        long packedSize = frameSize >= 0 && frameSize < FRAME_SIZE_IN_TABLE ? frameSize : FRAME_SIZE_IN_TABLE;
+        return (long) objectSlot << 40 | (long) index << 16 | packedSize;
+    }
+
+    /** The object slot of a value that is not {@link #RETIRED}. */
+    static int objectSlot(long value) {
+        return (int) (value >>> 40);
+    }
+
+    /** The safepoint index of a value that is not {@link #RETIRED}. */
+    static int safepointIndex(long value) {
+        return (int) (value >>> 16) & 0xFF_FFFF;
+    }
+
+    /** The frame size of a value that is not {@link #RETIRED}, or {@link #FRAME_SIZE_IN_TABLE}. */
+    static int packedFrameSize(long value) {
+        return (int) value & 0xFFFF;
     }
 
     static int hash(long address) {

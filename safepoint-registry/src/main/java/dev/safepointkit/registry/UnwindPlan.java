@@ -81,6 +81,39 @@ public final class UnwindPlan {
     }
 
     /**
+     * The step a walker takes from a frame to its caller, in this codec, built at registration from
+     * the plan and the stack map's frame size, so that a walk reads one value and never the frame
+     * size: the plan itself, but with an RBP-based CFA replaced by RSP + frame size + 8 when the
+     * frame size is static (the CFA is the same address, found without reading RBP); and for an
+     * object without {@code .eh_frame}, CFA = RSP + frame size + 8, or for a dynamic frame
+     * RBP + 16 with the caller's RBP at CFA - 16 (its frame pointer), every other register
+     * {@link #UNDEFINED}: nothing says what the frame did with them.
+     *
+     * @param plan the safepoint's plan or {@link #NONE}
+     * @param frameSize its function's stack map frame size, or a negative sentinel
+     * @return the step, or {@link #NONE} when neither says where the caller is (no plan, no frame
+     *     size), or the frame size is too large for the codec
+     */
+    static long walkStep(long plan, long frameSize) {
+        boolean sized = frameSize >= 0 && frameSize + 8 <= MAX_OFFSET;
+        if (present(plan)) {
+            return cfaRegister(plan) == RBP && sized ? plan & ~0xFF_FFFFL | RSP | (frameSize + 8) << 4 : plan;
+        }
+        long unknown = 0;
+        for (int s = 0; s < SLOTS; s++) {
+            unknown |= (long) UNDEFINED << (24 + 6 * s);
+        }
+        if (sized) {
+            return PRESENT | unknown | RSP | (frameSize + 8) << 4;
+        }
+        if (frameSize == Frame.DYNAMIC_FRAME_SIZE) {
+            int rbp = slotOf(RBP);
+            return PRESENT | unknown & ~(0x3fL << (24 + 6 * rbp)) | 2L << (24 + 6 * rbp) | RBP | 16 << 4;
+        }
+        return NONE;
+    }
+
+    /**
      * Whether {@code plan} is one ({@link #NONE} is not).
      *
      * @param plan a value from {@link #encode} or {@link #NONE}

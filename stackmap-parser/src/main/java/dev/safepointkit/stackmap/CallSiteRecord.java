@@ -1,6 +1,7 @@
 package dev.safepointkit.stackmap;
 
 import dev.safepointkit.stackmap.internal.ByteReader;
+import java.lang.foreign.MemorySegment;
 
 /**
  * A view of one StkMapRecord: a stackmap, patchpoint or statepoint call site with its live
@@ -31,46 +32,86 @@ public final class CallSiteRecord {
         this.at = at;
     }
 
+    /** The cursor this view reads through; not to be moved. */
+    RecordCursor cursor() {
+        return at;
+    }
+
     /**
      * Checks every record from {@code start} on, in one pass, and stores where each starts in
      * {@code recordOffsets}; returns where the last one ends, or -1 when something is wrong.
      *
-     * <p>The fast path of parsing: each location is read as one 64-bit word and one 32-bit word,
-     * and its problems are or-ed into one flag per record rather than tested one by one; each
-     * record costs two bounds checks (its header plus locations, then its live-outs). On -1 the
-     * caller runs {@link #validate} from the first record, which finds and names the problem.
+     * <p>The fast path of parsing. Loads are little-endian words read straight from the segment:
+     * a record's header word gives NumLocations, and each pair of locations (24 bytes) is three
+     * 64-bit words, from which the two Type bytes (byte 0 of a location is the low byte of a
+     * little-endian load in either byte order) and the two 32-bit fields come; only the fields and
+     * the counts need swapping for a big-endian section. Problems are or-ed into one flag per
+     * record rather than tested one by one, and each record costs three bounds checks (its header;
+     * its locations with the live-out header; its end). On -1 the caller runs {@link #validate}
+     * from the first record, which finds and names the problem.
      */
-    static long validateAll(ByteReader in, long limit, long start, int[] recordOffsets, int constantCount) {
-        boolean bigEndian = in.isBigEndian();
+    static long validateAll(MemorySegment seg, boolean bigEndian, long limit, long start, int[] recordOffsets,
+            int constantCount) {
         long offset = start;
         for (int r = 0; r < recordOffsets.length; r++) {
             if (offset + LOCATIONS > limit) {
                 return -1;
             }
             recordOffsets[r] = (int) offset;
+            // u32 InstructionOffset, u16 flags, u16 NumLocations.
+            long header = seg.get(StackMap.WORD, offset + INSTRUCTION_OFFSET);
+            int locationCount = bigEndian ? Short.toUnsignedInt(Short.reverseBytes((short) (header >>> 48)))
+                    : (int) (header >>> 48);
             long locations = offset + LOCATIONS;
-            int locationCount = in.u16(offset + NUM_LOCATIONS);
-            long liveOutHeader = liveOutHeader(offset, locationCount);
+            long locationsEnd = locations + (long) locationCount * Location.SIZE;
+            long liveOutHeader = align8(locationsEnd);
             // Covers the locations too: they end before the live-out header.
             if (liveOutHeader + LIVE_OUTS > limit) {
                 return -1;
             }
-            boolean bad = false;
-            // Counted by index, not by offset: C2 optimises the int-counted form better (measured).
-            for (int i = 0; i < locationCount; i++) {
-                long loc = locations + (long) i * Location.SIZE;
-                int kind = Location.kindOf(in.u64(loc), bigEndian);
-                long field = Integer.toUnsignedLong(in.i32(loc + Location.OFFSET_OR_CONSTANT));
-                bad |= kind == 0 | kind > LocationKind.CONSTANT_INDEX_CODE
-                        | (kind == LocationKind.CONSTANT_INDEX_CODE & field >= constantCount);
+            int bad = 0;
+            long loc = locations;
+            // Two locations per step, three words; an odd last one is read below.
+            while (loc + 2 * Location.SIZE <= locationsEnd) {
+                long w0 = seg.get(StackMap.WORD, loc);
+                long w1 = seg.get(StackMap.WORD, loc + 8);
+                long w2 = seg.get(StackMap.WORD, loc + 16);
+                int fieldA = (int) w1;
+                int fieldB = (int) (w2 >>> 32);
+                if (bigEndian) {
+                    fieldA = Integer.reverseBytes(fieldA);
+                    fieldB = Integer.reverseBytes(fieldB);
+                }
+                bad |= badLocation((int) w0 & 0xFF, fieldA, constantCount)
+                        | badLocation((int) (w1 >>> 32) & 0xFF, fieldB, constantCount);
+                loc += 2 * Location.SIZE;
             }
-            long end = align8(liveOutHeader + LIVE_OUTS + (long) in.u16(liveOutHeader + NUM_LIVE_OUTS) * LiveOut.SIZE);
-            if (bad | end > limit) {
+            if (loc < locationsEnd) {
+                int field = seg.get(StackMap.HALF_WORD, loc + Location.OFFSET_OR_CONSTANT);
+                if (bigEndian) {
+                    field = Integer.reverseBytes(field);
+                }
+                bad |= badLocation((int) seg.get(StackMap.WORD, loc) & 0xFF, field, constantCount);
+            }
+            // u16 padding, u16 NumLiveOuts: the high half of the word's low 32 bits.
+            int liveOuts = (int) (seg.get(StackMap.HALF_WORD, liveOutHeader) >>> 16);
+            if (bigEndian) {
+                liveOuts = Short.toUnsignedInt(Short.reverseBytes((short) liveOuts));
+            }
+            long end = align8(liveOutHeader + LIVE_OUTS + (long) liveOuts * LiveOut.SIZE);
+            if ((bad != 0) | end > limit) {
                 return -1;
             }
             offset = end;
         }
         return offset;
+    }
+
+    /** Non-zero when a location's Type is not 1 to 5, or it is a ConstantIndex outside the table. */
+    private static int badLocation(int kind, int field, int constantCount) {
+        int unknownKind = (kind - 1) >>> 31 | (LocationKind.CONSTANT_INDEX_CODE - kind) >>> 31;
+        int outside = kind == LocationKind.CONSTANT_INDEX_CODE && Integer.compareUnsigned(field, constantCount) >= 0 ? 1 : 0;
+        return unknownKind | outside;
     }
 
     /**

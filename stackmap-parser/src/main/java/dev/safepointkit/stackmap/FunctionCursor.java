@@ -58,7 +58,7 @@ public final class FunctionCursor {
      * @return the u64 FunctionAddress field
      */
     public long functionAddress() {
-        return map.reader().u64(offset + FunctionRecord.FUNCTION_ADDRESS);
+        return map.word(offset + FunctionRecord.FUNCTION_ADDRESS);
     }
 
     /**
@@ -68,7 +68,7 @@ public final class FunctionCursor {
      * @return the u64 StackSize field
      */
     public long stackSize() {
-        return map.reader().u64(offset + FunctionRecord.STACK_SIZE);
+        return map.word(offset + FunctionRecord.STACK_SIZE);
     }
 
     /**

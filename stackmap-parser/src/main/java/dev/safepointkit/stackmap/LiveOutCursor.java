@@ -16,11 +16,11 @@ public final class LiveOutCursor {
     }
 
     LiveOutCursor moveTo(StackMap map, long offset) {
-        // The entry as one 32-bit word in the file's order: u16 DwarfRegNum, u8 0, u8 Size.
-        int word = map.reader().i32(offset + LiveOut.DWARF_REG);
-        boolean bigEndian = map.reader().isBigEndian();
-        this.dwarfRegNum = bigEndian ? word >>> 16 : word & 0xFFFF;
-        this.sizeInBytes = bigEndian ? word & 0xFF : word >>> 24;
+        // The entry as one little-endian 32-bit load: u16 DwarfRegNum, u8 0, u8 Size.
+        int word = map.bytes.get(StackMap.HALF_WORD, offset + LiveOut.DWARF_REG);
+        int reg = word & 0xFFFF;
+        this.dwarfRegNum = map.bigEndian ? Short.toUnsignedInt(Short.reverseBytes((short) reg)) : reg;
+        this.sizeInBytes = word >>> 24;
         return this;
     }
 

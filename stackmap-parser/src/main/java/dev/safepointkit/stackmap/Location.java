@@ -5,7 +5,8 @@ package dev.safepointkit.stackmap;
  * Immutable, and allocated per call of {@link CallSiteRecord#location(int)}; code that reads many
  * locations uses a {@link LocationCursor} instead, which this view wraps.
  *
- * <p>Layout of the 12-byte entry, and how its first eight bytes decode as one word:
+ * <p>Layout of the 12-byte entry (a cursor loads the first eight bytes as one little-endian word,
+ * then the i32):
  * <pre>
  * u8 Type, u8 0, u16 Size, u16 DwarfRegNum, u16 0, i32 OffsetOrSmallConstant
  * </pre>
@@ -23,19 +24,15 @@ public final class Location {
         this.at = at;
     }
 
-    // The first eight bytes as one u64 read in the file's byte order: little endian puts byte 0
-    // in the low bits, big endian in the high bits. These three are the only places that know it.
-
-    static int kindOf(long word, boolean bigEndian) {
-        return bigEndian ? (int) (word >>> 56) : (int) word & 0xFF;
-    }
-
-    static int sizeOf(long word, boolean bigEndian) {
-        return (int) (word >>> (bigEndian ? 32 : 16)) & 0xFFFF;
-    }
-
-    static int dwarfRegOf(long word, boolean bigEndian) {
-        return (int) (word >>> (bigEndian ? 16 : 32)) & 0xFFFF;
+    /**
+     * A big-endian entry's first eight bytes, loaded as a little-endian word, with Size and
+     * DwarfRegNum byte-swapped in place: the word a little-endian entry with the same fields
+     * loads as. Type is one byte (the word's lowest in either order) and the rest is reserved.
+     */
+    static long swapHalves(long word) {
+        long size = Short.toUnsignedLong(Short.reverseBytes((short) (word >>> 16)));
+        long reg = Short.toUnsignedLong(Short.reverseBytes((short) (word >>> 32)));
+        return (word & 0xFFFF_0000_0000_FFFFL) | size << 16 | reg << 32;
     }
 
     /**

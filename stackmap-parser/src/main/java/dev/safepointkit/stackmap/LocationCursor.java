@@ -1,11 +1,9 @@
 package dev.safepointkit.stackmap;
 
-import dev.safepointkit.stackmap.internal.ByteReader;
-
 /**
  * A reusable view of one Location: {@link RecordCursor#location(int, LocationCursor)} moves it to a
- * location and reads the 12-byte entry there as two whole words, so the getters below are plain
- * field reads and allocate nothing.
+ * location and reads the 12-byte entry there with two loads; the getters below take those
+ * apart and allocate nothing.
  *
  * <p>Mutable: one thread at a time may move and read a cursor (keep one per thread and reuse
  * it). The stack map it reads is shared and immutable; {@link Location} is the immutable,
@@ -14,9 +12,9 @@ import dev.safepointkit.stackmap.internal.ByteReader;
 public final class LocationCursor {
     private StackMap map;
     private long offset;
-    private int kind;
-    private int sizeInBytes;
-    private int dwarfRegNum;
+    /** The entry's first eight bytes as a little-endian word (a big-endian entry's fields swapped into it). */
+    private long word;
+    /** The signed 32-bit OffsetOrSmallConstant field. */
     private int offsetOrConstant;
 
     /** A cursor that points nowhere until a record moves it to a location. */
@@ -25,14 +23,19 @@ public final class LocationCursor {
 
     /** Reads the location at {@code offset} (relative to the stack map), which parsing validated. */
     LocationCursor moveTo(StackMap map, long offset) {
-        ByteReader in = map.reader();
-        long word = in.u64(offset + Location.KIND);
+        // Two little-endian loads: u8 Type, u8 0, u16 Size, u16 DwarfRegNum, u16 0; then the i32.
+        // The cursor keeps them as they are (few values for the JIT to keep live in the caller's
+        // loop); the getters take the fields apart.
+        long w = map.bytes.get(StackMap.WORD, offset + Location.KIND);
+        int field = map.bytes.get(StackMap.HALF_WORD, offset + Location.OFFSET_OR_CONSTANT);
+        if (map.bigEndian) {
+            w = Location.swapHalves(w);
+            field = Integer.reverseBytes(field);
+        }
         this.map = map;
         this.offset = offset;
-        this.kind = Location.kindOf(word, in.isBigEndian());
-        this.sizeInBytes = Location.sizeOf(word, in.isBigEndian());
-        this.dwarfRegNum = Location.dwarfRegOf(word, in.isBigEndian());
-        this.offsetOrConstant = in.i32(offset + Location.OFFSET_OR_CONSTANT);
+        this.word = w;
+        this.offsetOrConstant = field;
         return this;
     }
 
@@ -42,7 +45,7 @@ public final class LocationCursor {
      * @return the kind, from the Type byte (validated when the stack map was parsed)
      */
     public LocationKind kind() {
-        return LocationKind.ofValidCode(kind);
+        return LocationKind.ofValidCode(kindCode());
     }
 
     /**
@@ -51,7 +54,7 @@ public final class LocationCursor {
      * @return the kind's code, 1 to 5 (see {@link LocationKind#code()})
      */
     public int kindCode() {
-        return kind;
+        return (int) word & 0xFF;
     }
 
     /**
@@ -60,7 +63,7 @@ public final class LocationCursor {
      * @return the u16 Size field
      */
     public int sizeInBytes() {
-        return sizeInBytes;
+        return (int) (word >>> 16) & 0xFFFF;
     }
 
     /**
@@ -70,7 +73,7 @@ public final class LocationCursor {
      * @return the u16 DWARF register number
      */
     public int dwarfRegNum() {
-        return dwarfRegNum;
+        return (int) (word >>> 32) & 0xFFFF;
     }
 
     /**
@@ -116,10 +119,11 @@ public final class LocationCursor {
      * @throws IllegalStateException for the other kinds, whose value lives in the machine state
      */
     public long constantValue() {
-        if (kind == LocationKind.CONSTANT.code()) {
+        int kind = kindCode();
+        if (kind == LocationKind.CONSTANT_CODE) {
             return offsetOrConstant;
         }
-        if (kind == LocationKind.CONSTANT_INDEX.code()) {
+        if (kind == LocationKind.CONSTANT_INDEX_CODE) {
             return map.constant(offsetOrConstant);
         }
         throw new IllegalStateException(kind() + " location has no constant value");
@@ -137,11 +141,11 @@ public final class LocationCursor {
     @Override
     public String toString() {
         return switch (kind()) {
-            case REGISTER -> "Register R#" + dwarfRegNum + ", size " + sizeInBytes;
-            case DIRECT -> "Direct R#" + dwarfRegNum + " + " + offsetOrConstant + ", size " + sizeInBytes;
-            case INDIRECT -> "Indirect [R#" + dwarfRegNum + " + " + offsetOrConstant + "], size " + sizeInBytes;
-            case CONSTANT -> "Constant " + offsetOrConstant + ", size " + sizeInBytes;
-            case CONSTANT_INDEX -> "ConstantIndex #" + offsetOrConstant + ", size " + sizeInBytes;
+            case REGISTER -> "Register R#" + dwarfRegNum() + ", size " + sizeInBytes();
+            case DIRECT -> "Direct R#" + dwarfRegNum() + " + " + offsetOrConstant + ", size " + sizeInBytes();
+            case INDIRECT -> "Indirect [R#" + dwarfRegNum() + " + " + offsetOrConstant + "], size " + sizeInBytes();
+            case CONSTANT -> "Constant " + offsetOrConstant + ", size " + sizeInBytes();
+            case CONSTANT_INDEX -> "ConstantIndex #" + offsetOrConstant + ", size " + sizeInBytes();
         };
     }
 }

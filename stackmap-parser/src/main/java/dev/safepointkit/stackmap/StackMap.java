@@ -2,6 +2,7 @@ package dev.safepointkit.stackmap;
 
 import dev.safepointkit.stackmap.internal.ByteReader;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
@@ -38,7 +39,19 @@ public final class StackMap {
     static final int HEADER_NUM_RECORDS = 12;
     static final int CONSTANT_SIZE = 8;
 
+    /**
+     * The loads every cursor uses: whole little-endian words, unaligned (heap segments over
+     * {@code byte[]} allow no more). A big-endian section is read with the same loads and its
+     * fields swapped, so each access site stays one plain load for the JIT.
+     */
+    static final ValueLayout.OfLong WORD = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt HALF_WORD = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
     private final ByteReader in;
+    /** The bytes of this stack map (as {@link #segment()}), for the cursors' loads. */
+    final MemorySegment bytes;
+    /** Whether the section is big-endian: the cursors swap what they load. */
+    final boolean bigEndian;
     private final long sectionOffset;
     private final int functionCount;
     private final int constantCount;
@@ -52,6 +65,8 @@ public final class StackMap {
     private StackMap(ByteReader in, long sectionOffset, int functionCount, int constantCount, int recordCount,
             int[] recordOffsets, int[] firstRecordOfFunction) {
         this.in = in;
+        this.bytes = in.segment();
+        this.bigEndian = in.isBigEndian();
         this.sectionOffset = sectionOffset;
         this.functionCount = functionCount;
         this.constantCount = constantCount;
@@ -125,7 +140,7 @@ public final class StackMap {
         }
 
         int[] recordOffsets = new int[(int) numRecords];
-        long offset = CallSiteRecord.validateAll(all, limit, constantsEnd, recordOffsets, (int) numConstants);
+        long offset = CallSiteRecord.validateAll(all.segment(), all.isBigEndian(), limit, constantsEnd, recordOffsets, (int) numConstants);
         if (offset < 0) {
             // Something is wrong: the record-by-record checks find the first problem and name it.
             offset = constantsEnd;
@@ -242,7 +257,7 @@ public final class StackMap {
      * @throws IndexOutOfBoundsException if {@code index} is out of range
      */
     public long constant(int index) {
-        return in.u64(constantsOffset + (long) checkIndex(index, constantCount, "constant") * CONSTANT_SIZE);
+        return word(constantsOffset + (long) checkIndex(index, constantCount, "constant") * CONSTANT_SIZE);
     }
 
     /**
@@ -300,6 +315,12 @@ public final class StackMap {
 
     ByteReader reader() {
         return in;
+    }
+
+    /** The u64 at {@code offset} (relative to this stack map) in the section's byte order. */
+    long word(long offset) {
+        long w = bytes.get(WORD, offset);
+        return bigEndian ? Long.reverseBytes(w) : w;
     }
 
     private static int checkIndex(int index, int count, String what) {

@@ -41,24 +41,104 @@ public final class StatepointRecord {
      *     locations between the deopt values and the trailing allocas
      */
     public static StatepointRecord of(CallSiteRecord record) throws StackMapFormatException {
+        long layout = layout(record.cursor(), new LocationCursor());
+        if (layout == NOT_A_STATEPOINT) {
+            throw whyNot(record);
+        }
+        return new StatepointRecord(record, deoptCount(layout), pairCount(layout), gcAllocaCount(layout));
+    }
+
+    /** What {@link #layout} returns for a record without the statepoint layout. */
+    public static final long NOT_A_STATEPOINT = -1L;
+
+    /**
+     * The statepoint layout of {@code record} as {@link #of} checks it, without allocating or
+     * throwing: the counts packed in one long for {@link #deoptCount(long)},
+     * {@link #pairCount(long)} and {@link #gcAllocaCount(long)}, or {@link #NOT_A_STATEPOINT}
+     * ({@link #of} then says why). For readers that decode many records, such as a registry.
+     *
+     * @param record the record, positioned by its stack map
+     * @param scratch a cursor this method moves over the record's locations
+     * @return the packed counts, or {@link #NOT_A_STATEPOINT}
+     */
+    public static long layout(RecordCursor record, LocationCursor scratch) {
+        int n = record.locationCount();
+        if (n < LEADING_CONSTANTS) {
+            return NOT_A_STATEPOINT;
+        }
+        for (int i = 0; i < LEADING_CONSTANTS; i++) {
+            int kind = record.location(i, scratch).kindCode();
+            if (kind != LocationKind.CONSTANT_CODE && kind != LocationKind.CONSTANT_INDEX_CODE) {
+                return NOT_A_STATEPOINT;
+            }
+        }
+        long deopt = record.location(2, scratch).constantValue();
+        if (deopt < 0 || deopt > n - LEADING_CONSTANTS) {
+            return NOT_A_STATEPOINT;
+        }
+        int gcStart = LEADING_CONSTANTS + (int) deopt;
+        int allocas = 0;
+        while (allocas < n - gcStart && record.location(n - 1 - allocas, scratch).kindCode() == LocationKind.DIRECT_CODE) {
+            allocas++;
+        }
+        int paired = n - gcStart - allocas;
+        if (paired % 2 != 0) {
+            return NOT_A_STATEPOINT;
+        }
+        // Each count is below 2^16: a record has at most 65535 locations.
+        return deopt << 32 | (long) (paired / 2) << 16 | allocas;
+    }
+
+    /**
+     * The deopt location count of a {@link #layout}.
+     *
+     * @param layout a value of {@link #layout} other than {@link #NOT_A_STATEPOINT}
+     * @return the number of deopt locations
+     */
+    public static int deoptCount(long layout) {
+        return (int) (layout >>> 32);
+    }
+
+    /**
+     * The (base, derived) pair count of a {@link #layout}.
+     *
+     * @param layout a value of {@link #layout} other than {@link #NOT_A_STATEPOINT}
+     * @return the number of pairs
+     */
+    public static int pairCount(long layout) {
+        return (int) (layout >>> 16) & 0xFFFF;
+    }
+
+    /**
+     * The gc-live alloca count of a {@link #layout}.
+     *
+     * @param layout a value of {@link #layout} other than {@link #NOT_A_STATEPOINT}
+     * @return the number of trailing Direct locations
+     */
+    public static int gcAllocaCount(long layout) {
+        return (int) layout & 0xFFFF;
+    }
+
+    /** The exception {@link #of} throws for a record {@link #layout} refused: the first check it fails. */
+    private static StackMapFormatException whyNot(CallSiteRecord record) {
         int n = record.locationCount();
         String name = "StkMapRecord[" + record.index() + "]";
         if (n < LEADING_CONSTANTS) {
-            throw new StackMapFormatException(record.sectionOffset() + CallSiteRecord.NUM_LOCATIONS,
+            return new StackMapFormatException(record.sectionOffset() + CallSiteRecord.NUM_LOCATIONS,
                     name + ".NumLocations", "a statepoint record has at least " + LEADING_CONSTANTS
                             + " locations (calling convention, flags, deopt count), this one has " + n);
         }
         for (int i = 0; i < LEADING_CONSTANTS; i++) {
             Location loc = record.location(i);
             if (loc.kind() != LocationKind.CONSTANT && loc.kind() != LocationKind.CONSTANT_INDEX) {
-                throw new StackMapFormatException(loc.sectionOffset(), name + ".Location[" + i + "].Type",
+                return new StackMapFormatException(loc.sectionOffset(), name + ".Location[" + i + "].Type",
                         "statepoint location " + i + " must be a constant, found " + loc.kind());
             }
         }
         Location deoptField = record.location(2);
         long deopt = deoptField.constantValue();
         if (deopt < 0 || deopt > n - LEADING_CONSTANTS) {
-            throw new StackMapFormatException(deoptField.sectionOffset(), name + ".Location[2]",
+            return new StackMapFormatException(deoptField.sectionOffset(), name + ".Location[2]",
                     "deopt count " + deopt + " exceeds the " + (n - LEADING_CONSTANTS) + " locations after the header");
         }
         int gcStart = LEADING_CONSTANTS + (int) deopt;
@@ -67,11 +147,8 @@ public final class StatepointRecord {
             allocas++;
         }
         int paired = n - gcStart - allocas;
-        if (paired % 2 != 0) {
-            throw new StackMapFormatException(record.location(gcStart).sectionOffset(), name + ".Location[" + gcStart + "]",
-                    paired + " base/derived locations before " + allocas + " gc-live allocas: not a whole number of pairs");
-        }
-        return new StatepointRecord(record, (int) deopt, paired / 2, allocas);
+        return new StackMapFormatException(record.location(gcStart).sectionOffset(), name + ".Location[" + gcStart + "]",
+                paired + " base/derived locations before " + allocas + " gc-live allocas: not a whole number of pairs");
     }
 
     /**

@@ -148,6 +148,38 @@ class MalformedStackMapTest {
         assertTrue(e.getMessage().contains("constant index 1"), e.getMessage());
     }
 
+    /**
+     * Validation reads locations two at a time, three words per pair, and a last odd one on its
+     * own: a bad Type or an out-of-range ConstantIndex is found at each of those positions, in
+     * records with an odd and an even number of locations, and after a valid record.
+     */
+    @ParameterizedTest
+    @EnumSource(Order.class)
+    void rejectsABadLocationAtEveryPositionOfTheRecord(Order o) {
+        int[][] bad = {{0, 0}, {6, 0}, {255, 0}, {LocationKind.CONSTANT_INDEX_CODE, 1}, {LocationKind.CONSTANT_INDEX_CODE, -1}};
+        for (int count = 1; count <= 5; count++) {
+            for (int at = 0; at < count; at++) {
+                for (int[] kindAndField : bad) {
+                    StackMapBuilder b = new StackMapBuilder(o.order).function(0, 8, 2).constant(1L << 33);
+                    b.record(1, 4).location(LocationKind.CONSTANT_INDEX, 8, 0, 0).constant(7).constant(-7);
+                    StackMapBuilder.Rec r = b.record(2, 8);
+                    for (int i = 0; i < count; i++) {
+                        if (i == at) {
+                            r.rawLocation(kindAndField[0], 8, 0, kindAndField[1]);
+                        } else {
+                            r.location(LocationKind.CONSTANT_INDEX, 8, 0, 0);
+                        }
+                    }
+                    String where = count + " locations, bad at " + at + ", kind " + kindAndField[0];
+                    StackMapFormatException e = assertThrows(StackMapFormatException.class,
+                            () -> StackMapSection.parse(MemorySegment.ofArray(b.build()), o.order), where);
+                    String field = kindAndField[0] == LocationKind.CONSTANT_INDEX_CODE ? "Offset" : "Type";
+                    assertEquals("StkMapRecord[1].Location[" + at + "]." + field, e.field(), where);
+                }
+            }
+        }
+    }
+
     @Test
     void rejectsEmptyAndGarbageTails() {
         refuse(new byte[0], ByteOrder.LITTLE_ENDIAN);

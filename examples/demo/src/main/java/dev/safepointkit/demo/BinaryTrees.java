@@ -38,10 +38,18 @@ public final class BinaryTrees {
      * {@link LlvmCompiler#open()} finds. Depths below {@code MIN_DEPTH + 2} run that depth. With
      * {@code nested}, each short-lived tree is checked while another is built and checked in a run
      * of JIT code that Java entered from inside an exit of the first (JIT, Java, JIT on one stack).
+     * With {@code gcRegs}, the bundled binarytrees-gcregs.o runs: the same program compiled with
+     * {@code llc -max-registers-for-gc-values=4 -fixup-allow-gcptr-in-csr}, which keeps GC pointers
+     * in callee-saved registers across calls, so the walker finds them through every frame's
+     * unwind plan. With {@code checkUnwind}, every walk is cross-checked against the process
+     * unwinder.
      */
     public record Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile,
-                          Optional<Path> llvmLibrary, boolean nested) {
+                          Optional<Path> llvmLibrary, boolean nested, boolean gcRegs, boolean checkUnwind) {
         public Options {
+            if (gcRegs && compile) {
+                throw new IllegalArgumentException("GC pointers in callee-saved registers come from the bundled object, not --compile");
+            }
             if (depth < 0 || depth > MAX_DEPTH) {
                 throw new IllegalArgumentException("depth " + depth + " (0 to " + MAX_DEPTH + ")");
             }
@@ -54,18 +62,20 @@ public final class BinaryTrees {
         }
 
         public Options(int depth, int threads, boolean gcStress, long semispaceBytes, boolean compile) {
-            this(depth, threads, gcStress, semispaceBytes, compile, Optional.empty(), false);
+            this(depth, threads, gcStress, semispaceBytes, compile, Optional.empty(), false, false, false);
         }
     }
 
     /** What a run printed and measured. {@code verified}: every line matched and no bad object was read. */
     public record Result(List<String> lines, boolean verified, List<String> problems, long collections,
-                         long framesWalked, long rootsVisited, long bytesCopied, Histogram pauses, long nanos) {
+                         long framesWalked, long rootsVisited, long registerRootsAbove, long bytesCopied, Histogram pauses,
+                         long nanos) {
 
         public String summary() {
-            return String.format("collections: %d, frames walked: %d, roots visited: %d, copied: %.1f MB%n"
+            return String.format("collections: %d, frames walked: %d, roots visited: %d (%d in callee-saved registers above"
+                            + " the poll), copied: %.1f MB%n"
                             + "pause p50 %.3f ms, p99 %.3f ms, max %.3f ms; run %.2f s; output %s",
-                    collections, framesWalked, rootsVisited, bytesCopied / 1e6,
+                    collections, framesWalked, rootsVisited, registerRootsAbove, bytesCopied / 1e6,
                     millis(pauses, 50), millis(pauses, 99), pauses.getTotalCount() == 0 ? 0.0 : pauses.getMaxValue() / 1e6,
                     nanos / 1e9, verified ? "verified" : "WRONG: " + String.join("; ", problems));
         }
@@ -94,7 +104,7 @@ public final class BinaryTrees {
         // libLLVM is opened before the heap is made, so that a missing library costs nothing.
         LlvmCompiler llvm = !options.compile() ? null
                 : options.llvmLibrary().isPresent() ? LlvmCompiler.open(options.llvmLibrary().get()) : LlvmCompiler.open();
-        try (DemoRuntime runtime = new DemoRuntime(options.semispaceBytes(), 1)) {
+        try (DemoRuntime runtime = new DemoRuntime(options.semispaceBytes(), 1, options.checkUnwind())) {
             if (llvm != null) {
                 // The compile pipeline, as regen-fixtures.sh ran it for the bundled objects: the runtime's
                 // allocation fast path inlined, then rewrite-statepoints-for-gc.
@@ -102,7 +112,8 @@ public final class BinaryTrees {
                 pipeline.runtimeLoaded("runtime", DemoRuntime.bundled("runtime.ll"));
                 pipeline.load("binarytrees", DemoRuntime.bundled("binarytrees.ll"));
             } else {
-                runtime.load("binarytrees.o", DemoRuntime.bundled("binarytrees.o"));
+                String object = options.gcRegs() ? "binarytrees-gcregs.o" : "binarytrees.o";
+                runtime.load(object, DemoRuntime.bundled(object));
             }
             FunctionDescriptor treesShape = FunctionDescriptor.of(ValueLayout.JAVA_LONG,
                     ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG);
@@ -150,7 +161,8 @@ public final class BinaryTrees {
             problems.addAll(runtime.failures());
             SemispaceHeap heap = runtime.heap();
             return new Result(List.copyOf(lines), problems.isEmpty(), List.copyOf(problems), heap.collections(),
-                    heap.framesWalked(), heap.rootsVisited(), heap.bytesCopied(), heap.pauses(), System.nanoTime() - start);
+                    heap.framesWalked(), heap.rootsVisited(), heap.registerRootsAbove(), heap.bytesCopied(), heap.pauses(),
+                    System.nanoTime() - start);
         }
     }
 

@@ -2,7 +2,14 @@ package dev.safepointkit.demo;
 
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
+import dev.safepointkit.events.LoadedSymbol;
 import dev.safepointkit.host.JitObject;
+import dev.safepointkit.host.ProcessUnwinder;
+import dev.safepointkit.registry.Frame;
+import dev.safepointkit.registry.UnwindPlan;
+import dev.safepointkit.stackmap.FunctionRecord;
+import dev.safepointkit.stackmap.StackMap;
+import dev.safepointkit.stackmap.StackMapSection;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.roots.Mutator;
@@ -20,8 +27,10 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -36,6 +45,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * touched (the walk validates every stack first); a root to no object is found while copying,
  * with the heap half copied.
  * A bad object found by JIT code (its header is poison) is recorded in {@link #failures()}.
+ *
+ * <p>runtime.o's poll, slow-path and exit functions save every callee-saved register of the JIT
+ * frame that called them; their unwind plans, read from the registry once runtime.o is loaded,
+ * tell the coordinator where ({@link SafepointCoordinator#pollSaves}), so code that keeps GC
+ * pointers in callee-saved registers (binarytrees-gcregs.o) is walked as precisely as code that
+ * spills them.
  */
 public final class DemoRuntime implements AutoCloseable {
     public static final long BUFFER_BYTES = 64 * 1024;
@@ -51,7 +66,16 @@ public final class DemoRuntime implements AutoCloseable {
     private volatile MethodHandle nestedEntry;
 
     public DemoRuntime(long semispaceBytes, int handles) throws JitLoadException {
-        heap = new SemispaceHeap(registry, semispaceBytes, BUFFER_BYTES, handles);
+        this(semispaceBytes, handles, false);
+    }
+
+    /**
+     * @param checkUnwind the walker's debug check: every walk's frames are compared with the
+     *     process unwinder's (jit-host's {@link ProcessUnwinder}); a difference fails the collection
+     */
+    public DemoRuntime(long semispaceBytes, int handles, boolean checkUnwind) throws JitLoadException {
+        heap = new SemispaceHeap(registry, semispaceBytes, BUFFER_BYTES, handles,
+                checkUnwind ? ProcessUnwinder.get()::frames : null);
         host.addListener(new RegistryListener(registry));
         ValueLayout.OfLong j = ValueLayout.JAVA_LONG;
         var address = ValueLayout.ADDRESS;
@@ -69,7 +93,59 @@ public final class DemoRuntime implements AutoCloseable {
                 SafepointCoordinator.CONTEXT_UPCALL, upcalls);
         host.defineUpcall("spk_nested", bound("nestedUpcall", long.class, MemorySegment.class, int.class),
                 FunctionDescriptor.of(j, address, ValueLayout.JAVA_INT), upcalls);
-        load("runtime.o", bundled("runtime.o"));
+        JitObject runtimeObject = load("runtime.o", bundled("runtime.o"));
+        coordinator.pollSaves(pollPlan(runtimeObject));
+    }
+
+    /** The functions of runtime.ll that hand Java a return-address slot into the JIT frame that called them. */
+    private static final Set<String> POLL_FUNCTIONS = Set.of("rt_poll", "rt_alloc", "rt_collect", "rt_nested_trees");
+
+    /**
+     * The unwind plan at every call out of runtime.o's poll, slow-path and exit functions: where
+     * each saved the JIT frame's callee-saved registers. They must all agree, and save all six.
+     */
+    private long pollPlan(JitObject runtimeObject) {
+        StackMapSection maps = runtimeObject.loaded().stackMaps().orElseThrow(
+                () -> new IllegalStateException("runtime.o has no stack maps: its calls out are not statepoints"));
+        long plan = UnwindPlan.NONE;
+        Set<String> seen = new HashSet<>();
+        Frame frame = new Frame();
+        for (LoadedSymbol symbol : runtimeObject.loaded().symbols()) {
+            if (!symbol.function() || !POLL_FUNCTIONS.contains(symbol.name())) {
+                continue;
+            }
+            for (StackMap map : maps.stackMaps()) {
+                for (int f = 0; f < map.functionCount(); f++) {
+                    FunctionRecord fn = map.function(f);
+                    if (fn.functionAddress() != symbol.address()) {
+                        continue;
+                    }
+                    for (int r = 0; r < fn.recordCount(); r++) {
+                        long pc = symbol.address() + fn.record(r).instructionOffset();
+                        if (!registry.lookup(pc, frame)) {
+                            throw new IllegalStateException(symbol.name() + ": its safepoint at 0x" + Long.toHexString(pc)
+                                    + " is not registered");
+                        }
+                        long p = frame.unwindPlan();
+                        for (int c = 0; c < UnwindPlan.SLOTS; c++) {
+                            int k = UnwindPlan.saved(p, c);
+                            if (k == 0 || k == UnwindPlan.UNDEFINED || (plan != UnwindPlan.NONE && k != UnwindPlan.saved(plan, c))) {
+                                throw new IllegalStateException(symbol.name() + " at 0x" + Long.toHexString(pc) + ": its unwind plan "
+                                        + UnwindPlan.describe(p) + " does not save every callee-saved register as "
+                                        + (plan == UnwindPlan.NONE ? "the poll protocol needs" : UnwindPlan.describe(plan) + " does"));
+                            }
+                        }
+                        plan = p;
+                        seen.add(symbol.name());
+                    }
+                }
+            }
+        }
+        if (!seen.equals(POLL_FUNCTIONS)) {
+            throw new IllegalStateException("runtime.o: no statepoint found in " + POLL_FUNCTIONS.stream()
+                    .filter(n -> !seen.contains(n)).sorted().toList());
+        }
+        return plan;
     }
 
     private MethodHandle bound(String name, Class<?> returns, Class<?>... parameters) {

@@ -1,9 +1,13 @@
 package dev.safepointkit.demo;
 
+import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.SafepointRegistry;
+import dev.safepointkit.roots.FrameUnwinder;
 import dev.safepointkit.roots.JitStackWalker;
 import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.RootRelocator;
+import dev.safepointkit.roots.RootVisitor;
+import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.roots.StackWalkException;
 import dev.safepointkit.roots.StoppedWorld;
 import dev.safepointkit.roots.WorldAction;
@@ -43,6 +47,19 @@ public final class SemispaceHeap implements WorldAction, AutoCloseable {
     private final List<MemorySegment> contexts = new ArrayList<>();
     private final JitStackWalker walker;
     private final RootRelocator relocator = new RootRelocator(this::forward);
+    private long registerRootsAbove;
+    /** The relocator, counting the roots it is given in callee-saved registers above each stack's innermost frame. */
+    private final RootVisitor visitor = (batch, stack) -> {
+        if (batch.depth() > 0) {
+            Frame f = batch.frame();
+            for (int i = 0; i < f.pairCount(); i++) {
+                if (f.kind(f.base(i)) == LocationKind.REGISTER) {
+                    this.registerRootsAbove++;
+                }
+            }
+        }
+        relocator.visitFrame(batch, stack);
+    };
     private final Histogram pauses = new Histogram(3_600_000_000_000L, 3);
     /** Tests set this to play a collector that misses every stack root; nothing else does. */
     volatile boolean ignoreStackRoots;
@@ -62,6 +79,15 @@ public final class SemispaceHeap implements WorldAction, AutoCloseable {
      * @param handleCount number of handles (roots held outside JIT frames)
      */
     public SemispaceHeap(SafepointRegistry registry, long semispaceBytes, long bufferBytes, int handleCount) {
+        this(registry, semispaceBytes, bufferBytes, handleCount, null);
+    }
+
+    /**
+     * @param crossCheck with a walker debug check: every walk's frames are compared with what this
+     *     unwinder finds (see {@link JitStackWalker}); null for none
+     */
+    public SemispaceHeap(SafepointRegistry registry, long semispaceBytes, long bufferBytes, int handleCount,
+                         FrameUnwinder crossCheck) {
         if (semispaceBytes % 8 != 0 || bufferBytes % 8 != 0 || bufferBytes <= 0 || bufferBytes > semispaceBytes) {
             throw new IllegalArgumentException("space " + semispaceBytes + ", buffer " + bufferBytes);
         }
@@ -70,7 +96,7 @@ public final class SemispaceHeap implements WorldAction, AutoCloseable {
         spaces[1].fill((byte) 0xA5);
         this.bufferBytes = bufferBytes;
         this.handles = arena.allocate(8L * handleCount, 8);
-        this.walker = new JitStackWalker(registry);
+        this.walker = new JitStackWalker(registry, crossCheck);
     }
 
     /** A mutator's allocation buffer lives in its context block; the heap resets it at each collection. */
@@ -135,7 +161,7 @@ public final class SemispaceHeap implements WorldAction, AutoCloseable {
         to = spaces[1 - current];
         free = 0;
         if (!ignoreStackRoots) {
-            framesWalked += world.walkAll(walker, relocator);
+            framesWalked += world.walkAll(walker, visitor);
         }
         for (long off = 0; off < handles.byteSize(); off += 8) {
             long value = handles.get(WORD, off);
@@ -205,6 +231,14 @@ public final class SemispaceHeap implements WorldAction, AutoCloseable {
     /** Root slots visited: stack slots (each once per collection) and non-null handles. */
     public synchronized long rootsVisited() {
         return relocator.relocatedSlots() + handleRoots;
+    }
+
+    /**
+     * Base pointers found in a register (so in the save slot of the callee that saved it) in frames
+     * above each stack's innermost one; 0 for code that spills every GC pointer at its calls.
+     */
+    public synchronized long registerRootsAbove() {
+        return registerRootsAbove;
     }
 
     public synchronized long bytesCopied() {

@@ -8,6 +8,7 @@ import java.io.PrintStream;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -45,6 +46,28 @@ class BinaryTreesTest {
         assertTrue(result.framesWalked() > result.collections(), "frames walked: " + result.framesWalked());
         assertTrue(result.rootsVisited() > result.collections(), "roots: " + result.rootsVisited());
         assertEquals(result.collections(), result.pauses().getTotalCount());
+        assertEquals(0, result.registerRootsAbove(), "binarytrees.o spills every GC pointer at its calls");
+    }
+
+    /**
+     * binarytrees-gcregs.o keeps GC pointers in callee-saved registers across calls: the collector
+     * finds them in whichever callee's frame saved the register (through the unwind plans), in the
+     * polling frame where the runtime's poll saved it, and moves them; stale ones would read poison.
+     */
+    @ParameterizedTest(name = "gc-regs, depth {0}, {1} threads, stress {2}, cross-check {3}, nested {4}")
+    @CsvSource({"10, 2, false, false, false", "6, 1, true, false, false", "6, 4, true, true, false", "8, 2, true, false, true",
+        "6, 2, true, true, true"})
+    void gcPointersInCalleeSavedRegistersAreFoundAndMovedAtEveryDepth(int depth, int threads, boolean stress, boolean check,
+                                                                      boolean nested) throws Throwable {
+        BinaryTrees.Result result = BinaryTrees.run(new BinaryTrees.Options(depth, threads, stress, 512 * 1024, false,
+                Optional.empty(), nested, true, check), new PrintStream(new ByteArrayOutputStream()),
+                new PrintStream(new ByteArrayOutputStream()));
+        assertTrue(result.verified(), () -> String.join("\n", result.problems()));
+        assertEquals("long lived tree of depth " + Math.max(6, depth) + "\t check: " + ((1L << (Math.max(6, depth) + 1)) - 1),
+                result.lines().getLast());
+        assertTrue(result.collections() >= (stress ? 1000 : 5), "collections: " + result.collections());
+        assertTrue(result.registerRootsAbove() > result.collections(),
+                "roots in callee-saved registers above the polling frame: " + result.registerRootsAbove());
     }
 
     @Test

@@ -36,13 +36,17 @@ import org.openjdk.jmh.annotations.Warmup;
  *       {@code relinked} after the site was rewritten into a direct call, {@code static} a direct
  *       call that llc linked itself (g_static, same object).</li>
  *   <li>{@code relink}: one relink or unlink of g: two aligned call sites rewritten, each with a
- *       checked atomic store through the code's writable alias and a membarrier SYNC_CORE.</li>
+ *       checked atomic store through the code's writable alias; their membarrier SYNC_CORE is owed
+ *       (paid before any unmap and at the next stop, and this patcher has neither).</li>
  *   <li>{@code relinkManySitesAtASafepoint}: relinking (or unlinking) the {@value #MANY_SITES}
  *       call sites of g in one function, compiled at set-up through libLLVM: the aligned ones
  *       while threads run (one barrier for all), the others at the stop that follows (one barrier
  *       for the stop); the stop has no mutators to wait for.</li>
  *   <li>{@code sledRewrite}: one whole-sled rewrite (into a call, or back to NOPs) at a
- *       safepoint: the stop itself (no mutators attached here) plus the checked write.</li>
+ *       safepoint: the stop itself (no mutators attached here) plus the checked write and the
+ *       stop's one barrier.</li>
+ *   <li>{@code emptySafepoint}: a safepoint with nothing to write or free, on the same patcher:
+ *       the stop alone, which makes no barrier when nothing was written.</li>
  *   <li>{@code sledRetarget}: one retarget of a sled whose imm64 is 8-byte aligned: an atomic
  *       store while threads run, and its membarrier.</li>
  * </ul>
@@ -215,6 +219,11 @@ public class PatchBenchmark {
             patcher.callFromSled(sled, one);
         }
         return flip;
+    }
+
+    @Benchmark
+    public int emptySafepoint() throws Exception {
+        return patcher.safepoint();
     }
 
     @Benchmark

@@ -43,8 +43,10 @@ public final class PatchStress {
 
     /**
      * @param counts totals over all threads, indexed by the kinds above
-     * @param gCalls calls of g through patched sites (two per iteration)
-     * @param sledCalls sled executions (two per iteration)
+     * @param gCalls calls of g through patched sites, as the code counted them (two per iteration
+     *     when none is lost)
+     * @param sledCalls sled executions, as the code counted them (two per iteration likewise)
+     * @param freed old bodies freed, including at a last safepoint once every mutator is done
      */
     public record Result(long[] counts, long gCalls, long sledCalls, long rounds, long patches, long redefinitions,
             long freed, long lazyCompiles, List<Throwable> failures, long nanos) {
@@ -165,14 +167,17 @@ public final class PatchStress {
             for (Thread t : mutators) {
                 t.join();
             }
+            // No mutator runs any more: whatever is still retired must be freed now.
+            freed += patcher.safepoint();
             long[] totals = new long[7];
             for (MemorySegment c : counts) {
                 for (int k = 0; k < 7; k++) {
                     totals[k] += c.getAtIndex(ValueLayout.JAVA_LONG, k);
                 }
             }
-            long iterations = iterationsPerThread * threads;
-            return new Result(totals, 2 * iterations, 2 * iterations, rounds, patcher.patchCount(), redefinitions, freed,
+            long gCalls = totals[G_WRONG] + totals[G_TIMES_2] + totals[G_TIMES_3];
+            long sledCalls = totals[SLED_0] + totals[SLED_1] + totals[SLED_2] + totals[SLED_WRONG];
+            return new Result(totals, gCalls, sledCalls, rounds, patcher.patchCount(), redefinitions, freed,
                     lazyCompiles.get(), List.copyOf(failures), System.nanoTime() - start);
         }
     }

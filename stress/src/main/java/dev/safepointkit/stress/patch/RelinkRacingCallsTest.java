@@ -11,8 +11,10 @@ import org.openjdk.jcstress.infra.results.J_Result;
 
 /**
  * Relinking an aligned call site is one atomic 4-byte store of its rel32 through the code's
- * alias, then a core-serializing membarrier: a call from the site that races it goes through the
- * stub or straight to the body, and either way runs g. The patcher relinks and unlinks g while
+ * alias; the core-serializing membarrier it owes is not made per relink but paid later (before
+ * any code is unmapped, at the next stop, or on demand; docs/patching.md, "The owed barrier"): a
+ * call from the site that races the store goes through the stub or straight to the body, and
+ * either way runs g. The patcher relinks and unlinks g while
  * the caller runs f2(5) = g(5) + 1 from f2's aligned site.
  */
 @JCStressTest

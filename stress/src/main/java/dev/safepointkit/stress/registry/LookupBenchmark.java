@@ -26,7 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * and JCTools' {@code NonBlockingHashMapLong}, holding the same safepoints, in the same run.
  * {@code alone}: one thread looking up. {@code withWriter}: one thread looking up while another
  * loads and unloads an object of 1,000 safepoints in a loop (registry: register + unregister;
- * maps: 1,000 puts + 1,000 removes). Keys cycle through 1,024 random ones, so the hot part of
+ * maps: 1,000 puts + 1,000 removes); {@code writerAlone}: that writer with no reader, the
+ * registration cost against the maps' puts without a second thread sharing the cores. Keys cycle through 1,024 random ones, so the hot part of
  * each structure stays in cache, as it does for a stack walker revisiting the same code.
  */
 @State(Scope.Group)
@@ -106,6 +107,12 @@ public class LookupBenchmark {
     @GroupThreads(1)
     public long lookupWithWriter(Reader r) {
         return lookup(r);
+    }
+
+    @Benchmark
+    @Group("writerAlone")
+    public void loadAndUnloadAlone() {
+        loadAndUnload();
     }
 
     @Benchmark
