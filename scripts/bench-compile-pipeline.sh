@@ -45,7 +45,8 @@ wall() {
 cpu() {
   [ -x /usr/bin/time ] || return 0
   /usr/bin/time -f '%U %S' -o "$out/time.txt" "$@" >/dev/null 2>&1 || true
-  awk '{printf "%d\n", ($1 + $2) * 1000}' "$out/time.txt"
+  # The last line: GNU time first notes a nonzero exit status (lli's is main's) on a line of its own.
+  tail -1 "$out/time.txt" | awk '{printf "%d\n", ($1 + $2) * 1000}'
 }
 
 echo "== whole process, median of $rounds (min to max), ms; CPU (user + system) median"

@@ -171,27 +171,18 @@ final class CallSiteLinker {
         }
 
         RelinkReport apply() throws PatchException {
-            for (int i = 0; i < nowCount; i++) {
-                if (unloading[i]) {
-                    drop(now[i]);
-                }
-            }
             for (Site s : unchanged) {
                 s.setPendingTarget(0);
             }
             // The stores owe one core-serializing barrier between them, paid before any code is
             // unmapped or at the next stop: the old targets stay mapped until then. The writer
             // checks every site again and writes all or none; a site whose object started
-            // unloading since the plan is left alone.
-            boolean[] skipped = new boolean[nowCount];
-            writer.writeBranches(now, nowFrom, nowTo, nowCount, true, skipped);
+            // unloading since the plan (or before it) is left alone, and flagged in unloading.
+            writer.writeBranches(now, nowFrom, nowTo, nowCount, true, unloading);
             int patched = 0;
             for (int i = 0; i < nowCount; i++) {
                 Site s = now[i];
                 if (unloading[i]) {
-                    continue;
-                }
-                if (skipped[i]) {
                     drop(s);
                     continue;
                 }

@@ -214,18 +214,18 @@ final class CodeReclaimer {
     }
 
     /**
-     * Whether a word on a stopped thread's stack (a return address) lies in {@code o}'s code. A
-     * conservative scan: a false match only delays the free. It covers each stack from the
-     * return-address slot the poll or exit recorded upwards; {@link #freeable} accounts for the
-     * function below it.
+     * Whether a word on a stopped thread's stack lies in {@code o}: a return address into its code,
+     * or a pointer into its data (a constant or a global a frame still uses). A conservative scan:
+     * a false match only delays the free. It covers each stack from the return-address slot the
+     * poll or exit recorded upwards; {@link #freeable} accounts for the function below it.
      */
     private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
-        List<LoadedSection> code = o.loaded().sections().stream().filter(LoadedSection::executable).toList();
+        List<LoadedSection> mapped = o.loaded().sections().stream().filter(s -> s.size() > 0).toList();
         for (ThreadStack t : world.stacks()) {
             MemorySegment m = t.memory();
             for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
                 long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
-                for (LoadedSection s : code) {
+                for (LoadedSection s : mapped) {
                     if (s.contains(word)) {
                         return true;
                     }

@@ -109,6 +109,11 @@ final class CodeWriter {
             }
         }
         synchronized (LOCK) {
+            for (Section s : sections) {
+                if (s.objectKey == object.key()) {
+                    return;   // told twice (a load racing the patcher's start): the sections are in
+                }
+            }
             Section[] all = Arrays.copyOf(sections, sections.length + added.size());
             for (int i = 0; i < added.size(); i++) {
                 all[sections.length + i] = added.get(i);

@@ -917,6 +917,60 @@ class CodePatcherTest {
     }
 
     @Test
+    void aRetiredObjectWhoseDataAStoppedFrameStillPointsIntoIsNotFreed() throws Throwable {
+        // ptr_spin_held polls through g_polling.o's poll function, called by name, and keeps a
+        // pointer to g_relay.o's relay_running in its frame: no code of g_relay.o is on the stack,
+        // but the thread reads that word again once it resumes.
+        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "g_polling");
+        PatchFixtures.load(host, "ptr_spin_held");
+        JitObject relay = PatchFixtures.load(host, "g_relay");
+        patcher.redefine("g", relay);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(relay), patcher.retired());
+        MemorySegment running = MemorySegment.ofAddress(relay.loaded().symbol("relay_running").orElseThrow().address())
+                .reinterpret(8);   // a global of g_relay.o: 8 bytes, mapped while it is loaded
+        MethodHandle spinFn = host.downcall("ptr_spin_held", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS));
+        CountDownLatch started = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    started.countDown();
+                    spinFn.invokeExact(m.context(), running);
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileParked;
+        boolean loadedAfterStop;
+        try {
+            assertTrue(started.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileParked = patcher.safepoint();
+            loadedAfterStop = host.objects().contains(relay);
+        } finally {
+            if (host.objects().contains(relay)) {
+                running.set(ValueLayout.JAVA_LONG, 0, 0);
+            }
+            mutatorThread.join(5_000);
+        }
+        assertTrue(loadedAfterStop, "g_relay.o was freed while a stopped frame points into its data");
+        assertFalse(mutatorThread.isAlive());
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileParked);
+        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
+        assertFalse(host.objects().contains(relay));
+        assertEquals(List.of(), failures);
+    }
+
+    @Test
     void retiredCodeAThreadIsParkedInBelowItsPollSlotIsNotFreed() throws Throwable {
         // The poll upcall given as a plain runtime symbol (an FFM upcall stub, not defineUpcall),
         // and ptr_spin polls through a function pointer into g_polling.o's poll function. Parked

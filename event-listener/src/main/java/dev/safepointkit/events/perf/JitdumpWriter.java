@@ -2,7 +2,11 @@ package dev.safepointkit.events.perf;
 
 import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.JitEventListener;
+import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.internal.Libc;
+import dev.safepointkit.stackmap.dwarf.CfiFormatException;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
@@ -13,11 +17,19 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Optional;
 
 /**
  * Writes a jitdump file for {@code perf inject --jit}: the header, one JIT_CODE_LOAD record with
  * the code bytes per emitted function, and JIT_CODE_CLOSE on {@link #close}. Timestamps are
  * CLOCK_MONOTONIC ({@link System#nanoTime()} on Linux), so record with {@code perf record -k mono}.
+ *
+ * <p>Before the JIT_CODE_LOAD of a function that has an FDE in its object's loaded
+ * {@code .eh_frame} starting at its first byte, a JIT_CODE_UNWINDING_INFO record gives that FDE
+ * (with {@code .eh_frame_hdr}, see {@link JitdumpUnwinding}); perf attaches it to the next load,
+ * and {@code perf report} of a {@code --call-graph dwarf} profile then unwinds through the
+ * function to its callers. A function without an FDE (llc writes none for {@code nounwind}
+ * without {@code uwtable}) gets none, and perf's unwind stops there.
  *
  * <p>perf learns of the file because the writer maps its first page PROT_READ|PROT_EXEC: the
  * mapping appears in perf.data as an executable mmap of {@code jit-<pid>.dump}. The mapping is
@@ -32,6 +44,9 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     static final int RECORD_HEADER_SIZE = 16;
     static final int JIT_CODE_LOAD = 0;
     static final int JIT_CODE_CLOSE = 3;
+    static final int JIT_CODE_UNWINDING_INFO = 4;
+    /** JIT_CODE_UNWINDING_INFO's fields after the record header: unwinding_size, eh_frame_hdr_size, mapped_size. */
+    static final int UNWINDING_INFO_FIELDS = 24;
     static final int EM_X86_64 = 62;
     static final int EM_AARCH64 = 183;
 
@@ -41,6 +56,10 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     private final int pid = (int) ProcessHandle.current().pid();
     private long codeIndex;
     private boolean closed;
+    /** The parsed {@code .eh_frame} of the object whose functions are being written (its key), or null. */
+    private LoadedObject unwindObject;
+    private EhFrame unwindFrame;
+    private MemorySegment unwindSection;
 
     /**
      * Writes {@code DIRECTORY/jit-<pid>.dump}, with this process's pid.
@@ -106,6 +125,7 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         if (closed) {
             return;
         }
+        writeUnwindingInfo(function);
         byte[] name = (function.name() + "\0").getBytes(StandardCharsets.UTF_8);
         MemorySegment code = function.code();
         int total = RECORD_HEADER_SIZE + 40 + name.length + (int) code.byteSize();
@@ -116,6 +136,52 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         record.put(name);
         record.put(code.toArray(ValueLayout.JAVA_BYTE));
         write(record.flip());
+    }
+
+    /** The JIT_CODE_UNWINDING_INFO record for {@code function}, when its object has an FDE starting there. */
+    private void writeUnwindingInfo(EmittedFunction function) {
+        LoadedObject object = function.object();
+        if (unwindObject != object) {
+            unwindObject = object;
+            unwindFrame = null;
+            unwindSection = null;
+            Optional<LoadedSection> ehFrame = object.section(".eh_frame");
+            if (ehFrame.isPresent() && ehFrame.get().size() > 0) {
+                // The host placed the section there, sh_size bytes, readable until objectFreeing.
+                unwindSection = MemorySegment.ofAddress(ehFrame.get().address()).reinterpret(ehFrame.get().size());
+                try {
+                    unwindFrame = EhFrame.parse(unwindSection, unwindSection.address());
+                } catch (CfiFormatException e) {
+                    throw new IllegalStateException(object.name() + ": its .eh_frame cannot be read for perf: " + e.getMessage(), e);
+                }
+            }
+        }
+        if (unwindFrame == null) {
+            return;
+        }
+        EhFrame.Fde fde = unwindFrame.fdeFor(function.address());
+        if (fde == null || fde.pcBegin() != function.address()) {
+            return;
+        }
+        byte[] data = JitdumpUnwinding.build(unwindSection, fde, function.size());
+        int padded = (data.length + 7) & ~7;
+        int total = RECORD_HEADER_SIZE + UNWINDING_INFO_FIELDS + padded;
+        ByteBuffer record = ByteBuffer.allocate(total).order(ByteOrder.nativeOrder());
+        record.putInt(JIT_CODE_UNWINDING_INFO).putInt(total).putLong(System.nanoTime());
+        // mapped_size: perf maps the unwinding data right after the code, as much as there is.
+        record.putLong(data.length).putLong(JitdumpUnwinding.EH_FRAME_HDR_SIZE).putLong(data.length);
+        record.put(data);
+        write(record.position(total).flip());
+    }
+
+    /** Forgets the object's parsed {@code .eh_frame}: its memory goes away after this call. */
+    @Override
+    public synchronized void objectFreeing(LoadedObject object) {
+        if (unwindObject == object) {
+            unwindObject = null;
+            unwindFrame = null;
+            unwindSection = null;
+        }
     }
 
     private void write(ByteBuffer bytes) {
