@@ -58,6 +58,8 @@ class GdbIT {
         command.addAll(program);
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         pb.environment().put("SAFEPOINTKIT_NO_BUILD", "1");
+        // The launcher execs the JVM (gdb follows an exec, not a fork).
+        pb.environment().put("SAFEPOINTKIT_EXEC", "1");
         pb.environment().put("TMPDIR", temp.toString());
         pb.environment().putAll(environment);
         Path out = Files.createTempFile(temp, "gdb", ".out");
@@ -70,7 +72,7 @@ class GdbIT {
         return Files.readString(out, StandardCharsets.UTF_8);
     }
 
-    /** bin/safepointkit run, through bash, whose exec of the JVM gdb follows. */
+    /** bin/safepointkit run, through bash, whose exec of the JVM (SAFEPOINTKIT_EXEC=1) gdb follows. */
     private static List<String> launcher(String... args) {
         List<String> c = new ArrayList<>(List.of("/bin/bash", root().resolve("bin/safepointkit").toString()));
         c.addAll(List.of(args));
