@@ -12,7 +12,7 @@ apt_files install-anchors \
   /usr/lib/llvm-19/lib/libLLVM.so=llvm-19-dev \
   /usr/include/gc.h=libgc-dev \
   "/usr/lib/$multiarch/libgc.so=libgc-dev" \
-  /usr/include/libunwind.h=libunwind-dev \
+  "/usr/include/$multiarch/libunwind.h=libunwind-dev" \
   "/usr/lib/$multiarch/libunwind.so=libunwind-dev" \
   /usr/bin/gcc=gcc \
   /usr/bin/g++=g++ \

@@ -19,8 +19,8 @@ import picocli.CommandLine.Parameters;
  * {@code .ll} or {@code .bc}. Loads nothing (so the runtime's own symbols need not exist here).
  */
 @Command(name = "compile", mixinStandardHelpOptions = true,
-        description = {"Compile LLVM IR (.ll) or bitcode (.bc) to x86-64 objects through the compile pipeline:",
-            "default<O2>, then rewrite-statepoints-for-gc for GC'd functions; the runtime module inlinable into each."})
+        description = {"Compile LLVM IR (.ll) or bitcode (.bc) to x86-64 objects through the compile pipeline.",
+            "It runs default<O2>, then rewrite-statepoints-for-gc for GC'd functions; the runtime module is inlinable into each."})
 final class CompileCommand implements Callable<Integer> {
 
     @Option(names = "--runtime", paramLabel = "FILE", description = "The runtime module: compiled too, and inlinable into every file.")

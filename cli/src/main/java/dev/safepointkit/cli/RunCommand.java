@@ -45,7 +45,8 @@ final class RunCommand implements Callable<Integer> {
     String function;
 
     @Option(names = "--arg", paramLabel = "N", description = {"An i64 argument; repeat for more.",
-        "Give exactly as many as the function takes: an object file does not say, so nothing checks it."})
+        "Give exactly as many as the function takes: checked where a .ll or .bc file defines it;",
+        "an object file does not say, so a function defined in one is called unchecked."})
     List<Long> arguments = new ArrayList<>();
 
     @Option(names = "--repeat", paramLabel = "N", defaultValue = "1",
@@ -138,6 +139,9 @@ final class RunCommand implements Callable<Integer> {
                 }
                 pipeline = b.build();
             }
+            if (pipeline != null) {
+                checkSignature(pipeline, runtimeImage, images);
+            }
             // F of --stats counts from here: the host and the patcher are set up, nothing is loaded.
             long loadStart = System.nanoTime();
             if (runtimeImage != null) {
@@ -195,6 +199,55 @@ final class RunCommand implements Callable<Integer> {
                 map.close();
             }
         }
+    }
+
+    /**
+     * Where IR defines the function, its type says how many i64 arguments it takes: a call with
+     * another count, or of a function that takes or returns anything but integers of up to 64
+     * bits and pointers, would run on whatever the registers hold. An object file does not say,
+     * so a function defined only in one is called unchecked.
+     */
+    private void checkSignature(CompilePipeline pipeline, byte[] runtimeImage, List<byte[]> images) throws Exception {
+        List<Path> files = new ArrayList<>();
+        List<byte[]> sources = new ArrayList<>();
+        if (runtimeImage != null) {
+            files.add(runtime);
+            sources.add(runtimeImage);
+        }
+        for (int i = 0; i < objects.size(); i++) {
+            if (isIr(objects.get(i))) {
+                files.add(objects.get(i));
+                sources.add(images.get(i));
+            }
+        }
+        for (int i = 0; i < files.size(); i++) {
+            CompilePipeline.Signature sig = pipeline.signature(moduleName(files.get(i)), sources.get(i), function).orElse(null);
+            if (sig == null || !sig.defined()) {
+                continue;
+            }
+            String where = function + " (" + files.get(i).getFileName() + ": " + sig.returnType() + " (" + String.join(", ",
+                    sig.parameterTypes()) + (sig.varArgs() ? ", ..." : "") + "))";
+            for (int p = 0; p < sig.parameterTypes().size(); p++) {
+                if (!passesAsI64(sig.parameterTypes().get(p))) {
+                    throw new ParameterException(spec.commandLine(), where + ": parameter " + (p + 1) + " is "
+                            + sig.parameterTypes().get(p) + "; run passes i64 arguments only");
+                }
+            }
+            if (!passesAsI64(sig.returnType())) {
+                throw new ParameterException(spec.commandLine(), where + " returns " + sig.returnType()
+                        + "; run prints an i64 result");
+            }
+            int wanted = sig.parameterTypes().size();
+            if (sig.varArgs() ? arguments.size() < wanted : arguments.size() != wanted) {
+                throw new ParameterException(spec.commandLine(), where + " takes " + (sig.varArgs() ? "at least " : "")
+                        + wanted + " argument" + (wanted == 1 ? "" : "s") + "; " + arguments.size() + " given with --arg");
+            }
+            return;
+        }
+    }
+
+    private static boolean passesAsI64(String type) {
+        return type.equals("ptr") || type.matches("i([1-9]|[1-5][0-9]|6[0-4])");
     }
 
     /** Whether {@code file} goes through the compile pipeline: LLVM IR text or bitcode, by its name. */

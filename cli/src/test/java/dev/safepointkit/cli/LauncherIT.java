@@ -56,6 +56,28 @@ class LauncherIT {
     }
 
     @Test
+    void aRunGrantsNativeAccessToEveryModuleThatNeedsItSoTheJvmWarnsOfNone() throws Exception {
+        // run attaches a registry, which reads the object's .eh_frame where it is mapped.
+        String math = Fixtures.projectRoot().resolve("fixtures/jit/x86_64/math.o").toString();
+        String[] r = launch("run", "--call", "fib", "--arg", "10", math);
+        assertEquals("0", r[0], r[2]);
+        assertEquals("fib(10) = 55\n", r[1]);
+        assertEquals("", r[2], "the JVM's restricted-method warnings name a module the launcher leaves out");
+    }
+
+    @Test
+    void aCrashTheJvmCannotReportIsStillNamedByTheLauncher() throws Exception {
+        // fib(10^8) recurses 10^8 deep before it adds anything: JIT code overflows the stack,
+        // where the JVM has no stack left to write its log from and the process just dies.
+        String math = Fixtures.projectRoot().resolve("fixtures/jit/x86_64/math.o").toString();
+        String[] r = launch("run", "--call", "fib", "--arg", "100000000", math);
+        assertEquals("139", r[0], r[2]);
+        assertTrue(r[2].startsWith("safepointkit: the JVM died of SEGV (exit 139), most likely in JIT code: check the"
+                + " --call function's --arg count and values;"), r[2]);
+        assertEquals(1, r[2].lines().count(), "one line, not the shell's report of the whole command: " + r[2]);
+    }
+
+    @Test
     void aBadOptionIsOneLineAndStatusTwo() throws Exception {
         String[] r = launch("demo", "--threads", "0");
         assertEquals("2", r[0], r[2]);

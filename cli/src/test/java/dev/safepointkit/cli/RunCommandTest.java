@@ -124,6 +124,47 @@ class RunCommandTest {
     }
 
     @Test
+    void aCallThatDoesNotMatchTheFunctionsTypeInIrIsRefusedBeforeAnythingRuns() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        String math = Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll").toString();
+        String[] none = run("run", "--call", "fib", math);
+        assertEquals("2", none[0], none[2]);
+        assertEquals("", none[1], "nothing called");
+        assertTrue(none[2].startsWith("safepointkit run: fib (math.ll: i64 (i64)) takes 1 argument; 0 given with --arg"),
+                none[2]);
+        String[] three = run("run", "--call", "add", "--arg", "1", "--arg", "2", "--arg", "3", math);
+        assertEquals("2", three[0], three[2]);
+        assertTrue(three[2].startsWith("safepointkit run: add (math.ll: i64 (i64, i64)) takes 2 arguments; 3 given"), three[2]);
+        String[] right = run("run", "--call", "fib", "--arg", "10", math);
+        assertEquals("0", right[0], right[2]);
+        assertEquals("fib(10) = 55\n", right[1]);
+    }
+
+    @Test
+    void aFunctionOfIrThatTakesOrReturnsWhatRunCannotPassIsRefused() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path dir = Files.createTempDirectory("ir");
+        Files.writeString(dir.resolve("d.ll"), """
+                define double @half(double %x) {
+                  %r = fmul double %x, 0.5
+                  ret double %r
+                }
+                define void @nothing(i64 %x) {
+                  ret void
+                }
+                """);
+        String d = dir.resolve("d.ll").toString();
+        String[] half = run("run", "--call", "half", "--arg", "4", d);
+        assertEquals("2", half[0], half[2]);
+        assertTrue(half[2].startsWith("safepointkit run: half (d.ll: double (double)): parameter 1 is double; run passes"
+                + " i64 arguments only"), half[2]);
+        String[] nothing = run("run", "--call", "nothing", "--arg", "4", d);
+        assertEquals("2", nothing[0], nothing[2]);
+        assertTrue(nothing[2].startsWith("safepointkit run: nothing (d.ll: void (i64)) returns void; run prints an i64"
+                + " result"), nothing[2]);
+    }
+
+    @Test
     void compilesIrEagerlyWithTheRuntimeInlinedAndSavesTheObjects() throws Exception {
         Path dir = irFiles();
         Path saved = dir.resolve("saved");

@@ -814,6 +814,61 @@ public final class CompilePipeline implements AutoCloseable {
     private record Compiled(byte[] object, String key, Set<String> inlined) {}
 
     /**
+     * A function's type, read from IR.
+     *
+     * @param name the function
+     * @param returnType its return type as IR spells it ({@code i64}, {@code ptr}, {@code void};
+     *     {@code other} for aggregates and vectors)
+     * @param parameterTypes its parameter types, spelled the same way
+     * @param varArgs whether it takes variable arguments after them
+     * @param defined whether the module defines it (else it only declares it)
+     */
+    public record Signature(String name, String returnType, List<String> parameterTypes, boolean varArgs, boolean defined) {
+        /**
+         * Checks and copies the components.
+         *
+         * @throws NullPointerException if a component is null
+         */
+        public Signature {
+            java.util.Objects.requireNonNull(name);
+            java.util.Objects.requireNonNull(returnType);
+            parameterTypes = List.copyOf(parameterTypes);
+        }
+    }
+
+    /**
+     * The type of {@code function} in the IR or bitcode {@code source}, parsed on its own (not
+     * loaded, compiled or kept). A caller that calls compiled code through a function descriptor
+     * checks it against this first. Takes the pipeline's lock.
+     *
+     * @param name the module's name, for errors
+     * @param source LLVM IR text or bitcode
+     * @param function the function's name
+     * @return its type; empty when the module neither defines nor declares it
+     * @throws JitLoadException if LLVM cannot parse {@code source}
+     * @throws LlvmUnavailableException if libLLVM cannot be opened
+     */
+    public Optional<Signature> signature(String name, byte[] source, String function)
+            throws JitLoadException, LlvmUnavailableException {
+        lock.lock();
+        try {
+            Llvm l = llvm();
+            MemorySegment context = l.newContext();
+            try {
+                return Optional.ofNullable(l.signature(l.parse(context, name, source), function));
+            } finally {
+                l.disposeContext(context);
+            }
+        } catch (JitLoadException | LlvmUnavailableException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException(name + ": reading the type of '" + function + "' failed: " + t, t);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
      * Cuts {@code function} (or with null the data) out of {@code source} into a context of its
      * own and compiles it, with the runtime for a function. Holds the lock.
      */

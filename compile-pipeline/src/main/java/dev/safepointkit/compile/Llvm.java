@@ -70,6 +70,14 @@ final class Llvm {
     private final MethodHandle setTarget;
     private final MethodHandle getDataLayout;
     private final MethodHandle setDataLayout;
+    private final MethodHandle namedFunction;
+    private final MethodHandle valueType;
+    private final MethodHandle returnType;
+    private final MethodHandle countParamTypes;
+    private final MethodHandle paramTypes;
+    private final MethodHandle isVarArg;
+    private final MethodHandle typeKind;
+    private final MethodHandle intWidth;
 
     /** Target machines by triple and code generation options, made on first need; guarded like the handles. */
     private final java.util.Map<String, LlvmCompiler.Machine> machines = new java.util.HashMap<>();
@@ -106,6 +114,55 @@ final class Llvm {
         setTarget = compiler.function("LLVMSetTarget", FunctionDescriptor.ofVoid(ADDR, ADDR));
         getDataLayout = compiler.function("LLVMGetDataLayoutStr", FunctionDescriptor.of(ADDR, ADDR));
         setDataLayout = compiler.function("LLVMSetDataLayout", FunctionDescriptor.ofVoid(ADDR, ADDR));
+        namedFunction = compiler.function("LLVMGetNamedFunction", FunctionDescriptor.of(ADDR, ADDR, ADDR));
+        valueType = compiler.function("LLVMGlobalGetValueType", FunctionDescriptor.of(ADDR, ADDR));
+        returnType = compiler.function("LLVMGetReturnType", FunctionDescriptor.of(ADDR, ADDR));
+        countParamTypes = compiler.function("LLVMCountParamTypes", FunctionDescriptor.of(INT, ADDR));
+        paramTypes = compiler.function("LLVMGetParamTypes", FunctionDescriptor.ofVoid(ADDR, ADDR));
+        isVarArg = compiler.function("LLVMIsFunctionVarArg", FunctionDescriptor.of(INT, ADDR));
+        typeKind = compiler.function("LLVMGetTypeKind", FunctionDescriptor.of(INT, ADDR));
+        intWidth = compiler.function("LLVMGetIntTypeWidth", FunctionDescriptor.of(INT, ADDR));
+    }
+
+    /**
+     * The type of the function {@code name} defines or declares in {@code module}, as IR spells
+     * its parameter and return types ({@code i64}, {@code ptr}, {@code double}, ...), or null when
+     * the module has no function of that name.
+     */
+    CompilePipeline.Signature signature(MemorySegment module, String name) throws Throwable {
+        MemorySegment f;
+        try (Arena arena = Arena.ofConfined()) {
+            f = (MemorySegment) namedFunction.invokeExact(module, arena.allocateFrom(name));
+        }
+        if (f.address() == 0) {
+            return null;
+        }
+        MemorySegment type = (MemorySegment) valueType.invokeExact(f);
+        int n = (int) countParamTypes.invokeExact(type);
+        List<String> parameters = new ArrayList<>(n);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment out = arena.allocate(ADDR, Math.max(1, n));
+            paramTypes.invokeExact(type, out);
+            for (int i = 0; i < n; i++) {
+                parameters.add(typeName(out.getAtIndex(ADDR, i)));
+            }
+        }
+        return new CompilePipeline.Signature(name, typeName((MemorySegment) returnType.invokeExact(type)), parameters,
+                (int) isVarArg.invokeExact(type) != 0, (int) isDeclaration.invokeExact(f) == 0);
+    }
+
+    /** A type as IR writes the simple ones; {@code other} for aggregates, vectors and the rest. */
+    private String typeName(MemorySegment type) throws Throwable {
+        int kind = (int) typeKind.invokeExact(type);
+        return switch (kind) {
+            case 0 -> "void";
+            case 1 -> "half";
+            case 2 -> "float";
+            case 3 -> "double";
+            case 8 -> "i" + (int) intWidth.invokeExact(type);
+            case 12 -> "ptr";
+            default -> "other";
+        };
     }
 
     /** The kept target machine for {@code triple} and {@code options}' level and relocation model. */

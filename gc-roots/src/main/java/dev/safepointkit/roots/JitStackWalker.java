@@ -20,6 +20,14 @@ import java.util.Arrays;
  * their stack map's frame size, and a dynamic one only through a known frame pointer ([RBP] holds
  * the caller's RBP, [RBP + 8] the return address).
  *
+ * <p>Per frame the walk applies what registration prepared: one registry lookup (skipped when the
+ * return address is the previous frame's, as in recursion: the cursor still holds it), the
+ * safepoint's step to its caller ({@link Frame#walkStep}: a static-size frame is stepped over by
+ * its size even when its CFA is RBP-based, so it needs no known RBP), and, for a safepoint whose
+ * roots are all SP-relative, their SP offsets, each slot once ({@link Frame#hasRootPlan}). Other
+ * safepoints' roots (in registers, RBP-relative) are resolved from the record's locations with
+ * the same deduplication and errors.
+ *
  * <p>A register map goes from frame to frame (as HotSpot's RegisterMap does): for each
  * callee-saved register (RBX, RBP, R12-R15), the stack slot that holds the current frame's value.
  * The run's innermost frame starts from what the poll or exit saved ({@link SavedRegisters});
@@ -144,12 +152,15 @@ public final class JitStackWalker {
         }
         registers = run.registers();
         runStart = depth;
+        lastReturnAddress = 0;  // the cursor is reused across runs and walks; 0 is always looked up
         for (int c = 0; c < UnwindPlan.SLOTS; c++) {
             csr[c] = registers.slotOf(UnwindPlan.registerOf(c));
         }
         while (true) {
             long returnAddress = stack.word(slot);
-            if (!registry.lookup(returnAddress, frame)) {
+            // Deep recursion repeats return addresses: the frame cursor still holds the safepoint of
+            // the last lookup of this run, a result as valid as one looked up again.
+            if ((returnAddress != lastReturnAddress || returnAddress == 0) && !registry.lookup(returnAddress, frame)) {
                 if (registry.locate(returnAddress, frame)) {
                     throw new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
                             + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
@@ -160,6 +171,7 @@ public final class JitStackWalker {
                         + " is foreign code, but the run enters JIT code at slot 0x" + Long.toHexString(entrySlot)
                         + ": a frame of unregistered code, or a call out of JIT code that no exit recorded");
             }
+            lastReturnAddress = returnAddress;
             long sp = slot + 8;
             batch.reset(depth, sp, frame);
             // The step was prepared at registration (UnwindPlan.walkStep): one value says where
@@ -292,6 +304,8 @@ public final class JitStackWalker {
     private SavedRegisters registers;
     private int runStart;      // depth of the current run's innermost frame, whose registers the poll or exit saved
     private long slot;
+    /** The return address whose safepoint {@link #frame} holds, in the current run; 0 for none. */
+    private long lastReturnAddress;
     /** The register map: per callee-saved register ({@link UnwindPlan} slot order), where the current frame's value is, or -1. */
     private final long[] csr = new long[UnwindPlan.SLOTS];
 

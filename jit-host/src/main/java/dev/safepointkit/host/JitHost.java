@@ -522,6 +522,49 @@ public final class JitHost implements AutoCloseable {
     }
 
     /**
+     * An action that {@link #whileLoaded} runs with the host's lock held.
+     *
+     * @param <T> what it returns
+     * @param <X> what it may throw
+     */
+    @FunctionalInterface
+    public interface LoadedAction<T, X extends Exception> {
+        /**
+         * Runs with the host's lock held: no object is loaded or unloaded meanwhile.
+         *
+         * @return what the caller of {@link #whileLoaded} gets back
+         * @throws X its own failure, passed on unchanged
+         */
+        T run() throws X;
+    }
+
+    /**
+     * Runs {@code action} with the host's lock held if {@code object} is loaded, so that it stays
+     * loaded until the action returns. A code patcher makes a stub lead into an object this way:
+     * an {@link #unload} (which asks {@link dev.safepointkit.events.JitEventListener#unloadRefusal}
+     * under the same lock) then either comes after and is refused, or came before and this
+     * refuses. The action may take no lock that a thread holding a lock the host calls out under
+     * (a listener's) may wait for; it should be short: loads and unloads wait for it.
+     *
+     * @param object an object of this host
+     * @param action what to do while it is loaded
+     * @param <T> what the action returns
+     * @param <X> what it may throw
+     * @return what the action returned
+     * @throws JitLoadException if {@code object} is not loaded (any more); the action did not run
+     * @throws X what the action threw
+     */
+    public <T, X extends Exception> T whileLoaded(JitObject object, LoadedAction<T, X> action) throws JitLoadException, X {
+        synchronized (lock) {
+            if (objects.get(object.key()) != object) {
+                throw new JitLoadException(object.name() + ": not loaded by this host (key " + object.key()
+                        + "); it was unloaded");
+            }
+            return action.run();
+        }
+    }
+
+    /**
      * The writable aliases of every loaded object's code, for a code writer (a code patcher): the
      * code itself is mapped read + execute and never becomes writable, and its alias is the only
      * way to change it. Any thread.

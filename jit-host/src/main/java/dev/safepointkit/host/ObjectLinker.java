@@ -193,13 +193,23 @@ final class ObjectLinker {
         long total = Math.max(page, align(offset, page));
 
         int flags = Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | (lowAddresses ? Libc.MAP_32BIT : 0);
-        MemorySegment raw;
+        MemorySegment raw = map(objectName, total, flags, lowAddresses);
+        // libgcc takes an FDE whose 4-byte pc_begin has 32 zero bits for a function a linker
+        // removed and never finds it: a function at a 4 GiB boundary would have no unwind
+        // information (the registration's own check would refuse the load). Such a mapping is
+        // kept while another is made, so that the kernel gives another address, then dropped.
+        List<MemorySegment> declined = new ArrayList<>();
         try {
-            raw = Libc.mmap(total, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
-        } catch (Libc.NativeException e) {
-            throw new JitLoadException(objectName + ": cannot map " + total + " bytes"
-                    + (lowAddresses ? " in the low 2 GiB (needed by its 32-bit absolute relocations)" : "") + ": "
-                    + e.getMessage(), e);
+            while (functionAtA4GiBBoundary(raw.address(), loaded, symbols, offsets)) {
+                declined.add(raw);
+                if (declined.size() > 4) {
+                    throw new JitLoadException(objectName + ": " + declined.size() + " mappings in a row put one of its "
+                            + "functions at a 4 GiB boundary, where the process unwinder cannot find its FDE");
+                }
+                raw = map(objectName, total, flags, lowAddresses);
+            }
+        } finally {
+            declined.forEach(Libc::munmap);
         }
         long codeStart = extents.get(Group.CODE)[0];
         long codeEnd = align(extents.get(Group.CODE)[1], page);
@@ -375,6 +385,37 @@ final class ObjectLinker {
      */
     private static String referenceName(ElfSymbol sym) {
         return sym.type() == ElfSymbol.STT_SECTION || sym.name().isEmpty() ? null : sym.name();
+    }
+
+    /** Maps {@code total} bytes read + write for an object's layout. */
+    private static MemorySegment map(String objectName, long total, int flags, boolean lowAddresses) throws JitLoadException {
+        try {
+            return Libc.mmap(total, Libc.PROT_READ | Libc.PROT_WRITE, flags, -1, 0);
+        } catch (Libc.NativeException e) {
+            throw new JitLoadException(objectName + ": cannot map " + total + " bytes"
+                    + (lowAddresses ? " in the low 2 GiB (needed by its 32-bit absolute relocations)" : "") + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Whether, mapped at {@code base}, a code section or a function would start at an address
+     * whose low 32 bits are zero (every FDE starts at one or the other).
+     */
+    static boolean functionAtA4GiBBoundary(long base, List<ElfSection> loaded, List<ElfSymbol> symbols,
+            Map<Integer, Long> offsets) {
+        for (ElfSection s : loaded) {
+            if (groupOf(s) == Group.CODE && (int) (base + offsets.get(s.index())) == 0) {
+                return true;
+            }
+        }
+        for (ElfSymbol sym : symbols) {
+            Long section = offsets.get(sym.sectionIndex());
+            if (sym.isFunction() && section != null && (int) (base + section + sym.value()) == 0) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static Group groupOf(ElfSection s) {

@@ -333,17 +333,28 @@ public final class CodePatcher implements AutoCloseable {
 
     /**
      * Points the stub, then its sites, at the body {@code object} defines. All or nothing: every
-     * site is checked before the stub or any site changes. Holds the lock.
+     * site is checked before the stub or any site changes. Holds the lock, and takes the host's
+     * while it writes ({@code JitHost.whileLoaded}): a non-forced {@code host.unload} asks the
+     * patcher's listener under that lock whether anything leads into the object, so it either
+     * sees the stub lead there and is refused, or has unloaded the object before, and then this
+     * refuses.
      */
     private RelinkReport install(StubEntry e, JitObject object) throws PatchException {
         long body = bodyIn(object, e.name);
         CallSiteLinker.SitePlan plan = linker.plan(e, body);
         // A body again: a retired object that came back must not be freed under its callers.
         reclaimer.revive(object);
-        e.setTarget(body);
-        e.body = body;
-        e.bodyObject = object;
-        return plan.apply();
+        try {
+            return host.whileLoaded(object, () -> {
+                e.setTarget(body);
+                e.body = body;
+                e.bodyObject = object;
+                return plan.apply();
+            });
+        } catch (JitLoadException gone) {
+            throw new PatchException("'" + e.name + "' cannot lead into " + object.name() + ": "
+                    + gone.getMessage(), gone);
+        }
     }
 
     private static long bodyIn(JitObject object, String name) throws PatchException {

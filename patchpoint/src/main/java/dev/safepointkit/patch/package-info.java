@@ -29,7 +29,10 @@
  *   <li>The patcher's lock ({@code CodePatcher.lock}, reentrant): guards every change to the
  *       stub table, the call-site linker, the sleds and the reclaimer.</li>
  *   <li>The host's lock (a load, an unload, {@code defineIndirectSymbol}): taken under the
- *       patcher's lock by declare and by lazy compiles; never the other way round. The patcher's
+ *       patcher's lock by declare, by lazy compiles and by every install of a body (the stub
+ *       and its sites are written inside {@code JitHost.whileLoaded}, so a direct non-forced
+ *       {@code host.unload} of the body cannot slip between its refusal check and the write);
+ *       never the other way round. The patcher's
  *       listener runs inside the host's lock and takes no patcher lock (it answers the host's
  *       {@code unloadRefusal} from volatile reads); {@code safepoint()} and {@code unload()} unload
  *       objects after releasing the patcher's lock, having marked them as being freed under it so

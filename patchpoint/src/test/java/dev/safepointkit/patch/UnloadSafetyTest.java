@@ -15,6 +15,7 @@ import dev.safepointkit.host.JitObject;
 import dev.safepointkit.roots.SafepointCoordinator;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.ValueLayout;
+import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -81,6 +82,73 @@ class UnloadSafetyTest {
             throw new AssertionError("host.unload(g's live body, force=false) went through: the stub still leads to 0x"
                     + Long.toHexString(g.target()) + " (body 0x" + Long.toHexString(body) + "), now unmapped; loaded: "
                     + host.objects().contains(v1));
+        }
+    }
+
+    /** A listener asked after the patcher that holds the host's lock in the next unloadRefusal. */
+    private static final class RefusalWindow implements JitEventListener {
+        final AtomicBoolean armed = new AtomicBoolean();
+        final CountDownLatch inside = new CountDownLatch(1);
+        volatile Thread redefiner;
+
+        @Override
+        public Optional<String> unloadRefusal(LoadedObject object) {
+            if (armed.getAndSet(false)) {
+                inside.countDown();
+                // The patcher has answered already. Keep the window open until the redefiner
+                // has finished (the race lost) or waits for the host's lock (the race closed).
+                long deadline = System.nanoTime() + 10_000_000_000L;
+                while (System.nanoTime() < deadline) {
+                    Thread r = redefiner;
+                    if (r != null && (r.getState() == Thread.State.BLOCKED || r.getState() == Thread.State.TERMINATED)) {
+                        break;
+                    }
+                    Thread.onSpinWait();
+                }
+            }
+            return Optional.empty();
+        }
+    }
+
+    @Test
+    void aHostUnloadRacingARedefineIntoTheSameObjectLeavesNoStubIntoFreedCode() throws Throwable {
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, new SafepointCoordinator(0), t -> { })) {
+            Stub g = patcher.declare("g", fn -> PatchFixtures.load(host, "g_v1"));
+            PatchFixtures.load(host, "lazy_caller");
+            assertEquals(41L, (long) host.downcall("f0", LONG_LONG).invokeExact(20L));
+            JitObject v2 = PatchFixtures.load(host, "g_v2");   // loaded, not yet anyone's body
+            RefusalWindow window = new RefusalWindow();
+            host.addListener(window);
+            window.armed.set(true);
+            AtomicReference<Throwable> unloaded = new AtomicReference<>();
+            Thread unloader = Thread.ofPlatform().start(() -> {
+                try {
+                    host.unload(v2, false);   // nothing leads into v2 yet: the patcher lets it go
+                } catch (Throwable t) {
+                    unloaded.set(t);
+                }
+            });
+            assertTrue(window.inside.await(10, TimeUnit.SECONDS));
+            AtomicReference<Throwable> redefined = new AtomicReference<>();
+            Thread redefiner = Thread.ofPlatform().unstarted(() -> {
+                try {
+                    patcher.redefine("g", v2);
+                } catch (Throwable t) {
+                    redefined.set(t);
+                }
+            });
+            window.redefiner = redefiner;
+            redefiner.start();
+            unloader.join();
+            redefiner.join();
+            assertEquals(null, unloaded.get(), "the unload was asked first and went through");
+            assertFalse(host.objects().contains(v2));
+            long v2g = v2.loaded().symbol("g").orElseThrow().address();
+            assertNotEquals(v2g, g.target(), "g's stub leads to 0x" + Long.toHexString(v2g) + " in g_v2.o, which is "
+                    + "unmapped (redefine result: " + redefined.get() + ")");
+            assertTrue(redefined.get() instanceof PatchException, "the redefine into an unloaded object is refused: "
+                    + redefined.get());
+            assertTrue(redefined.get().getMessage().contains("g_v2"), redefined.get().getMessage());
         }
     }
 

@@ -1,0 +1,112 @@
+package dev.safepointkit.roots;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.safepointkit.host.JitHost;
+import dev.safepointkit.registry.RegistryListener;
+import dev.safepointkit.registry.SafepointRegistry;
+import dev.safepointkit.stackmap.testing.Fixtures;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The walk over real LLVM frames of fixtures/jit/src/deep.ll, with (deep-fp.o) and without
+ * (deep.o) frame pointers: deep_enter and depth + 1 frames of deep, four roots each, walked from
+ * deep_poll's return-address slot with nothing saved by the poll. deep-fp.o's CFA is RBP-based,
+ * but its frames have a static size, so the walk needs no RBP; with deep_poll's saved RBP known
+ * it finds the same frames and slots.
+ *
+ * <p>The upcall runs on the JIT thread; what it found is checked on the test thread.
+ */
+class DeepFramesTest {
+    static long entrySlot;
+    static SafepointRegistry registry;
+    static MemorySegment objects;
+    static final List<String> problems = new ArrayList<>();
+    static int frames;
+
+    static void recordEntry(MemorySegment slot) {
+        entrySlot = slot.address();
+    }
+
+    /** Walks the live stack below deep_poll. Never throws (an upcall): problems are kept. */
+    static void deepPollJava(MemorySegment slot) {
+        try {
+            long start = slot.address();
+            long end = entrySlot + 8;
+            MemorySegment memory = MemorySegment.ofAddress(start - 8).reinterpret(end - start + 8);
+            JitStackWalker walker = new JitStackWalker(registry);
+            List<Long> none = new ArrayList<>();
+            frames = walker.walk(new ThreadStack(memory, start, end, SavedRegisters.none()), collect(none));
+            // deep_poll keeps a frame pointer: its prologue pushed deep's RBP just below its return address.
+            List<Long> withRbp = new ArrayList<>();
+            walker.walk(new ThreadStack(memory, start, end, SavedRegisters.none().savedAt(6, start - 8)), collect(withRbp));
+            if (!none.equals(withRbp)) {
+                problems.add("the walk with RBP known found other slots");
+            }
+            if (none.size() != 4 * frames) {
+                problems.add(none.size() + " roots in " + frames + " frames");
+            }
+            for (long rootSlot : none) {
+                long value = memory.get(ValueLayout.JAVA_LONG, rootSlot - memory.address());
+                long offset = value - objects.address();
+                if (offset < 0 || offset >= 64 || offset % 16 != 0) {
+                    problems.add("slot 0x" + Long.toHexString(rootSlot) + " holds 0x" + Long.toHexString(value) + ", no object");
+                    break;
+                }
+            }
+        } catch (Throwable t) {
+            problems.add(t.toString());
+        }
+    }
+
+    private static RootVisitor collect(List<Long> slots) {
+        return (batch, stack) -> {
+            for (int i = 0; i < batch.baseCount(); i++) {
+                slots.add(batch.baseSlot(i));
+            }
+            for (int i = 0; i < batch.derivedCount(); i++) {
+                slots.add(batch.derivedSlot(i));
+            }
+        };
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"deep-fp.o", "deep.o"})
+    void everyFrameAndRootIsFoundWithoutAKnownFramePointer(String object) throws Throwable {
+        problems.clear();
+        frames = 0;
+        registry = new SafepointRegistry();
+        int depth = 200;
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            host.addListener(new RegistryListener(registry));
+            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(DeepFramesTest.class, "recordEntry",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.defineUpcall("deep_poll_java", MethodHandles.lookup().findStatic(DeepFramesTest.class, "deepPollJava",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.load(object, MemorySegment.ofArray(Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + object))));
+            objects = arena.allocate(64, 16);
+            for (int i = 0; i < 4; i++) {
+                objects.set(ValueLayout.JAVA_LONG, 16L * i, i + 1);
+            }
+            MethodHandle enter = host.downcall("deep_enter", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS,
+                    ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
+            long sum = (long) enter.invokeExact(objects, objects.asSlice(16), objects.asSlice(32), objects.asSlice(48), (long) depth);
+            assertEquals(10L * (depth + 1), sum);
+        }
+        assertTrue(problems.isEmpty(), problems::toString);
+        assertEquals(depth + 2, frames, "deep_enter and depth + 1 frames of deep");
+    }
+}
