@@ -49,7 +49,9 @@ import java.util.function.Consumer;
  *
  * <p>What leads into code keeps it loaded: the host refuses a non-forced {@link JitHost#unload}
  * of an object that a stub or a relinked call site leads into, naming the function (the host does
- * not count those as uses); {@link #unload} moves them first.
+ * not count those as uses); {@link #unload} moves them first. A retired object, which a thread
+ * may still be running, is refused the same way until a {@link #safepoint} frees it (or the
+ * patcher is closed).
  *
  * <p>Every write is checked against the bytes the patcher expects there (else nothing is written
  * and a {@link PatchException} says why) and kept in the {@link #patchLog}. Code is never made
@@ -92,6 +94,11 @@ public final class CodePatcher implements AutoCloseable {
     private static final ThreadLocal<String> COMPILING = new ThreadLocal<>();
     /** Set under the lock by {@link #close}; from then on nothing is patched. */
     private volatile boolean closed;
+    /**
+     * Set by {@link #close} once it has taken every declared name from the host: from then on no
+     * load can link to a stub, and the stubs may be freed once no loaded object refers to one.
+     */
+    private volatile boolean namesUndefined;
     /** Whether the stub blocks and the resolver upcall are freed: once, by whoever sees no caller left. */
     private final AtomicBoolean stubsFreed = new AtomicBoolean();
     private final JitEventListener listener = new JitEventListener() {
@@ -342,14 +349,19 @@ public final class CodePatcher implements AutoCloseable {
     private RelinkReport install(StubEntry e, JitObject object) throws PatchException {
         long body = bodyIn(object, e.name);
         CallSiteLinker.SitePlan plan = linker.plan(e, body);
-        // A body again: a retired object that came back must not be freed under its callers.
-        reclaimer.revive(object);
+        reclaimer.checkNotFreeing(object);
         try {
             return host.whileLoaded(object, () -> {
+                // The sites first: all or nothing, so a refusal leaves the stub and the body as
+                // they were. Until the stub follows, sites and stub lead to different bodies,
+                // which is as safe as either.
+                RelinkReport r = plan.apply();
+                // A body again: a retired object that came back must not be freed under its callers.
+                reclaimer.revive(object);
                 e.setTarget(body);
                 e.body = body;
                 e.bodyObject = object;
-                return plan.apply();
+                return r;
             });
         } catch (JitLoadException gone) {
             throw new PatchException("'" + e.name + "' cannot lead into " + object.name() + ": "
@@ -486,12 +498,15 @@ public final class CodePatcher implements AutoCloseable {
                     plans.put(e, linker.plan(e, 0));
                 }
             }
-            for (Map.Entry<StubEntry, CallSiteLinker.SitePlan> p : plans.entrySet()) {
-                StubEntry e = p.getKey();
+            // Every function's sites back onto its stub first (each all or nothing; a refusal
+            // leaves every stub, and so every body, as it was), then the stubs onto their lazy entries.
+            for (CallSiteLinker.SitePlan p : plans.values()) {
+                p.apply();
+            }
+            for (StubEntry e : plans.keySet()) {
                 e.setTarget(e.lazyEntry());
                 e.body = 0;
                 e.bodyObject = null;
-                p.getValue().apply();
             }
             if (coordinator != null) {
                 reclaimer.retire(object);
@@ -942,6 +957,7 @@ public final class CodePatcher implements AutoCloseable {
         for (String name : names) {
             host.undefineIndirectSymbol(name);
         }
+        namesUndefined = true;
         freeStubsOnceUncalled(0);
     }
 
@@ -952,7 +968,15 @@ public final class CodePatcher implements AutoCloseable {
      * takes no lock (the host's lock may be held, and the patcher's lock is taken before the
      * host's elsewhere), and the blocks no longer change once closed.
      */
+    /** Whether the stub blocks are still mapped (for tests). */
+    boolean stubsStillMapped() {
+        return !stubsFreed.get();
+    }
+
     private void freeStubsOnceUncalled(long unloading) {
+        if (!namesUndefined) {
+            return;   // a load may still link to a stub: close frees them once the names are gone
+        }
         for (JitObject o : host.objects()) {
             if (o.key() != unloading && refersToStub(o)) {
                 return;
@@ -974,6 +998,11 @@ public final class CodePatcher implements AutoCloseable {
     private Optional<String> stillLeadsInto(LoadedObject object) {
         if (stubsFreed.get()) {
             return Optional.empty();
+        }
+        // Once closed, no thread runs JIT code (close's contract): a retired object may go then.
+        if (!closed && reclaimer.awaitsAStop(object.key())) {
+            return Optional.of("retired by the code patcher and maybe still running; CodePatcher.safepoint frees it once no"
+                    + " stopped stack runs it");
         }
         List<LoadedSection> code = object.sections().stream().filter(LoadedSection::executable).toList();
         for (StubEntry e : stubs.all()) {

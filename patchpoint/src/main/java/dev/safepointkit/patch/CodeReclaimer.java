@@ -18,7 +18,9 @@ import java.util.function.LongPredicate;
  * a stop shows to be free. An object stays tracked until it is unmapped, so an unload that fails
  * loses nothing.
  *
- * <p>Not thread safe: the patcher calls it under its lock.
+ * <p>Not thread safe: the patcher calls it under its lock, except {@link #awaitsAStop}, which any
+ * thread may call (the host's unload asks it through the patcher's listener, under the host's
+ * lock only): it reads a concurrent set that each change under the patcher's lock updates.
  */
 final class CodeReclaimer {
     private final JitHost host;
@@ -27,6 +29,8 @@ final class CodeReclaimer {
     private final List<JitObject> freeing = new ArrayList<>();
     /** Retired objects the host refused to unload, with the objects loaded at the time. */
     private final java.util.Map<JitObject, List<JitObject>> refusedByHost = new java.util.HashMap<>();
+    /** Keys of the retired objects not being freed: they wait for a stop to show no stack runs them. */
+    private final java.util.Set<Long> awaiting = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     CodeReclaimer(JitHost host) {
         this.host = host;
@@ -36,6 +40,33 @@ final class CodeReclaimer {
         if (o != null && !retired.contains(o)) {
             retired.add(o);
         }
+        guard(o);
+    }
+
+    /**
+     * Whether the object of {@code key} is retired and waits for a stop: a thread may still run
+     * it, so only the patcher may unload it. Any thread.
+     */
+    boolean awaitsAStop(long key) {
+        return awaiting.contains(key);
+    }
+
+    private void guard(JitObject o) {
+        if (o == null) {
+            return;
+        }
+        if (retired.contains(o) && !freeing.contains(o)) {
+            awaiting.add(o.key());
+        } else {
+            awaiting.remove(o.key());
+        }
+    }
+
+    /** @throws PatchException if a safepoint is unloading {@code o} right now */
+    void checkNotFreeing(JitObject o) throws PatchException {
+        if (freeing.contains(o)) {
+            throw new PatchException(o.name() + " is being freed; load it again to use it as a body");
+        }
     }
 
     /**
@@ -44,10 +75,9 @@ final class CodeReclaimer {
      * @throws PatchException if a safepoint is unloading it right now
      */
     void revive(JitObject o) throws PatchException {
-        if (freeing.contains(o)) {
-            throw new PatchException(o.name() + " is being freed; load it again to use it as a body");
-        }
+        checkNotFreeing(o);
         retired.remove(o);
+        guard(o);
     }
 
     /**
@@ -58,6 +88,7 @@ final class CodeReclaimer {
         if (!freeing.contains(o)) {
             freeing.add(o);
         }
+        guard(o);
     }
 
     boolean isRetired(JitObject o) {
@@ -99,6 +130,14 @@ final class CodeReclaimer {
      */
     List<JitObject> freeable(StoppedWorld world, LongPredicate managedSite, List<Long> pinned) {
         List<JitObject> loaded = host.objects();
+        // One the host unloaded by force is gone already: nothing left to free.
+        for (JitObject o : List.copyOf(retired)) {
+            if (!loaded.contains(o) && !freeing.contains(o)) {
+                retired.remove(o);
+                refusedByHost.remove(o);
+                guard(o);
+            }
+        }
         List<JitObject> candidates = new ArrayList<>();
         for (JitObject o : retired) {
             List<JitObject> refusedAmong = refusedByHost.get(o);
@@ -125,6 +164,7 @@ final class CodeReclaimer {
             }
         }
         freeing.addAll(free);
+        free.forEach(this::guard);
         return free;
     }
 
@@ -199,6 +239,7 @@ final class CodeReclaimer {
         } else if (hostRefused) {
             refusedByHost.put(o, host.objects());
         }
+        guard(o);
     }
 
     /** Whether an executable section of {@code o} holds one of {@code addresses}. */

@@ -9,12 +9,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
+import dev.safepointkit.host.CallSite;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.host.JitObject;
 import dev.safepointkit.roots.SafepointCoordinator;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -153,6 +155,119 @@ class UnloadSafetyTest {
     }
 
     @Test
+    void aRedefineRefusedAtItsWriteLeavesTheStubAndTheBodyAsTheyWere() throws Throwable {
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, new SafepointCoordinator(0), t -> { })) {
+            Stub g = patcher.declare("g", fn -> PatchFixtures.load(host, "g_v1"));
+            JitObject caller = PatchFixtures.load(host, "lazy_caller");
+            assertEquals(41L, (long) host.downcall("f0", LONG_LONG).invokeExact(20L));
+            JitObject v1 = host.objects().getLast();
+            JitObject v2 = PatchFixtures.load(host, "g_v2");
+            long before = g.target();
+            CallSite aligned = host.symbol("g").orElseThrow().callSites().stream()
+                    .filter(c -> c.objectKey() == caller.key() && c.isBranch() && c.address() % 4 == 0).findFirst().orElseThrow();
+            HostLockHolder holder = new HostLockHolder();
+            host.addListener(holder);
+            holder.armed.set(true);
+            AtomicReference<Throwable> loaded = new AtomicReference<>();
+            Thread loader = Thread.ofPlatform().start(() -> {
+                try {
+                    PatchFixtures.load(host, "ptr_spin");
+                } catch (Throwable t) {
+                    loaded.set(t);
+                }
+            });
+            assertTrue(holder.inside.await(10, TimeUnit.SECONDS));
+            AtomicReference<Throwable> redefined = new AtomicReference<>();
+            Thread redefiner = Thread.ofPlatform().start(() -> {
+                try {
+                    patcher.redefine("g", v2);
+                } catch (Throwable t) {
+                    redefined.set(t);
+                }
+            });
+            // Planned; now waiting for the host's lock to write. Meanwhile one aligned site changes.
+            await(() -> redefiner.getState() == Thread.State.BLOCKED, "redefine waits for the host to write");
+            long gStatic = host.address("g_static").orElseThrow();
+            host.codeAliases().writable(aligned.address(), 4).orElseThrow()
+                    .set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, 0, (int) (gStatic - (aligned.address() + 4)));
+            holder.release.countDown();
+            loader.join();
+            redefiner.join();
+            assertEquals(null, loaded.get());
+            assertTrue(redefined.get() instanceof PatchException, "a changed site refuses the redefine: " + redefined.get());
+            assertEquals(before, g.target(), "the stub moved although the redefine was refused");
+            assertEquals(v1.loaded().symbol("g").orElseThrow().address(), g.body().orElseThrow(), "g's body is still v1's");
+            assertEquals(List.of(), patcher.retired(), "v1 is still the body, not retired");
+        }
+    }
+
+    @Test
+    void aRetiredBodyIsNotUnloadedByTheHostBeforeAStopShowsNoStackRunsIt() throws Throwable {
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, new SafepointCoordinator(0), t -> { })) {
+            patcher.declare("g", fn -> PatchFixtures.load(host, "g_v1"));
+            PatchFixtures.load(host, "lazy_caller");
+            assertEquals(41L, (long) host.downcall("f0", LONG_LONG).invokeExact(20L));
+            JitObject v1 = host.objects().getLast();
+            patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+            assertEquals(List.of(v1), patcher.retired());
+            JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(v1, false),
+                    "a thread may still run the retired body");
+            assertTrue(refused.getMessage().contains("retired by the code patcher"), refused.getMessage());
+            assertEquals(1, patcher.safepoint(), "the stop frees it");
+            assertFalse(host.objects().contains(v1));
+            // One the host unloads by force is dropped from tracking, not a failure of later stops.
+            JitObject v2 = host.objects().stream().filter(o -> o.name().startsWith("g_v2")).findFirst().orElseThrow();
+            patcher.redefine("g", PatchFixtures.load(host, "g_v1"));
+            host.unload(v2, true);
+            assertEquals(0, patcher.safepoint());
+            assertEquals(List.of(), patcher.retired());
+        }
+    }
+
+    @Test
+    void closeFreesNoStubWhileItsNameCanStillBeLinked() throws Throwable {
+        JitHost host = new JitHost();
+        CodePatcher patcher = new CodePatcher(host);
+        Stub g = patcher.declare("g", fn -> PatchFixtures.load(host, "g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        AtomicBoolean armed = new AtomicBoolean(true);
+        AtomicReference<Thread> closer = new AtomicReference<>();
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        AtomicReference<String> seen = new AtomicReference<>();
+        host.addListener(new JitEventListener() {
+            @Override
+            public void objectLoaded(LoadedObject o) {
+                if (!armed.getAndSet(false)) {
+                    return;
+                }
+                try {
+                    // close() has marked the patcher closed and waits for the host's lock to undefine 'g'.
+                    Thread c = Thread.ofPlatform().start(patcher::close);
+                    closer.set(c);
+                    await(() -> c.getState() == Thread.State.BLOCKED, "close waits for the host");
+                    host.unload(caller, true);   // the last object that refers to g
+                    JitObject again = PatchFixtures.load(host, "lazy_caller");   // 'g' is still defined: linked to the stub
+                    seen.set("host g=" + host.address("g").map(Long::toHexString).orElse("none") + ", stub 0x"
+                            + Long.toHexString(g.address()) + ", reloaded refers to g: " + again.referencedSymbols().contains("g"));
+                } catch (Throwable t) {
+                    failed.set(t);
+                }
+            }
+        });
+        PatchFixtures.load(host, "g_v2");
+        closer.get().join();
+        if (failed.get() != null) {
+            throw failed.get();
+        }
+        try {
+            // The reloaded caller still refers to g's stub: its memory must still be mapped.
+            assertTrue(patcher.stubsStillMapped(), "the stubs were freed while a loaded object links to them: " + seen.get());
+        } finally {
+            host.close();
+        }
+    }
+
+    @Test
     void aFailedDeclareLeavesNoStaleSlotForTheNextDeclare() throws Throwable {
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
             JitObject v1 = PatchFixtures.load(host, "g_v1");   // defines h as a global: declaring h clashes
@@ -160,11 +275,12 @@ class UnloadSafetyTest {
             HostLockHolder holder = new HostLockHolder();
             host.addListener(holder);
             holder.armed.set(true);
+            AtomicReference<Throwable> loadFailed = new AtomicReference<>();
             Thread loader = Thread.ofPlatform().start(() -> {
                 try {
                     PatchFixtures.load(host, "ptr_spin");
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
+                } catch (Throwable t) {
+                    loadFailed.set(t);
                 }
             });
             assertTrue(holder.inside.await(10, TimeUnit.SECONDS));
@@ -190,6 +306,7 @@ class UnloadSafetyTest {
                     "compile waits for the patcher's lock, or is refused");
             holder.release.countDown();
             loader.join();
+            assertEquals(null, loadFailed.get(), "the load that held the host's lock");
             declarer.join();
             compiler.join();
             assertTrue(declared.get() instanceof JitLoadException, String.valueOf(declared.get()));
@@ -213,11 +330,12 @@ class UnloadSafetyTest {
             HostLockHolder holder = new HostLockHolder();
             host.addListener(holder);
             holder.armed.set(true);
+            AtomicReference<Throwable> loadFailed = new AtomicReference<>();
             Thread loader = Thread.ofPlatform().start(() -> {
                 try {
                     PatchFixtures.load(host, "ptr_spin");
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
+                } catch (Throwable t) {
+                    loadFailed.set(t);
                 }
             });
             assertTrue(holder.inside.await(10, TimeUnit.SECONDS));
@@ -235,6 +353,7 @@ class UnloadSafetyTest {
             assertTrue(refused.getMessage().contains("being freed"), refused.getMessage());
             holder.release.countDown();
             loader.join();
+            assertEquals(null, loadFailed.get(), "the load that held the host's lock");
             unloader.join();
             boolean v1Loaded = host.objects().contains(v1);
             long target = g.target();
