@@ -3,7 +3,6 @@ package dev.safepointkit.host;
 import dev.safepointkit.stackmap.elf.ElfFile;
 import dev.safepointkit.stackmap.elf.ElfSection;
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -11,13 +10,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 
 /**
  * One loaded object made known to gdb through the GDB JIT interface: an in-memory copy of the
@@ -175,28 +169,7 @@ final class GdbJitRegistration {
         }
 
         private static Native load() throws IOException {
-            String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
-            String arch = System.getProperty("os.arch");
-            if (!os.contains("linux") || !arch.equals("amd64") || ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
-                throw new IllegalStateException("the jar's " + LIBRARY + " is built for Linux x86-64, not " + os + " " + arch);
-            }
-            Path file;
-            try (InputStream in = GdbJitRegistration.class.getResourceAsStream(LIBRARY)) {
-                if (in == null) {
-                    throw new IllegalStateException(LIBRARY + " is missing from the jar (jit-host's build compiles it from src/main/c)");
-                }
-                // The dynamic loader (and gdb, which reads the library's symbols from this path) need
-                // a file; it stays while the process runs.
-                file = Files.createTempFile("safepointkit-gdbjit-", ".so");
-                file.toFile().deleteOnExit();
-                Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-            SymbolLookup lib;
-            try {
-                lib = SymbolLookup.libraryLookup(file, Arena.global());
-            } catch (IllegalArgumentException e) {
-                throw new IllegalStateException("cannot load " + file + " (is java.io.tmpdir mounted noexec?): " + e.getMessage(), e);
-            }
+            SymbolLookup lib = BundledLibrary.load(LIBRARY, "safepointkit-gdbjit-");
             Linker linker = Linker.nativeLinker();
             FunctionDescriptor takesEntry = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS);
             return new Native(linker.downcallHandle(lib.findOrThrow("safepointkit_gdb_jit_register"), takesEntry),

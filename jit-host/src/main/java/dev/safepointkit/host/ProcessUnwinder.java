@@ -1,7 +1,6 @@
 package dev.safepointkit.host;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -9,11 +8,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.ByteOrder;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Locale;
 
 /**
  * The process unwinder's view of a stopped stack: the frames libgcc's {@code _Unwind_Backtrace}
@@ -122,27 +116,7 @@ public final class ProcessUnwinder {
     }
 
     private static ProcessUnwinder load() throws IOException {
-        String os = System.getProperty("os.name").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch");
-        if (!os.contains("linux") || !arch.equals("amd64") || ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
-            throw new IllegalStateException("the jar's " + LIBRARY + " is built for Linux x86-64, not " + os + " " + arch);
-        }
-        Path file;
-        try (InputStream in = ProcessUnwinder.class.getResourceAsStream(LIBRARY)) {
-            if (in == null) {
-                throw new IllegalStateException(LIBRARY + " is missing from the jar (jit-host's build compiles it from src/main/c)");
-            }
-            // The dynamic loader needs a file; it stays while the process runs.
-            file = Files.createTempFile("safepointkit-backtrace-", ".so");
-            file.toFile().deleteOnExit();
-            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
-        }
-        SymbolLookup lib;
-        try {
-            lib = SymbolLookup.libraryLookup(file, Arena.global());
-        } catch (IllegalArgumentException e) {
-            throw new IllegalStateException("cannot load " + file + " (is java.io.tmpdir mounted noexec?): " + e.getMessage(), e);
-        }
+        SymbolLookup lib = BundledLibrary.load(LIBRARY, "safepointkit-backtrace-");
         MethodHandle backtraceFrom = Linker.nativeLinker().downcallHandle(lib.findOrThrow("safepointkit_backtrace_from"),
                 FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
                         ValueLayout.JAVA_LONG));
