@@ -260,16 +260,41 @@ final class CodeReclaimer {
      * a false match only delays the free. It covers each stack from the return-address slot the
      * poll or exit recorded upwards; {@link #freeable} accounts for the function below it.
      */
+    /**
+     * How far below each run's slot the scan reaches: over the frames of the function that
+     * recorded the slot (the poll or exit function) and of what it called (FFM's upcall stub, or
+     * the foreign code), which hold the JIT frame's callee-saved registers wherever they saved
+     * them. A poll plan ({@code SafepointCoordinator.pollSaves}) says exactly where; without one
+     * nothing does, so the scan reads this much of the stack below the slot, conservatively: a
+     * word that only looks like a pointer keeps an object one stop longer. The memory is the
+     * thread's own stack above the JVM's shadow zone (Java code below the slot, or before the
+     * downcall above it, banged every page of it), mapped and readable while the thread is stopped.
+     */
+    static final long BELOW_SLOT = 1024;
+
     private static boolean anyStackRefersInto(StoppedWorld world, JitObject o) {
         List<LoadedSection> mapped = o.loaded().sections().stream().filter(s -> s.size() > 0).toList();
         for (ThreadStack t : world.stacks()) {
-            MemorySegment m = t.memory();
-            for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
-                long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
-                for (LoadedSection s : mapped) {
-                    if (s.contains(word)) {
-                        return true;
-                    }
+            if (refersInto(t.memory(), mapped)) {
+                return true;
+            }
+            for (ThreadStack.Run run : t.runs()) {
+                long low = run.returnAddressSlot() - BELOW_SLOT;
+                long high = Math.min(run.returnAddressSlot(), t.memory().address());
+                if (high > low && refersInto(MemorySegment.ofAddress(low).reinterpret(high - low), mapped)) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    private static boolean refersInto(MemorySegment m, List<LoadedSection> mapped) {
+        for (long at = 0; at + 8 <= m.byteSize(); at += 8) {
+            long word = m.get(ValueLayout.JAVA_LONG_UNALIGNED, at);
+            for (LoadedSection s : mapped) {
+                if (s.contains(word)) {
+                    return true;
                 }
             }
         }

@@ -971,6 +971,59 @@ class CodePatcherTest {
     }
 
     @Test
+    void aRetiredObjectThatAParkedFramesRegisterPointsIntoIsNotFreed() throws Throwable {
+        // ptr_spin_reg keeps its pointer to g_relay.o's relay_running in RBX across the poll: above
+        // the slot nothing points into g_relay.o; the upcall stub below the poll saves RBX.
+        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
+                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "g_polling");
+        PatchFixtures.load(host, "ptr_spin_reg");
+        JitObject relay = PatchFixtures.load(host, "g_relay");
+        patcher.redefine("g", relay);
+        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
+        assertEquals(List.of(relay), patcher.retired());
+        MemorySegment running = MemorySegment.ofAddress(relay.loaded().symbol("relay_running").orElseThrow().address())
+                .reinterpret(8);   // a global of g_relay.o: 8 bytes, mapped while it is loaded
+        MethodHandle spinFn = host.downcall("ptr_spin_reg", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
+                ValueLayout.ADDRESS));
+        CountDownLatch started = new CountDownLatch(1);
+        AtomicReference<Throwable> error = new AtomicReference<>();
+        Thread mutatorThread = Thread.ofPlatform().start(() -> {
+            try (Mutator m = coordinator.attach()) {
+                try (var scope = m.enter()) {
+                    started.countDown();
+                    spinFn.invokeExact(m.context(), running);
+                }
+            } catch (Throwable t) {
+                error.set(t);
+            }
+        });
+        int freedWhileParked;
+        boolean loadedAfterStop;
+        try {
+            assertTrue(started.await(10, TimeUnit.SECONDS));
+            Thread.sleep(20);
+            freedWhileParked = patcher.safepoint();
+            loadedAfterStop = host.objects().contains(relay);
+        } finally {
+            if (host.objects().contains(relay)) {
+                running.set(ValueLayout.JAVA_LONG, 0, 0);
+            }
+            mutatorThread.join(5_000);
+        }
+        assertTrue(loadedAfterStop, "g_relay.o was freed while a parked frame holds a pointer into its data in a register");
+        assertFalse(mutatorThread.isAlive());
+        if (error.get() != null) {
+            throw error.get();
+        }
+        assertEquals(0, freedWhileParked);
+        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
+        assertFalse(host.objects().contains(relay));
+        assertEquals(List.of(), failures);
+    }
+
+    @Test
     void retiredCodeAThreadIsParkedInBelowItsPollSlotIsNotFreed() throws Throwable {
         // The poll upcall given as a plain runtime symbol (an FFM upcall stub, not defineUpcall),
         // and ptr_spin polls through a function pointer into g_polling.o's poll function. Parked
