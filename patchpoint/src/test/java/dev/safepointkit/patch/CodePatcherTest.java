@@ -916,23 +916,24 @@ class CodePatcherTest {
         assertEquals(List.of(), failures);
     }
 
-    @Test
-    void aRetiredObjectWhoseDataAStoppedFrameStillPointsIntoIsNotFreed() throws Throwable {
-        // ptr_spin_held polls through g_polling.o's poll function, called by name, and keeps a
-        // pointer to g_relay.o's relay_running in its frame: no code of g_relay.o is on the stack,
-        // but the thread reads that word again once it resumes.
+    /**
+     * Runs {@code spinner} (a loop that polls through g_polling.o and reads g_relay.o's
+     * relay_running through a pointer it keeps) on a mutator, retires g_relay.o and stops the
+     * world: the stop must not free it, and the next one, once the thread is gone, must.
+     */
+    private void retiredDataAParkedThreadReadsIsNotFreed(String spinner, String kept) throws Throwable {
         host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
                 FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
         patcher.declare("g", loads("g_v1"));
         PatchFixtures.load(host, "g_polling");
-        PatchFixtures.load(host, "ptr_spin_held");
+        PatchFixtures.load(host, spinner);
         JitObject relay = PatchFixtures.load(host, "g_relay");
         patcher.redefine("g", relay);
         patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
         assertEquals(List.of(relay), patcher.retired());
         MemorySegment running = MemorySegment.ofAddress(relay.loaded().symbol("relay_running").orElseThrow().address())
                 .reinterpret(8);   // a global of g_relay.o: 8 bytes, mapped while it is loaded
-        MethodHandle spinFn = host.downcall("ptr_spin_held", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
+        MethodHandle spinFn = host.downcall(spinner, FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
                 ValueLayout.ADDRESS));
         CountDownLatch started = new CountDownLatch(1);
         AtomicReference<Throwable> error = new AtomicReference<>();
@@ -959,7 +960,7 @@ class CodePatcherTest {
             }
             mutatorThread.join(5_000);
         }
-        assertTrue(loadedAfterStop, "g_relay.o was freed while a stopped frame points into its data");
+        assertTrue(loadedAfterStop, "g_relay.o was freed while a parked frame holds a pointer into its data " + kept);
         assertFalse(mutatorThread.isAlive());
         if (error.get() != null) {
             throw error.get();
@@ -971,56 +972,17 @@ class CodePatcherTest {
     }
 
     @Test
+    void aRetiredObjectWhoseDataAStoppedFrameStillPointsIntoIsNotFreed() throws Throwable {
+        // ptr_spin_held keeps its pointer to g_relay.o's relay_running in its frame: no code of
+        // g_relay.o is on the stack, but the thread reads that word again once it resumes.
+        retiredDataAParkedThreadReadsIsNotFreed("ptr_spin_held", "in its frame");
+    }
+
+    @Test
     void aRetiredObjectThatAParkedFramesRegisterPointsIntoIsNotFreed() throws Throwable {
-        // ptr_spin_reg keeps its pointer to g_relay.o's relay_running in RBX across the poll: above
-        // the slot nothing points into g_relay.o; the upcall stub below the poll saves RBX.
-        host.defineRuntimeSymbol("spk_poll", Linker.nativeLinker().upcallStub(coordinator.pollUpcall(failures::add),
-                FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena));
-        patcher.declare("g", loads("g_v1"));
-        PatchFixtures.load(host, "g_polling");
-        PatchFixtures.load(host, "ptr_spin_reg");
-        JitObject relay = PatchFixtures.load(host, "g_relay");
-        patcher.redefine("g", relay);
-        patcher.redefine("g", PatchFixtures.load(host, "g_v2"));
-        assertEquals(List.of(relay), patcher.retired());
-        MemorySegment running = MemorySegment.ofAddress(relay.loaded().symbol("relay_running").orElseThrow().address())
-                .reinterpret(8);   // a global of g_relay.o: 8 bytes, mapped while it is loaded
-        MethodHandle spinFn = host.downcall("ptr_spin_reg", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS,
-                ValueLayout.ADDRESS));
-        CountDownLatch started = new CountDownLatch(1);
-        AtomicReference<Throwable> error = new AtomicReference<>();
-        Thread mutatorThread = Thread.ofPlatform().start(() -> {
-            try (Mutator m = coordinator.attach()) {
-                try (var scope = m.enter()) {
-                    started.countDown();
-                    spinFn.invokeExact(m.context(), running);
-                }
-            } catch (Throwable t) {
-                error.set(t);
-            }
-        });
-        int freedWhileParked;
-        boolean loadedAfterStop;
-        try {
-            assertTrue(started.await(10, TimeUnit.SECONDS));
-            Thread.sleep(20);
-            freedWhileParked = patcher.safepoint();
-            loadedAfterStop = host.objects().contains(relay);
-        } finally {
-            if (host.objects().contains(relay)) {
-                running.set(ValueLayout.JAVA_LONG, 0, 0);
-            }
-            mutatorThread.join(5_000);
-        }
-        assertTrue(loadedAfterStop, "g_relay.o was freed while a parked frame holds a pointer into its data in a register");
-        assertFalse(mutatorThread.isAlive());
-        if (error.get() != null) {
-            throw error.get();
-        }
-        assertEquals(0, freedWhileParked);
-        assertEquals(1, patcher.safepoint(), "freed once the thread is gone");
-        assertFalse(host.objects().contains(relay));
-        assertEquals(List.of(), failures);
+        // ptr_spin_reg keeps the pointer in RBX across the poll: above the slot nothing points
+        // into g_relay.o; the upcall stub below the poll saves RBX.
+        retiredDataAParkedThreadReadsIsNotFreed("ptr_spin_reg", "in a register");
     }
 
     @Test
