@@ -360,6 +360,14 @@ final class CallSiteLinker {
         }
         Site s = new Site(cs.address(), cs.objectKey(), e.name, (byte) opcode, target);
         sites.put(s.address, s);
+        // Its object may have been unloaded since the read (the host's unload takes no patcher
+        // lock): forget runs after the writer marks the code dead, so once the site is in the map,
+        // either forget sees it or this sees the code dead.
+        if (!writer.isLiveCodeOf(cs.address() - 1, 5, cs.objectKey())) {
+            sites.remove(s.address, s);
+            s.forgotten = true;
+            return null;
+        }
         return s;
     }
 

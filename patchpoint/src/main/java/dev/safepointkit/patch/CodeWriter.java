@@ -154,6 +154,14 @@ final class CodeWriter {
         }
     }
 
+    /** Whether [address, address + length) is loaded code of the object {@code objectKey}, not being unloaded. */
+    boolean isLiveCodeOf(long address, int length, long objectKey) {
+        synchronized (LOCK) {
+            Section s = section(address, length);
+            return s != null && s.objectKey == objectKey && s.live;
+        }
+    }
+
     /** The live section that holds [address, address + length), or null. Holds LOCK. */
     private Section section(long address, long length) {
         Section[] all = sections;
