@@ -188,8 +188,17 @@ public final class CodePatcher implements AutoCloseable {
             throw new AssertionError(e);
         }
         host.addListener(listener);
+        // Under the host's lock, so that an object unloaded meanwhile (whose objectFreeing found
+        // nothing to forget) is not added as live code after it is gone.
         for (JitObject o : host.objects()) {
-            writer.objectLoaded(o.loaded());
+            try {
+                host.whileLoaded(o, () -> {
+                    writer.objectLoaded(o.loaded());
+                    return null;
+                });
+            } catch (JitLoadException unloaded) {
+                // Gone since the list was taken: nothing of it to patch.
+            }
         }
     }
 
