@@ -344,10 +344,11 @@ public final class JitHost implements AutoCloseable {
             definers.remove(s, object.key());
             addresses.remove(s);
         }
-        // List.copyOf: a list that SymbolInfo need not copy again, so a caller can tell by
-        // identity whether a symbol's call sites changed.
-        callSites.replaceAll((symbol, sites) -> List.copyOf(
-                sites.stream().filter(site -> site.objectKey() != object.key()).toList()));
+        // Only the lists that held the object's sites are replaced (List.copyOf: a list that
+        // SymbolInfo need not copy again), so a caller can tell by identity whether a symbol's
+        // call sites changed.
+        callSites.replaceAll((symbol, sites) -> sites.stream().noneMatch(site -> site.objectKey() == object.key()) ? sites
+                : List.copyOf(sites.stream().filter(site -> site.objectKey() != object.key()).toList()));
         callSites.values().removeIf(List::isEmpty);
     }
 
