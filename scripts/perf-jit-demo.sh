@@ -2,10 +2,11 @@
 # Shows perf naming JIT-compiled frames and unwinding through them. First runs fib(38), twice,
 # from fixtures/jit/x86_64/math.o in the JIT host under `perf record`, with the jitdump listener
 # attached, injects the jitdump into the profile and prints the top of `perf report`; then records
-# fib(32) from fixtures/jit/x86_64/debug.o with `--call-graph dwarf` and prints fib's call graph.
-# Exits 0 when the report names fib inside the jitted code and perf unwound fib frames to a fib
-# caller, 1 when either is missing. Needs linux-perf (apt-get install linux-perf) and a kernel that
-# lets this user sample (kernel.perf_event_paranoid <= 2).
+# fib(32) from fixtures/jit/x86_64/debug.o with `--call-graph dwarf` and prints fib's call graph
+# and its source lines. Exits 0 when the report names fib inside the jitted code, perf unwound fib
+# frames to a fib caller and gave fib's samples lines of debug.ll, 1 when any is missing. Needs
+# linux-perf (apt-get install linux-perf) and a kernel that lets this user sample
+# (kernel.perf_event_paranoid <= 2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/target/perf
@@ -49,5 +50,17 @@ if [ "$through" -gt 0 ]; then
   echo "perf-jit-demo: perf unwound $through fib frames to a fib caller (call graph through JIT frames)" >&2
 else
   echo "perf-jit-demo: perf found no caller of fib in jitted code (see $graph/report.txt, $graph/stacks.txt)" >&2
+  exit 1
+fi
+
+# Source lines: the jitdump's JIT_CODE_DEBUG_INFO record gives fib's rows of debug.o's
+# .debug_line, and perf inject writes them into jitted-<pid>-<n>.so as its line table.
+perf report -i "$graph/perf.jit.data" --stdio --no-children --comm java --sort sym,srcline 2>/dev/null \
+  | grep -v -e '^#' -e '^$' >"$graph/srcline.txt" || true
+grep -E '\[\.\] fib +debug\.ll:[0-9]+$' "$graph/srcline.txt" | head -n 8 || true
+if grep -qE '\[\.\] fib +debug\.ll:[0-9]+$' "$graph/srcline.txt"; then
+  echo "perf-jit-demo: perf gives fib's samples source lines of debug.ll" >&2
+else
+  echo "perf-jit-demo: perf gave fib no source lines (see $graph/srcline.txt)" >&2
   exit 1
 fi

@@ -18,14 +18,34 @@ import java.util.Map;
  * @param stackMapRecords the records of this function, in the order of its stack map
  * @param code the function's bytes, readable while the object is loaded
  * @param object the loaded object the function belongs to
+ * @param lines the rows of the object's {@code .debug_line} whose address falls inside the
+ *     function, in address order; empty when the object has no line table, or one the host could
+ *     not read ({@link LoadedObject#lineTableProblem()} then says why)
  */
 public record EmittedFunction(String name, long address, long size, LoadedObject object, Map<String, Long> labels,
-        List<CallSiteRecord> stackMapRecords, MemorySegment code) {
+        List<CallSiteRecord> stackMapRecords, MemorySegment code, List<SourceLine> lines) {
 
-    /** Copies {@code labels} and {@code stackMapRecords} into unmodifiable collections. */
+    /** Copies {@code labels}, {@code stackMapRecords} and {@code lines} into unmodifiable collections. */
     public EmittedFunction {
         labels = Map.copyOf(labels);
         stackMapRecords = List.copyOf(stackMapRecords);
+        lines = List.copyOf(lines);
+    }
+
+    /**
+     * A function without source lines.
+     *
+     * @param name the function's symbol name
+     * @param address absolute address of its first instruction
+     * @param size its size in bytes
+     * @param object the loaded object the function belongs to
+     * @param labels see the record's components
+     * @param stackMapRecords the records of this function
+     * @param code the function's bytes
+     */
+    public EmittedFunction(String name, long address, long size, LoadedObject object, Map<String, Long> labels,
+            List<CallSiteRecord> stackMapRecords, MemorySegment code) {
+        this(name, address, size, object, labels, stackMapRecords, code, List.of());
     }
 
     /**

@@ -18,9 +18,27 @@ import java.util.Optional;
  * @param stackMapSection the relocated {@code .llvm_stackmaps} section in memory, when it has one:
  *     its FunctionAddress fields hold absolute addresses
  * @param stackMaps that section, parsed
+ * @param lineTableProblem why the object's {@code .debug_line} could not be read, when it has one
+ *     the host could not read: its functions then carry no {@link EmittedFunction#lines()}. A bad
+ *     line table does not fail the load; it is a diagnostic, and listeners that use it say so
  */
 public record LoadedObject(long key, String name, List<LoadedSection> sections, List<LoadedSymbol> symbols,
-        Optional<MemorySegment> stackMapSection, Optional<StackMapSection> stackMaps) {
+        Optional<MemorySegment> stackMapSection, Optional<StackMapSection> stackMaps, Optional<String> lineTableProblem) {
+
+    /**
+     * An object without a line table problem.
+     *
+     * @param key see the record's components
+     * @param name the name the embedder gave the object
+     * @param sections the sections the host placed in memory
+     * @param symbols the named symbols the object defines
+     * @param stackMapSection the relocated {@code .llvm_stackmaps} section, when it has one
+     * @param stackMaps that section, parsed
+     */
+    public LoadedObject(long key, String name, List<LoadedSection> sections, List<LoadedSymbol> symbols,
+            Optional<MemorySegment> stackMapSection, Optional<StackMapSection> stackMaps) {
+        this(key, name, sections, symbols, stackMapSection, stackMaps, Optional.empty());
+    }
 
     /** Copies {@code sections} and {@code symbols} into unmodifiable lists. */
     public LoadedObject {

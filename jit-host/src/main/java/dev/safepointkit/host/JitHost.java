@@ -7,6 +7,7 @@ import dev.safepointkit.events.JitListenerException;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
+import dev.safepointkit.events.SourceLine;
 import dev.safepointkit.events.internal.Libc;
 import dev.safepointkit.stackmap.CallSiteRecord;
 import dev.safepointkit.stackmap.FunctionRecord;
@@ -429,7 +430,16 @@ public final class JitHost implements AutoCloseable {
             }
             stackMapMemory = Optional.of(relocated);
         }
-        LoadedObject loaded = new LoadedObject(key, name, sections, symbols, stackMapMemory, stackMaps);
+        // Source lines are a diagnostic: a line table that cannot be read is named on the object,
+        // not a reason to refuse the code.
+        List<SourceLine> sourceLines = List.of();
+        Optional<String> lineTableProblem = Optional.empty();
+        try {
+            sourceLines = DebugLineTable.decode(elf, linked.sectionAddresses(), linked.symbolAddresses());
+        } catch (DebugLineTable.DebugLineException e) {
+            lineTableProblem = Optional.of(name + ": " + e.getMessage());
+        }
+        LoadedObject loaded = new LoadedObject(key, name, sections, symbols, stackMapMemory, stackMaps, lineTableProblem);
 
         // Stack map records by the absolute address of their function, now that it is relocated.
         Map<Long, List<CallSiteRecord>> recordsByFunction = new HashMap<>();
@@ -463,7 +473,14 @@ public final class JitHost implements AutoCloseable {
                 labels.put(EmittedFunction.stackMapLabel(i, records.get(i).id()), fn.address() + records.get(i).instructionOffset());
             }
             MemorySegment code = linked.mapping().asSlice(fn.address() - linked.mapping().address(), fn.size());
-            functions.add(new EmittedFunction(fn.name(), fn.address(), fn.size(), loaded, labels, records, code));
+            List<SourceLine> lines = new ArrayList<>();
+            for (SourceLine row : sourceLines) {
+                if (row.address() >= fn.address() && row.address() < fn.address() + fn.size()) {
+                    lines.add(row);
+                }
+            }
+            lines.sort(Comparator.comparingLong(SourceLine::address));
+            functions.add(new EmittedFunction(fn.name(), fn.address(), fn.size(), loaded, labels, records, code, lines));
         }
         Set<String> referenced = new HashSet<>();
         for (ObjectLinker.Reference r : linked.references()) {

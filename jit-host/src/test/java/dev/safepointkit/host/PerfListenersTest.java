@@ -55,7 +55,8 @@ class PerfListenersTest {
                 var ehFrame = object.loaded().section(".eh_frame").orElseThrow();
                 MemorySegment original = MemorySegment.ofAddress(ehFrame.address()).reinterpret(ehFrame.size());
                 EhFrame loaded = EhFrame.parse(original, ehFrame.address());
-                List<Record> records = records(writer.path());
+                // JIT_CODE_DEBUG_INFO (debug.o's lines) is JitdumpDebugInfoTest's.
+                List<Record> records = records(writer.path()).stream().filter(r -> r.id() != 2).toList();
                 assertEquals(2 * object.functions().size(), records.size(), fixture + ": an unwinding record and a load per function");
                 for (int i = 0; i < object.functions().size(); i++) {
                     EmittedFunction f = object.functions().get(i);

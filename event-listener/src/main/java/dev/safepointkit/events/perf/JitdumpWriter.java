@@ -4,6 +4,7 @@ import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.JitEventListener;
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
+import dev.safepointkit.events.SourceLine;
 import dev.safepointkit.events.internal.Libc;
 import dev.safepointkit.stackmap.dwarf.CfiFormatException;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
@@ -17,6 +18,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -31,6 +34,16 @@ import java.util.Optional;
  * function to its callers. A function without an FDE (llc writes none for {@code nounwind}
  * without {@code uwtable}) gets none, and perf's unwind stops there.
  *
+ * <p>Before the JIT_CODE_LOAD of a function with {@link EmittedFunction#lines() source lines}
+ * (its object had a {@code .debug_line}), a JIT_CODE_DEBUG_INFO record gives them, one entry
+ * per line table row inside the function: absolute address, line, discriminator and file name
+ * (written out in every entry). {@code perf inject --jit} turns it into the line table of the
+ * function's ELF, so {@code perf report --sort srcline} and {@code perf annotate} show source lines.
+ * When the host could not read the object's line table ({@link LoadedObject#lineTableProblem()}),
+ * its functions get no JIT_CODE_DEBUG_INFO, and the first function's {@link #functionEmitted}
+ * throws, after writing its JIT_CODE_LOAD, with the problem: the dispatcher's failure handler
+ * reports it, and since this listener is an observer the load and the jitdump go on.
+ *
  * <p>perf learns of the file because the writer maps its first page PROT_READ|PROT_EXEC: the
  * mapping appears in perf.data as an executable mmap of {@code jit-<pid>.dump}. The mapping is
  * kept until {@link #close}.
@@ -43,7 +56,12 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     static final int HEADER_SIZE = 40;
     static final int RECORD_HEADER_SIZE = 16;
     static final int JIT_CODE_LOAD = 0;
+    static final int JIT_CODE_DEBUG_INFO = 2;
     static final int JIT_CODE_CLOSE = 3;
+    /** JIT_CODE_DEBUG_INFO's fields after the record header: code_addr, nr_entry. */
+    static final int DEBUG_INFO_FIELDS = 16;
+    /** A debug entry's fields before its name: code_addr, line, discrim. */
+    static final int DEBUG_ENTRY_FIELDS = 16;
     static final int JIT_CODE_UNWINDING_INFO = 4;
     /** JIT_CODE_UNWINDING_INFO's fields after the record header: unwinding_size, eh_frame_hdr_size, mapped_size. */
     static final int UNWINDING_INFO_FIELDS = 24;
@@ -60,6 +78,8 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     private LoadedObject unwindObject;
     private EhFrame unwindFrame;
     private MemorySegment unwindSection;
+    /** The last object whose line table problem was reported, so it is reported once. */
+    private LoadedObject reportedLineProblem;
 
     /**
      * Writes {@code DIRECTORY/jit-<pid>.dump}, with this process's pid.
@@ -125,6 +145,7 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         if (closed) {
             return;
         }
+        writeDebugInfo(function);
         writeUnwindingInfo(function);
         byte[] name = (function.name() + "\0").getBytes(StandardCharsets.UTF_8);
         MemorySegment code = function.code();
@@ -135,6 +156,37 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
                 .putLong(code.byteSize()).putLong(codeIndex++);
         record.put(name);
         record.put(code.toArray(ValueLayout.JAVA_BYTE));
+        write(record.flip());
+        Optional<String> problem = function.object().lineTableProblem();
+        if (problem.isPresent() && reportedLineProblem != function.object()) {
+            reportedLineProblem = function.object();
+            throw new IllegalStateException("no JIT_CODE_DEBUG_INFO for " + function.object().name() + ": "
+                    + problem.get());
+        }
+    }
+
+    /** The JIT_CODE_DEBUG_INFO record for {@code function}, when it has source lines. */
+    private void writeDebugInfo(EmittedFunction function) {
+        if (function.lines().isEmpty()) {
+            return;
+        }
+        List<byte[]> names = new ArrayList<>();
+        long total = RECORD_HEADER_SIZE + DEBUG_INFO_FIELDS;
+        for (SourceLine line : function.lines()) {
+            byte[] file = (line.file() + "\0").getBytes(StandardCharsets.UTF_8);
+            names.add(file);
+            total += DEBUG_ENTRY_FIELDS + file.length;
+        }
+        if (total > Integer.MAX_VALUE) {
+            throw new IllegalStateException(function.name() + ": its source lines do not fit a jitdump record");
+        }
+        ByteBuffer record = ByteBuffer.allocate((int) total).order(ByteOrder.nativeOrder());
+        record.putInt(JIT_CODE_DEBUG_INFO).putInt((int) total).putLong(System.nanoTime());
+        record.putLong(function.address()).putLong(function.lines().size());
+        for (int i = 0; i < names.size(); i++) {
+            SourceLine line = function.lines().get(i);
+            record.putLong(line.address()).putInt(line.line()).putInt(line.discriminator()).put(names.get(i));
+        }
         write(record.flip());
     }
 
@@ -181,6 +233,9 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
             unwindObject = null;
             unwindFrame = null;
             unwindSection = null;
+        }
+        if (reportedLineProblem == object) {
+            reportedLineProblem = null;
         }
     }
 
