@@ -126,6 +126,12 @@ done
 # Debug information (the IR's own DWARF 5 line table and subprogram): what gdb reads from the host's
 # GDB JIT entry, and the jitdump writer's JIT_CODE_DEBUG_INFO.
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj debug.ll -o "$jit/debug.o"
+# The line table's other headers: DWARF 2 and 4 (directory and file name strings inline, file
+# indexes from 1) and 64-bit DWARF 5 (8-byte lengths and .debug_line_str offsets, relocated by R_X86_64_64).
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -dwarf-version=2 -filetype=obj lines.ll -o "$jit/lines-dwarf2.o"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -dwarf-version=4 -filetype=obj lines.ll -o "$jit/lines-dwarf4.o"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -dwarf-version=5 -dwarf64 -filetype=obj lines.ll \
+  -o "$jit/lines-dwarf64.o"
 # Relaxation off: its GOT loads stay R_X86_64_GOTPCREL (the others emit GOTPCRELX/REX_GOTPCRELX).
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -x86-relax-relocations=false \
   -filetype=obj data.ll -o "$jit/data.o"
