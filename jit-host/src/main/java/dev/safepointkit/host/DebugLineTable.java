@@ -15,19 +15,25 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Decodes an object's {@code .debug_line} (DWARF 2 to 5, 32-bit format, as llc writes it) into
- * rows at the addresses where the code was loaded. The section is not loaded (it is not
+ * Decodes an object's {@code .debug_line} (DWARF 2 to 5, in the 32-bit or the 64-bit DWARF format)
+ * into rows at the addresses where the code was loaded. The section is not loaded (it is not
  * SHF_ALLOC): it is read from the file image, a copy of it relocated first with
- * {@code .rela.debug_line} ({@code R_X86_64_64} for {@code DW_LNE_set_address},
- * {@code R_X86_64_32} for {@code DW_FORM_line_strp} offsets into {@code .debug_line_str}). Every
- * read is bounds checked: a malformed table is a {@link DebugLineException}, never a read outside
- * the section. Stateless; safe from any thread.
+ * {@code .rela.debug_line} ({@code R_X86_64_64} for {@code DW_LNE_set_address} and for the 8-byte
+ * {@code DW_FORM_line_strp} and {@code DW_FORM_strp} offsets of 64-bit units, {@code R_X86_64_32}
+ * for the 4-byte ones of 32-bit units). A unit's format is its own: a {@code unit_length} of
+ * {@code 0xffffffff} says that an 8-byte length follows and that the unit's {@code header_length}
+ * and string offsets are 8 bytes too. Every read is bounds checked: a malformed table is a
+ * {@link DebugLineException}, never a read outside the section. Stateless; safe from any thread.
  */
 final class DebugLineTable {
     static final String SECTION = ".debug_line";
 
     private static final int DW_LNCT_PATH = 1;
     private static final int DW_LNCT_DIRECTORY_INDEX = 2;
+    /** The {@code unit_length} that says the unit is in the 64-bit DWARF format. */
+    private static final long DWARF64_ESCAPE = 0xffffffffL;
+    /** The first of the {@code unit_length} values DWARF reserves (up to the 64-bit escape). */
+    private static final long RESERVED_LENGTHS = 0xfffffff0L;
 
     private DebugLineTable() {
     }
@@ -69,19 +75,24 @@ final class DebugLineTable {
         byte[] str = elf.findSection(".debug_str").map(s -> elf.contents(s).toArray(ValueLayout.JAVA_BYTE))
                 .orElse(new byte[0]);
         List<SourceLine> rows = new ArrayList<>();
-        Reader in = new Reader(data, 0, bytes.length);
+        Reader in = new Reader(data, 0, bytes.length, 4);
         while (in.pos < bytes.length) {
             int unitStart = in.pos;
             long length = in.u32();
-            if (length >= 0xfffffff0L) {
-                throw new DebugLineException(at(unitStart) + "64-bit DWARF or reserved unit_length 0x"
-                        + Long.toHexString(length) + " is not supported");
+            int offsetSize = 4;
+            if (length == DWARF64_ESCAPE) {
+                length = in.u64();
+                offsetSize = 8;
+            } else if (length >= RESERVED_LENGTHS) {
+                throw new DebugLineException(at(unitStart) + "unit_length 0x" + Long.toHexString(length)
+                        + " is a reserved value");
             }
-            if (length > bytes.length - in.pos) {
-                throw new DebugLineException(at(unitStart) + "unit_length " + length + " runs past the section ("
-                        + bytes.length + " bytes)");
+            // Unsigned: a 64-bit length with its top bit set is negative here, and runs past too.
+            if (length < 0 || length > bytes.length - in.pos) {
+                throw new DebugLineException(at(unitStart) + "unit_length " + Long.toUnsignedString(length)
+                        + " runs past the section (" + bytes.length + " bytes)");
             }
-            Reader unit = new Reader(data, in.pos, in.pos + (int) length);
+            Reader unit = new Reader(data, in.pos, in.pos + (int) length, offsetSize);
             in.pos += (int) length;
             unit(unit, unitStart, lineStr, str, rows);
         }
@@ -105,14 +116,20 @@ final class DebugLineTable {
                 throw new DebugLineException(at(unitStart) + "address_size " + addressSize + " is not 8");
             }
         }
-        long headerLength = in.u32();
-        if (headerLength > in.end - in.pos) {
-            throw new DebugLineException(at(unitStart) + "header_length " + headerLength + " runs past the unit");
+        long headerLength = in.offset();
+        if (headerLength < 0 || headerLength > in.end - in.pos) {
+            throw new DebugLineException(at(unitStart) + "header_length " + Long.toUnsignedString(headerLength)
+                    + " runs past the unit");
         }
         int programStart = in.pos + (int) headerLength;
         int minInst = in.u8();
         if (version >= 4) {
-            in.u8(); // maximum_operations_per_instruction: VLIW only
+            // Above 1 (VLIW), an address advance also moves an op_index that the rows would need.
+            int maxOps = in.u8();
+            if (maxOps != 1) {
+                throw new DebugLineException(at(unitStart) + "maximum_operations_per_instruction " + maxOps
+                        + " is not 1");
+            }
         }
         in.u8(); // default_is_stmt: every row is kept, statement or not
         int lineBase = (byte) in.u8();
@@ -135,14 +152,15 @@ final class DebugLineTable {
                 dirs.add(d[0] == null ? "" : d[0]);
             }
             for (String[] f : entries(in, unitStart, lineStr, str)) {
-                files.add(join(dirs, f[1] == null ? 0 : Integer.parseInt(f[1]), f[0] == null ? "" : f[0]));
+                files.add(join(dirs, f[1] == null ? 0 : directoryIndex(f[1], unitStart), f[0] == null ? "" : f[0]));
             }
         } else {
+            // include_directories and file_names: strings inline, each list ended by an empty one.
             dirs.add(""); // index 0: the compilation directory, which the line table does not give
             for (String d = in.cstring(); !d.isEmpty(); d = in.cstring()) {
                 dirs.add(d);
             }
-            files.add(""); // file indexes start at 1
+            files.add(null); // file indexes start at 1: a row of file 0 names no file
             for (String f = in.cstring(); !f.isEmpty(); f = in.cstring()) {
                 long dir = in.uleb();
                 in.uleb();
@@ -187,7 +205,10 @@ final class DebugLineTable {
                             }
                             address = in.u64();
                         }
-                        case 3 -> files.add(join(dirs, 0, in.cstring())); // DW_LNE_define_file (DWARF 2-4)
+                        case 3 -> { // DW_LNE_define_file (DWARF 2-4): a file_names entry
+                            String name = in.cstring();
+                            files.add(join(dirs, in.uleb(), name));
+                        }
                         case 4 -> discriminator = in.uleb(); // DW_LNE_set_discriminator
                         default -> {
                             // Vendor extensions: skipped by their length.
@@ -217,7 +238,7 @@ final class DebugLineTable {
 
     private static SourceLine row(int unitStart, long address, List<String> files, long file, long line,
             long discriminator) throws DebugLineException {
-        if (file < 0 || file >= files.size()) {
+        if (file < 0 || file >= files.size() || files.get((int) file) == null) {
             throw new DebugLineException(at(unitStart) + "file index " + file + " is not in the table ("
                     + files.size() + " entries)");
         }
@@ -233,6 +254,14 @@ final class DebugLineTable {
         }
         String d = dirs.get((int) dir);
         return d.isEmpty() || name.startsWith("/") ? name : d + "/" + name;
+    }
+
+    private static long directoryIndex(String value, int unitStart) throws DebugLineException {
+        try {
+            return Long.parseLong(value);
+        } catch (NumberFormatException e) {
+            throw new DebugLineException(at(unitStart) + "directory index \"" + value + "\" is not a constant");
+        }
     }
 
     /** A DWARF 5 directory or file name table: per entry {path, directory index or null}. */
@@ -268,8 +297,8 @@ final class DebugLineTable {
     private static String form(Reader in, int unitStart, long form, byte[] lineStr, byte[] str) throws DebugLineException {
         return switch ((int) form) {
             case 0x08 -> in.cstring(); // DW_FORM_string
-            case 0x1f -> stringAt(lineStr, in.u32(), ".debug_line_str", unitStart); // DW_FORM_line_strp
-            case 0x0e -> stringAt(str, in.u32(), ".debug_str", unitStart); // DW_FORM_strp
+            case 0x1f -> stringAt(lineStr, in.offset(), ".debug_line_str", unitStart); // DW_FORM_line_strp
+            case 0x0e -> stringAt(str, in.offset(), ".debug_str", unitStart); // DW_FORM_strp
             case 0x0f -> Long.toString(in.uleb()); // DW_FORM_udata
             case 0x0b -> Integer.toString(in.u8()); // DW_FORM_data1
             case 0x05 -> Integer.toString(in.u16()); // DW_FORM_data2
@@ -349,16 +378,26 @@ final class DebugLineTable {
         }
     }
 
-    /** A bounds-checked cursor over {@code [pos, end)} of the relocated section. */
+    /**
+     * A bounds-checked cursor over {@code [pos, end)} of the relocated section, with the offset size
+     * of the unit it reads: 4 in the 32-bit DWARF format, 8 in the 64-bit one.
+     */
     private static final class Reader {
         private final ByteBuffer data;
         int pos;
         final int end;
+        private final int offsetSize;
 
-        Reader(ByteBuffer data, int pos, int end) {
+        Reader(ByteBuffer data, int pos, int end, int offsetSize) {
             this.data = data;
             this.pos = pos;
             this.end = end;
+            this.offsetSize = offsetSize;
+        }
+
+        /** A length or section offset field: {@code header_length}, {@code DW_FORM_line_strp}, ... */
+        long offset() throws DebugLineException {
+            return offsetSize == 8 ? u64() : u32();
         }
 
         private void need(int n) throws DebugLineException {

@@ -14,13 +14,19 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * JIT_CODE_DEBUG_INFO records from an object's {@code .debug_line}, checked against what
@@ -83,6 +89,69 @@ class JitdumpDebugInfoTest {
         assertEquals(List.of(), failures);
     }
 
+    /**
+     * The other headers llc writes: DWARF 2 and 4 (inline include_directories and file_names, file
+     * indexes from 1) and 64-bit DWARF 5 (8-byte unit_length, header_length and .debug_line_str
+     * offsets). Every function's record, countdown's in lines.ll and step's in another directory.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"lines-dwarf2", "lines-dwarf4", "lines-dwarf64"})
+    void everyFunctionsDebugInfoHasTheRowsDwarfdumpReads(String fixture, @TempDir Path tmp) throws Exception {
+        List<Row> expected = dwarfdumpRows(JitFixtures.object(fixture));
+        JitdumpWriter writer = JitdumpWriter.inDirectory(tmp);
+        List<String> failures = new CopyOnWriteArrayList<>();
+        JitEventDispatcher reporting = new JitEventDispatcher((l, event, failure) -> failures.add(event + ": " + failure));
+        reporting.add(writer);
+        Map<String, List<Row>> written = new HashMap<>();
+        Map<String, List<Row>> dwarfdump = new HashMap<>();
+        try (JitHost host = new JitHost()) {
+            host.addListener(reporting);
+            JitObject object = JitFixtures.load(host, fixture);
+            assertTrue(object.loaded().lineTableProblem().isEmpty(), () -> object.loaded().lineTableProblem().get());
+            long text = object.loaded().section(".text").orElseThrow().address();
+            List<PerfListenersTest.Record> records = PerfListenersTest.records(writer.path());
+            for (EmittedFunction fn : object.functions()) {
+                dwarfdump.put(fn.name(), expected.stream()
+                        .filter(r -> text + r.textOffset() >= fn.address() && text + r.textOffset() < fn.address() + fn.size())
+                        .toList());
+                for (PerfListenersTest.Record record : records) {
+                    if (record.id() == JIT_CODE_DEBUG_INFO && record.body().getLong(0) == fn.address()) {
+                        assertTrue(written.put(fn.name(), entries(record.body(), text)) == null, "one record for " + fn.name());
+                    }
+                }
+            }
+        }
+        writer.close();
+        assertEquals(List.of(), failures);
+        assertEquals(Set.of("countdown", "step"), dwarfdump.keySet());
+        assertEquals(dwarfdump, written);
+        // What the directory tables give: before DWARF 5, directory 0 (the compilation directory)
+        // is not in the line table, so lines.ll is named alone; step.inc's directory is entry 1.
+        String countdownFile = fixture.equals("lines-dwarf64") ? "fixtures/jit/src/lines.ll" : "lines.ll";
+        assertEquals(Set.of(countdownFile), files(written.get("countdown")));
+        assertEquals(Set.of("fixtures/jit/src/include/step.inc"), files(written.get("step")));
+    }
+
+    private static Set<String> files(List<Row> rows) {
+        assertFalse(rows.isEmpty(), "rows");
+        return rows.stream().map(Row::file).collect(Collectors.toSet());
+    }
+
+    /** A JIT_CODE_DEBUG_INFO body's entries, addresses made relative to .text. */
+    private static List<Row> entries(ByteBuffer body, long text) {
+        long count = body.getLong(8);
+        body.position(16);
+        List<Row> rows = new ArrayList<>();
+        for (long i = 0; i < count; i++) {
+            long address = body.getLong();
+            int line = body.getInt();
+            int discriminator = body.getInt();
+            rows.add(new Row(address - text, line, discriminator, cstring(body)));
+        }
+        assertFalse(body.hasRemaining(), "nothing after the entries");
+        return rows;
+    }
+
     @Test
     void aLineTableThatRunsPastItsSectionGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
         assertMalformedLineTableIsReported(tmp.resolve("length"),
@@ -94,6 +163,70 @@ class JitdumpDebugInfoTest {
         // The relocation of the first DW_FORM_line_strp now points 4096 bytes past .debug_line_str.
         assertMalformedLineTableIsReported(tmp.resolve("strp"), ObjectEditor.of("debug")
                 .relocationField(".rela.debug_line", 0, ObjectEditor.Field.R_ADDEND, 4096).bytes(), "outside .debug_line_str");
+    }
+
+    @Test
+    void a64BitUnitLengthThatRunsPastItsSectionGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        // After the 0xffffffff escape, the 8-byte unit_length: its upper half set.
+        assertMalformedLineTableIsReported(tmp.resolve("length64"),
+                ObjectEditor.of("lines-dwarf64").sectionBytes(".debug_line", 8, 4, 0x7fff_0000L).bytes(),
+                "unit_length " + (0x7fff_0000L << 32 | lineU32("lines-dwarf64", 4)) + " runs past the section");
+    }
+
+    @Test
+    void a64BitHeaderLengthThatRunsPastItsUnitGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        // A DWARF 5 unit: escape (4), unit_length (8), version (2), address_size, segment_selector_size,
+        // then the 8-byte header_length at 16: its upper half set.
+        assertMalformedLineTableIsReported(tmp.resolve("header64"),
+                ObjectEditor.of("lines-dwarf64").sectionBytes(".debug_line", 20, 4, 1).bytes(),
+                "header_length " + (1L << 32 | lineU32("lines-dwarf64", 16)) + " runs past the unit");
+    }
+
+    @Test
+    void a64BitFileNameOutsideDebugLineStrGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        // The first R_X86_64_64 of an 8-byte DW_FORM_line_strp now points 4096 bytes past .debug_line_str.
+        assertMalformedLineTableIsReported(tmp.resolve("strp64"), ObjectEditor.of("lines-dwarf64")
+                .relocationField(".rela.debug_line", 0, ObjectEditor.Field.R_ADDEND, 4096).bytes(), "outside .debug_line_str");
+    }
+
+    @Test
+    void aReservedUnitLengthGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        assertMalformedLineTableIsReported(tmp.resolve("reserved"),
+                ObjectEditor.of("lines-dwarf4").sectionBytes(".debug_line", 0, 4, 0xffff_fff0L).bytes(),
+                "unit_length 0xfffffff0 is a reserved value");
+    }
+
+    @Test
+    void aDwarf4DirectoryIndexOutsideIncludeDirectoriesGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        byte[] object = ObjectEditor.of("lines-dwarf4").sectionBytes(".debug_line", stepDirIndexOffset("lines-dwarf4"), 1, 7)
+                .bytes();
+        assertMalformedLineTableIsReported(tmp.resolve("dir"), object, "directory index 7 of step.inc is not in the table");
+    }
+
+    @Test
+    void aVliwDwarf4LineTableGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        // unit_length (4), version (2), header_length (4), minimum_instruction_length, then
+        // maximum_operations_per_instruction at 11.
+        assertMalformedLineTableIsReported(tmp.resolve("vliw"),
+                ObjectEditor.of("lines-dwarf4").sectionBytes(".debug_line", 11, 1, 4).bytes(),
+                "maximum_operations_per_instruction 4 is not 1");
+    }
+
+    /** The fixture's 4-byte little-endian field at {@code offset} of its .debug_line. */
+    private static long lineU32(String fixture, int offset) throws Exception {
+        long at = ObjectEditor.of(fixture).section(".debug_line").offset() + offset;
+        return ByteBuffer.wrap(JitFixtures.bytes(fixture)).order(java.nio.ByteOrder.LITTLE_ENDIAN).getInt((int) at) & 0xffff_ffffL;
+    }
+
+    /** Where step.inc's directory index is in the fixture's .debug_line: the byte after its name's NUL. */
+    private static int stepDirIndexOffset(String fixture) throws Exception {
+        ObjectEditor editor = ObjectEditor.of(fixture);
+        byte[] object = JitFixtures.bytes(fixture);
+        var section = editor.section(".debug_line");
+        String text = new String(object, (int) section.offset(), (int) section.size(), StandardCharsets.ISO_8859_1);
+        int name = text.indexOf("step.inc\0");
+        assertTrue(name > 0 && text.indexOf("step.inc\0", name + 1) < 0, "step.inc once in .debug_line");
+        return name + "step.inc\0".length();
     }
 
     private static void assertMalformedLineTableIsReported(Path dir, byte[] object, String why) throws Exception {
@@ -132,16 +265,23 @@ class JitdumpDebugInfoTest {
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "llvm-dwarfdump finished");
         assertEquals(0, p.exitValue(), out);
-        List<String> dirs = new ArrayList<>();
+        assertEquals(1, Pattern.compile("(?m)^debug_line\\[0x").matcher(out).results().count(), "one line table unit:\n" + out);
+        // By the index dwarfdump prints: from 0 in DWARF 5, from 1 before, where directory 0 is the
+        // compilation directory, which the line table leaves out (so a file in it is its name alone).
+        Map<Integer, String> dirs = new HashMap<>();
         Matcher d = Pattern.compile("include_directories\\[\\s*(\\d+)\\] = \"([^\"]*)\"").matcher(out);
         while (d.find()) {
-            dirs.add(d.group(2));
+            dirs.put(Integer.parseInt(d.group(1)), d.group(2));
         }
-        List<String> files = new ArrayList<>();
+        boolean dwarf5 = Pattern.compile("(?m)^\\s+version: 5$").matcher(out).find();
+        Map<Integer, String> files = new HashMap<>();
         Matcher f = Pattern.compile("file_names\\[\\s*(\\d+)\\]:\\s+name: \"([^\"]*)\"\\s+dir_index: (\\d+)").matcher(out);
         while (f.find()) {
-            String dir = dirs.get(Integer.parseInt(f.group(3)));
-            files.add(dir.isEmpty() || f.group(2).startsWith("/") ? f.group(2) : dir + "/" + f.group(2));
+            int dirIndex = Integer.parseInt(f.group(3));
+            String dir = dirIndex == 0 && !dwarf5 ? "" : dirs.get(dirIndex);
+            assertTrue(dir != null, "directory " + dirIndex + " of " + f.group(2) + " in\n" + out);
+            files.put(Integer.parseInt(f.group(1)),
+                    dir.isEmpty() || f.group(2).startsWith("/") ? f.group(2) : dir + "/" + f.group(2));
         }
         assertFalse(files.isEmpty(), out);
         List<Row> rows = new ArrayList<>();
@@ -150,8 +290,10 @@ class JitdumpDebugInfoTest {
             if (r.group(8).contains("end_sequence")) {
                 continue;
             }
+            String file = files.get(Integer.parseInt(r.group(4)));
+            assertTrue(file != null, "file " + r.group(4) + " of row " + r.group() + " in\n" + out);
             rows.add(new Row(Long.parseUnsignedLong(r.group(1), 16), Integer.parseInt(r.group(2)),
-                    Integer.parseInt(r.group(6)), files.get(Integer.parseInt(r.group(4)))));
+                    Integer.parseInt(r.group(6)), file));
         }
         return rows;
     }
