@@ -212,6 +212,16 @@ class JitdumpDebugInfoTest {
                 "maximum_operations_per_instruction 4 is not 1");
     }
 
+    @Test
+    void aDwarf4RowOfFileZeroGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        // Before step's rows the program has DW_LNS_set_file (2) at 0x64 (llvm-dwarfdump-19
+        // --debug-line -v shows it); file indexes start at 1 before DWARF 5, so 0 names no file.
+        assertEquals(0x0204, lineU32("lines-dwarf4", 0x64) & 0xffff, "DW_LNS_set_file 2 at 0x64");
+        assertMalformedLineTableIsReported(tmp.resolve("file0"),
+                ObjectEditor.of("lines-dwarf4").sectionBytes(".debug_line", 0x65, 1, 0).bytes(),
+                "file index 0 is not in the table");
+    }
+
     /** The fixture's 4-byte little-endian field at {@code offset} of its .debug_line. */
     private static long lineU32(String fixture, int offset) throws Exception {
         long at = ObjectEditor.of(fixture).section(".debug_line").offset() + offset;
