@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.EmittedFunction;
 import dev.safepointkit.events.JitEventDispatcher;
+import dev.safepointkit.events.SourceLine;
 import dev.safepointkit.events.perf.JitdumpWriter;
 import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.lang.foreign.MemorySegment;
@@ -220,6 +221,51 @@ class JitdumpDebugInfoTest {
         assertMalformedLineTableIsReported(tmp.resolve("file0"),
                 ObjectEditor.of("lines-dwarf4").sectionBytes(".debug_line", 0x65, 1, 0).bytes(),
                 "file index 0 is not in the table");
+    }
+
+    @Test
+    void aDwarf4DefineFileNamesAFileInTheDirectoryItGives() throws Exception {
+        // llc writes no DW_LNE_define_file, so one replaces step's 11 bytes of line program at 0x64
+        // (set_file 2 ... advance_pc 1), up to its end_sequence: define_file "x" in directory 1,
+        // set_file 3, copy. countdown's rows end with one more, at the same address, in that file.
+        byte[] object = JitFixtures.bytes("lines-dwarf4");
+        int program = (int) ObjectEditor.of("lines-dwarf4").section(".debug_line").offset() + 0x64;
+        assertEquals("040205050a0375584b020100 0101".replace(" ", ""), hex(object, program, 14), "step's program at 0x64");
+        byte[] edited = ObjectEditor.of("lines-dwarf4")
+                .sectionBytes(".debug_line", 0x64, 8, 0x0000_0100_7803_0600L) // 00 06 03 'x' 00 01 00 00
+                .sectionBytes(".debug_line", 0x6c, 2, 0x0304) // DW_LNS_set_file 3
+                .sectionBytes(".debug_line", 0x6e, 1, 0x01) // DW_LNS_copy
+                .bytes();
+        try (JitHost host = new JitHost()) {
+            JitObject loaded = host.load("define-file.o", MemorySegment.ofArray(edited));
+            assertTrue(loaded.loaded().lineTableProblem().isEmpty(), () -> loaded.loaded().lineTableProblem().get());
+            long text = loaded.loaded().section(".text").orElseThrow().address();
+            EmittedFunction countdown = loaded.functions().stream().filter(f -> f.name().equals("countdown")).findFirst()
+                    .orElseThrow();
+            EmittedFunction step = loaded.functions().stream().filter(f -> f.name().equals("step")).findFirst().orElseThrow();
+            assertEquals(new SourceLine(text + 0x1b, "fixtures/jit/src/include/x", 15, 0), countdown.lines().getLast());
+            assertEquals(new SourceLine(text + 0x1b, "lines.ll", 15, 0),
+                    countdown.lines().get(countdown.lines().size() - 2));
+            assertEquals(List.of(), step.lines());
+        }
+    }
+
+    @Test
+    void aDwarf5DirectoryIndexThatIsNoConstantGivesNoDebugInfoAndIsReported(@TempDir Path tmp) throws Exception {
+        // file_name_entry_format's DW_LNCT_directory_index form at 0x42 of the 64-bit unit, DW_FORM_udata
+        // in the fixture, made DW_FORM_string: the first file's directory index (byte 0) reads as "".
+        assertEquals(0x0f, lineU32("lines-dwarf64", 0x42) & 0xff, "DW_FORM_udata at 0x42");
+        assertMalformedLineTableIsReported(tmp.resolve("dirform"),
+                ObjectEditor.of("lines-dwarf64").sectionBytes(".debug_line", 0x42, 1, 0x08).bytes(),
+                "directory index \"\" is not a constant");
+    }
+
+    private static String hex(byte[] bytes, int from, int length) {
+        StringBuilder out = new StringBuilder();
+        for (int i = from; i < from + length; i++) {
+            out.append(String.format("%02x", bytes[i] & 0xff));
+        }
+        return out.toString();
     }
 
     /** The fixture's 4-byte little-endian field at {@code offset} of its .debug_line. */
