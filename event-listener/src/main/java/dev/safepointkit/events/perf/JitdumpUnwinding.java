@@ -128,10 +128,13 @@ final class JitdumpUnwinding {
      * section, no FDE, or data that would reach past the object's mapping).
      *
      * @param section the object's loaded {@code .eh_frame}
-     * @param frame that section, parsed
+     * @param fdes that section's FDEs, sorted by pc_begin
      * @param pageSize the host maps objects in whole pages
+     * @param budget the most bytes the records for the object's functions may hold together
+     *     ({@link #PADDING_BUDGET})
      */
-    static ObjectLayout objectLayout(LoadedObject object, MemorySegment section, EhFrame frame, long pageSize) {
+    static ObjectLayout objectLayout(LoadedObject object, MemorySegment section, List<EhFrame.Fde> fdes, long pageSize,
+            long budget) {
         long codeEnd = 0;
         long mappedEnd = 0;
         for (LoadedSection s : object.sections()) {
@@ -143,7 +146,6 @@ final class JitdumpUnwinding {
                 mappedEnd = end;
             }
         }
-        List<EhFrame.Fde> fdes = frame.fdes();
         if (codeEnd == 0 || fdes.isEmpty()) {
             return null;
         }
@@ -161,7 +163,7 @@ final class JitdumpUnwinding {
         for (int i = fdes.size() - 1; i >= 0; i--) {
             long pc = fdes.get(i).pcBegin();
             spent += at - pc + shared.bytes().length;   // bounds the function's record
-            if (spent > PADDING_BUDGET) {
+            if (spent > budget) {
                 break;
             }
             lowest = pc;

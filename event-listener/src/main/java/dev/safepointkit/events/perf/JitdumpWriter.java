@@ -213,7 +213,8 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
                 } catch (CfiFormatException e) {
                     throw new IllegalStateException(object.name() + ": its .eh_frame cannot be read for perf: " + e.getMessage(), e);
                 }
-                unwindLayout = JitdumpUnwinding.objectLayout(object, unwindSection, unwindFrame, Libc.pageSize());
+                unwindLayout = JitdumpUnwinding.objectLayout(object, unwindSection, unwindFrame.fdes(), Libc.pageSize(),
+                        JitdumpUnwinding.PADDING_BUDGET);
             }
         }
         if (unwindFrame == null) {
