@@ -54,8 +54,6 @@ import java.util.Map;
  * <p>Stateless; any thread.
  */
 final class JitdumpUnwinding {
-    /** Size of the {@code .eh_frame_hdr} with one table entry. */
-    static final int EH_FRAME_HDR_SIZE = 20;
     /** The header's fields before its table. */
     static final int EH_FRAME_HDR_FIELDS = 12;
     static final int EH_FRAME_HDR_ENTRY = 8;
