@@ -79,6 +79,8 @@ class PerfListenersTest {
             int unwindingSize = Math.toIntExact(u.getLong(0));
             int hdrSize = Math.toIntExact(u.getLong(8));
             long mappedSize = u.getLong(16);
+            assertEquals(unwindingSize, mappedSize, name + ": mapped_size, all of the data");
+            assertTrue(24 + unwindingSize <= u.limit() && u.limit() - 24 - unwindingSize < 8, name + ": padded to 8 bytes");
             byte[] file = new byte[ehFrameOffset + unwindingSize];
             System.arraycopy(code, 0, file, (int) PERF_TEXT_OFFSET, codeSize);
             System.arraycopy(bytes(u, 24, unwindingSize), 0, file, ehFrameOffset, unwindingSize);
