@@ -5,7 +5,8 @@
 # compiler opens (libllvm19: libLLVM.so.19.1); and for the unwinding tests, the C++ compiler that
 # builds their runtime (g++ with libstdc++-12-dev, the headers and link library of Debian 12's
 # g++ 12) and the process unwinder the host registers JIT code with (libgcc-s1: libgcc_s.so.1);
-# and gdb, which the integration tests of the GDB JIT interface (cli's GdbIT) run.
+# and gdb, which the integration tests of the GDB JIT interface (cli's GdbIT) run, and perf
+# (linux-perf), which cli's PerfIT runs to profile JIT code through a jitdump.
 # Each file is checked, not only a command name.
 set -euo pipefail
 . "$(dirname "$0")/apt-files.sh"
@@ -22,4 +23,5 @@ apt_files install-llvm \
   /usr/include/c++/12/cstdint=libstdc++-12-dev \
   "/usr/lib/gcc/$multiarch/12/libstdc++.so=libstdc++-12-dev" \
   "/lib/$multiarch/libgcc_s.so.1=libgcc-s1" \
-  /usr/bin/gdb=gdb
+  /usr/bin/gdb=gdb \
+  /usr/bin/perf=linux-perf

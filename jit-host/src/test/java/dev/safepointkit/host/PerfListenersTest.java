@@ -45,54 +45,180 @@ class PerfListenersTest {
         return records;
     }
 
-    @Test
-    void eachFunctionsFdeComesBeforeItsCodeLoadPlacedWherePerfPutsIt(@TempDir Path tmp) throws Exception {
-        for (String fixture : List.of("math", "data", "debug")) {
-            JitdumpWriter writer = JitdumpWriter.inDirectory(Files.createDirectories(tmp.resolve(fixture)));
-            try (JitHost host = new JitHost()) {
-                host.addListener(writer);
-                JitObject object = JitFixtures.load(host, fixture);
-                var ehFrame = object.loaded().section(".eh_frame").orElseThrow();
-                MemorySegment original = MemorySegment.ofAddress(ehFrame.address()).reinterpret(ehFrame.size());
-                EhFrame loaded = EhFrame.parse(original, ehFrame.address());
-                // JIT_CODE_DEBUG_INFO (debug.o's lines) is JitdumpDebugInfoTest's.
-                List<Record> records = records(writer.path()).stream().filter(r -> r.id() != 2).toList();
-                assertEquals(2 * object.functions().size(), records.size(), fixture + ": an unwinding record and a load per function");
-                for (int i = 0; i < object.functions().size(); i++) {
-                    EmittedFunction f = object.functions().get(i);
-                    Record unwinding = records.get(2 * i);
-                    Record load = records.get(2 * i + 1);
-                    assertEquals(4, unwinding.id(), f.name() + ": JIT_CODE_UNWINDING_INFO first");
-                    assertEquals(0, load.id(), f.name() + ": then JIT_CODE_LOAD");
-                    assertEquals(f.address(), load.body().getLong(16), f.name() + "'s code_addr");
-                    assertEquals(f.size(), load.body().getLong(24), f.name() + "'s code_size");
-                    assertUnwindingDataMatches(f, unwinding.body(), loaded, original);
-                }
+    /** Where perf inject's ELF puts the code: round_up(sizeof(Elf64_Ehdr) + sizeof(Elf64_Phdr), 16), its mmap's pgoff. */
+    private static final long PERF_TEXT_OFFSET = 0x80;
+
+    /**
+     * One jitted-*.so file as perf inject --jit writes it for a JIT_CODE_LOAD, and the mmap it
+     * gives that file: code at the text offset, then the unwinding data at the code's end rounded
+     * up to 8 bytes; mapped at code_addr from the text offset on, alignUp(code_size, 8) +
+     * mapped_size bytes.
+     */
+    record JittedFile(String name, long start, long codeSize, long length, byte[] file, long hdrOffset) {
+        boolean maps(long address) {
+            return Long.compareUnsigned(address - start, length) < 0;
+        }
+
+        static JittedFile of(Record load, Record unwinding) {
+            ByteBuffer b = load.body();
+            long codeAddr = b.getLong(16);
+            int codeSize = Math.toIntExact(b.getLong(24));
+            int nameEnd = 40;
+            while (b.get(nameEnd) != 0) {
+                nameEnd++;
             }
-            writer.close();
+            String name = new String(bytes(b, 40, nameEnd - 40), StandardCharsets.UTF_8);
+            byte[] code = bytes(b, b.limit() - codeSize, codeSize);
+            int ehFrameOffset = Math.toIntExact((PERF_TEXT_OFFSET + codeSize + 7) & ~7L);
+            if (unwinding == null) {
+                byte[] file = new byte[(int) PERF_TEXT_OFFSET + codeSize];
+                System.arraycopy(code, 0, file, (int) PERF_TEXT_OFFSET, codeSize);
+                return new JittedFile(name, codeAddr, codeSize, codeSize, file, -1);
+            }
+            ByteBuffer u = unwinding.body();
+            int unwindingSize = Math.toIntExact(u.getLong(0));
+            int hdrSize = Math.toIntExact(u.getLong(8));
+            long mappedSize = u.getLong(16);
+            assertEquals(unwindingSize, mappedSize, name + ": mapped_size, all of the data");
+            assertTrue(24 + unwindingSize <= u.limit() && u.limit() - 24 - unwindingSize < 8, name + ": padded to 8 bytes");
+            byte[] file = new byte[ehFrameOffset + unwindingSize];
+            System.arraycopy(code, 0, file, (int) PERF_TEXT_OFFSET, codeSize);
+            System.arraycopy(bytes(u, 24, unwindingSize), 0, file, ehFrameOffset, unwindingSize);
+            return new JittedFile(name, codeAddr, codeSize, (ehFrameOffset - PERF_TEXT_OFFSET) + mappedSize, file,
+                    ehFrameOffset + unwindingSize - hdrSize);
+        }
+
+        /** The address of file offset {@code offset} in this mapping. */
+        long address(long offset) {
+            return start + offset - PERF_TEXT_OFFSET;
         }
     }
 
+    private static byte[] bytes(ByteBuffer b, int from, int length) {
+        byte[] out = new byte[length];
+        b.get(from, out);
+        return out;
+    }
+
     /**
-     * Lays the record's unwinding data out as perf does (at the code's end rounded up to 8 bytes:
-     * .eh_frame, then .eh_frame_hdr), parses it there, and checks that the header leads to an FDE
-     * that covers exactly the function and gives the same CFI row as the object's own at every byte.
+     * Memory as perf's unwinder sees it: each address read from the file of the last mmap that
+     * covers it (a later mmap takes its range from earlier ones), as libunwind's reads of the
+     * table, FDEs and CIEs go through perf's access_mem.
      */
-    private static void assertUnwindingDataMatches(EmittedFunction f, ByteBuffer body, EhFrame loaded, MemorySegment original)
+    record PerfMemory(List<JittedFile> maps) {
+        byte[] read(long address, int length) {
+            byte[] out = new byte[length];
+            for (int i = 0; i < length; i++) {
+                long a = address + i;
+                JittedFile top = null;
+                for (JittedFile m : maps) {
+                    if (m.maps(a)) {
+                        top = m;
+                    }
+                }
+                assertTrue(top != null, "no mapping at 0x" + Long.toHexString(a));
+                long offset = a - top.start() + PERF_TEXT_OFFSET;
+                assertTrue(offset < top.file().length, "0x" + Long.toHexString(a) + " is past the end of " + top.name() + "'s file");
+                out[i] = top.file()[(int) offset];
+            }
+            return out;
+        }
+
+        int int32(long address) {
+            return ByteBuffer.wrap(read(address, 4)).order(ByteOrder.LITTLE_ENDIAN).getInt();
+        }
+    }
+
+    /** The jitted files of a jitdump, in load order (JIT_CODE_DEBUG_INFO records left out). */
+    static List<JittedFile> jittedFiles(Path jitdump) throws Exception {
+        List<JittedFile> files = new ArrayList<>();
+        Record unwinding = null;
+        for (Record r : records(jitdump)) {
+            if (r.id() == 4) {
+                unwinding = r;
+            } else if (r.id() == 0) {
+                files.add(JittedFile.of(r, unwinding));
+                unwinding = null;
+            }
+        }
+        return files;
+    }
+
+    @Test
+    void everyFunctionsUnwindingDataIsReadRightThroughPerfsMappings(@TempDir Path tmp) throws Exception {
+        // Several objects in one jitdump: math (five functions), chain (a call chain) and data in
+        // one host, then debug (fib again) in another, whose code may reuse the first's addresses.
+        JitdumpWriter writer = JitdumpWriter.inDirectory(tmp);
+        int checked = 0;
+        for (List<String> fixtures : List.of(List.of("math", "chain", "data"), List.of("debug"))) {
+            try (JitHost host = new JitHost()) {
+                host.addListener(writer);
+                List<JitObject> objects = new ArrayList<>();
+                for (String fixture : fixtures) {
+                    objects.add(JitFixtures.load(host, fixture));
+                }
+                List<JittedFile> files = jittedFiles(writer.path());
+                PerfMemory memory = new PerfMemory(files);
+                for (JitObject object : objects) {
+                    var ehFrame = object.loaded().section(".eh_frame").orElseThrow();
+                    MemorySegment original = MemorySegment.ofAddress(ehFrame.address()).reinterpret(ehFrame.size());
+                    EhFrame loaded = EhFrame.parse(original, ehFrame.address());
+                    Long sharedHeader = null;
+                    for (EmittedFunction f : object.functions()) {
+                        JittedFile file = files.get(checked++);
+                        assertEquals(f.name(), file.name(), "loads in emission order");
+                        assertEquals(f.address(), file.start(), f.name() + "'s code_addr");
+                        assertEquals(f.size(), file.codeSize(), f.name() + "'s code_size");
+                        assertTrue(file.hdrOffset() > 0, f.name() + " has an FDE and gets a JIT_CODE_UNWINDING_INFO record");
+                        long header = file.address(file.hdrOffset());
+                        if (sharedHeader == null) {
+                            sharedHeader = header;
+                        }
+                        assertEquals(sharedHeader, header, f.name() + ": every function of " + object.name()
+                                + " has its .eh_frame_hdr at the same address");
+                        assertUnwindsThroughPerfsMemory(f, file, memory, loaded);
+                    }
+                }
+                assertEquals(files.size(), checked, "a load per function");
+            }
+        }
+        assertEquals(5 + 3 + 1 + 1, checked, "math, chain, data and debug's functions");
+        writer.close();
+    }
+
+    /**
+     * What perf's libunwind unwinder does for a pc in {@code f}: the header's fde_count from the
+     * function's own file; the table, then the FDE it names, through memory. The FDE must cover
+     * exactly the function and give the object's CFI row at every byte.
+     */
+    private static void assertUnwindsThroughPerfsMemory(EmittedFunction f, JittedFile file, PerfMemory memory, EhFrame loaded)
             throws Exception {
-        long unwindingSize = body.getLong(0);
-        long hdrSize = body.getLong(8);
-        long mappedSize = body.getLong(16);
-        assertEquals(20, hdrSize, f.name() + ": eh_frame_hdr_size");
-        assertEquals(unwindingSize, mappedSize, f.name() + ": mapped_size");
-        assertTrue(24 + unwindingSize <= body.limit() && body.limit() - 24 - unwindingSize < 8, f.name() + ": padding");
-        byte[] data = new byte[(int) unwindingSize];
-        body.get(24, data);
-        long ehFrameAddress = f.address() + ((f.size() + 7) & ~7L);
-        MemorySegment ehFrameBytes = MemorySegment.ofArray(data).asSlice(0, unwindingSize - hdrSize);
-        EhFrame copy = EhFrame.parse(ehFrameBytes, ehFrameAddress);
-        assertEquals(1, copy.fdes().size(), f.name());
-        EhFrame.Fde fde = copy.fdes().getFirst();
+        ByteBuffer own = ByteBuffer.wrap(file.file()).order(ByteOrder.LITTLE_ENDIAN);
+        int h = (int) file.hdrOffset();
+        assertEquals(1, own.get(h), f.name() + ": version");
+        assertEquals(0x1b, own.get(h + 1), f.name() + ": eh_frame_ptr_enc");
+        assertEquals(0x03, own.get(h + 2), f.name() + ": fde_count_enc");
+        assertEquals(0x3b, own.get(h + 3), f.name() + ": table_enc");
+        int count = own.getInt(h + 8);
+        long segbase = file.address(h);
+        long ehFrameAddress = segbase + 4 + memory.int32(segbase + 4);
+        // The table, sorted by initial location, read through memory.
+        long fdeAddress = 0;
+        long previous = Long.MIN_VALUE;
+        for (int i = 0; i < count; i++) {
+            long start = segbase + memory.int32(segbase + 12 + 8L * i);
+            assertTrue(start > previous, f.name() + ": table sorted");
+            previous = start;
+            if (start == f.address()) {
+                fdeAddress = segbase + memory.int32(segbase + 16 + 8L * i);
+            }
+        }
+        assertTrue(fdeAddress != 0, f.name() + ": the table read through perf's mappings has an entry for it");
+        byte[] ehFrameBytes = memory.read(ehFrameAddress, Math.toIntExact(segbase - ehFrameAddress));
+        EhFrame copy = EhFrame.parse(MemorySegment.ofArray(ehFrameBytes), ehFrameAddress);
+        EhFrame.Fde fde = copy.fdeFor(f.address());
+        assertTrue(fde != null, f.name() + ": an FDE covers it");
+        assertEquals(fdeAddress, ehFrameAddress + fde.offset(), f.name() + ": the table's FDE");
         EhFrame.Fde expected = loaded.fdeFor(f.address());
         assertEquals(f.address(), fde.pcBegin(), f.name() + ": pc_begin, relative to where perf puts the section");
         assertEquals(expected.pcRange(), fde.pcRange(), f.name() + ": pc_range");
@@ -101,16 +227,6 @@ class PerfListenersTest {
         for (long pc = f.address(); pc < f.address() + f.size(); pc++) {
             assertEquals(CfiRow.at(loaded, expected, pc), CfiRow.at(copy, fde, pc), f.name() + " at +" + (pc - f.address()));
         }
-        ByteBuffer hdr = ByteBuffer.wrap(data, (int) (unwindingSize - hdrSize), (int) hdrSize).slice().order(ByteOrder.LITTLE_ENDIAN);
-        long hdrAddress = ehFrameAddress + unwindingSize - hdrSize;
-        assertEquals(1, hdr.get(0), "version");
-        assertEquals(0x1b, hdr.get(1), "eh_frame_ptr_enc");
-        assertEquals(0x03, hdr.get(2), "fde_count_enc");
-        assertEquals(0x3b, hdr.get(3), "table_enc");
-        assertEquals(ehFrameAddress, hdrAddress + 4 + hdr.getInt(4), f.name() + ": eh_frame_ptr");
-        assertEquals(1, hdr.getInt(8), "fde_count");
-        assertEquals(f.address(), hdrAddress + hdr.getInt(12), f.name() + ": table's initial location");
-        assertEquals(ehFrameAddress + fde.offset(), hdrAddress + hdr.getInt(16), f.name() + ": table's FDE");
     }
 
     @Test

@@ -28,11 +28,15 @@ import java.util.Optional;
  * CLOCK_MONOTONIC ({@link System#nanoTime()} on Linux), so record with {@code perf record -k mono}.
  *
  * <p>Before the JIT_CODE_LOAD of a function that has an FDE in its object's loaded
- * {@code .eh_frame} starting at its first byte, a JIT_CODE_UNWINDING_INFO record gives that FDE
- * (with {@code .eh_frame_hdr}, see {@link JitdumpUnwinding}); perf attaches it to the next load,
- * and {@code perf report} of a {@code --call-graph dwarf} profile then unwinds through the
- * function to its callers. A function without an FDE (llc writes none for {@code nounwind}
- * without {@code uwtable}) gets none, and perf's unwind stops there.
+ * {@code .eh_frame} starting at its first byte, a JIT_CODE_UNWINDING_INFO record gives unwinding
+ * data for it; perf attaches it to the next load, and {@code perf report} of a
+ * {@code --call-graph dwarf} profile then unwinds through the function to its callers. The data
+ * is the whole object's {@code .eh_frame} with one {@code .eh_frame_hdr}, padded so that it lies at
+ * the same address, past the object's code, for every function: perf maps each function's data
+ * right after its code, where the next function's code is, and its unwinder reads the data
+ * through whichever mapping holds the address ({@link JitdumpUnwinding} says why and when a
+ * function gets its own FDE alone instead). A function without an FDE (llc writes none for
+ * {@code nounwind} without {@code uwtable}) gets none, and perf's unwind stops there.
  *
  * <p>Before the JIT_CODE_LOAD of a function with {@link EmittedFunction#lines() source lines}
  * (its object had a {@code .debug_line}), a JIT_CODE_DEBUG_INFO record gives them, one entry
@@ -78,6 +82,8 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     private LoadedObject unwindObject;
     private EhFrame unwindFrame;
     private MemorySegment unwindSection;
+    /** That object's shared unwinding data, or null when each function gets its own. */
+    private JitdumpUnwinding.ObjectLayout unwindLayout;
     /** The last object whose line table problem was reported, so it is reported once. */
     private LoadedObject reportedLineProblem;
 
@@ -197,6 +203,7 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
             unwindObject = object;
             unwindFrame = null;
             unwindSection = null;
+            unwindLayout = null;
             Optional<LoadedSection> ehFrame = object.section(".eh_frame");
             if (ehFrame.isPresent() && ehFrame.get().size() > 0) {
                 // The host placed the section there, sh_size bytes, readable until objectFreeing.
@@ -206,6 +213,8 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
                 } catch (CfiFormatException e) {
                     throw new IllegalStateException(object.name() + ": its .eh_frame cannot be read for perf: " + e.getMessage(), e);
                 }
+                unwindLayout = JitdumpUnwinding.objectLayout(object, unwindSection, unwindFrame.fdes(), Libc.pageSize(),
+                        JitdumpUnwinding.PADDING_BUDGET);
             }
         }
         if (unwindFrame == null) {
@@ -215,14 +224,18 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         if (fde == null || fde.pcBegin() != function.address()) {
             return;
         }
-        byte[] data = JitdumpUnwinding.build(unwindSection, fde, function.size());
-        int padded = (data.length + 7) & ~7;
+        JitdumpUnwinding.Data data = unwindLayout == null ? null : unwindLayout.forFunction(function.address(), function.size());
+        if (data == null) {
+            data = JitdumpUnwinding.build(unwindSection, fde, function.size());
+        }
+        byte[] bytes = data.bytes();
+        int padded = (bytes.length + 7) & ~7;
         int total = RECORD_HEADER_SIZE + UNWINDING_INFO_FIELDS + padded;
         ByteBuffer record = ByteBuffer.allocate(total).order(ByteOrder.nativeOrder());
         record.putInt(JIT_CODE_UNWINDING_INFO).putInt(total).putLong(System.nanoTime());
         // mapped_size: perf maps the unwinding data right after the code, as much as there is.
-        record.putLong(data.length).putLong(JitdumpUnwinding.EH_FRAME_HDR_SIZE).putLong(data.length);
-        record.put(data);
+        record.putLong(bytes.length).putLong(data.hdrSize()).putLong(bytes.length);
+        record.put(bytes);
         write(record.position(total).flip());
     }
 
@@ -233,6 +246,7 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
             unwindObject = null;
             unwindFrame = null;
             unwindSection = null;
+            unwindLayout = null;
         }
         if (reportedLineProblem == object) {
             reportedLineProblem = null;
