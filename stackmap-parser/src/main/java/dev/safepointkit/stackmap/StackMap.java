@@ -321,6 +321,33 @@ public final class StackMap {
         return in;
     }
 
+    /**
+     * Runs the record-by-record checks (the ones that name a problem) over this stack map and
+     * requires them to find the records the fast checks of {@link #parse} found, with the same
+     * counts; for tests, which hold the two sets of checks to each other.
+     *
+     * @throws StackMapFormatException if the detailed checks refuse what the fast ones accepted
+     * @throws IllegalStateException if they find different records
+     */
+    void recheckRecords() throws StackMapFormatException {
+        Bounds bounds = new Bounds(in.size(), sectionOffset);
+        long offset = constantsOffset + (long) constantCount * CONSTANT_SIZE;
+        for (int r = 0; r < recordCount; r++) {
+            long next = CallSiteRecord.validate(in, bounds, offset, r, constantCount);
+            int locations = in.u16(offset + CallSiteRecord.NUM_LOCATIONS);
+            int liveOuts = in.u16(CallSiteRecord.liveOutHeader(offset, locations) + CallSiteRecord.NUM_LIVE_OUTS);
+            if (records[r] != CallSiteRecord.recordEntry(offset, locations, liveOuts)) {
+                throw new IllegalStateException("record " + r + ": the table has 0x" + Long.toHexString(records[r])
+                        + ", the detailed checks found offset " + offset + " with " + locations + " locations and "
+                        + liveOuts + " live-outs");
+            }
+            offset = next;
+        }
+        if (offset != in.size()) {
+            throw new IllegalStateException("the records end at " + offset + ", the stack map at " + in.size());
+        }
+    }
+
     /** The u32 at {@code offset} (relative to this stack map) in the section's byte order. */
     int halfWord(long offset) {
         int w = bytes.get(HALF_WORD, offset);
