@@ -16,16 +16,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  * table's counts match the section, and a bad record after a run of equal ones is still found.
  */
 class RecordTableTest {
-    enum Order {
-        LITTLE(ByteOrder.LITTLE_ENDIAN), BIG(ByteOrder.BIG_ENDIAN);
-
-        final ByteOrder order;
-
-        Order(ByteOrder order) {
-            this.order = order;
-        }
-    }
-
     /** Locations and live-outs of record i: runs of equal records, and changes of every size. */
     private static final int[][] SHAPES = {
         {2, 0}, {2, 0}, {2, 0}, {3, 0}, {3, 0}, {2, 0}, {2, 1}, {2, 1}, {2, 2}, {2, 3}, {0, 0}, {0, 0},
@@ -51,8 +41,8 @@ class RecordTableTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Order.class)
-    void findsEveryRecordWhateverTheSizesBefore(Order o) throws Exception {
+    @EnumSource(MalformedStackMapTest.Order.class)
+    void findsEveryRecordWhateverTheSizesBefore(MalformedStackMapTest.Order o) throws Exception {
         StackMap map = StackMapSection.parse(MemorySegment.ofArray(section(o.order, -1)), o.order).stackMaps().get(0);
         map.recheckRecords();
         RecordCursor record = new RecordCursor();
@@ -81,8 +71,8 @@ class RecordTableTest {
     }
 
     @ParameterizedTest
-    @EnumSource(Order.class)
-    void findsABadLocationInAnyRecord(Order o) {
+    @EnumSource(MalformedStackMapTest.Order.class)
+    void findsABadLocationInAnyRecord(MalformedStackMapTest.Order o) {
         for (int bad = 0; bad < SHAPES.length; bad++) {
             if (SHAPES[bad][0] == 0) {
                 continue;
