@@ -135,8 +135,8 @@ public final class CallSiteRecord {
     /**
      * A location's Type byte (the low byte of {@code typeWord}) less one in bits 32 to 39, and its
      * 32-bit field below: for a valid location (Type 1 to 5, a ConstantIndex within the table)
-     * the key is below {@code (4 << 32) + constantCount}, for any other at or above it, so a
-     * single compare checks both. A Type of 0 wraps to 255.
+     * the key is below {@code (4 << 32) + constantCount}, for any other at or above it, so the
+     * sign of one subtraction checks both. A Type of 0 wraps to 255.
      */
     private static long locationKey(long typeWord, int field) {
         return ((typeWord - 1) & 0xFF) << 32 | Integer.toUnsignedLong(field);
