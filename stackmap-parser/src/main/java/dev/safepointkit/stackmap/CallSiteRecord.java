@@ -38,26 +38,36 @@ public final class CallSiteRecord {
     }
 
     /**
-     * Checks every record from {@code start} on, in one pass, and stores where each starts in
-     * {@code recordOffsets}; returns where the last one ends, or -1 when something is wrong.
+     * Checks every record from {@code start} on, in one pass, and stores each one's
+     * {@link #recordEntry} in {@code records}; returns where the last one ends, or -1 when
+     * something is wrong.
      *
      * <p>The fast path of parsing. Loads are little-endian words read straight from the segment:
      * a record's header word gives NumLocations, and each pair of locations (24 bytes) is three
      * 64-bit words, from which the two Type bytes (byte 0 of a location is the low byte of a
      * little-endian load in either byte order) and the two 32-bit fields come; only the fields and
-     * the counts need swapping for a big-endian section. Problems are or-ed into one flag per
-     * record rather than tested one by one, and each record costs three bounds checks (its header;
-     * its locations with the live-out header; its end). On -1 the caller runs {@link #validate}
-     * from the first record, which finds and names the problem.
+     * the counts need swapping for a big-endian section. Each location is checked by one
+     * subtraction (see {@link #locationKey}) whose sign is or-ed into one flag per record, and each
+     * record costs three bounds checks (its header; its locations with the live-out header; its
+     * end). On -1 the caller runs {@link #validate} from the first record, which finds and names
+     * the problem.
+     *
+     * <p>Finding a record needs two dependent loads from the one before (NumLocations, then
+     * NumLiveOuts after the locations). When a record has the size of the one before, which is
+     * the common case, the next offset is taken from that size instead, so the processor can go
+     * on to the next record while this one's loads are still in flight; the size from the loads
+     * is still compared, and a different size takes the offset it gives.
      */
-    static long validateAll(MemorySegment seg, boolean bigEndian, long limit, long start, int[] recordOffsets,
+    static long validateAll(MemorySegment seg, boolean bigEndian, long limit, long start, long[] records,
             int constantCount) {
+        // Below this, a location's key (see locationKey) is valid.
+        long keyBound = ((long) (LocationKind.CONSTANT_INDEX_CODE - 1) << 32) + Integer.toUnsignedLong(constantCount);
         long offset = start;
-        for (int r = 0; r < recordOffsets.length; r++) {
+        long lastSize = 0;
+        for (int r = 0; r < records.length; r++) {
             if (offset + LOCATIONS > limit) {
                 return -1;
             }
-            recordOffsets[r] = (int) offset;
             // u32 InstructionOffset, u16 flags, u16 NumLocations.
             long header = seg.get(StackMap.WORD, offset + INSTRUCTION_OFFSET);
             int locationCount = bigEndian ? Short.toUnsignedInt(Short.reverseBytes((short) (header >>> 48)))
@@ -69,7 +79,8 @@ public final class CallSiteRecord {
             if (liveOutHeader + LIVE_OUTS > limit) {
                 return -1;
             }
-            int bad = 0;
+            // The sign bit ends up set when a key is out of range.
+            long bad = 0;
             long loc = locations;
             // Two locations per step, three words; an odd last one is read below.
             while (loc + 2 * Location.SIZE <= locationsEnd) {
@@ -82,8 +93,7 @@ public final class CallSiteRecord {
                     fieldA = Integer.reverseBytes(fieldA);
                     fieldB = Integer.reverseBytes(fieldB);
                 }
-                bad |= badLocation((int) w0 & 0xFF, fieldA, constantCount)
-                        | badLocation((int) (w1 >>> 32) & 0xFF, fieldB, constantCount);
+                bad |= (keyBound - 1 - locationKey(w0, fieldA)) | (keyBound - 1 - locationKey(w1 >>> 32, fieldB));
                 loc += 2 * Location.SIZE;
             }
             if (loc < locationsEnd) {
@@ -91,7 +101,7 @@ public final class CallSiteRecord {
                 if (bigEndian) {
                     field = Integer.reverseBytes(field);
                 }
-                bad |= badLocation((int) seg.get(StackMap.WORD, loc) & 0xFF, field, constantCount);
+                bad |= keyBound - 1 - locationKey(seg.get(StackMap.WORD, loc), field);
             }
             // u16 padding, u16 NumLiveOuts: the high half of the word's low 32 bits.
             int liveOuts = (int) (seg.get(StackMap.HALF_WORD, liveOutHeader) >>> 16);
@@ -99,19 +109,37 @@ public final class CallSiteRecord {
                 liveOuts = Short.toUnsignedInt(Short.reverseBytes((short) liveOuts));
             }
             long end = align8(liveOutHeader + LIVE_OUTS + (long) liveOuts * LiveOut.SIZE);
-            if ((bad != 0) | end > limit) {
+            if ((bad < 0) | end > limit) {
                 return -1;
             }
-            offset = end;
+            records[r] = recordEntry(offset, locationCount, liveOuts);
+            long size = end - offset;
+            if (size == lastSize) {
+                offset += lastSize;
+            } else {
+                lastSize = size;
+                offset = end;
+            }
         }
         return offset;
     }
 
-    /** Non-zero when a location's Type is not 1 to 5, or it is a ConstantIndex outside the table. */
-    private static int badLocation(int kind, int field, int constantCount) {
-        int unknownKind = (kind - 1) >>> 31 | (LocationKind.CONSTANT_INDEX_CODE - kind) >>> 31;
-        int outside = kind == LocationKind.CONSTANT_INDEX_CODE && Integer.compareUnsigned(field, constantCount) >= 0 ? 1 : 0;
-        return unknownKind | outside;
+    /**
+     * What the record table keeps of a record: where it starts (below 2^31) in bits 0 to 31,
+     * NumLocations in bits 32 to 47, NumLiveOuts in bits 48 to 63.
+     */
+    static long recordEntry(long offset, int locationCount, int liveOutCount) {
+        return offset | (long) locationCount << 32 | (long) liveOutCount << 48;
+    }
+
+    /**
+     * A location's Type byte (the low byte of {@code typeWord}) less one in bits 32 to 39, and its
+     * 32-bit field below: for a valid location (Type 1 to 5, a ConstantIndex within the table)
+     * the key is below {@code (4 << 32) + constantCount}, for any other at or above it, so the
+     * sign of one subtraction checks both. A Type of 0 wraps to 255.
+     */
+    private static long locationKey(long typeWord, int field) {
+        return ((typeWord - 1) & 0xFF) << 32 | Integer.toUnsignedLong(field);
     }
 
     /**

@@ -2,9 +2,10 @@ package dev.safepointkit.stackmap;
 
 /**
  * A reusable view of one StkMapRecord: {@link StackMap#record(int, RecordCursor)} moves it to a
- * record, reading its header (one word) and the live-out count once; {@link #location(int, LocationCursor)} and
- * {@link #liveOut(int, LiveOutCursor)} move the caller's cursors to its entries. Nothing here
- * allocates.
+ * record, taking the record's offset and counts from the table parsing made (no load from the
+ * section); the ID, InstructionOffset and flags are read when asked for, and
+ * {@link #location(int, LocationCursor)} and {@link #liveOut(int, LiveOutCursor)} move the
+ * caller's cursors to its entries. Nothing here allocates.
  *
  * <p>Mutable: one thread at a time may move and read a cursor (keep one per thread and reuse
  * it). {@link CallSiteRecord} is the immutable, allocating view of the same record.
@@ -12,13 +13,11 @@ package dev.safepointkit.stackmap;
 public final class RecordCursor {
     private StackMap map;
     private int index;
-    private int offset;
     /**
-     * u32 InstructionOffset, u16 flags, u16 NumLocations as a little-endian word (a big-endian
-     * record's fields swapped into it): few values for the JIT to keep live in the caller's loop.
+     * The record's table entry (offset and counts, see {@link CallSiteRecord#recordEntry}): the
+     * one value besides the stack map that the JIT keeps live in the caller's loop.
      */
-    private long header;
-    private int liveOutCount;
+    private long entry;
 
     /**
      * Always 0, and not final on purpose: or-ed into an entry's index, it keeps the JIT from
@@ -34,25 +33,16 @@ public final class RecordCursor {
     public RecordCursor() {
     }
 
-    /** Moves to record {@code index}, which starts at {@code offset}; parsing validated both. */
-    RecordCursor moveTo(StackMap map, int index, int offset) {
-        long word = map.bytes.get(StackMap.WORD, offset + CallSiteRecord.INSTRUCTION_OFFSET);
-        if (map.bigEndian) {
-            word = Integer.toUnsignedLong(Integer.reverseBytes((int) word))
-                    | Short.toUnsignedLong(Short.reverseBytes((short) (word >>> 32))) << 32
-                    | Short.toUnsignedLong(Short.reverseBytes((short) (word >>> 48))) << 48;
-        }
-        // u16 padding, u16 NumLiveOuts: the high half of a little-endian 32-bit load.
-        int liveOuts = map.bytes.get(StackMap.HALF_WORD, CallSiteRecord.liveOutHeader(offset, (int) (word >>> 48))) >>> 16;
-        if (map.bigEndian) {
-            liveOuts = Short.toUnsignedInt(Short.reverseBytes((short) liveOuts));
-        }
+    /** Moves to record {@code index}, whose table entry parsing made; reads nothing from the section. */
+    RecordCursor moveTo(StackMap map, int index, long entry) {
         this.map = map;
         this.index = index;
-        this.offset = offset;
-        this.header = word;
-        this.liveOutCount = liveOuts;
+        this.entry = entry;
         return this;
+    }
+
+    private int offset() {
+        return (int) entry;
     }
 
     /**
@@ -79,7 +69,7 @@ public final class RecordCursor {
      * @return the byte offset of the record's ID field in its section
      */
     public long sectionOffset() {
-        return map.sectionOffset() + offset;
+        return map.sectionOffset() + offset();
     }
 
     /**
@@ -99,7 +89,7 @@ public final class RecordCursor {
      *     dropped the locations
      */
     public long id() {
-        return map.word(offset + CallSiteRecord.ID);
+        return map.word(offset() + CallSiteRecord.ID);
     }
 
     /**
@@ -109,7 +99,7 @@ public final class RecordCursor {
      * @return the offset in bytes from the function's first instruction, in {@code [0, 2^32)}
      */
     public long instructionOffset() {
-        return header & 0xFFFF_FFFFL;
+        return Integer.toUnsignedLong(map.halfWord(offset() + CallSiteRecord.INSTRUCTION_OFFSET));
     }
 
     /**
@@ -118,7 +108,8 @@ public final class RecordCursor {
      * @return the u16 field as stored
      */
     public int flags() {
-        return (int) (header >>> 32) & 0xFFFF;
+        // The u16 after the u32 InstructionOffset.
+        return map.reader().u16(offset() + CallSiteRecord.INSTRUCTION_OFFSET + 4);
     }
 
     /**
@@ -127,7 +118,7 @@ public final class RecordCursor {
      * @return the count, in {@code [0, 65535]}
      */
     public int locationCount() {
-        return (int) (header >>> 48);
+        return (int) (entry >>> 32) & 0xFFFF;
     }
 
     /**
@@ -143,7 +134,7 @@ public final class RecordCursor {
         if (Integer.compareUnsigned(at, locationCount()) >= 0) {
             throw new IndexOutOfBoundsException("location " + i + " of record with " + locationCount());
         }
-        return into.moveTo(map, offset + CallSiteRecord.LOCATIONS + (long) at * Location.SIZE);
+        return into.moveTo(map, offset() + CallSiteRecord.LOCATIONS + (long) at * Location.SIZE);
     }
 
     /**
@@ -153,7 +144,7 @@ public final class RecordCursor {
      * @return the count, in {@code [0, 65535]}
      */
     public int liveOutCount() {
-        return liveOutCount;
+        return (int) (entry >>> 48);
     }
 
     /**
@@ -166,19 +157,19 @@ public final class RecordCursor {
      */
     public LiveOutCursor liveOut(int i, LiveOutCursor into) {
         int at = i | opaqueZero;
-        if (Integer.compareUnsigned(at, liveOutCount) >= 0) {
-            throw new IndexOutOfBoundsException("live-out " + i + " of record with " + liveOutCount);
+        if (Integer.compareUnsigned(at, liveOutCount()) >= 0) {
+            throw new IndexOutOfBoundsException("live-out " + i + " of record with " + liveOutCount());
         }
         return into.moveTo(map, liveOutOffset(at));
     }
 
     long liveOutOffset(int i) {
-        return CallSiteRecord.liveOutHeader(offset, locationCount()) + CallSiteRecord.LIVE_OUTS + (long) i * LiveOut.SIZE;
+        return CallSiteRecord.liveOutHeader(offset(), locationCount()) + CallSiteRecord.LIVE_OUTS + (long) i * LiveOut.SIZE;
     }
 
     @Override
     public String toString() {
         return "CallSiteRecord[" + index + ", id=" + Long.toUnsignedString(id()) + ", instructionOffset="
-                + instructionOffset() + ", locations=" + locationCount() + ", liveOuts=" + liveOutCount + "]";
+                + instructionOffset() + ", locations=" + locationCount() + ", liveOuts=" + liveOutCount() + "]";
     }
 }

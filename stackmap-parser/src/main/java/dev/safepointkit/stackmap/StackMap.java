@@ -57,13 +57,17 @@ public final class StackMap {
     private final int constantCount;
     private final int recordCount;
     private final long constantsOffset;
-    /** Start of each call-site record, relative to this stack map. */
-    private final int[] recordOffsets;
+    /**
+     * Each call-site record's start (relative to this stack map) and counts, as
+     * {@link CallSiteRecord#recordEntry} packs them: a cursor moved to a record needs no load from
+     * the section for its counts.
+     */
+    private final long[] records;
     /** Index of each function's first record; one more entry holds the record count. */
     private final int[] firstRecordOfFunction;
 
     private StackMap(ByteReader in, long sectionOffset, int functionCount, int constantCount, int recordCount,
-            int[] recordOffsets, int[] firstRecordOfFunction) {
+            long[] records, int[] firstRecordOfFunction) {
         this.in = in;
         this.bytes = in.segment();
         this.bigEndian = in.isBigEndian();
@@ -72,7 +76,7 @@ public final class StackMap {
         this.constantCount = constantCount;
         this.recordCount = recordCount;
         this.constantsOffset = HEADER_SIZE + (long) functionCount * FunctionRecord.SIZE;
-        this.recordOffsets = recordOffsets;
+        this.records = records;
         this.firstRecordOfFunction = firstRecordOfFunction;
     }
 
@@ -81,7 +85,7 @@ public final class StackMap {
      * alone (see {@link StackMapSection} for sections that hold several).
      *
      * <p>Validates the header, every count and every call-site record against {@code bytes}, and
-     * keeps a table of record offsets (4 bytes per record); the bytes are not copied, so
+     * keeps a table of record offsets and counts (8 bytes per record); the bytes are not copied, so
      * {@code bytes} must stay valid and unwritten for as long as the result is used.
      *
      * @param bytes the stack map, possibly followed by other bytes; it must end within the first 2 GiB
@@ -139,8 +143,8 @@ public final class StackMap {
                     "NumRecords is " + numRecords + " but the functions' RecordCount fields add up to " + assigned);
         }
 
-        int[] recordOffsets = new int[(int) numRecords];
-        long offset = CallSiteRecord.validateAll(all.segment(), all.isBigEndian(), limit, constantsEnd, recordOffsets, (int) numConstants);
+        long[] records = new long[(int) numRecords];
+        long offset = CallSiteRecord.validateAll(all.segment(), all.isBigEndian(), limit, constantsEnd, records, (int) numConstants);
         if (offset < 0) {
             // Something is wrong: the record-by-record checks find the first problem and name it.
             offset = constantsEnd;
@@ -151,7 +155,7 @@ public final class StackMap {
         }
         ByteReader own = all.slice(0, offset);
         return new StackMap(own, sectionOffset, (int) numFunctions, (int) numConstants, (int) numRecords,
-                recordOffsets, firstRecord);
+                records, firstRecord);
     }
 
     /**
@@ -281,7 +285,7 @@ public final class StackMap {
      * @throws IndexOutOfBoundsException if {@code index} is out of range
      */
     public RecordCursor record(int index, RecordCursor into) {
-        return into.moveTo(this, index, recordOffsets[checkIndex(index, recordCount, "record")]);
+        return into.moveTo(this, index, records[checkIndex(index, recordCount, "record")]);
     }
 
     /**
@@ -315,6 +319,39 @@ public final class StackMap {
 
     ByteReader reader() {
         return in;
+    }
+
+    /**
+     * Runs the record-by-record checks (the ones that name a problem) over this stack map and
+     * requires them to find the records the fast checks of {@link #parse} found, with the same
+     * counts; for tests, which hold the two sets of checks to each other.
+     *
+     * @throws StackMapFormatException if the detailed checks refuse what the fast ones accepted
+     * @throws IllegalStateException if they find different records
+     */
+    void recheckRecords() throws StackMapFormatException {
+        Bounds bounds = new Bounds(in.size(), sectionOffset);
+        long offset = constantsOffset + (long) constantCount * CONSTANT_SIZE;
+        for (int r = 0; r < recordCount; r++) {
+            long next = CallSiteRecord.validate(in, bounds, offset, r, constantCount);
+            int locations = in.u16(offset + CallSiteRecord.NUM_LOCATIONS);
+            int liveOuts = in.u16(CallSiteRecord.liveOutHeader(offset, locations) + CallSiteRecord.NUM_LIVE_OUTS);
+            if (records[r] != CallSiteRecord.recordEntry(offset, locations, liveOuts)) {
+                throw new IllegalStateException("record " + r + ": the table has 0x" + Long.toHexString(records[r])
+                        + ", the detailed checks found offset " + offset + " with " + locations + " locations and "
+                        + liveOuts + " live-outs");
+            }
+            offset = next;
+        }
+        if (offset != in.size()) {
+            throw new IllegalStateException("the records end at " + offset + ", the stack map at " + in.size());
+        }
+    }
+
+    /** The u32 at {@code offset} (relative to this stack map) in the section's byte order. */
+    int halfWord(long offset) {
+        int w = bytes.get(HALF_WORD, offset);
+        return bigEndian ? Integer.reverseBytes(w) : w;
     }
 
     /** The u64 at {@code offset} (relative to this stack map) in the section's byte order. */

@@ -11,7 +11,8 @@ import java.util.Optional;
 
 /**
  * Arbitrary bytes, as a stack map section, as an ELF file and as any object file (Mach-O and COFF
- * seeds), either parse and can then be read in full, or are refused with a format exception. Any other exception, a hang or an
+ * seeds), either parse and can then be read in full, or are refused with a format exception; a
+ * section that parses passes the record-by-record checks too, which find the same records. Any other exception, a hang or an
  * OutOfMemoryError is a finding.
  *
  * <p>{@code ./mvnw verify} runs these over the seed corpus in
@@ -28,6 +29,14 @@ class StackMapFuzzTest {
                 section = StackMapSection.parse(MemorySegment.ofArray(data), order);
             } catch (StackMapFormatException refused) {
                 continue;
+            }
+            for (StackMap map : section.stackMaps()) {
+                // The fast checks accept nothing the detailed ones refuse, and find the same records.
+                try {
+                    map.recheckRecords();
+                } catch (StackMapFormatException e) {
+                    throw new AssertionError("the fast checks accepted what the detailed ones refuse: " + e.getMessage(), e);
+                }
             }
             long viaViews = StackMapWalker.sumEverything(section);
             if (StackMapWalker.sumEverything(section, new StackMapWalker.Cursors()) != viaViews) {
