@@ -360,6 +360,11 @@ public final class SafepointRegistry {
         return (SafepointTable) TABLE.getAcquire(this);
     }
 
+    /** The published objects by slot, for tests in this package. */
+    ObjectSlots objectsForTest() {
+        return objects;
+    }
+
     /** Whether a replacement table is being filled, for tests in this package (writer's view). */
     boolean replacingForTest() {
         synchronized (writeLock) {

@@ -138,6 +138,48 @@ class TableGrowthTest {
         }
     }
 
+    @Test
+    void aLookupOnAReplacedTableDoesNotAnswerWithTheObjectThatTookTheSlot() throws Exception {
+        SafepointRegistry registry = new SafepointRegistry();
+        Frame frame = new Frame();
+        register(registry, 1);
+        // What a lookup loads before it is preempted: the published objects, then the table.
+        ObjectTable[] published = registry.objectsForTest().published();
+        SafepointTable old = registry.tableForTest();
+        int object = 2;
+        while (registry.tableForTest() == old || registry.replacingForTest()) {
+            register(registry, object++);
+        }
+        int slot = slotOf(registry, 1);
+        assertTrue(registry.unregister(1));
+        // At other addresses, in object 1's slot; the replaced table still has object 1's entries.
+        register(registry, object);
+        assertEquals(slot, slotOf(registry, object), "the freed slot was not reused");
+        for (int s = 0; s < PER_OBJECT; s++) {
+            long address = start(1) + 0x10 + 0x20L * s;
+            boolean found = old.lookup(address, frame, published, registry.objectsForTest());
+            assertFalse(found, "object 1's safepoint " + s + " answered with object " + (found ? frame.objectKey() : -1));
+            assertFound(registry, frame, object, s);
+        }
+    }
+
+    @Test
+    void aFrameKeepsItsObjectWhenTheSlotGoesToAnother() throws Exception {
+        SafepointRegistry registry = new SafepointRegistry();
+        Frame frame = new Frame();
+        register(registry, 1);
+        register(registry, 2);
+        assertFound(registry, frame, 1, 5);
+        int slot = slotOf(registry, 1);
+        assertTrue(registry.unregister(1));
+        register(registry, 3);
+        assertEquals(slot, slotOf(registry, 3), "the freed slot was not reused");
+        assertEquals(1, frame.objectKey());
+        assertEquals(start(1) + 0x10 + 0x20L * 5, frame.returnAddress());
+        assertEquals(1005, frame.safepointId());
+        assertEquals(16, frame.frameSize());
+    }
+
     private static int slotOf(SafepointRegistry registry, long key) {
         for (ObjectTable t : registry.tablesForTest()) {
             if (t.key == key) {
