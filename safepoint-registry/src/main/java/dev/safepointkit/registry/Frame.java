@@ -57,7 +57,9 @@ public final class Frame {
     }
 
     void set(ObjectTable[] tables, int index, int safepoint, int function) {
-        this.tables = tables;
+        if (this.tables != tables) {
+            this.tables = tables;
+        }
         this.index = index;
         this.safepoint = safepoint;
         this.function = function;
