@@ -125,12 +125,19 @@ class TableGrowthTest {
     void aFreedSlotGoesToTheNextObjectAndTheOldAddressesMiss() throws Exception {
         SafepointRegistry registry = new SafepointRegistry();
         Frame frame = new Frame();
+        Frame kept = new Frame();
         register(registry, 1);
         register(registry, 2);
+        assertFound(registry, kept, 1, 5);
         int slot = slotOf(registry, 1);
         assertTrue(registry.unregister(1));
         register(registry, 3);
         assertEquals(slot, slotOf(registry, 3), "the freed slot was not reused");
+        // A Frame from before still shows object 1, whose slot is now object 3's.
+        assertEquals(1, kept.objectKey());
+        assertEquals(start(1) + 0x10 + 0x20L * 5, kept.returnAddress());
+        assertEquals(1005, kept.safepointId());
+        assertEquals(16, kept.frameSize());
         for (int s = 0; s < PER_OBJECT; s++) {
             assertFalse(registry.lookup(start(1) + 0x10 + 0x20L * s, frame), "object 1's safepoint " + s);
             assertFound(registry, frame, 3, s);
@@ -161,23 +168,6 @@ class TableGrowthTest {
             assertFalse(found, "object 1's safepoint " + s + " answered with object " + (found ? frame.objectKey() : -1));
             assertFound(registry, frame, object, s);
         }
-    }
-
-    @Test
-    void aFrameKeepsItsObjectWhenTheSlotGoesToAnother() throws Exception {
-        SafepointRegistry registry = new SafepointRegistry();
-        Frame frame = new Frame();
-        register(registry, 1);
-        register(registry, 2);
-        assertFound(registry, frame, 1, 5);
-        int slot = slotOf(registry, 1);
-        assertTrue(registry.unregister(1));
-        register(registry, 3);
-        assertEquals(slot, slotOf(registry, 3), "the freed slot was not reused");
-        assertEquals(1, frame.objectKey());
-        assertEquals(start(1) + 0x10 + 0x20L * 5, frame.returnAddress());
-        assertEquals(1005, frame.safepointId());
-        assertEquals(16, frame.frameSize());
     }
 
     private static int slotOf(SafepointRegistry registry, long key) {
