@@ -23,7 +23,15 @@ public final class Frame {
     /** Sentinel for {@link #function}: resolve it from the safepoint on first use. */
     private static final int FUNCTION_OF_SAFEPOINT = -2;
 
-    private ObjectTable table;
+    /**
+     * An immutable array that holds the found object at {@link #index}: a published-objects array
+     * ({@link ObjectSlots}) after a lookup, the object index's after a locate. Kept rather than
+     * the object itself so that a lookup stores a reference only when a writer has published
+     * since this cursor's previous lookup: a reference store is what costs a reader under G1
+     * (its write barrier fences once this cursor is in the old generation).
+     */
+    private ObjectTable[] tables;
+    private int index;
     private int safepoint = -1;
     private int function = -1;
     /** The frame size from the table entry; FRAME_SIZE_IN_TABLE sends frameSize() to the object's arrays. */
@@ -38,23 +46,33 @@ public final class Frame {
     }
 
     /** A lookup hit: the function is found from the safepoint only if asked for. */
-    void setSafepoint(ObjectTable table, int safepoint, int packedFrameSize) {
-        this.table = table;
+    void setSafepoint(ObjectTable[] tables, int index, int safepoint, int packedFrameSize) {
+        if (this.tables != tables) {
+            this.tables = tables;
+        }
+        this.index = index;
         this.safepoint = safepoint;
         this.function = FUNCTION_OF_SAFEPOINT;
         this.packedFrameSize = packedFrameSize;
     }
 
-    void set(ObjectTable table, int safepoint, int function) {
-        this.table = table;
+    void set(ObjectTable[] tables, int index, int safepoint, int function) {
+        if (this.tables != tables) {
+            this.tables = tables;
+        }
+        this.index = index;
         this.safepoint = safepoint;
         this.function = function;
         this.packedFrameSize = SafepointTable.FRAME_SIZE_IN_TABLE;
     }
 
+    private ObjectTable table() {
+        return tables[index];
+    }
+
     private int fn() {
         if (function == FUNCTION_OF_SAFEPOINT) {
-            function = table.spFunction[safepoint];
+            function = table().spFunction[safepoint];
         }
         return function;
     }
@@ -87,7 +105,7 @@ public final class Frame {
      * @return the key given to {@link SafepointRegistry#register}
      */
     public long objectKey() {
-        return table.key;
+        return table().key;
     }
 
     /**
@@ -97,7 +115,7 @@ public final class Frame {
      * @return the name given to {@link SafepointRegistry#register}
      */
     public String objectName() {
-        return table.name;
+        return table().name;
     }
 
     /**
@@ -106,7 +124,7 @@ public final class Frame {
      * @return the absolute address of its first instruction
      */
     public long functionStart() {
-        return table.fnStart[fn()];
+        return table().fnStart[fn()];
     }
 
     /**
@@ -116,7 +134,7 @@ public final class Frame {
      * @return the size from its symbol, or 0
      */
     public long functionSize() {
-        return table.fnSize[fn()];
+        return table().fnSize[fn()];
     }
 
     /**
@@ -126,7 +144,7 @@ public final class Frame {
      * @return the name, or null
      */
     public String functionName() {
-        return table.fnName[fn()];
+        return table().fnName[fn()];
     }
 
     /**
@@ -136,7 +154,7 @@ public final class Frame {
      * @return the size in bytes, or one of the two negative sentinels
      */
     public long frameSize() {
-        return packedFrameSize != SafepointTable.FRAME_SIZE_IN_TABLE ? packedFrameSize : table.fnFrameSize[fn()];
+        return packedFrameSize != SafepointTable.FRAME_SIZE_IN_TABLE ? packedFrameSize : table().fnFrameSize[fn()];
     }
 
     /**
@@ -156,7 +174,7 @@ public final class Frame {
      *     statepoint, the return address of its call); what a hit of {@code lookup} was given
      */
     public long returnAddress() {
-        return table.spAddress[safepoint];
+        return table().spAddress[safepoint];
     }
 
     /**
@@ -166,7 +184,7 @@ public final class Frame {
      *     when the object was registered without {@code .eh_frame}
      */
     public long unwindPlan() {
-        return table.spUnwind[safepoint];
+        return table().spUnwind[safepoint];
     }
 
     /**
@@ -179,7 +197,7 @@ public final class Frame {
      * @return the step, or {@link UnwindPlan#NONE} when the registry cannot say where the caller is
      */
     public long walkStep() {
-        return table.spWalk[2 * safepoint];
+        return table().spWalk[2 * safepoint];
     }
 
     /**
@@ -192,7 +210,7 @@ public final class Frame {
      * @return true for a planned safepoint, also for a stackmap or patchpoint record (no roots)
      */
     public boolean hasRootPlan() {
-        return RootPlan.planned(table.spWalk[2 * safepoint + 1]);
+        return RootPlan.planned(table().spWalk[2 * safepoint + 1]);
     }
 
     /**
@@ -201,7 +219,7 @@ public final class Frame {
      * @return the count
      */
     public int plannedBaseCount() {
-        return RootPlan.baseCount(table.spWalk[2 * safepoint + 1]);
+        return RootPlan.baseCount(table().spWalk[2 * safepoint + 1]);
     }
 
     /**
@@ -210,7 +228,7 @@ public final class Frame {
      * @return the count
      */
     public int plannedDerivedCount() {
-        return RootPlan.derivedCount(table.spWalk[2 * safepoint + 1]);
+        return RootPlan.derivedCount(table().spWalk[2 * safepoint + 1]);
     }
 
     /**
@@ -221,7 +239,7 @@ public final class Frame {
      * @return its offset from the frame's SP at the call
      */
     public int plannedBaseOffset(int i) {
-        return table.rootSlots[RootPlan.first(table.spWalk[2 * safepoint + 1]) + i];
+        return table().rootSlots[RootPlan.first(table().spWalk[2 * safepoint + 1]) + i];
     }
 
     /**
@@ -232,8 +250,8 @@ public final class Frame {
      * @return its offset from the frame's SP at the call
      */
     public int plannedDerivedOffset(int i) {
-        long plan = table.spWalk[2 * safepoint + 1];
-        return table.rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i];
+        long plan = table().spWalk[2 * safepoint + 1];
+        return table().rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i];
     }
 
     /**
@@ -244,8 +262,8 @@ public final class Frame {
      * @return an index in {@code [0, plannedBaseCount())}
      */
     public int plannedDerivedBase(int i) {
-        long plan = table.spWalk[2 * safepoint + 1];
-        return table.rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i + 1];
+        long plan = table().spWalk[2 * safepoint + 1];
+        return table().rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i + 1];
     }
 
     /**
@@ -254,7 +272,7 @@ public final class Frame {
      * @return the record's 64-bit ID, to be read unsigned
      */
     public long safepointId() {
-        return table.spId[safepoint];
+        return table().spId[safepoint];
     }
 
     /**
@@ -265,7 +283,7 @@ public final class Frame {
      *     {@link SafepointKind#STACKMAP} (read live values)
      */
     public SafepointKind kind() {
-        return table.spKind[safepoint];
+        return table().spKind[safepoint];
     }
 
     /**
@@ -274,7 +292,7 @@ public final class Frame {
      * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
      */
     public int deoptCount() {
-        return table.spDeopt[safepoint];
+        return table().spDeopt[safepoint];
     }
 
     /**
@@ -283,7 +301,7 @@ public final class Frame {
      * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
      */
     public int pairCount() {
-        return table.spPairs[safepoint];
+        return table().spPairs[safepoint];
     }
 
     /**
@@ -293,7 +311,7 @@ public final class Frame {
      * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
      */
     public int gcAllocaCount() {
-        return table.spAllocas[safepoint];
+        return table().spAllocas[safepoint];
     }
 
     /**
@@ -303,7 +321,7 @@ public final class Frame {
      * @return the record's location count, or 0
      */
     public int liveCount() {
-        return table.spLive[safepoint];
+        return table().spLive[safepoint];
     }
 
     /**
@@ -317,7 +335,7 @@ public final class Frame {
      * @return the location handle
      */
     public int deopt(int i) {
-        return table.spFirstLocation[safepoint] + i;
+        return table().spFirstLocation[safepoint] + i;
     }
 
     /**
@@ -331,7 +349,7 @@ public final class Frame {
      * @return the location handle
      */
     public int base(int pair) {
-        return table.spFirstLocation[safepoint] + deoptCount() + 2 * pair;
+        return table().spFirstLocation[safepoint] + deoptCount() + 2 * pair;
     }
 
     /**
@@ -359,7 +377,7 @@ public final class Frame {
      * @return the location handle
      */
     public int gcAlloca(int i) {
-        return table.spFirstLocation[safepoint] + deoptCount() + 2 * pairCount() + i;
+        return table().spFirstLocation[safepoint] + deoptCount() + 2 * pairCount() + i;
     }
 
     /**
@@ -373,7 +391,7 @@ public final class Frame {
      * @return the location handle
      */
     public int live(int i) {
-        return table.spFirstLocation[safepoint] + i;
+        return table().spFirstLocation[safepoint] + i;
     }
 
     /**
@@ -384,7 +402,7 @@ public final class Frame {
      * @return the kind, which says which of the other getters mean anything
      */
     public LocationKind kind(int location) {
-        return KINDS[table.locKind[location]];
+        return KINDS[table().locKind[location]];
     }
 
     /**
@@ -396,7 +414,7 @@ public final class Frame {
      * @return the DWARF register number
      */
     public int register(int location) {
-        return table.locRegister[location];
+        return table().locRegister[location];
     }
 
     /**
@@ -407,7 +425,7 @@ public final class Frame {
      * @return the offset in bytes
      */
     public int offset(int location) {
-        return table.locOffset[location];
+        return table().locOffset[location];
     }
 
     /**
@@ -418,7 +436,7 @@ public final class Frame {
      * @return the size in bytes, as the stack map gives it
      */
     public int size(int location) {
-        return table.locSize[location];
+        return table().locSize[location];
     }
 
     /**
@@ -429,8 +447,8 @@ public final class Frame {
      * @return the sign-extended small constant, or the 64-bit entry of the constants table
      */
     public long constant(int location) {
-        return table.locKind[location] == LocationKind.CONSTANT_INDEX.code() ? table.constants[table.locOffset[location]]
-                : table.locOffset[location];
+        return table().locKind[location] == LocationKind.CONSTANT_INDEX.code() ? table().constants[table().locOffset[location]]
+                : table().locOffset[location];
     }
 
     private static final LocationKind[] KINDS = {null, LocationKind.REGISTER, LocationKind.DIRECT, LocationKind.INDIRECT,

@@ -5,15 +5,21 @@ import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
- * The registered objects by slot number, the number that {@link SafepointTable} values carry. A
+ * The published objects by slot number, the number that {@link SafepointTable} values carry. A
  * slot is handed out at registration and freed at unregistration, once no table entry names it
  * any more, so the slots in use are about the objects registered: loading and unloading code in
  * a loop never runs out of them.
  *
- * <p>Memory ordering: {@link #assign} stores the object with release, and a grown array is
- * published with one release store of {@link #array} after it holds every slot of the old one;
- * {@link #get} loads the array and then the slot with acquire. A reader reaches a slot number only
- * through a table value stored after the slot was assigned, so the array it loads has that slot.
+ * <p>Readers see the slots through one array, {@link #published()}, that is never written once
+ * published: the writer publishes an object by publishing a copy that holds it in its slot, and
+ * unpublishes it by publishing a copy with null there. So an object is published exactly while
+ * the newest array holds it, an array a reader loaded stays what it was (a {@link Frame} keeps
+ * the objects of its lookup reachable through it), and two loads that return the same array
+ * prove that no object was published or unpublished between them. Each publication costs a copy
+ * of the array, of the order of the registered objects, as does the registry's object index.
+ *
+ * <p>Memory ordering: the array is filled privately and published with one release store of
+ * {@link #array}; readers load it with acquire and its elements plainly.
  *
  * <p>Not thread safe for writers (the registry serializes them); any number of readers.
  */
@@ -22,7 +28,6 @@ final class ObjectSlots {
     static final int MAX = (1 << 24) - 1;
 
     private static final VarHandle ARRAY;
-    private static final VarHandle ELEMENTS = MethodHandles.arrayElementVarHandle(ObjectTable[].class);
 
     static {
         try {
@@ -32,7 +37,7 @@ final class ObjectSlots {
         }
     }
 
-    /** getAcquire by readers; setRelease by the writer. */
+    /** The published objects by slot; getAcquire by readers, setRelease by the writer; never written once stored here. */
     @SuppressWarnings("unused")
     private ObjectTable[] array = new ObjectTable[64];
     /** Freed slots, reused last freed first (writer only). */
@@ -42,39 +47,49 @@ final class ObjectSlots {
     private int next;
 
     /**
-     * Gives {@code object} a slot and stores it there (release).
+     * Gives {@code object} a slot, unpublished: readers do not see it there until {@link #publish}.
      *
      * @throws RegistryException when {@link #MAX} objects are registered
      */
     int assign(ObjectTable object) throws RegistryException {
-        int slot;
         if (freeCount > 0) {
-            slot = free[--freeCount];
-        } else if (next < MAX) {
-            slot = next++;
-        } else {
-            throw new RegistryException(object.name + ": " + MAX + " objects are registered, the most the registry holds");
+            return free[--freeCount];
         }
-        ObjectTable[] a = (ObjectTable[]) ARRAY.getAcquire(this);
-        if (slot >= a.length) {
-            a = Arrays.copyOf(a, (int) Math.min(MAX, 2L * a.length));
-            ARRAY.setRelease(this, a);
+        if (next < MAX) {
+            return next++;
         }
-        ELEMENTS.setRelease(a, slot, object);
-        return slot;
+        throw new RegistryException(object.name + ": " + MAX + " objects are registered, the most the registry holds");
     }
 
-    /** Frees {@code slot}; the caller has retired every table entry that names it. */
+    /** Publishes {@code object} in its {@code slot}, assigned by {@link #assign}: one release store of a new array. */
+    void publish(int slot, ObjectTable object) {
+        ObjectTable[] a = (ObjectTable[]) ARRAY.getAcquire(this);
+        ObjectTable[] b = Arrays.copyOf(a, slot < a.length ? a.length : (int) Math.min(MAX, Math.max(2L * a.length, slot + 1L)));
+        b[slot] = object;
+        ARRAY.setRelease(this, b);
+    }
+
+    /** Unpublishes the object in {@code slot}: one release store of a new array without it. */
+    void unpublish(int slot) {
+        ObjectTable[] a = (ObjectTable[]) ARRAY.getAcquire(this);
+        ObjectTable[] b = a.clone();
+        b[slot] = null;
+        ARRAY.setRelease(this, b);
+    }
+
+    /** Frees {@code slot}, unpublished; the caller has retired every table entry that names it. */
     void release(int slot) {
-        ELEMENTS.setRelease((ObjectTable[]) ARRAY.getAcquire(this), slot, null);
         if (freeCount == free.length) {
             free = Arrays.copyOf(free, free.length * 2);
         }
         free[freeCount++] = slot;
     }
 
-    /** The object in {@code slot}, or null when the slot is free. Any thread; wait-free. */
-    ObjectTable get(int slot) {
-        return (ObjectTable) ELEMENTS.getAcquire((ObjectTable[]) ARRAY.getAcquire(this), slot);
+    /**
+     * The published objects by slot (null where none is), never written after this returns it.
+     * Any thread; wait-free.
+     */
+    ObjectTable[] published() {
+        return (ObjectTable[]) ARRAY.getAcquire(this);
     }
 }

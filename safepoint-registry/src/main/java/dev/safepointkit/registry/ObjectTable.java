@@ -21,8 +21,9 @@ import java.util.List;
  * so that lookups decode nothing: its functions sorted by address, its safepoints, and their
  * locations as ints. The registry's {@link SafepointTable} maps return addresses to them.
  *
- * <p>Immutable after construction but for the publication flag; shared by any number of reader
- * threads (readers reach it through the table's release-stored object slots).
+ * <p>Immutable after construction but for {@link #slot}, which only the registry's writer reads
+ * and writes; shared by any number of reader threads (readers reach it through the
+ * release-published arrays of {@link ObjectSlots}).
  */
 final class ObjectTable {
     /** Frame size of a function with no stack map record: the registry cannot say. */
@@ -70,13 +71,6 @@ final class ObjectTable {
     final int[] locSize;
     /** The constants table, for CONSTANT_INDEX locations (locOffset holds the index). */
     final long[] constants;
-
-    /**
-     * Whether lookups may return this object's safepoints: set once all of them are in the
-     * registry's table, cleared first thing on unregister. Volatile: the writer's store happens
-     * before any reader that sees it reads the entries.
-     */
-    private volatile boolean published;
 
     /** Its slot in the registry's {@link ObjectSlots} while registered: writer only, under the registry's lock. */
     int slot = -1;
@@ -289,14 +283,6 @@ final class ObjectTable {
             starts[i] = functions.get(i).start();
         }
         return starts;
-    }
-
-    boolean isPublished() {
-        return published;
-    }
-
-    void publish(boolean visible) {
-        published = visible;
     }
 
     /** The function that contains {@code pc}: the last one starting at or before it, if it reaches pc. */

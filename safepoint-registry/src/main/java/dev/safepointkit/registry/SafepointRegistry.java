@@ -31,11 +31,13 @@ import java.util.List;
  *   <li><b>No overlap.</b> Registering code that overlaps registered code is refused with an
  *       exception and changes nothing.</li>
  * </ol>
- * Progress: lookups are wait-free (one acquire load of the table, then a probe of a table at
- * most half full, which ends at an empty slot; entries of unpublished objects and retired entries
- * are stepped over) and allocate nothing. Writers are serialized by a lock and never block
- * readers. A registration or unregistration costs its own safepoints (decoded outside the lock,
- * then one put or retire each), an O(objects) copy of the object index, and, while the table is
+ * Progress: lookups are wait-free (acquire loads of the published objects' array and of the
+ * table, a probe of a table at most half full, which ends at the key or an empty slot, and the
+ * array loaded again: no retry) and allocate nothing; a lookup stores no reference into the
+ * caller's Frame unless a writer published since that Frame's last lookup. Writers are serialized
+ * by a lock and never block readers. A registration or unregistration costs its own safepoints
+ * (decoded outside the lock, then one put or retire each), O(objects) copies of the object index
+ * and of the published objects' array, and, while the table is
  * being replaced by a bigger one or one without retired entries, the copy of 8 table slots per
  * safepoint into the replacement ({@link SafepointTable}): no call pays for a whole rebuild,
  * except a registration of one object larger than the table's remaining eighth. Object slots and
@@ -43,9 +45,10 @@ import java.util.List;
  * the table. {@link #locate} is wait-free too: a binary search over the objects, then the lookup.
  *
  * <p>Memory reclamation: decoded tables are ordinary Java arrays. An unregistered object is only
- * unpublished, its entries retired, its slot freed and the object dropped from the snapshot, and a
- * replacement table replaces the old one by a reference store; the JVM's garbage collector frees them once no table, snapshot or Frame a
- * reader still holds refers to them. That is what makes guarantee 5 hold without epochs or
+ * unpublished (a new published-objects array without it), its entries retired, its slot freed and
+ * the object dropped from the snapshot, and a replacement table replaces the old one by a
+ * reference store; the JVM's garbage collector frees them once no table, snapshot, array or
+ * Frame a reader still holds refers to them (a Frame holds the array its object was found in). That is what makes guarantee 5 hold without epochs or
  * hazard pointers. (The code memory itself belongs to the JIT host, which must not unmap code
  * that is still on a stack being walked.)
  *
@@ -191,7 +194,7 @@ public final class SafepointRegistry {
             table.slot = objects.assign(table);
             int n = table.safepointCount();
             SafepointTable current = roomFor(n);
-            // Readers skip the new entries until the object is published.
+            // Readers skip the new entries until the object is published in its slot.
             for (int i = 0; i < n; i++) {
                 long value = SafepointTable.value(table.slot, i, table.fnFrameSize[table.spFunction[i]]);
                 current.put(table.spAddress[i], value);
@@ -199,7 +202,7 @@ public final class SafepointRegistry {
                     successor.put(table.spAddress[i], value);
                 }
             }
-            table.publish(true);
+            objects.publish(table.slot, table);
             step(n);
             SNAPSHOT.setRelease(this, next);
         }
@@ -297,7 +300,7 @@ public final class SafepointRegistry {
             }
             // Unpublished first: from here on no lookup returns its safepoints.
             ObjectTable gone = s.tables()[i];
-            gone.publish(false);
+            objects.unpublish(gone.slot);
             Snapshot next = new Snapshot(remove(s.starts(), i), remove(s.ends(), i), remove(s.keys(), i),
                     remove(s.tables(), i), s.safepoints() - gone.safepointCount());
             SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
@@ -325,7 +328,9 @@ public final class SafepointRegistry {
      * @return false when no registered safepoint has that return address (frame unchanged)
      */
     public boolean lookup(long returnAddress, Frame frame) {
-        return ((SafepointTable) TABLE.getAcquire(this)).lookup(returnAddress, frame, objects);
+        // The objects before the table: a table loaded after them is at least as new (SafepointTable, ordering 4).
+        ObjectTable[] published = objects.published();
+        return ((SafepointTable) TABLE.getAcquire(this)).lookup(returnAddress, frame, published, objects);
     }
 
     /**
@@ -345,7 +350,7 @@ public final class SafepointRegistry {
         }
         ObjectTable t = s.tables()[object];
         if (!(lookup(pc, frame) && frame.objectKey() == t.key)) {
-            frame.set(t, -1, t.functionAt(pc));
+            frame.set(s.tables(), object, -1, t.functionAt(pc));
         }
         return true;
     }
@@ -353,6 +358,11 @@ public final class SafepointRegistry {
     /** The table lookups read now, for tests in this package. */
     SafepointTable tableForTest() {
         return (SafepointTable) TABLE.getAcquire(this);
+    }
+
+    /** The published objects by slot, for tests in this package. */
+    ObjectSlots objectsForTest() {
+        return objects;
     }
 
     /** Whether a replacement table is being filled, for tests in this package (writer's view). */

@@ -17,26 +17,34 @@ import java.lang.invoke.VarHandle;
  * unregistering an object retires its entries (value {@link #RETIRED}), a registration at the
  * same return address takes the entry over, and a successor table copies only live entries.
  *
- * <p>Memory ordering (the reader's side is {@link #lookup}):
+ * <p>Memory ordering (the reader's side is {@link #lookup}; every racy access is listed):
  * <ol>
- *   <li>The writer stores an entry's value (volatile), then, for a new entry, its key with
- *       release; a reader loads the key with acquire, then the value (volatile). A key never
- *       changes once stored; its value does (retired, taken over).</li>
- *   <li>The writer assigns an object its slot (release store into {@link ObjectSlots}) before it
- *       stores any entry naming the slot, and frees the slot only after it retired every entry
- *       naming it, in this table and in a successor being filled. So a reader that loads a value,
- *       then the object in its slot, then the value again (volatile) and finds it unchanged, has
- *       read the object that the value belongs to: had the slot been freed and handed to another
- *       object in between, the entry would have been retired first, and a value that was
- *       retired and then taken over by that other object names it truly (the same slot, index
- *       and frame size are its own).</li>
- *   <li>An entry counts only while its object is published ({@link ObjectTable#isPublished},
- *       volatile): the flag is set after all the object's entries are stored and cleared before
- *       any is retired.</li>
- *   <li>A successor is filled privately and published with one release store of the
- *       registry's table field; readers load that field with acquire.</li>
+ *   <li>Entries: the writer stores an entry's value (setVolatile), then, for a new entry, its key
+ *       (setRelease); a reader loads the key (getAcquire), then the value (getAcquire). A key
+ *       never changes once stored, so a key has one entry; its value does (retired, taken
+ *       over). The writer's plain reads of its own entries race with nothing.</li>
+ *   <li>Objects: an entry counts only while the object in its slot is published in the
+ *       {@link ObjectSlots#published} array. The writer puts all of an object's entries before it
+ *       publishes the object's array (setRelease), unpublishes it (a new array, setRelease)
+ *       before retiring any entry, and frees the slot only after retiring every entry naming
+ *       it, in this table and in a successor being filled. A reader loads the array
+ *       (getAcquire), then the registry's table (getAcquire), probes, then loads the array
+ *       again (getAcquire). When both loads return the same array and it holds an object in the
+ *       value's slot, the value is that object's own: a value of the slot's earlier owner was
+ *       retired before the array was published, so the reader, which acquired the array and
+ *       then a table at least as new, cannot read it; a later owner's value, or the retirement,
+ *       is stored after an unpublication, so a reader that read it would have acquired a newer
+ *       array the second time.</li>
+ *   <li>When the two arrays differ (a writer published or unpublished meanwhile), the reader
+ *       takes the object in the value's slot in the second array only if that object's own
+ *       arrays put the value's safepoint at the return address; it answers that object's frame
+ *       size, not the value's.</li>
+ *   <li>Tables: a successor is filled privately and published with one release store of the
+ *       registry's table field; readers load that field with acquire. The old table is no
+ *       longer written, which item 2 allows for: a reader holding it loaded the objects' array
+ *       before it, when the old table was still current.</li>
  * </ol>
- * (On x86-64 the reader's acquire and volatile loads are plain loads.)
+ * (On x86-64 the reader's acquire loads are plain loads.)
  *
  * <p>Not thread safe for writers (the registry serializes them); any number of readers.
  */
@@ -156,9 +164,13 @@ final class SafepointTable {
 
     /**
      * Fills {@code frame} with the published safepoint at {@code returnAddress}. Wait-free: the
-     * table is at most half full, so the probe reaches an empty slot; no step waits for a writer.
+     * table is at most half full, so the probe reaches an empty slot; no step waits for a writer,
+     * and nothing is retried.
+     *
+     * @param before the objects' {@link ObjectSlots#published} array, loaded before this table
+     *     was loaded from the registry (ordering 2)
      */
-    boolean lookup(long returnAddress, Frame frame, ObjectSlots objects) {
+    boolean lookup(long returnAddress, Frame frame, ObjectTable[] before, ObjectSlots objects) {
         long[] s = slots;
         int m = mask;
         int slot = hash(returnAddress) & m;
@@ -168,28 +180,53 @@ final class SafepointTable {
                 return false;
             }
             if (k == returnAddress) {
-                long value = (long) LONGS.getVolatile(s, 2 * slot + 1);
-                if (value != RETIRED) {
-                    ObjectTable object = objects.get(objectSlot(value));
-                    // The second load of the value proves the object read is the value's own (ordering 2).
-                    if (object != null && object.isPublished() && (long) LONGS.getVolatile(s, 2 * slot + 1) == value) {
-                        frame.setSafepoint(object, safepointIndex(value), packedFrameSize(value));
+                // A key has one entry: retired means its object was unregistered.
+                long value = (long) LONGS.getAcquire(s, 2 * slot + 1);
+                if (value == RETIRED) {
+                    return false;
+                }
+                int object = objectSlot(value);
+                ObjectTable[] after = objects.published();
+                if (after == before) {
+                    // No object was published or unpublished since before: the value is its slot's own (ordering 2).
+                    if (object < before.length && before[object] != null) {
+                        frame.setSafepoint(before, object, safepointIndex(value), packedFrameSize(value));
                         return true;
                     }
+                    return false;
                 }
-                // Retired, not yet published, or changed while read: the key has no other entry,
-                // and the probe ends at the next empty slot.
+                return confirm(returnAddress, value, frame, after);
             }
             slot = (slot + 1) & m;
         }
+    }
+
+    /**
+     * A lookup during which objects were published or unpublished: the value may name a slot
+     * that has changed hands, so the answer is the object in its slot now, if that object has
+     * the value's safepoint at the return address (ordering 3).
+     */
+    private static boolean confirm(long returnAddress, long value, Frame frame, ObjectTable[] published) {
+        int object = objectSlot(value);
+        int index = safepointIndex(value);
+        ObjectTable t = object < published.length ? published[object] : null;
+        if (t == null || index >= t.spAddress.length || t.spAddress[index] != returnAddress) {
+            return false;
+        }
+        frame.setSafepoint(published, object, index, packFrameSize(t.fnFrameSize[t.spFunction[index]]));
+        return true;
     }
 
     // The entry codec, the only code that knows the 24/24/16-bit layout of a value.
 
     /** The value of an entry for safepoint {@code index} of the object in {@code objectSlot}. */
     static long value(int objectSlot, int index, long frameSize) {
-        long packedSize = frameSize >= 0 && frameSize < FRAME_SIZE_IN_TABLE ? frameSize : FRAME_SIZE_IN_TABLE;
-        return (long) objectSlot << 40 | (long) index << 16 | packedSize;
+        return (long) objectSlot << 40 | (long) index << 16 | packFrameSize(frameSize);
+    }
+
+    /** {@code frameSize} as a value holds it: itself, or {@link #FRAME_SIZE_IN_TABLE} when it does not fit. */
+    static int packFrameSize(long frameSize) {
+        return frameSize >= 0 && frameSize < FRAME_SIZE_IN_TABLE ? (int) frameSize : FRAME_SIZE_IN_TABLE;
     }
 
     /** The object slot of a value that is not {@link #RETIRED}. */

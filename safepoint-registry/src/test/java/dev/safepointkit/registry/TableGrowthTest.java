@@ -125,16 +125,48 @@ class TableGrowthTest {
     void aFreedSlotGoesToTheNextObjectAndTheOldAddressesMiss() throws Exception {
         SafepointRegistry registry = new SafepointRegistry();
         Frame frame = new Frame();
+        Frame kept = new Frame();
         register(registry, 1);
         register(registry, 2);
+        assertFound(registry, kept, 1, 5);
         int slot = slotOf(registry, 1);
         assertTrue(registry.unregister(1));
         register(registry, 3);
         assertEquals(slot, slotOf(registry, 3), "the freed slot was not reused");
+        // A Frame from before still shows object 1, whose slot is now object 3's.
+        assertEquals(1, kept.objectKey());
+        assertEquals(start(1) + 0x10 + 0x20L * 5, kept.returnAddress());
+        assertEquals(1005, kept.safepointId());
+        assertEquals(16, kept.frameSize());
         for (int s = 0; s < PER_OBJECT; s++) {
             assertFalse(registry.lookup(start(1) + 0x10 + 0x20L * s, frame), "object 1's safepoint " + s);
             assertFound(registry, frame, 3, s);
             assertFound(registry, frame, 2, s);
+        }
+    }
+
+    @Test
+    void aLookupOnAReplacedTableDoesNotAnswerWithTheObjectThatTookTheSlot() throws Exception {
+        SafepointRegistry registry = new SafepointRegistry();
+        Frame frame = new Frame();
+        register(registry, 1);
+        // What a lookup loads before it is preempted: the published objects, then the table.
+        ObjectTable[] published = registry.objectsForTest().published();
+        SafepointTable old = registry.tableForTest();
+        int object = 2;
+        while (registry.tableForTest() == old || registry.replacingForTest()) {
+            register(registry, object++);
+        }
+        int slot = slotOf(registry, 1);
+        assertTrue(registry.unregister(1));
+        // At other addresses, in object 1's slot; the replaced table still has object 1's entries.
+        register(registry, object);
+        assertEquals(slot, slotOf(registry, object), "the freed slot was not reused");
+        for (int s = 0; s < PER_OBJECT; s++) {
+            long address = start(1) + 0x10 + 0x20L * s;
+            boolean found = old.lookup(address, frame, published, registry.objectsForTest());
+            assertFalse(found, "object 1's safepoint " + s + " answered with object " + (found ? frame.objectKey() : -1));
+            assertFound(registry, frame, object, s);
         }
     }
 
