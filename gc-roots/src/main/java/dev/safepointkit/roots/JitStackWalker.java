@@ -170,6 +170,8 @@ public final class JitStackWalker {
         boolean cfaFromSp = true;  // CFA = SP + cfaOffset, else RBP + cfaOffset
         long cfaOffset = 0;
         long rules = 0;            // the step's register slots (bits 6c..6c+5 for slot c), 0: none saved; -1: all unknown
+        int savedSlot = -1;        // when the frame saved exactly one register (a frame pointer's push): its slot
+        long savedOffset = 0;      // and CFA - where it is
         boolean planned = false;
         while (true) {
             long returnAddress = stack.word(slot);
@@ -187,10 +189,16 @@ public final class JitStackWalker {
                     cfaFromSp = UnwindPlan.cfaRegister(step) == UnwindPlan.RSP;
                     cfaOffset = UnwindPlan.cfaOffset(step);
                     rules = step << 4 >>> 28;  // only the slots with a rule: most frames save one or two registers, many none
+                    int c = Long.numberOfTrailingZeros(rules) / 6;
+                    int k = (int) (rules >>> (6 * c)) & 0x3f;
+                    boolean one = rules != 0 && (rules & ~(0x3fL << (6 * c))) == 0 && k != UnwindPlan.UNDEFINED;
+                    savedSlot = one ? c : -1;
+                    savedOffset = 8L * k;
                 } else if (frame.frameSize() >= 0) {
                     cfaFromSp = true;
                     cfaOffset = frame.frameSize() + 8;  // no plan, and a frame size too large for a step
                     rules = -1;  // nothing says what the frame did with its caller's registers
+                    savedSlot = -1;
                 } else {
                     throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
                 }
@@ -236,7 +244,9 @@ public final class JitStackWalker {
                         + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
                         + Long.toHexString(entrySlot));
             }
-            if (rules != 0) {
+            if (savedSlot >= 0) {
+                csr[savedSlot] = cfa - savedOffset;
+            } else if (rules != 0) {
                 updateRegisterMap(rules, cfa);
             }
             slot = callerSlot;
