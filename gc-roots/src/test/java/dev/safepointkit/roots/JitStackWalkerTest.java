@@ -252,6 +252,41 @@ class JitStackWalkerTest {
     }
 
     @Test
+    void aFrameThatSavedOneRegisterHandsItsSaveSlotToTheCaller() throws Exception {
+        // inner (fixed, 8 bytes: push rbx, so CFA = RSP+16 and the caller's RBX at CFA-16) called
+        // by outer (fixed, 24 bytes, CFA = RSP+32), whose root is in RBX: the one register inner saved.
+        StackMapBuilder maps = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x7000, 8, 1).function(0x7100, 24, 1);
+        maps.record(8, 0x10).constant(0).constant(0).constant(0);
+        maps.record(9, 0x10).constant(0).constant(0).constant(0)
+                .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
+        try (Arena eh = Arena.ofConfined()) {
+            byte[] inner = EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x83, 2);
+            byte[] outer = EhFrameBuilder.bytes(0x44, 0x0e, 32);
+            EhFrame cfi = new EhFrameBuilder().cie().fde(0x7000, 0x100, inner).fde(0x7100, 0x100, outer).parse(eh);
+            registry.register(7, "one.o", 0x7000, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
+                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", 0x7000, 0x100),
+                    new FunctionSpan("outer", 0x7100, 0x100)), cfi);
+        }
+        long slot = at(64);              // inner's return address into outer
+        long spInner = slot + 8;         // = inner's CFA - 16: where its push put outer's RBX
+        put(slot, 0x7010);
+        put(spInner, P2);
+        put(spInner + 8, 0x7110);        // inner's return address into outer, at CFA-8
+        long spOuter = spInner + 16;
+        put(spOuter + 24, FOREIGN_RETURN);
+        ThreadStack stack = new ThreadStack(memory, slot, spOuter + 32, SavedRegisters.none());
+        List<String> seen = new ArrayList<>();
+        assertEquals(2, new JitStackWalker(registry).walk(stack, (b, s) -> {
+            for (int i = 0; i < b.baseCount(); i++) {
+                seen.add(b.frame().functionName() + " base@" + (b.baseSlot(i) - spInner));
+            }
+        }));
+        assertEquals(List.of("outer base@0"), seen, "outer's RBX root in inner's one save slot");
+        new JitStackWalker(registry).walk(stack, new RootRelocator(old -> old + MOVE));
+        assertEquals(P2 + MOVE, get(spInner));
+    }
+
+    @Test
     void readsOutsideTheStackAreErrors() {
         ThreadStack stack = twoFrames(SavedRegisters.none());
         ThreadStack truncated = new ThreadStack(memory.asSlice(0, 100), stack.returnAddressSlot(), stack.entrySp(),
