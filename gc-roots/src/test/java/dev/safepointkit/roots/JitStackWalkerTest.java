@@ -204,6 +204,17 @@ class JitStackWalkerTest {
         assertEquals(P1 + MOVE, get(rbp - 16));
     }
 
+    /** Registers functions inner at {@code code} and outer at {@code code + 0x100}, with their stack maps and CFI instructions. */
+    private void registerInnerAndOuter(long key, String name, long code, StackMapBuilder maps, byte[] innerCfi, byte[] outerCfi)
+            throws Exception {
+        try (Arena eh = Arena.ofConfined()) {
+            EhFrame cfi = new EhFrameBuilder().cie().fde(code, 0x100, innerCfi).fde(code + 0x100, 0x100, outerCfi).parse(eh);
+            registry.register(key, name, code, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
+                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", code, 0x100),
+                    new FunctionSpan("outer", code + 0x100, 0x100)), cfi);
+        }
+    }
+
     @Test
     void aPlanCarriesCalleeSavedRegistersToTheCallersRoots() throws Exception {
         // inner (dynamic, CFA = RBP+16, saved the caller's RBX at CFA-24) called by outer (fixed,
@@ -212,16 +223,10 @@ class JitStackWalkerTest {
         maps.record(6, 0x10).constant(0).constant(0).constant(0).indirect(6, -32).indirect(6, -32);
         maps.record(7, 0x10).constant(0).constant(0).constant(0)
                 .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
-        try (Arena eh = Arena.ofConfined()) {
-            // push rbp; mov rsp,rbp; push rbx: CFA=RBP+16, RBP at CFA-16, RBX at CFA-24.
-            byte[] inner = EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x41, 0x83, 3);
-            // sub $24,rsp: CFA=RSP+32.
-            byte[] outer = EhFrameBuilder.bytes(0x44, 0x0e, 32);
-            EhFrame cfi = new EhFrameBuilder().cie().fde(0x6000, 0x100, inner).fde(0x6100, 0x100, outer).parse(eh);
-            registry.register(6, "csr.o", 0x6000, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
-                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", 0x6000, 0x100),
-                    new FunctionSpan("outer", 0x6100, 0x100)), cfi);
-        }
+        // inner: push rbp; mov rsp,rbp; push rbx: CFA=RBP+16, RBP at CFA-16, RBX at CFA-24.
+        // outer: sub $24,rsp: CFA=RSP+32.
+        registerInnerAndOuter(6, "csr.o", 0x6000, maps, EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x41, 0x83, 3),
+                EhFrameBuilder.bytes(0x44, 0x0e, 32));
         long slot = at(64);            // inner's return address into outer
         long rbp = at(120);            // inner's frame pointer: CFA = rbp + 16
         put(slot, 0x6010);
@@ -259,14 +264,8 @@ class JitStackWalkerTest {
         maps.record(8, 0x10).constant(0).constant(0).constant(0);
         maps.record(9, 0x10).constant(0).constant(0).constant(0)
                 .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
-        try (Arena eh = Arena.ofConfined()) {
-            byte[] inner = EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x83, 2);
-            byte[] outer = EhFrameBuilder.bytes(0x44, 0x0e, 32);
-            EhFrame cfi = new EhFrameBuilder().cie().fde(0x7000, 0x100, inner).fde(0x7100, 0x100, outer).parse(eh);
-            registry.register(7, "one.o", 0x7000, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
-                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", 0x7000, 0x100),
-                    new FunctionSpan("outer", 0x7100, 0x100)), cfi);
-        }
+        registerInnerAndOuter(7, "one.o", 0x7000, maps, EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x83, 2),
+                EhFrameBuilder.bytes(0x44, 0x0e, 32));
         long slot = at(64);              // inner's return address into outer
         long spInner = slot + 8;         // = inner's CFA - 16: where its push put outer's RBX
         put(slot, 0x7010);
