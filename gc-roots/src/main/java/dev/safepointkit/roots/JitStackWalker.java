@@ -171,7 +171,7 @@ public final class JitStackWalker {
         long cfaOffset = 0;
         long rules = 0;            // the step's register slots (bits 6c..6c+5 for slot c), 0: none saved; -1: all unknown
         int savedSlot = -1;        // when the frame saved exactly one register (a frame pointer's push): its slot
-        long savedOffset = 0;      // and CFA - where it is
+        long savedOffset = 0;      // and how far below the CFA it saved it
         boolean planned = false;
         while (true) {
             long returnAddress = stack.word(slot);
