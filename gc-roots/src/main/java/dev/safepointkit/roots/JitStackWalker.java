@@ -20,13 +20,15 @@ import java.util.Arrays;
  * their stack map's frame size, and a dynamic one only through a known frame pointer ([RBP] holds
  * the caller's RBP, [RBP + 8] the return address).
  *
- * <p>Per frame the walk applies what registration prepared: one registry lookup (skipped when the
- * return address is the previous frame's, as in recursion: the cursor still holds it), the
- * safepoint's step to its caller ({@link Frame#walkStep}: a static-size frame is stepped over by
- * its size even when its CFA is RBP-based, so it needs no known RBP), and, for a safepoint whose
- * roots are all SP-relative, their SP offsets, each slot once ({@link Frame#hasRootPlan}). Other
- * safepoints' roots (in registers, RBP-relative) are resolved from the record's locations with
- * the same deduplication and errors.
+ * <p>Per frame the walk applies what registration prepared: one registry lookup, the safepoint's
+ * step to its caller ({@link Frame#walkStep}: a static-size frame is stepped over by its size even
+ * when its CFA is RBP-based, so it needs no known RBP), and, for a safepoint whose roots are all
+ * SP-relative, their SP offsets, each slot once ({@link Frame#hasRootPlan}), which the batch holds
+ * relative to the frame's SP. A frame whose return address is the previous frame's (recursion)
+ * skips all of that: the cursor still holds the safepoint, the walker its decoded step, the batch
+ * its offsets, and the frame costs a read of its return address, the step's arithmetic and the
+ * checks of where it leads. Other safepoints' roots (in registers, RBP-relative) are resolved
+ * from the record's locations with the same deduplication and errors, at every frame.
  *
  * <p>A register map goes from frame to frame (as HotSpot's RegisterMap does): for each
  * callee-saved register (RBX, RBP, R12-R15), the stack slot that holds the current frame's value.
@@ -66,7 +68,7 @@ public final class JitStackWalker {
 
     private final SafepointRegistry registry;
     private final Frame frame = new Frame();
-    private final RootBatch batch = new RootBatch();
+    private final RootBatch batch = new RootBatch(frame);
     /** The debug cross-check, or null. */
     private final FrameUnwinder crossCheck;
     /** With {@link #crossCheck}: per frame of the current run, its return address, SP and unwind plan. */
@@ -144,7 +146,11 @@ public final class JitStackWalker {
     }
 
     private int walkRun(int r, ThreadStack.Run run, int depth, RootVisitor visitor) throws StackWalkException {
-        slot = run.returnAddressSlot();
+        ThreadStack stack = this.stack;
+        RootBatch batch = this.batch;
+        Frame frame = this.frame;
+        long[] csr = this.csr;
+        long slot = run.returnAddressSlot();
         long entrySlot = run.entrySlot();
         if (slot >= entrySlot) {
             throw new StackWalkException("run " + r + ": its return-address slot 0x" + Long.toHexString(slot)
@@ -152,45 +158,62 @@ public final class JitStackWalker {
         }
         registers = run.registers();
         runStart = depth;
-        lastReturnAddress = 0;  // the cursor is reused across runs and walks; 0 is always looked up
         for (int c = 0; c < UnwindPlan.SLOTS; c++) {
             csr[c] = registers.slotOf(UnwindPlan.registerOf(c));
         }
+        // What the walk applies per frame, decoded from the cursor when a lookup fills it: the
+        // cursor is reused across runs and walks, so each run starts with a lookup (0 is always
+        // looked up). Deep recursion repeats return addresses: the frame cursor then still holds
+        // the safepoint of the last lookup of this run, a result as valid as one looked up again,
+        // and the batch still holds its root plan.
+        long lastReturnAddress = 0;
+        boolean cfaFromSp = true;  // CFA = SP + cfaOffset, else RBP + cfaOffset
+        long cfaOffset = 0;
+        long rules = 0;            // the step's register slots (bits 6c..6c+5 for slot c), 0: none saved; -1: all unknown
+        int savedSlot = -1;        // when the frame saved exactly one register (a frame pointer's push): its slot
+        long savedOffset = 0;      // and how far below the CFA it saved it
+        boolean planned = false;
         while (true) {
             long returnAddress = stack.word(slot);
-            // Deep recursion repeats return addresses: the frame cursor still holds the safepoint of
-            // the last lookup of this run, a result as valid as one looked up again.
-            if ((returnAddress != lastReturnAddress || returnAddress == 0) && !registry.lookup(returnAddress, frame)) {
-                if (registry.locate(returnAddress, frame)) {
-                    throw new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
-                            + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
-                            + frame.objectName() + ") but is not a safepoint");
-                }
-                throw new StackWalkException("frame " + depth + " (run " + r + "): return address 0x"
-                        + Long.toHexString(returnAddress) + " at slot 0x" + Long.toHexString(slot)
-                        + " is foreign code, but the run enters JIT code at slot 0x" + Long.toHexString(entrySlot)
-                        + ": a frame of unregistered code, or a call out of JIT code that no exit recorded");
-            }
-            lastReturnAddress = returnAddress;
             long sp = slot + 8;
-            batch.reset(depth, sp, frame);
-            // The step was prepared at registration (UnwindPlan.walkStep): one value says where
-            // the caller is and which callee-saved registers this frame saved.
-            long step = frame.walkStep();
+            batch.at(depth, sp);
+            if (returnAddress != lastReturnAddress || returnAddress == 0) {
+                if (!registry.lookup(returnAddress, frame)) {
+                    throw unregistered(r, depth, returnAddress, slot, entrySlot);
+                }
+                lastReturnAddress = returnAddress;
+                // The step was prepared at registration (UnwindPlan.walkStep): one value says where
+                // the caller is and which callee-saved registers this frame saved.
+                long step = frame.walkStep();
+                if (UnwindPlan.present(step)) {
+                    cfaFromSp = UnwindPlan.cfaRegister(step) == UnwindPlan.RSP;
+                    cfaOffset = UnwindPlan.cfaOffset(step);
+                    rules = step << 4 >>> 28;  // only the slots with a rule: most frames save one or two registers, many none
+                    int c = Long.numberOfTrailingZeros(rules) / 6;
+                    int k = (int) (rules >>> (6 * c)) & 0x3f;
+                    boolean one = rules != 0 && (rules & ~(0x3fL << (6 * c))) == 0 && k != UnwindPlan.UNDEFINED;
+                    savedSlot = one ? c : -1;
+                    savedOffset = 8L * k;
+                } else if (frame.frameSize() >= 0) {
+                    cfaFromSp = true;
+                    cfaOffset = frame.frameSize() + 8;  // no plan, and a frame size too large for a step
+                    rules = -1;  // nothing says what the frame did with its caller's registers
+                    savedSlot = -1;
+                } else {
+                    throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
+                }
+                planned = frame.hasRootPlan();
+                if (planned) {
+                    batch.plan(frame);  // SP offsets, deduplicated at registration
+                }
+            }
             if (crossCheck != null) {
                 recordFrame(depth - runStart, returnAddress, sp, frame.unwindPlan());
             }
-            long cfa;
-            if (UnwindPlan.present(step)) {
-                cfa = (UnwindPlan.cfaRegister(step) == UnwindPlan.RSP ? sp : cfaRbp()) + UnwindPlan.cfaOffset(step);
-            } else if (frame.frameSize() >= 0) {
-                cfa = sp + frame.frameSize() + 8;  // no plan, and a frame size too large for a step
-            } else {
-                throw new StackWalkException(batch.describe() + ": no frame size in its stack map");
-            }
+            long cfa = (cfaFromSp ? sp : cfaRbp()) + cfaOffset;
             long callerSlot = cfa - 8;
-            if (frame.hasRootPlan()) {
-                batch.addPlanned(frame, sp);  // SP offsets, deduplicated at registration
+            if (planned) {
+                batch.plannedAt(sp);
             } else {
                 collectRoots(stack, depth, sp);
             }
@@ -221,21 +244,46 @@ public final class JitStackWalker {
                         + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
                         + Long.toHexString(entrySlot));
             }
-            if (UnwindPlan.present(step)) {
-                // Only the slots with a rule (most frames save one or two registers, many none).
-                for (long rules = step << 4 >>> 28; rules != 0; ) {
-                    int c = Long.numberOfTrailingZeros(rules) / 6;
-                    int k = UnwindPlan.saved(step, c);
-                    csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
-                    rules &= ~(0x3fL << (6 * c));
-                }
-            } else {
-                // Nothing says what the frame did with its caller's registers.
-                for (int c = 0; c < UnwindPlan.SLOTS; c++) {
-                    csr[c] = -1;
-                }
+            if (savedSlot >= 0) {
+                csr[savedSlot] = cfa - savedOffset;
+            } else if (rules != 0) {
+                updateRegisterMap(rules, cfa);
             }
             slot = callerSlot;
+        }
+    }
+
+    /** The error for a return address the registry has no safepoint at: inside JIT code, or foreign. */
+    private StackWalkException unregistered(int r, int depth, long returnAddress, long slot, long entrySlot) {
+        if (registry.locate(returnAddress, frame)) {
+            return new StackWalkException("frame " + depth + ": return address 0x" + Long.toHexString(returnAddress)
+                    + " is inside JIT code (" + (frame.hasFunction() ? frame.functionName() + " in " : "")
+                    + frame.objectName() + ") but is not a safepoint");
+        }
+        return new StackWalkException("frame " + depth + " (run " + r + "): return address 0x"
+                + Long.toHexString(returnAddress) + " at slot 0x" + Long.toHexString(slot)
+                + " is foreign code, but the run enters JIT code at slot 0x" + Long.toHexString(entrySlot)
+                + ": a frame of unregistered code, or a call out of JIT code that no exit recorded");
+    }
+
+    /**
+     * The register map from a frame to its caller: each slot with a rule in {@code rules} (the
+     * step's slots shifted down, or -1 when nothing says what the frame did with them) now names
+     * CFA - 8k, or -1 when the caller's value is undefined or unknown; the others are unchanged.
+     */
+    private void updateRegisterMap(long rules, long cfa) {
+        long[] csr = this.csr;
+        if (rules < 0) {
+            for (int c = 0; c < UnwindPlan.SLOTS; c++) {
+                csr[c] = -1;
+            }
+            return;
+        }
+        for (long left = rules; left != 0; ) {
+            int c = Long.numberOfTrailingZeros(left) / 6;
+            int k = (int) (rules >>> (6 * c)) & 0x3f;
+            csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
+            left &= ~(0x3fL << (6 * c));
         }
     }
 
@@ -303,9 +351,6 @@ public final class JitStackWalker {
     private ThreadStack stack;
     private SavedRegisters registers;
     private int runStart;      // depth of the current run's innermost frame, whose registers the poll or exit saved
-    private long slot;
-    /** The return address whose safepoint {@link #frame} holds, in the current run; 0 for none. */
-    private long lastReturnAddress;
     /** The register map: per callee-saved register ({@link UnwindPlan} slot order), where the current frame's value is, or -1. */
     private final long[] csr = new long[UnwindPlan.SLOTS];
 
@@ -325,6 +370,7 @@ public final class JitStackWalker {
     }
 
     private void collectRoots(ThreadStack stack, int depth, long sp) throws StackWalkException {
+        batch.resetAbsolute();
         if (frame.kind() != SafepointKind.STATEPOINT) {
             return;  // stackmap and patchpoint records carry no GC roots
         }

@@ -18,7 +18,14 @@ import java.util.Arrays;
 public final class RootBatch {
     int depth;
     long sp;
-    Frame frame;
+    final Frame frame;
+    /**
+     * What {@link #baseSlots} and {@link #derivedSlots} are relative to: the frame's SP when they
+     * hold a root plan's offsets ({@link #plan}, {@link #plannedAt}), 0 when they hold absolute
+     * addresses ({@link #resetAbsolute}). A frame of the same planned safepoint as the frame before
+     * it then costs one store.
+     */
+    long origin;
     long[] baseSlots = new long[16];
     int baseCount;
     long[] derivedSlots = new long[16];
@@ -29,18 +36,32 @@ public final class RootBatch {
      * An empty batch. Walkers make and reuse their own; a visitor only reads the one it is given.
      */
     public RootBatch() {
+        this(new Frame());
     }
 
-    void reset(int depth, long sp, Frame frame) {
+    /** A batch of the frames {@code frame} (the walker's cursor) points at. */
+    RootBatch(Frame frame) {
+        this.frame = frame;
+    }
+
+    /** Starts a frame: its depth and SP; the roots are set by {@link #plannedAt} or {@link #resetAbsolute}. */
+    void at(int depth, long sp) {
         this.depth = depth;
         this.sp = sp;
-        this.frame = frame;
+    }
+
+    /** Empties the roots, to be added as absolute slots ({@link #addBase}, {@link #addDerived}). */
+    void resetAbsolute() {
+        origin = 0;
         baseCount = 0;
         derivedCount = 0;
     }
 
-    /** Sets the roots of a frame whose safepoint has a root plan: its SP offsets, already each slot once. */
-    void addPlanned(Frame f, long sp) {
+    /**
+     * Takes the root plan of {@code f}'s safepoint: its SP offsets, already each slot once. They
+     * stay until the next {@link #plan} or {@link #resetAbsolute}; {@link #plannedAt} places them.
+     */
+    void plan(Frame f) {
         int b = f.plannedBaseCount();
         int d = f.plannedDerivedCount();
         if (b > baseSlots.length) {
@@ -52,16 +73,21 @@ public final class RootBatch {
         }
         long[] bases = baseSlots;
         for (int i = 0; i < b; i++) {
-            bases[i] = sp + f.plannedBaseOffset(i);
+            bases[i] = f.plannedBaseOffset(i);
         }
         long[] derived = derivedSlots;
         int[] derivedBases = derivedBase;
         for (int i = 0; i < d; i++) {
-            derived[i] = sp + f.plannedDerivedOffset(i);
+            derived[i] = f.plannedDerivedOffset(i);
             derivedBases[i] = f.plannedDerivedBase(i);
         }
         baseCount = b;
         derivedCount = d;
+    }
+
+    /** The roots of the last {@link #plan}, for the frame whose SP is {@code sp}. */
+    void plannedAt(long sp) {
+        origin = sp;
     }
 
     /** Adds a base slot once; returns its index. */
@@ -157,7 +183,7 @@ public final class RootBatch {
      * @return the absolute address of the 8-byte slot holding an object pointer or null
      */
     public long baseSlot(int i) {
-        return baseSlots[i];
+        return origin + baseSlots[i];
     }
 
     /**
@@ -176,7 +202,7 @@ public final class RootBatch {
      * @return the absolute address of the 8-byte slot holding an interior pointer
      */
     public long derivedSlot(int i) {
-        return derivedSlots[i];
+        return origin + derivedSlots[i];
     }
 
     /**

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.stackmap.testing.Fixtures;
@@ -18,6 +19,8 @@ import java.lang.invoke.MethodType;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -26,7 +29,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * (deep.o) frame pointers: deep_enter and depth + 1 frames of deep, four roots each, walked from
  * deep_poll's return-address slot with nothing saved by the poll. deep-fp.o's CFA is RBP-based,
  * but its frames have a static size, so the walk needs no RBP; with deep_poll's saved RBP known
- * it finds the same frames and slots.
+ * it finds the same frames and slots. Each frame's batch holds the slots its own record names at its
+ * own SP (the walk reuses a plan from frame to frame of the recursion).
  *
  * <p>The upcall runs on the JIT thread; what it found is checked on the test thread.
  */
@@ -74,6 +78,25 @@ class DeepFramesTest {
 
     private static RootVisitor collect(List<Long> slots) {
         return (batch, stack) -> {
+            // What the batch says must be what the frame's own record says at the frame's own SP:
+            // deep_enter's slots and deep's differ, and every frame of the recursion has its own SP.
+            Frame f = batch.frame();
+            Set<Long> named = new TreeSet<>();
+            for (int i = 0; i < f.pairCount(); i++) {
+                named.add(batch.sp() + f.offset(f.base(i)));
+                named.add(batch.sp() + f.offset(f.derived(i)));
+            }
+            Set<Long> batched = new TreeSet<>();
+            for (int i = 0; i < batch.baseCount(); i++) {
+                batched.add(batch.baseSlot(i));
+            }
+            for (int i = 0; i < batch.derivedCount(); i++) {
+                batched.add(batch.derivedSlot(i));
+            }
+            if (!named.equals(batched) && problems.size() < 5) {
+                problems.add("frame " + batch.depth() + " (" + f.functionName() + ", SP 0x" + Long.toHexString(batch.sp())
+                        + "): its record names " + hex(named) + ", the batch holds " + hex(batched));
+            }
             for (int i = 0; i < batch.baseCount(); i++) {
                 slots.add(batch.baseSlot(i));
             }
@@ -81,6 +104,10 @@ class DeepFramesTest {
                 slots.add(batch.derivedSlot(i));
             }
         };
+    }
+
+    private static List<String> hex(Set<Long> slots) {
+        return slots.stream().map(Long::toHexString).toList();
     }
 
     @ParameterizedTest

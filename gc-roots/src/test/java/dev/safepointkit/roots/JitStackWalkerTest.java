@@ -204,6 +204,17 @@ class JitStackWalkerTest {
         assertEquals(P1 + MOVE, get(rbp - 16));
     }
 
+    /** Registers functions inner at {@code code} and outer at {@code code + 0x100}, with their stack maps and CFI instructions. */
+    private void registerInnerAndOuter(long key, String name, long code, StackMapBuilder maps, byte[] innerCfi, byte[] outerCfi)
+            throws Exception {
+        try (Arena eh = Arena.ofConfined()) {
+            EhFrame cfi = new EhFrameBuilder().cie().fde(code, 0x100, innerCfi).fde(code + 0x100, 0x100, outerCfi).parse(eh);
+            registry.register(key, name, code, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
+                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", code, 0x100),
+                    new FunctionSpan("outer", code + 0x100, 0x100)), cfi);
+        }
+    }
+
     @Test
     void aPlanCarriesCalleeSavedRegistersToTheCallersRoots() throws Exception {
         // inner (dynamic, CFA = RBP+16, saved the caller's RBX at CFA-24) called by outer (fixed,
@@ -212,16 +223,10 @@ class JitStackWalkerTest {
         maps.record(6, 0x10).constant(0).constant(0).constant(0).indirect(6, -32).indirect(6, -32);
         maps.record(7, 0x10).constant(0).constant(0).constant(0)
                 .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
-        try (Arena eh = Arena.ofConfined()) {
-            // push rbp; mov rsp,rbp; push rbx: CFA=RBP+16, RBP at CFA-16, RBX at CFA-24.
-            byte[] inner = EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x41, 0x83, 3);
-            // sub $24,rsp: CFA=RSP+32.
-            byte[] outer = EhFrameBuilder.bytes(0x44, 0x0e, 32);
-            EhFrame cfi = new EhFrameBuilder().cie().fde(0x6000, 0x100, inner).fde(0x6100, 0x100, outer).parse(eh);
-            registry.register(6, "csr.o", 0x6000, 0x200, StackMapSection.parse(MemorySegment.ofArray(maps.build()),
-                    ByteOrder.LITTLE_ENDIAN), List.of(new FunctionSpan("inner", 0x6000, 0x100),
-                    new FunctionSpan("outer", 0x6100, 0x100)), cfi);
-        }
+        // inner: push rbp; mov rsp,rbp; push rbx: CFA=RBP+16, RBP at CFA-16, RBX at CFA-24.
+        // outer: sub $24,rsp: CFA=RSP+32.
+        registerInnerAndOuter(6, "csr.o", 0x6000, maps, EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x86, 2, 0x43, 0x0d, 6, 0x41, 0x83, 3),
+                EhFrameBuilder.bytes(0x44, 0x0e, 32));
         long slot = at(64);            // inner's return address into outer
         long rbp = at(120);            // inner's frame pointer: CFA = rbp + 16
         put(slot, 0x6010);
@@ -249,6 +254,35 @@ class JitStackWalkerTest {
         ThreadStack noFp = new ThreadStack(memory, slot, rbp + 16 + 32, SavedRegisters.none());
         StackWalkException e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).validate(noFp));
         assertTrue(e.getMessage().contains("(inner in csr.o") && e.getMessage().contains("its CFA is RBP-based"), e.getMessage());
+    }
+
+    @Test
+    void aFrameThatSavedOneRegisterHandsItsSaveSlotToTheCaller() throws Exception {
+        // inner (fixed, 8 bytes: push rbx, so CFA = RSP+16 and the caller's RBX at CFA-16) called
+        // by outer (fixed, 24 bytes, CFA = RSP+32), whose root is in RBX: the one register inner saved.
+        StackMapBuilder maps = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x7000, 8, 1).function(0x7100, 24, 1);
+        maps.record(8, 0x10).constant(0).constant(0).constant(0);
+        maps.record(9, 0x10).constant(0).constant(0).constant(0)
+                .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
+        registerInnerAndOuter(7, "one.o", 0x7000, maps, EhFrameBuilder.bytes(0x41, 0x0e, 16, 0x83, 2),
+                EhFrameBuilder.bytes(0x44, 0x0e, 32));
+        long slot = at(64);              // inner's return address into outer
+        long spInner = slot + 8;         // = inner's CFA - 16: where its push put outer's RBX
+        put(slot, 0x7010);
+        put(spInner, P2);
+        put(spInner + 8, 0x7110);        // inner's return address into outer, at CFA-8
+        long spOuter = spInner + 16;
+        put(spOuter + 24, FOREIGN_RETURN);
+        ThreadStack stack = new ThreadStack(memory, slot, spOuter + 32, SavedRegisters.none());
+        List<String> seen = new ArrayList<>();
+        assertEquals(2, new JitStackWalker(registry).walk(stack, (b, s) -> {
+            for (int i = 0; i < b.baseCount(); i++) {
+                seen.add(b.frame().functionName() + " base@" + (b.baseSlot(i) - spInner));
+            }
+        }));
+        assertEquals(List.of("outer base@0"), seen, "outer's RBX root in inner's one save slot");
+        new JitStackWalker(registry).walk(stack, new RootRelocator(old -> old + MOVE));
+        assertEquals(P2 + MOVE, get(spInner));
     }
 
     @Test
