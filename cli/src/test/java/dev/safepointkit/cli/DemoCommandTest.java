@@ -1,6 +1,7 @@
 package dev.safepointkit.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.stackmap.testing.Fixtures;
@@ -72,6 +73,11 @@ class DemoCommandTest {
         long collections = collections(r[1]);
         assertTrue(collections > 1000, r[1]);
         assertTrue(registerRoots(r[1]) > collections, "roots in callee-saved registers above the poll: " + r[1]);
+        // Every collection walks at least one run of JIT frames, and each was compared.
+        Matcher checked = Pattern.compile("unwind cross-check: (\\d+) runs of JIT frames compared").matcher(r[1]);
+        assertTrue(checked.find(), r[1]);
+        assertTrue(Long.parseLong(checked.group(1)) >= collections, r[1]);
+        assertFalse(plain[1].contains("unwind cross-check"), "no check asked for: " + plain[1]);
         CliRunner.assertOneLineError(CliRunner.run("demo", "--gc-regs", "--compile"), 2,
                 "safepointkit demo: --gc-regs runs the bundled object; it does not combine with --compile");
     }

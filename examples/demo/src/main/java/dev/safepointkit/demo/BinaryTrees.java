@@ -66,10 +66,14 @@ public final class BinaryTrees {
         }
     }
 
-    /** What a run printed and measured. {@code verified}: every line matched and no bad object was read. */
+    /**
+     * What a run printed and measured. {@code verified}: every line matched and no bad object was
+     * read. {@code crossChecks}: the runs of JIT frames the walker compared with the process
+     * unwinder, -1 when the run did not ask for the check.
+     */
     public record Result(List<String> lines, boolean verified, List<String> problems, long collections,
                          long framesWalked, long rootsVisited, long registerRootsAbove, long bytesCopied, Histogram pauses,
-                         long nanos) {
+                         long nanos, long crossChecks) {
 
         public String summary() {
             return String.format("collections: %d, frames walked: %d, roots visited: %d (%d in callee-saved registers above"
@@ -77,7 +81,9 @@ public final class BinaryTrees {
                             + "pause p50 %.3f ms, p99 %.3f ms, max %.3f ms; run %.2f s; output %s",
                     collections, framesWalked, rootsVisited, registerRootsAbove, bytesCopied / 1e6,
                     millis(pauses, 50), millis(pauses, 99), pauses.getTotalCount() == 0 ? 0.0 : pauses.getMaxValue() / 1e6,
-                    nanos / 1e9, verified ? "verified" : "WRONG: " + String.join("; ", problems));
+                    nanos / 1e9, verified ? "verified" : "WRONG: " + String.join("; ", problems))
+                    + (crossChecks < 0 ? "" : String.format("%nunwind cross-check: %d runs of JIT frames compared with the"
+                            + " process unwinder", crossChecks));
         }
 
         private static double millis(Histogram h, double percentile) {
@@ -162,7 +168,7 @@ public final class BinaryTrees {
             SemispaceHeap heap = runtime.heap();
             return new Result(List.copyOf(lines), problems.isEmpty(), List.copyOf(problems), heap.collections(),
                     heap.framesWalked(), heap.rootsVisited(), heap.registerRootsAbove(), heap.bytesCopied(), heap.pauses(),
-                    System.nanoTime() - start);
+                    System.nanoTime() - start, options.checkUnwind() ? runtime.crossChecks() : -1);
         }
     }
 

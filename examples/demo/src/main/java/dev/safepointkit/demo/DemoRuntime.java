@@ -12,6 +12,7 @@ import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapSection;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
+import dev.safepointkit.roots.FrameUnwinder;
 import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
 import dev.safepointkit.roots.StackWalkException;
@@ -32,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * The demo's runtime: a JIT host whose loaded code is registered for stack walking, a
@@ -62,6 +64,8 @@ public final class DemoRuntime implements AutoCloseable {
     private final Arena upcalls = Arena.ofShared();
     private final Map<Long, Mutator> byContext = new ConcurrentHashMap<>();
     private final List<String> failures = Collections.synchronizedList(new ArrayList<>());
+    /** Incremented by the collecting thread at each cross-check; read by any thread. */
+    private final LongAdder crossChecks = new LongAdder();
     /** The entry {@code trees(ctx, depth, iterations)} that spk_nested enters again; set before nested code runs. */
     private volatile MethodHandle nestedEntry;
 
@@ -75,7 +79,7 @@ public final class DemoRuntime implements AutoCloseable {
      */
     public DemoRuntime(long semispaceBytes, int handles, boolean checkUnwind) throws JitLoadException {
         heap = new SemispaceHeap(registry, semispaceBytes, BUFFER_BYTES, handles,
-                checkUnwind ? ProcessUnwinder.get()::frames : null);
+                checkUnwind ? countingCrossChecks(ProcessUnwinder.get()) : null);
         host.addListener(new RegistryListener(registry));
         ValueLayout.OfLong j = ValueLayout.JAVA_LONG;
         var address = ValueLayout.ADDRESS;
@@ -95,6 +99,23 @@ public final class DemoRuntime implements AutoCloseable {
                 FunctionDescriptor.of(j, address, ValueLayout.JAVA_INT), upcalls);
         JitObject runtimeObject = load("runtime.o", bundled("runtime.o"));
         coordinator.pollSaves(pollPlan(runtimeObject));
+    }
+
+    /** The process unwinder, counting each run of JIT frames the walker compares with it. */
+    private FrameUnwinder countingCrossChecks(ProcessUnwinder unwinder) {
+        return (slot, calleeSaved, known, out) -> {
+            crossChecks.increment();
+            return unwinder.frames(slot, calleeSaved, known, out);
+        };
+    }
+
+    /**
+     * How many runs of JIT frames the walker's debug check compared with the process unwinder.
+     *
+     * @return 0 without {@code checkUnwind}; any thread may call it
+     */
+    public long crossChecks() {
+        return crossChecks.sum();
     }
 
     /** The functions of runtime.ll that hand Java a return-address slot into the JIT frame that called them. */
