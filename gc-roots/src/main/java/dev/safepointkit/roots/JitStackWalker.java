@@ -124,8 +124,10 @@ public final class JitStackWalker {
      * @return the number of JIT frames visited
      * @throws StackWalkException if the stack cannot be walked precisely (see the class comment),
      *     or the visitor throws one
+     * @throws IllegalStateException if a coordinator captured {@code stack} and its stop has ended
      */
     public int walk(ThreadStack stack, RootVisitor visitor) throws StackWalkException {
+        stack.requireStopped();
         this.stack = stack;
         int depth = 0;
         try {
@@ -142,6 +144,9 @@ public final class JitStackWalker {
         } finally {
             this.stack = null;
         }
+        // A stop that ended during the walk (its action returned on another thread meanwhile):
+        // what was read is not a stopped stack's.
+        stack.requireStopped();
         return depth;
     }
 

@@ -745,6 +745,7 @@ public final class SafepointCoordinator {
 
     /** Every stopped mutator's runs: the innermost from its poll if parked, then each run it left through an exit. */
     private StoppedWorld world(long requested) throws StackWalkException {
+        StoppedWorld.Liveness liveness = new StoppedWorld.Liveness();
         List<Mutator> stopped = new ArrayList<>();
         List<ThreadStack> stacks = new ArrayList<>();
         int outside = 0;
@@ -784,9 +785,10 @@ public final class SafepointCoordinator {
             long high = runs.getLast().entrySp();
             MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(high - low);
             stopped.add(m);
-            stacks.add(new ThreadStack(memory, runs));
+            stacks.add(new ThreadStack(memory, runs, liveness));
         }
-        return new StoppedWorld(this, List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
+        return new StoppedWorld(this, liveness, List.copyOf(stopped), List.copyOf(stacks), outside, requested,
+                System.nanoTime());
     }
 
     /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */

@@ -6,7 +6,9 @@ import java.util.List;
 /**
  * Every mutator, stopped: those with JIT frames on their stacks (parked at a poll or slow path, or
  * in native code through an exit), with those stacks, and the number outside JIT code (which hold
- * no JIT frames). Valid only during the {@link WorldAction}, on the thread that runs it.
+ * no JIT frames). Valid only during the {@link WorldAction}, on the thread that runs it: once the
+ * action has returned, {@link #validate}, {@link #walkAll} and a walk of any of its {@link #stacks()}
+ * throw {@link IllegalStateException}, since the mutators run again.
  */
 public final class StoppedWorld {
     private final List<Mutator> parked;
@@ -18,12 +20,29 @@ public final class StoppedWorld {
     /** The coordinator whose stop this is, and the thread that runs its action. */
     private final SafepointCoordinator coordinator;
     private final Thread collector;
-    /** Cleared by the coordinator when the action returns, before any mutator resumes. */
-    private volatile boolean inProgress = true;
+    /** Shared with the stacks this stop captured; ended when the action returns. */
+    private final Liveness liveness;
 
-    StoppedWorld(SafepointCoordinator coordinator, List<Mutator> parked, List<ThreadStack> stacks, int outside,
-            long requestedNanos, long stoppedNanos) {
+    /**
+     * Whether a stop is still in progress. Written once (cleared) by the coordinator's collecting
+     * thread when the action returns, before any mutator resumes; read by any thread (volatile).
+     */
+    static final class Liveness {
+        private volatile boolean inProgress = true;
+
+        boolean inProgress() {
+            return inProgress;
+        }
+
+        void end() {
+            inProgress = false;
+        }
+    }
+
+    StoppedWorld(SafepointCoordinator coordinator, Liveness liveness, List<Mutator> parked, List<ThreadStack> stacks,
+            int outside, long requestedNanos, long stoppedNanos) {
         this.coordinator = coordinator;
+        this.liveness = liveness;
         this.collector = Thread.currentThread();
         this.parked = parked;
         this.stacks = stacks;
@@ -41,12 +60,19 @@ public final class StoppedWorld {
      * @return false once the action has returned, for another coordinator's stop, or on another thread
      */
     public boolean isStopOf(SafepointCoordinator coordinator) {
-        return inProgress && this.coordinator == coordinator && Thread.currentThread() == collector;
+        return liveness.inProgress() && this.coordinator == coordinator && Thread.currentThread() == collector;
     }
 
     /** The action returned: the mutators are about to run again. */
     void end() {
-        inProgress = false;
+        liveness.end();
+    }
+
+    private void requireInProgress() {
+        if (!liveness.inProgress()) {
+            throw new IllegalStateException("this stop has ended: its mutators run again, so its stacks are walked"
+                    + " only during its action");
+        }
     }
 
     /**
@@ -115,8 +141,10 @@ public final class StoppedWorld {
      *     skips validating again
      * @return the frames walked
      * @throws StackWalkException if any stack cannot be walked precisely; nothing was visited
+     * @throws IllegalStateException if the stop has ended (the action returned)
      */
     public long validate(JitStackWalker walker) throws StackWalkException {
+        requireInProgress();
         long frames = 0;
         for (ThreadStack stack : stacks) {
             frames += walker.validate(stack);
@@ -135,8 +163,10 @@ public final class StoppedWorld {
      * @param visitor gets each frame's roots, stack by stack in the order of {@link #stacks()}
      * @return the frames visited
      * @throws StackWalkException if validation fails (before any visit), or the visitor throws one
+     * @throws IllegalStateException if the stop has ended (the action returned)
      */
     public long walkAll(JitStackWalker walker, RootVisitor visitor) throws StackWalkException {
+        requireInProgress();
         if (validatedBy != walker) {
             validate(walker);
         }

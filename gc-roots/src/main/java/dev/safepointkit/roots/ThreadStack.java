@@ -8,13 +8,19 @@ import java.util.Objects;
  * What a stop captured of one thread, and the memory to walk: its runs of JIT frames, innermost
  * first. Immutable; valid while the thread stays stopped.
  *
- * @param memory the thread's stack from the innermost run's return-address slot up to the
- *     outermost run's entry, as a segment whose address is the lowest stack address it covers:
- *     every read of the walk is checked against it, so a corrupt frame size ends the walk with an
- *     error, not a crash
- * @param runs the runs, innermost first; each lies above the one before it
+ * <p>A stack a {@link SafepointCoordinator} captured belongs to its stop: once the stop's action
+ * has returned, {@link JitStackWalker} refuses to walk it (the thread runs again, and a walk would
+ * read, and a relocation write, a live stack). A stack made with a public constructor (a test's,
+ * a benchmark's captured copy) belongs to no stop; its maker keeps it valid.
+ *
+ * <p>Threads: any thread may read it; a walk of a coordinator's stack belongs on the thread that
+ * runs the stop's action (see {@link StoppedWorld}).
  */
-public record ThreadStack(MemorySegment memory, List<Run> runs) {
+public final class ThreadStack {
+    private final MemorySegment memory;
+    private final List<Run> runs;
+    /** The stop this stack was captured by; null for a stack that belongs to no stop. */
+    private final StoppedWorld.Liveness stop;
 
     /**
      * One run of JIT frames.
@@ -46,23 +52,70 @@ public record ThreadStack(MemorySegment memory, List<Run> runs) {
     }
 
     /**
-     * Copies {@code runs} into an unmodifiable list.
+     * A stack of the given runs, belonging to no stop.
      *
+     * @param memory the thread's stack from the innermost run's return-address slot up to the
+     *     outermost run's entry, as a segment whose address is the lowest stack address it covers:
+     *     every read of the walk is checked against it, so a corrupt frame size ends the walk with an
+     *     error, not a crash
+     * @param runs the runs, innermost first; each lies above the one before it; copied
      * @throws NullPointerException if {@code memory} or {@code runs} is null
      * @throws IllegalArgumentException if there is no run
      */
-    public ThreadStack {
-        Objects.requireNonNull(memory);
-        runs = List.copyOf(runs);
-        if (runs.isEmpty()) {
+    public ThreadStack(MemorySegment memory, List<Run> runs) {
+        this(memory, runs, null);
+    }
+
+    /** A stack captured by the stop whose liveness is {@code stop}. */
+    ThreadStack(MemorySegment memory, List<Run> runs, StoppedWorld.Liveness stop) {
+        this.memory = Objects.requireNonNull(memory);
+        this.runs = List.copyOf(runs);
+        if (this.runs.isEmpty()) {
             throw new IllegalArgumentException("a thread stack with no run of JIT frames");
         }
+        this.stop = stop;
+    }
+
+    /**
+     * The memory to walk.
+     *
+     * @return the thread's stack, as given to the constructor
+     */
+    public MemorySegment memory() {
+        return memory;
+    }
+
+    /**
+     * The runs of JIT frames.
+     *
+     * @return an unmodifiable list, innermost first
+     */
+    public List<Run> runs() {
+        return runs;
+    }
+
+    /**
+     * Fails when this stack was captured by a stop that has ended.
+     *
+     * @throws IllegalStateException naming the stack, once the stop's action has returned
+     */
+    void requireStopped() {
+        if (stop != null && !stop.inProgress()) {
+            throw new IllegalStateException("the stack from 0x" + Long.toHexString(returnAddressSlot())
+                    + " belongs to a stop that has ended: its thread runs again, so it is walked only during the"
+                    + " stop's action");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "ThreadStack[0x" + Long.toHexString(memory.address()) + ", " + memory.byteSize() + " bytes, runs=" + runs + "]";
     }
 
     /**
      * A stack of one run.
      *
-     * @param memory the thread's stack, as for the canonical constructor
+     * @param memory the thread's stack, as for {@link #ThreadStack(MemorySegment, List)}
      * @param returnAddressSlot where the return address into the innermost JIT frame is stored
      * @param entrySp the SP just above the run's entry slot
      * @param registers the innermost frame's saved registers

@@ -365,7 +365,7 @@ class JitStackWalkerTest {
         MemorySegment other = arena.allocate(256, 16);
         other.set(ValueLayout.JAVA_LONG, 64, 0x1004);
         ThreadStack bad = new ThreadStack(other, other.address() + 64, other.address() + 200, SavedRegisters.none());
-        StoppedWorld world = new StoppedWorld(null, List.of(), List.of(good, bad), 0, 0, 0);
+        StoppedWorld world = new StoppedWorld(null, new StoppedWorld.Liveness(), List.of(), List.of(good, bad), 0, 0, 0);
         RootRelocator relocator = new RootRelocator(old -> old + MOVE);
         StackWalkException e = assertThrows(StackWalkException.class,
                 () -> world.walkAll(new JitStackWalker(registry), relocator));

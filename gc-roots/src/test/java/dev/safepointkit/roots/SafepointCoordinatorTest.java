@@ -436,6 +436,40 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    void aStopsStacksAreNotWalkedAfterItsActionReturns() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        JitStackWalker walker = new JitStackWalker(new dev.safepointkit.registry.SafepointRegistry());
+        try (Arena arena = Arena.ofConfined(); Mutator m = c.attach(); var scope = m.enter()) {
+            MemorySegment stack = fakeStack(arena);
+            m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+            c.exit(m.context(), stack.address() + 64);   // in native code: its JIT run is walkable in a stop
+            AtomicReference<StoppedWorld> kept = new AtomicReference<>();
+            AtomicReference<String> during = new AtomicReference<>();
+            c.stopTheWorld(null, 0, world -> {
+                kept.set(world);
+                // During the action the walk is allowed and gets as far as the frame (whose return
+                // address, 0 in the fake stack, no registered object knows).
+                StackWalkException e = assertThrows(StackWalkException.class, () -> world.validate(walker));
+                during.set(e.getMessage());
+            });
+            assertTrue(during.get().contains("0x0"), during.get());
+            StoppedWorld world = kept.get();
+            ThreadStack captured = world.stacks().getFirst();
+            IllegalStateException validate = assertThrows(IllegalStateException.class, () -> world.validate(walker));
+            IllegalStateException walkAll = assertThrows(IllegalStateException.class,
+                    () -> world.walkAll(walker, (batch, s) -> { }));
+            IllegalStateException walk = assertThrows(IllegalStateException.class,
+                    () -> walker.walk(captured, (batch, s) -> { }));
+            assertEquals("this stop has ended: its mutators run again, so its stacks are walked only during its action",
+                    validate.getMessage());
+            assertEquals(validate.getMessage(), walkAll.getMessage());
+            assertEquals("the stack from 0x" + Long.toHexString(stack.address() + 64) + " belongs to a stop that has"
+                    + " ended: its thread runs again, so it is walked only during the stop's action", walk.getMessage());
+            c.returnFromExit(m.context());
+        }
+    }
+
+    @Test
     void aJavaScopeCannotCloseWhileAnInnerEntryIsOpen() {
         SafepointCoordinator c = new SafepointCoordinator(0);
         Mutator m = c.attach();
