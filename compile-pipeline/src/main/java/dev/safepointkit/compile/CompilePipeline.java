@@ -63,8 +63,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * lock (loads). {@link #redefine} takes the patcher's lock only after releasing the pipeline's.
  */
 public final class CompilePipeline implements AutoCloseable {
-    /** The kit's pipeline version, part of every cache key: bump it when the pipeline's output changes. */
-    public static final String VERSION = "safepointkit-compile-pipeline 1";
+    /**
+     * The kit's pipeline version, part of every cache key: bump it when the pipeline's output or
+     * the cache's entry format changes, so that kits of two versions sharing a directory use
+     * different keys instead of deleting each other's entries as damaged.
+     */
+    public static final String VERSION = "safepointkit-compile-pipeline 2";
 
     /**
      * What every compile runs.
