@@ -50,8 +50,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <li><b>Object cache</b> ({@link ObjectCache}): an object's key is a SHA-256 of the module handed
  *       to the optimizer (its bitcode, after the runtime and inlined bodies are linked in), the
  *       triple, CPU and features, the passes and code generation options, the LLVM version and
- *       {@link #VERSION}. A manifest per source (keyed by its bytes, the runtime's and the settings)
- *       names the objects made for it, so a warm start loads them without opening libLLVM. The
+ *       {@link #VERSION}. A manifest per source (keyed by a cheap fingerprint of its bytes, checked
+ *       against the copy of them it carries, and by the runtime and the settings) names the objects
+ *       made for it, so a warm start loads them without opening libLLVM or hashing the source. The
  *       host reads stack maps from each loaded object, so cached objects register like fresh ones.</li>
  * </ul>
  *
@@ -62,8 +63,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * lock (loads). {@link #redefine} takes the patcher's lock only after releasing the pipeline's.
  */
 public final class CompilePipeline implements AutoCloseable {
-    /** The kit's pipeline version, part of every cache key: bump it when the pipeline's output changes. */
-    public static final String VERSION = "safepointkit-compile-pipeline 1";
+    /**
+     * The kit's pipeline version, part of every cache key: bump it when the pipeline's output or
+     * the cache's entry format changes, so that kits of two versions sharing a directory use
+     * different keys instead of deleting each other's entries as damaged.
+     */
+    public static final String VERSION = "safepointkit-compile-pipeline 2";
 
     /**
      * What every compile runs.
@@ -317,10 +322,19 @@ public final class CompilePipeline implements AutoCloseable {
         final String name;
         final byte[] source;
         byte[] inlineCopy;
+        private byte[] digest;
 
         Runtime(String name, byte[] source) {
             this.name = name;
             this.source = source;
+        }
+
+        /** The SHA-256 of the source, taken on first need: every manifest key holds it. */
+        byte[] digest() {
+            if (digest == null) {
+                digest = ObjectCache.sha256().digest(source);
+            }
+            return digest;
         }
     }
 
@@ -490,8 +504,8 @@ public final class CompilePipeline implements AutoCloseable {
 
     /** The object of a whole module: from the cache through its manifest, or compiled. Holds the lock. */
     private byte[] objectOf(String name, byte[] source, String mode, boolean isRuntime) throws JitLoadException, IOException {
-        String manifestKey = manifestKey(mode, source);
-        Optional<Manifest> warm = readManifest(manifestKey);
+        String manifestKey = cache == null ? null : manifestKey(mode, source);
+        Optional<Manifest> warm = readManifest(manifestKey, source);
         if (warm.isPresent() && warm.get().dataKey.isPresent()) {
             Optional<byte[]> object = cached(warm.get().dataKey.get());
             if (object.isPresent()) {
@@ -518,7 +532,7 @@ public final class CompilePipeline implements AutoCloseable {
             }
         });
         compileNanos += now() - start;
-        Manifest m = new Manifest();
+        Manifest m = new Manifest(source);
         m.dataKey = Optional.ofNullable(c.key());
         writeManifest(manifestKey, m);
         return c.object();
@@ -546,9 +560,10 @@ public final class CompilePipeline implements AutoCloseable {
         lock.lock();
         try {
             byte[] bytes = source.clone();
-            String manifestKey = manifestKey("lazy", bytes);
-            Optional<Manifest> warm = readManifest(manifestKey);
-            src = new LazySource(name, bytes, manifestKey, warm.orElseGet(Manifest::new));
+            // Without a cache there is no manifest to look up: not even its key is computed.
+            String manifestKey = cache == null ? null : manifestKey("lazy", bytes);
+            Optional<Manifest> warm = readManifest(manifestKey, bytes);
+            src = new LazySource(name, bytes, manifestKey, warm.orElseGet(() -> new Manifest(bytes)));
             if (warm.isPresent()) {
                 names = List.copyOf(warm.get().functions.keySet());
             } else {
@@ -1125,17 +1140,36 @@ public final class CompilePipeline implements AutoCloseable {
         return ObjectCache.key(List.of("kept IR of".getBytes(StandardCharsets.UTF_8), objectKey.getBytes(StandardCharsets.UTF_8)));
     }
 
+    /**
+     * The key of a source's manifest: a SHA-256 of the mode, the settings, the libLLVM file and the
+     * runtime's SHA-256 (taken once per pipeline), and of the source only its length and two CRCs.
+     * A warm start thus never runs a cryptographic hash over a large source; the manifest carries
+     * the source's bytes, so two sources whose CRCs collide share a key but never a manifest
+     * ({@link Manifest#decode} refuses the other's, which is then a miss and is written over).
+     */
     private String manifestKey(String mode, byte[] source) {
         return ObjectCache.key(List.of(("manifest " + mode).getBytes(StandardCharsets.UTF_8), VERSION.getBytes(StandardCharsets.UTF_8),
-                LlvmFingerprint.current(), settings.describe(), runtime == null ? new byte[0] : runtime.source, source));
+                LlvmFingerprint.current(), settings.describe(), runtime == null ? new byte[0] : runtime.digest(),
+                fingerprint(source)));
     }
 
-    private Optional<Manifest> readManifest(String key) {
+    /** The source's length, CRC-32C and CRC-32: cheap to take, and checked by the manifest's copy of the source. */
+    static byte[] fingerprint(byte[] source) {
+        java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+        c.update(source);
+        java.util.zip.CRC32 d = new java.util.zip.CRC32();
+        d.update(source);
+        return java.nio.ByteBuffer.allocate(16).order(java.nio.ByteOrder.LITTLE_ENDIAN).putLong(source.length)
+                .putInt((int) c.getValue()).putInt((int) d.getValue()).array();
+    }
+
+    /** The manifest of {@code source} under {@code key}; empty without a cache, on a miss, or when it describes another source. */
+    private Optional<Manifest> readManifest(String key, byte[] source) {
         if (cache == null) {
             return Optional.empty();
         }
         try {
-            return cachedQuietly(key).map(Manifest::decode);
+            return cachedQuietly(key).map(payload -> Manifest.decode(payload, source));
         } catch (IllegalArgumentException e) {
             // A manifest that cannot be read is no manifest: everything is looked up or compiled again.
             return Optional.empty();

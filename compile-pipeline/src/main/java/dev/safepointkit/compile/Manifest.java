@@ -1,7 +1,7 @@
 package dev.safepointkit.compile;
 
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,11 +12,15 @@ import java.util.TreeSet;
 /**
  * What a warm start needs to know of a source without parsing it: the object that holds its data,
  * and for each function it defines the object compiled for it (when one was) and the functions
- * whose bodies that object inlined. Kept in the object cache under a key of the source's bytes and
- * the settings. A plain text payload, one line per item:
+ * whose bodies that object inlined. Kept in the object cache under a key made from a cheap
+ * fingerprint of the source's bytes (their length and two CRCs) and a SHA-256 of the settings
+ * and the runtime; since a fingerprint can collide, the manifest carries the source's bytes and
+ * is used only for a source equal to them ({@link #decode}). The payload:
  * <pre>
- *   data KEY|-
- *   function NAME KEY|- INLINED,...|-
+ *   manifest 2 LENGTH\n       the source's length in bytes, in decimal
+ *   SOURCE                    LENGTH bytes, the source itself
+ *   data KEY|-\n
+ *   function NAME KEY|- INLINED,...|-\n   one line per function, in module order
  * </pre>
  * Not thread safe: the pipeline's lock guards each instance.
  */
@@ -24,8 +28,17 @@ final class Manifest {
     /** What is known of one function: its object's key and the functions it inlined. */
     record Entry(Optional<String> objectKey, Set<String> inlined) {}
 
+    private static final String HEAD = "manifest 2 ";
+
+    /** The source the manifest describes, compared byte for byte before a warm start trusts it. */
+    final byte[] source;
     Optional<String> dataKey = Optional.empty();
     final Map<String, Entry> functions = new LinkedHashMap<>();
+
+    /** @param source the bytes of the source described; kept, not copied */
+    Manifest(byte[] source) {
+        this.source = source;
+    }
 
     /** Whether every name survives the line format: no space, comma or line break in any. */
     boolean encodable() {
@@ -42,21 +55,49 @@ final class Manifest {
     }
 
     byte[] encode() {
+        byte[] head = (HEAD + source.length + "\n").getBytes(StandardCharsets.US_ASCII);
         StringBuilder out = new StringBuilder();
         out.append("data ").append(dataKey.orElse("-")).append('\n');
         functions.forEach((name, e) -> out.append("function ").append(name).append(' ').append(e.objectKey().orElse("-"))
                 .append(' ').append(e.inlined().isEmpty() ? "-" : String.join(",", e.inlined())).append('\n'));
-        return out.toString().getBytes(StandardCharsets.UTF_8);
+        byte[] text = out.toString().getBytes(StandardCharsets.UTF_8);
+        byte[] payload = new byte[head.length + source.length + text.length];
+        System.arraycopy(head, 0, payload, 0, head.length);
+        System.arraycopy(source, 0, payload, head.length, source.length);
+        System.arraycopy(text, 0, payload, head.length + source.length, text.length);
+        return payload;
     }
 
     /**
-     * Reads an encoded manifest.
+     * Reads an encoded manifest made for {@code source}.
      *
-     * @throws IllegalArgumentException naming the line that is not one of the two forms
+     * @param payload what {@link #encode} wrote
+     * @param source the bytes the caller is loading; the manifest's copy must equal them
+     * @throws IllegalArgumentException if the manifest describes another source (a fingerprint
+     *     that collided), or naming the line that is not one of the forms above
      */
-    static Manifest decode(byte[] payload) {
-        Manifest m = new Manifest();
-        List<String> lines = new ArrayList<>(new String(payload, StandardCharsets.UTF_8).lines().toList());
+    static Manifest decode(byte[] payload, byte[] source) {
+        int newline = -1;
+        for (int i = 0; i < Math.min(payload.length, 40); i++) {
+            if (payload[i] == '\n') {
+                newline = i;
+                break;
+            }
+        }
+        String head = newline < 0 ? "" : new String(payload, 0, newline, StandardCharsets.US_ASCII);
+        if (!head.startsWith(HEAD) || !head.substring(HEAD.length()).matches("[0-9]{1,10}")) {
+            throw new IllegalArgumentException("the manifest does not begin with '" + HEAD + "LENGTH'");
+        }
+        long length = Long.parseLong(head.substring(HEAD.length()));
+        int from = newline + 1;
+        if (length != source.length || payload.length - from < length
+                || !Arrays.equals(payload, from, from + source.length, source, 0, source.length)) {
+            throw new IllegalArgumentException("the manifest describes another source: its copy of " + length
+                    + " bytes differs from the " + source.length + " bytes loaded");
+        }
+        Manifest m = new Manifest(source);
+        int textAt = from + source.length;
+        List<String> lines = new String(payload, textAt, payload.length - textAt, StandardCharsets.UTF_8).lines().toList();
         for (int i = 0; i < lines.size(); i++) {
             String[] f = lines.get(i).split(" ");
             if (f.length == 2 && f[0].equals("data")) {

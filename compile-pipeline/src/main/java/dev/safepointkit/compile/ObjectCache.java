@@ -19,18 +19,28 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.zip.CRC32;
+import java.util.zip.CRC32C;
 
 /**
  * A directory of compiled objects keyed by a SHA-256 of everything that decides their bytes
  * (the pipeline computes the key). Each entry is one file {@code KEY.spko}:
  * <pre>
- *   0  8  magic "SPKOBJ1\n"
+ *   0  8  magic "SPKOBJ2\n"
  *   8  8  payload length, little endian
- *  16 32  SHA-256 of the payload
- *  48  n  payload
+ *  16  4  CRC-32C of the payload, little endian
+ *  20  4  CRC-32 of the payload, little endian
+ *  24  n  payload
  * </pre>
- * An entry is written to a temporary file in the same directory and renamed over its name, so a
- * reader sees a whole entry or none; a reader checks the magic, the length and the checksum, and an
+ * The two checksums (64 bits of two different polynomials, both computed by the processor's
+ * CRC instructions) catch a damaged or cut entry without costing a cryptographic hash per read:
+ * the key already says which entry is wanted, so the checksum only has to say the file is whole,
+ * and a manifest that carries a copy of its source (several hundred kilobytes) is checked in
+ * microseconds. They are not a defence against someone who can write the directory: such a
+ * writer could store any object under any key anyway.
+ *
+ * <p>An entry is written to a temporary file in the same directory and renamed over its name, so a
+ * reader sees a whole entry or none; a reader checks the magic, the length and both checksums, and an
  * entry that fails any of them is deleted and reported as a miss ({@link Lookup#corrupt}), never
  * returned. Several processes may share one directory: two writers of one key write the same bytes,
  * and whichever rename lands last wins. Reading an entry sets its modification time, so eviction
@@ -41,8 +51,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>Thread safe: no state but the directory; every method may run on any thread.
  */
 public final class ObjectCache {
-    private static final byte[] MAGIC = "SPKOBJ1\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
-    private static final int HEADER = 48;
+    private static final byte[] MAGIC = "SPKOBJ2\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    /** Bytes before the payload. */
+    static final int HEADER = 24;
     private static final String SUFFIX = ".spko";
 
     private final Path directory;
@@ -119,15 +130,31 @@ public final class ObjectCache {
         if (!Arrays.equals(bytes, 0, MAGIC.length, MAGIC, 0, MAGIC.length)) {
             return "bad magic at offset 0";
         }
-        long length = ByteBuffer.wrap(bytes, 8, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        ByteBuffer header = ByteBuffer.wrap(bytes, 0, HEADER).order(ByteOrder.LITTLE_ENDIAN);
+        long length = header.getLong(8);
         if (length != bytes.length - HEADER) {
-            return "length field at offset 8 says " + length + " payload bytes, the file holds " + (bytes.length - HEADER);
+            return (length > bytes.length - HEADER ? "truncated: " : "") + "length field at offset 8 says " + length
+                    + " payload bytes, the file holds " + (bytes.length - HEADER);
         }
-        byte[] sum = sha256().digest(Arrays.copyOfRange(bytes, HEADER, bytes.length));
-        if (!Arrays.equals(bytes, 16, HEADER, sum, 0, sum.length)) {
-            return "checksum at offset 16 does not match the payload";
+        if (header.getInt(16) != crc32c(bytes, HEADER, bytes.length - HEADER)) {
+            return "CRC-32C checksum at offset 16 does not match the payload";
+        }
+        if (header.getInt(20) != crc32(bytes, HEADER, bytes.length - HEADER)) {
+            return "CRC-32 checksum at offset 20 does not match the payload";
         }
         return null;
+    }
+
+    private static int crc32c(byte[] bytes, int offset, int length) {
+        CRC32C crc = new CRC32C();
+        crc.update(bytes, offset, length);
+        return (int) crc.getValue();
+    }
+
+    private static int crc32(byte[] bytes, int offset, int length) {
+        CRC32 crc = new CRC32();
+        crc.update(bytes, offset, length);
+        return (int) crc.getValue();
     }
 
     /**
@@ -141,9 +168,9 @@ public final class ObjectCache {
     public void put(String key, byte[] payload) throws IOException {
         byte[] bytes = new byte[HEADER + payload.length];
         System.arraycopy(MAGIC, 0, bytes, 0, MAGIC.length);
-        ByteBuffer.wrap(bytes, 8, 8).order(ByteOrder.LITTLE_ENDIAN).putLong(payload.length);
-        System.arraycopy(sha256().digest(payload), 0, bytes, 16, 32);
         System.arraycopy(payload, 0, bytes, HEADER, payload.length);
+        ByteBuffer.wrap(bytes, 0, HEADER).order(ByteOrder.LITTLE_ENDIAN).putLong(8, payload.length)
+                .putInt(16, crc32c(payload, 0, payload.length)).putInt(20, crc32(payload, 0, payload.length));
         Path target = entry(key);
         Path temporary = directory.resolve(".tmp-" + ProcessHandle.current().pid() + "-"
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()) + SUFFIX);

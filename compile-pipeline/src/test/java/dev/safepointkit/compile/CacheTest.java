@@ -184,6 +184,104 @@ class CacheTest {
         assertEquals(OBJECTS, warm.cacheHits(), "whatever the interleaving, every entry is whole");
     }
 
+    /**
+     * Two different sources with the same fingerprint (length, CRC-32C and CRC-32): the second
+     * shares the first's manifest key, and must still get its own code, eagerly and lazily.
+     */
+    @Test
+    void aSourceWhoseFingerprintCollidesIsNeverGivenAnothersObjects() throws Throwable {
+        byte[][] pair = collidingSources();
+        assertTrue(!java.util.Arrays.equals(pair[0], pair[1]));
+        assertTrue(java.util.Arrays.equals(CompilePipeline.fingerprint(pair[0]), CompilePipeline.fingerprint(pair[1])),
+                "the two sources collide");
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        for (int run = 0; run < 2; run++) {
+            for (int which = 0; which < 2; which++) {
+                try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+                    CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
+                    p.loadLazy("pick.ll", pair[which]);
+                    assertEquals(2 + which, call(host, "pick", 0), "lazily, run " + run + ", source " + which);
+                }
+                try (JitHost host = new JitHost()) {
+                    CompilePipeline p = CompilePipeline.builder(host).cache(cache).llvm(() -> llvm).build();
+                    p.load("pick.ll", pair[which]);
+                    assertEquals(2 + which, call(host, "pick", 0), "eagerly, run " + run + ", source " + which);
+                }
+            }
+        }
+    }
+
+    /**
+     * A source returning 2 and one returning 3 that differ also in a comment, chosen so that both
+     * CRCs agree: a CRC of messages of one length is affine, so the comment bits to flip solve a
+     * linear system over GF(2) of 64 equations (by elimination, each equation a bit of the CRCs).
+     */
+    private static byte[][] collidingSources() {
+        int comment = 160;
+        String text = "; " + "b".repeat(comment) + "\ndefine i64 @pick(i64 %x) {\nentry:\n  ret i64 2\n}\n";
+        byte[] base = utf8(text);
+        int digit = text.indexOf("ret i64 2") + "ret i64 ".length();
+        long baseCrc = crcs(base);
+        // Column of each candidate bit: what flipping it alone does to the CRCs ('b' and 'c' differ in bit 0).
+        long[] columns = new long[comment];
+        for (int i = 0; i < comment; i++) {
+            columns[i] = flipped(base, 2 + i) ^ baseCrc;
+        }
+        long target = flipped(base, digit) ^ baseCrc;   // '2' to '3'
+        // Elimination: rows of (column value, set of candidates whose xor gives it).
+        java.util.BitSet[] uses = new java.util.BitSet[comment];
+        long[] value = columns.clone();
+        for (int i = 0; i < comment; i++) {
+            uses[i] = new java.util.BitSet();
+            uses[i].set(i);
+        }
+        java.util.BitSet solution = new java.util.BitSet();
+        long rest = target;
+        for (int bit = 63; bit >= 0; bit--) {
+            int pivot = -1;
+            for (int i = 0; i < comment && pivot < 0; i++) {
+                if ((value[i] >>> bit & 1) != 0 && Long.numberOfLeadingZeros(value[i]) == 63 - bit) {
+                    pivot = i;
+                }
+            }
+            if (pivot < 0) {
+                continue;
+            }
+            for (int i = 0; i < comment; i++) {
+                if (i != pivot && (value[i] >>> bit & 1) != 0) {
+                    value[i] ^= value[pivot];
+                    uses[i].xor(uses[pivot]);
+                }
+            }
+            if ((rest >>> bit & 1) != 0) {
+                rest ^= value[pivot];
+                solution.xor(uses[pivot]);
+            }
+            value[pivot] = 0;
+            uses[pivot] = new java.util.BitSet();
+        }
+        assertEquals(0, rest, "the comment's bits span the CRCs");
+        byte[] other = base.clone();
+        other[digit] ^= 1;
+        solution.stream().forEach(i -> other[2 + i] ^= 1);
+        return new byte[][] {base, other};
+    }
+
+    private static long flipped(byte[] base, int at) {
+        byte[] copy = base.clone();
+        copy[at] ^= 1;
+        return crcs(copy);
+    }
+
+    private static long crcs(byte[] bytes) {
+        java.util.zip.CRC32C c = new java.util.zip.CRC32C();
+        c.update(bytes);
+        java.util.zip.CRC32 d = new java.util.zip.CRC32();
+        d.update(bytes);
+        return c.getValue() << 32 | d.getValue();
+    }
+
     private List<Path> entries() throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
             return files.filter(f -> f.toString().endsWith(".spko")).sorted().toList();

@@ -57,8 +57,28 @@ class ObjectCacheTest {
     }
 
     @Test
+    void eachChecksumCatchesADamagedEntryAndACutPayloadIsTruncated() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        Path file = dir.resolve(key("a") + ".spko");
+        for (int at : new int[] {16, 20}) {
+            cache.put(key("a"), new byte[] {1, 2, 3, 4});
+            byte[] bytes = Files.readAllBytes(file);
+            bytes[at] ^= 1;
+            Files.write(file, bytes);
+            ObjectCache.Lookup damaged = cache.get(key("a"));
+            assertTrue(damaged.corrupt() && damaged.payload().isEmpty(), "offset " + at);
+            assertTrue(damaged.why().contains(at == 16 ? "CRC-32C checksum" : "CRC-32 checksum"), damaged.why());
+        }
+        cache.put(key("a"), new byte[100]);
+        byte[] bytes = Files.readAllBytes(file);
+        Files.write(file, java.util.Arrays.copyOf(bytes, bytes.length - 1));
+        ObjectCache.Lookup cut = cache.get(key("a"));
+        assertTrue(cut.corrupt() && cut.why().startsWith(key("a") + ".spko: truncated"), cut.why());
+    }
+
+    @Test
     void evictsTheLeastRecentlyUsedEntriesPastTheLimit() throws Exception {
-        ObjectCache cache = new ObjectCache(dir, 3 * (48 + 100));
+        ObjectCache cache = new ObjectCache(dir, 3 * (ObjectCache.HEADER + 100));
         for (String k : List.of("a", "b", "c")) {
             cache.put(key(k), new byte[100]);
             Files.setLastModifiedTime(dir.resolve(key(k) + ".spko"), FileTime.fromMillis(1_000_000 + k.charAt(0)));

@@ -21,8 +21,10 @@ import java.lang.invoke.MethodHandle;
  * code page   0     reentry: saves the argument registers, calls the resolver upcall with the
  *                   stub's id (in r11), restores them and jumps to the address it returned
  *             192   cpuid probe: {@code long cpuid(int leaf, int subleaf)}, and
- *             224   xgetbv probe: {@code long xcr0()}, run while the block is built to choose
- *                   and size the reentry's save area
+ *             224   xgetbv probe: {@code long xcr0()}, run while the process's first block is
+ *                   built to choose and size the reentry's save area (later blocks reuse the
+ *                   answer: cpuid traps to the hypervisor in a virtual machine, and neither the
+ *                   processor nor XCR0 changes under a running process)
  *             256   stub i:        jmp *slot_i(%rip)                   8 bytes each
  *             1280  lazy entry i:  movabs $id_i, %r11; jmp reentry    16 bytes each
  * slot page   0     slot i: 8 bytes, the stub's current target (at first its lazy entry)
@@ -36,6 +38,11 @@ final class StubBlock {
     private static final int STUBS = 256;
     private static final int LAZY_ENTRY_SIZE = 16;
     private static final int LAZY_ENTRIES = STUBS + CAPACITY * STUB_SIZE;
+
+    /** What the first block's probes found; racing first blocks each probe and find the same. */
+    private static volatile ExtendedState probed;
+    /** How many times the probes ran in this process, for tests. */
+    static final java.util.concurrent.atomic.AtomicInteger PROBES = new java.util.concurrent.atomic.AtomicInteger();
 
     private final MemorySegment mapping;
     /**
@@ -81,7 +88,8 @@ final class StubBlock {
         // The slot page is the second of the two pages mapped above, so its size is one page.
         this.slots = MemorySegment.ofAddress(raw.address() + page).reinterpret(page, slotScope, null);
         try {
-            this.state = extendedState(alias);
+            ExtendedState known = probed;
+            this.state = known != null ? known : (probed = extendedState(alias));
             writeCode(alias, resolver, state);
         } catch (RuntimeException | Error e) {
             slotScope.close();
@@ -140,6 +148,7 @@ final class StubBlock {
      * @throws IllegalStateException if the processor has no XSAVEC, or the OS enabled no SSE state
      */
     private ExtendedState extendedState(MemorySegment code) {
+        PROBES.incrementAndGet();
         MemorySegment.copy(MemorySegment.ofArray(CPUID_PROBE), 0, code, PROBE, CPUID_PROBE.length);
         MemorySegment.copy(MemorySegment.ofArray(XCR0_PROBE_CODE), 0, code, XCR0_PROBE, XCR0_PROBE_CODE.length);
         Linker linker = Linker.nativeLinker();

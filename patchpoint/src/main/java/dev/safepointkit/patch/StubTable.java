@@ -6,7 +6,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The declared functions and the stub blocks that hold their stubs, by id (dense from 0, the
@@ -21,7 +20,16 @@ import java.util.concurrent.CopyOnWriteArrayList;
 final class StubTable {
     private final long resolver;
     private final List<StubBlock> blocks = new ArrayList<>();
-    private final List<StubEntry> byId = new CopyOnWriteArrayList<>();
+    /**
+     * Entries by id, the first {@link #count} of them. Appended under the patcher's lock: the
+     * entry is stored (into a copy first when the array is full, published before it) and then
+     * {@code count} is raised, so a reader that reads {@code count} and then the array finds every
+     * entry below it. An entry's slot never changes while it is below {@code count} (a declare refused
+     * by the host takes its entry back, lowering {@code count} first). Doubling the
+     * array keeps a thousand declares linear, where a copy-on-write list copied it every time.
+     */
+    private volatile StubEntry[] byId = new StubEntry[16];
+    private volatile int count;
     private final Map<String, StubEntry> byName = new ConcurrentHashMap<>();
 
     /** @param resolver the address of the resolver upcall every lazy entry calls */
@@ -30,14 +38,20 @@ final class StubTable {
     }
 
     StubEntry add(String name, LazyCompiler compiler, long fallback) {
-        int id = byId.size();
+        int id = count;
         if (id % StubBlock.CAPACITY == 0 && blocks.size() * StubBlock.CAPACITY <= id) {
             blocks.add(new StubBlock(id, resolver));
         }
         StubEntry e = new StubEntry(id, name, compiler, fallback, blocks.get(id / StubBlock.CAPACITY), id % StubBlock.CAPACITY);
         // The slot may have been used by an entry whose declare failed: the new one starts lazy.
         e.setTarget(e.lazyEntry());
-        byId.add(e);
+        StubEntry[] all = byId;
+        if (id == all.length) {
+            all = java.util.Arrays.copyOf(all, 2 * id);
+            byId = all;
+        }
+        all[id] = e;
+        count = id + 1;
         return e;
     }
 
@@ -48,17 +62,20 @@ final class StubTable {
 
     /** Takes back the entry {@link #add} just made (its name was refused); its stub stays unused. */
     void removeLast(StubEntry e) {
-        if (byId.getLast() != e) {
+        int n = count;
+        if (n == 0 || byId[n - 1] != e) {
             throw new IllegalStateException(e.name + " is not the newest stub entry");
         }
-        byId.removeLast();
+        // The slot keeps the entry until the next add overwrites it: a racing reader finds one or the other, never null.
+        count = n - 1;
         byName.remove(e.name, e);
         e.setTarget(e.lazyEntry());
     }
 
     /** Whether {@code e} is a declared function now: added, named in the host, and not taken back. */
     boolean isPublished(StubEntry e) {
-        return byName.get(e.name) == e && e.id < byId.size() && byId.get(e.id) == e;
+        int n = count;
+        return byName.get(e.name) == e && e.id < n && byId[e.id] == e;
     }
 
     boolean contains(String name) {
@@ -71,15 +88,17 @@ final class StubTable {
 
     /** The entry of lazy entry {@code id}; fails if no function has that id. */
     StubEntry byId(long id) {
-        if (id < 0 || id >= byId.size()) {
+        int n = count;
+        if (id < 0 || id >= n) {
             throw new IllegalStateException("stub " + id + " has no declared function");
         }
-        return byId.get((int) id);
+        return byId[(int) id];
     }
 
-    /** Every entry, in id order. */
+    /** Every entry, in id order: a snapshot. */
     List<StubEntry> all() {
-        return byId;
+        int n = count;
+        return List.of(java.util.Arrays.copyOf(byId, n));
     }
 
     Set<String> names() {

@@ -1,6 +1,7 @@
 package dev.safepointkit.patch;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,5 +25,20 @@ class StubBlockTest {
                 () -> StubBlock.requireXsaveEnabled(cpuid(0, 0x16), cpuid(OSXSAVE - 1 | 1L << 26, 0)));
         assertTrue(noOsxsave.getMessage().contains("OSXSAVE"), noOsxsave.getMessage());
         assertDoesNotThrow(() -> StubBlock.requireXsaveEnabled(cpuid(0x6c65746e, 0xD), cpuid(OSXSAVE, 0x806c1)));
+    }
+
+    @Test
+    void onlyTheProcesssFirstBlockRunsTheProbesAndEveryBlockSavesTheSame() {
+        StubBlock first = new StubBlock(0, 0x1000);
+        int probes = StubBlock.PROBES.get();
+        assertTrue(probes >= 1, "some block probed");
+        StubBlock second = new StubBlock(StubBlock.CAPACITY, 0x1000);
+        try {
+            assertEquals(probes, StubBlock.PROBES.get(), "a later block reuses what the first found");
+            assertEquals(first.extendedState(), second.extendedState());
+        } finally {
+            second.free();
+            first.free();
+        }
     }
 }
