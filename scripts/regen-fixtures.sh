@@ -178,6 +178,10 @@ llvm-objcopy-19 --remove-section=.eh_frame "$work/csr-chain-rest.o" "$jit/csr-ch
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-derived.ll -o "$work/csr-derived.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
   -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-derived.statepoints.ll" -o "$jit/csr-derived.o"
+# A frame whose CFI says a callee-saved register is undefined at its call, under a caller whose root is in it.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-undefined.ll -o "$work/csr-undefined.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-undefined.statepoints.ll" -o "$jit/csr-undefined.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
 # The loader fuzz test's seeds are the JIT objects themselves; crashing inputs found by fuzzing
 # stay beside them as regression seeds.
