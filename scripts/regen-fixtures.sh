@@ -178,6 +178,12 @@ llvm-objcopy-19 --remove-section=.eh_frame "$work/csr-chain-rest.o" "$jit/csr-ch
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-derived.ll -o "$work/csr-derived.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
   -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-derived.statepoints.ll" -o "$jit/csr-derived.o"
+# A frame over 1 MiB (too large for the registry's step) without .eh_frame, under a caller whose root is in RBX;
+# it links to csr-chain-poll.o's gc_poll.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-bigframe.ll -o "$work/csr-bigframe.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-bigframe.statepoints.ll" -o "$work/csr-bigframe.o"
+llvm-objcopy-19 --remove-section=.eh_frame "$work/csr-bigframe.o" "$jit/csr-bigframe-noeh.o"
 # A frame whose CFI says a callee-saved register is undefined at its call, under a caller whose root is in it.
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-undefined.ll -o "$work/csr-undefined.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \

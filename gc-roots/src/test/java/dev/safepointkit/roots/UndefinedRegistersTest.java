@@ -184,6 +184,64 @@ class UndefinedRegistersTest {
         }
     }
 
+    @Test
+    void aRegisterRootAboveAFrameTooLargeForAStepAndWithoutCfiFailsClosed() throws Throwable {
+        // csr-bigframe-noeh.o: big_frame's frame (over 1 MiB, no .eh_frame) has no step the registry
+        // can encode, so the walk steps it by its frame size knowing nothing of its caller's
+        // registers; outer_big keeps its object in RBX, which the poll saved for big_frame.
+        failures.clear();
+        visited.clear();
+        innermostRoots.clear();
+        unexpected = null;
+        registry = new SafepointRegistry();
+        List<LoadedObject> loaded = new ArrayList<>();
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            host.addListener(new RegistryListener(registry));
+            host.addListener(new JitEventListener() {
+                @Override
+                public void objectLoaded(LoadedObject object) {
+                    loaded.add(object);
+                }
+            });
+            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "recordEntry",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "gcPollJava",
+                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+            for (String name : new String[] {"csr-chain-poll.o", "csr-bigframe-noeh.o"}) {
+                host.load(name, MemorySegment.ofArray(Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + name))));
+            }
+            pollPlan = pollPlan(host.address("gc_poll").orElseThrow(), loaded.getFirst());
+            Frame f = new Frame();
+            assertTrue(registry.lookup(host.address("big_frame").orElseThrow() + 0x11, f), "big_frame's call is a safepoint");
+            assertTrue(f.frameSize() > 1 << 20 && !UnwindPlan.present(f.walkStep()), "no step for a frame of " + f.frameSize());
+            MemorySegment object = arena.allocate(16, 16);
+            object.set(ValueLayout.JAVA_LONG, 0, 4321);
+            java.lang.invoke.MethodHandle outer = host.downcall("outer_big",
+                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+            long[] value = new long[1];
+            // The frame needs more stack than a thread gets by default.
+            Thread t = new Thread(null, () -> {
+                try {
+                    value[0] = (long) outer.invokeExact(object);
+                } catch (Throwable e) {
+                    unexpected = e;
+                }
+            }, "big-frame", 16 << 20);
+            t.start();
+            t.join();
+            if (unexpected != null) {
+                throw unexpected;
+            }
+            assertEquals(4321, value[0]);
+            assertEquals(1, failures.size(), "one poll: " + failures);
+            String m = failures.getFirst();
+            assertTrue(m.startsWith("frame 1 (outer_big in csr-bigframe-noeh.o, return address 0x"
+                    + Long.toHexString(host.address("outer_big").orElseThrow() + 0x13) + "): a root in register R#3 and no saved"
+                    + " value for it (no frame between it and the poll saved it)"), m);
+            assertEquals(List.of(0), visited.getFirst(), "big_frame, the innermost frame, was visited");
+        }
+    }
+
     /** gc_poll's plan at its call out, from the poll object's stack map. */
     private static long pollPlan(long gcPoll, LoadedObject object) {
         for (StackMap map : object.stackMaps().orElseThrow().stackMaps()) {
