@@ -163,10 +163,31 @@ llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-register
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-chain.ll -o "$work/csr-chain.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
   -fixup-allow-gcptr-in-csr -use-registers-for-deopt-values -filetype=obj "$work/csr-chain.statepoints.ll" -o "$jit/csr-chain.o"
+# The same chain in two objects: gc_poll with its CFI (csr-chain-poll.o), and the rest with its .eh_frame
+# removed (csr-chain-noeh.o, loaded after the poll, whose gc_poll it links to): frames that no CFI
+# describes, whose callers' register roots the walker must refuse rather than read a stale save slot.
+llvm-extract-19 --func=gc_poll -S "$work/csr-chain.statepoints.ll" -o "$work/csr-chain-poll.ll"
+llvm-extract-19 --delete --func=gc_poll -S "$work/csr-chain.statepoints.ll" -o "$work/csr-chain-rest.ll"
+for part in poll rest; do
+  llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+    -fixup-allow-gcptr-in-csr -use-registers-for-deopt-values -filetype=obj "$work/csr-chain-$part.ll" -o "$work/csr-chain-$part.o"
+done
+cp "$work/csr-chain-poll.o" "$jit/csr-chain-poll.o"
+llvm-objcopy-19 --remove-section=.eh_frame "$work/csr-chain-rest.o" "$jit/csr-chain-noeh.o"
 # Derived pointers (relocated with their base, not rematerialized) in callee-saved registers at every depth.
 opt-19 -passes=rewrite-statepoints-for-gc -S csr-derived.ll -o "$work/csr-derived.statepoints.ll"
 llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
   -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-derived.statepoints.ll" -o "$jit/csr-derived.o"
+# A frame over 1 MiB (too large for the registry's step) without .eh_frame, under a caller whose root is in RBX;
+# it links to csr-chain-poll.o's gc_poll.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-bigframe.ll -o "$work/csr-bigframe.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-bigframe.statepoints.ll" -o "$work/csr-bigframe.o"
+llvm-objcopy-19 --remove-section=.eh_frame "$work/csr-bigframe.o" "$jit/csr-bigframe-noeh.o"
+# A frame whose CFI says a callee-saved register is undefined at its call, under a caller whose root is in it.
+opt-19 -passes=rewrite-statepoints-for-gc -S csr-undefined.ll -o "$work/csr-undefined.statepoints.ll"
+llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -max-registers-for-gc-values=8 \
+  -fixup-allow-gcptr-in-csr -filetype=obj "$work/csr-undefined.statepoints.ll" -o "$jit/csr-undefined.o"
 echo "regen-fixtures: wrote $(ls "$jit" | wc -l) objects under $jit"
 # The loader fuzz test's seeds are the JIT objects themselves; crashing inputs found by fuzzing
 # stay beside them as regression seeds.

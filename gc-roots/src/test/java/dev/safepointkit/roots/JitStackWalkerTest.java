@@ -179,6 +179,83 @@ class JitStackWalkerTest {
     }
 
     @Test
+    void aFrameTooLargeForAStepAndWithoutPlanLosesItsCallersRegisters() throws Exception {
+        // Frame 0: no .eh_frame and a frame size the step codec cannot hold (the walk's own
+        // step from the frame size, which says nothing about registers); frame 1 keeps its root in
+        // RBX, which the poll saved for frame 0 only.
+        long size = 1 << 20;
+        StackMapBuilder huge = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x3000, size, 1);
+        huge.record(3, 0x10).constant(0).constant(0).constant(0);
+        register(3, "huge.o", 0x3000, huge);
+        StackMapBuilder reg = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x4000, 32, 1);
+        reg.record(4, 0x10).constant(0).constant(0).constant(0)
+                .location(LocationKind.REGISTER, 8, 3, 0).location(LocationKind.REGISTER, 8, 3, 0);
+        register(4, "reg.o", 0x4000, reg);
+        try (Arena big = Arena.ofConfined()) {
+            MemorySegment m = big.allocate(size + 4096, 16);
+            long rbxSlot = m.address() + 8;
+            long slot0 = m.address() + 64;
+            long slot1 = slot0 + 8 + size;
+            long outer = slot1 + 8 + 32;
+            m.set(ValueLayout.JAVA_LONG, rbxSlot - m.address(), P2);
+            m.set(ValueLayout.JAVA_LONG, slot0 - m.address(), 0x3010);
+            m.set(ValueLayout.JAVA_LONG, slot1 - m.address(), 0x4010);
+            m.set(ValueLayout.JAVA_LONG, outer - m.address(), FOREIGN_RETURN);
+            ThreadStack stack = new ThreadStack(m, slot0, outer + 8, SavedRegisters.none().savedAt(3, rbxSlot));
+            List<Integer> visited = new ArrayList<>();
+            StackWalkException e = assertThrows(StackWalkException.class,
+                    () -> new JitStackWalker(registry).walk(stack, (b, s) -> visited.add(b.depth())));
+            assertTrue(e.getMessage().startsWith("frame 1 (reg_fn in reg.o, return address 0x4010)"), e.getMessage());
+            assertTrue(e.getMessage().contains("a root in register R#3 and no saved value for it (no frame between it and the poll saved it)"),
+                    e.getMessage());
+            assertEquals(List.of(0), visited);
+            assertEquals(P2, m.get(ValueLayout.JAVA_LONG, rbxSlot - m.address()), "the poll's RBX save is untouched");
+        }
+    }
+
+    @Test
+    void aCallerSavedRegisterAboveTheInnermostFrameIsRefusedEvenWhenThePollSavedIt() throws Exception {
+        // Frame 1 (at 0x4010) has a root in RAX and a deopt value in RCX (at 0x4020), both
+        // caller-saved: lost at its call, whatever the poll saved for frame 0.
+        StackMapBuilder reg = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x4000, 48, 2);
+        reg.record(4, 0x10).constant(0).constant(0).constant(0)
+                .location(LocationKind.REGISTER, 8, 0, 0).location(LocationKind.REGISTER, 8, 0, 0);
+        reg.record(5, 0x20).constant(0).constant(0).constant(1).location(LocationKind.REGISTER, 8, 2, 0);
+        register(4, "reg.o", 0x4000, reg);
+        long raxSlot = at(8);
+        long rcxSlot = at(16);
+        put(raxSlot, P2);
+        put(rcxSlot, 42);
+        SavedRegisters saved = SavedRegisters.none().savedAt(0, raxSlot).savedAt(2, rcxSlot);
+        ThreadStack stack = twoFrames(saved);
+        put(stack.returnAddressSlot() + 8 + 32, 0x4010);   // A's caller is reg_fn
+        List<Integer> visited = new ArrayList<>();
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(stack, (b, s) -> visited.add(b.depth())));
+        assertTrue(e.getMessage().startsWith("frame 1 (reg_fn in reg.o, return address 0x4010)"), e.getMessage());
+        assertTrue(e.getMessage().contains("a root in register R#0 and no saved value for it (a caller-saved register, lost at the call)"),
+                e.getMessage());
+        assertEquals(List.of(0), visited);
+
+        put(stack.returnAddressSlot() + 8 + 32, 0x4020);
+        JitStackWalker walker = new JitStackWalker(registry);
+        List<String> values = new ArrayList<>();
+        walker.walk(stack, (b, s) -> {
+            if (b.depth() == 1) {
+                try {
+                    values.add("read " + walker.frameValue(b.frame().deopt(0)));
+                } catch (StackWalkException x) {
+                    values.add(x.getMessage());
+                }
+            }
+        });
+        assertEquals(1, values.size());
+        assertTrue(values.getFirst().startsWith("frame 1 (reg_fn in reg.o, return address 0x4020)")
+                && values.getFirst().contains("a root in register R#2 and no saved value for it (a caller-saved register, lost at the call)"),
+                values.getFirst());
+    }
+
+    @Test
     void aDynamicFrameWithoutAnUnwindPlanNeedsThePollsFramePointer() throws Exception {
         StackMapBuilder dyn = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x5000, -1L, 1);
         dyn.record(5, 0x10).constant(0).constant(0).constant(0).indirect(6, -16).indirect(6, -16);
