@@ -125,7 +125,7 @@ class JitdumpWriterTest {
             for (int k : new int[] {1, 2}) {
                 int i = k == 1 ? 0 : 2;
                 assertArrayEquals(JitdumpUnwinding.build(section, parsed.fdes().get(i), SIZES[i]).bytes(), unwinding.get(k),
-                        "f" + i + ", emitted after f0 came out of order, gets its own FDE alone");
+                        "f" + i + ", from f0 on (f0 came out of order), gets its own FDE alone");
             }
             assertEquals(1, failures.size(), failures::toString);
             assertTrue(failures.get(0).startsWith("functionEmitted: made-up.o: f0 at 0x") && failures.get(0).contains("ascending"),
