@@ -120,7 +120,7 @@ echo "regen-fixtures: wrote $(find . -path ./src -prune -o -name '*.readobj.txt'
 cd "$root/fixtures/jit/src"
 jit=$fixtures/jit/x86_64
 mkdir -p "$jit"
-for ll in math.ll caller.ll safepoints.ll host_poll.ll chain.ll; do
+for ll in math.ll caller.ll safepoints.ll host_poll.ll chain.ll chain-tail.ll; do
   llc-19 -O2 -mtriple=x86_64-unknown-linux-gnu -relocation-model=pic -filetype=obj "$ll" -o "$jit/${ll%.ll}.o"
 done
 # Debug information (the IR's own DWARF 5 line table and subprogram): what gdb reads from the host's

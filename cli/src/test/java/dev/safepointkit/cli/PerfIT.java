@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * perf from the image profiling JIT code in a JVM, as README's "Profiling JIT code with perf"
  * tells a user to: {@code perf record -k mono --call-graph dwarf} of bin/safepointkit running
- * chain.o's call chain with {@code --jitdump}, {@code perf inject --jit}, then what
+ * chain.o's call chain (and chain-tail.o's, the same chain before a function off an 8-byte
+ * boundary) with {@code --jitdump}, {@code perf inject --jit}, then what
  * {@code perf script} and {@code perf report} print. Skipped without perf, or where the kernel
  * lets this user sample nothing, on a developer's machine; failed for either in CI.
  */
@@ -115,6 +116,19 @@ class PerfIT {
 
     @Test
     void perfUnwindsEveryJitFunctionOfAnObjectToItsJitCaller() throws Exception {
+        assertLeafSamplesUnwindToTheTop("chain");
+    }
+
+    /**
+     * chain-tail.o: the same chain, then a minsize function off an 8-byte boundary, whose own
+     * unwinding data perf maps last: the chain's functions must still unwind.
+     */
+    @Test
+    void perfUnwindsTheChainWhenTheObjectsLastFunctionHasItsOwnUnwindingData() throws Exception {
+        assertLeafSamplesUnwindToTheTop("chain-tail");
+    }
+
+    private void assertLeafSamplesUnwindToTheTop(String fixture) throws Exception {
         Path perf = perf();
         Path root = Fixtures.projectRoot();
         Path jitdump = Files.createDirectories(temp.resolve("jitdump"));
@@ -123,7 +137,7 @@ class PerfIT {
         String output = run(List.of(perf.toString(), "record", "-q", "-F", "999", "-k", "mono", "--call-graph", "dwarf",
                 "-o", data.toString(), "--", "/bin/bash", root.resolve("bin/safepointkit").toString(), "run", "--jitdump",
                 jitdump.toString(), "--call", "chain_top", "--arg", Long.toString(STEPS),
-                root.resolve("fixtures/jit/x86_64/chain.o").toString()));
+                root.resolve("fixtures/jit/x86_64/" + fixture + ".o").toString()));
         assertTrue(output.contains("chain_top(" + STEPS + ") = " + chainTop(STEPS)), output);
         run(List.of(perf.toString(), "inject", "--jit", "-i", data.toString(), "-o", injected.toString()));
 
@@ -151,7 +165,7 @@ class PerfIT {
                 chains++;
             }
         }
-        String summary = inLeaf + " samples in chain_leaf, " + chains + " unwound to chain_middle then chain_top; the leaf's callers: "
+        String summary = fixture + ".o: " + inLeaf + " samples in chain_leaf, " + chains + " unwound to chain_middle then chain_top; the leaf's callers: "
                 + callers;
         assertTrue(inLeaf >= 50, summary);
         // Unwinding fails for a sample now and then (libunwind and perf's stack copy); a layout

@@ -186,6 +186,40 @@ class PerfListenersTest {
         writer.close();
     }
 
+    @Test
+    void aLastFunctionOffAnEightByteBoundaryLeavesTheSharedDataToTheOthers(@TempDir Path tmp) throws Exception {
+        // chain-tail.o: chain.o's three functions, then chain_tail, minsize, packed right after
+        // chain_top's code. Its own data, after its code, is the last mapping perf loads there.
+        JitdumpWriter writer = JitdumpWriter.inDirectory(tmp);
+        try (JitHost host = new JitHost()) {
+            host.addListener(writer);
+            JitObject object = JitFixtures.load(host, "chain-tail");
+            List<EmittedFunction> functions = object.functions();
+            assertEquals(List.of("chain_leaf", "chain_middle", "chain_top", "chain_tail"),
+                    functions.stream().map(EmittedFunction::name).toList());
+            EmittedFunction tail = functions.getLast();
+            assertTrue((tail.address() & 7) != 0, "chain_tail at 0x" + Long.toHexString(tail.address()) + ", off an 8-byte boundary");
+            List<JittedFile> files = jittedFiles(writer.path());
+            assertEquals(functions.size(), files.size());
+            PerfMemory memory = new PerfMemory(files);
+            var ehFrame = object.loaded().section(".eh_frame").orElseThrow();
+            EhFrame loaded = EhFrame.parse(MemorySegment.ofAddress(ehFrame.address()).reinterpret(ehFrame.size()), ehFrame.address());
+            long sharedHeader = files.getFirst().address(files.getFirst().hdrOffset());
+            for (int i = 0; i < functions.size(); i++) {
+                EmittedFunction f = functions.get(i);
+                JittedFile file = files.get(i);
+                assertTrue(file.hdrOffset() > 0, f.name() + " gets a JIT_CODE_UNWINDING_INFO record");
+                if (f != tail) {
+                    assertEquals(sharedHeader, file.address(file.hdrOffset()), f.name() + ": the shared .eh_frame_hdr");
+                }
+                assertUnwindsThroughPerfsMemory(f, file, memory, loaded);
+            }
+            JittedFile tailFile = files.getLast();
+            assertTrue(tailFile.address(tailFile.hdrOffset()) != sharedHeader, "chain_tail has its own header");
+        }
+        writer.close();
+    }
+
     /**
      * What perf's libunwind unwinder does for a pc in {@code f}: the header's fde_count from the
      * function's own file; the table, then the FDE it names, through memory. The FDE must cover

@@ -2,6 +2,7 @@ package dev.safepointkit.events.perf;
 
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
+import dev.safepointkit.events.LoadedSymbol;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
 import java.io.ByteArrayOutputStream;
 import java.lang.foreign.MemorySegment;
@@ -34,7 +35,10 @@ import java.util.Map;
  * <p>The object layout ({@link #objectLayout}), which every function of an object that starts on
  * an 8-byte boundary gets: all the object's FDEs in one {@code .eh_frame} with one header, placed
  * at the same absolute address for each function, {@link ObjectLayout#ehFrameAddress}, 16 bytes or
- * more past the end of the object's code. Each function's record starts with a padding CIE that
+ * more past the end of the object's code, and past the one-function data of every function that
+ * gets it (that data lies after the function's code; for a function near the object's end it
+ * reaches past the code, and when that function is loaded last its mapping would win over the
+ * shared bytes for every function). Each function's record starts with a padding CIE that
  * fills the gap between its code's rounded end and that address, so its file holds the shared
  * bytes at the shared addresses. Whichever function's map perf then reads there, it reads the same
  * bytes, which are right for every function, and no later function's code covers them. The
@@ -43,6 +47,9 @@ import java.util.Map;
  * that it leaves out get the one-function layout, as do functions not on an 8-byte boundary
  * (perf's rounding would put their data elsewhere) and every function of an object whose layout
  * would reach past its mapping. The JIT_CODE_LOAD records keep each function's own address and size.
+ * A function's size is taken as the larger of its FDE's pc_range and its symbols' sizes; a function
+ * whose given size leaves less than {@link #MIN_PADDING} bytes before the shared address gets the
+ * one-function layout.
  *
  * <p>Each CIE is rewritten as {@code "zR"} with pc-relative sdata4 FDE pointers: the original's
  * personality and LSDA pointers would point nowhere from the new place, and a profiler's
@@ -94,8 +101,10 @@ final class JitdumpUnwinding {
             if ((address & 7) != 0 || Long.compareUnsigned(address, lowest) < 0) {
                 return null;
             }
+            // At least MIN_PADDING for any function inside the object's code; less when the size
+            // given reaches past it. Never more than the budget: address >= lowest bounds it.
             long padding = ehFrameAddress - (address + ehFrameOffset(size));
-            if (padding < MIN_PADDING || padding > PADDING_BUDGET) {
+            if (padding < MIN_PADDING) {
                 return null;
             }
             byte[] out = new byte[Math.toIntExact(padding + shared.bytes().length)];
@@ -147,8 +156,40 @@ final class JitdumpUnwinding {
         if (codeEnd == 0 || fdes.isEmpty()) {
             return null;
         }
-        // Past the code, with room for the smallest padding CIE after any function's rounded end.
+        // Where each function's one-function layout would end: perf maps it after the function's
+        // code, and when that function is loaded after the others its mapping wins there.
+        Map<Long, Long> symbolSize = new HashMap<>();
+        for (LoadedSymbol s : object.symbols()) {
+            symbolSize.merge(s.address(), s.size(), Math::max);
+        }
+        long[] ownEnd = new long[fdes.size()];
+        for (int i = 0; i < fdes.size(); i++) {
+            EhFrame.Fde fde = fdes.get(i);
+            // The size a JIT_CODE_LOAD gives: the symbol's, which may differ from the FDE's range.
+            long size = Math.max(fde.pcRange(), symbolSize.getOrDefault(fde.pcBegin(), 0L));
+            ownEnd[i] = ehFrameOffset(fde.pcBegin() + ehFrameOffset(size) + build(section, fde, size).bytes().length);
+        }
+        // Past the code, with room for the smallest padding CIE after any function's rounded end,
+        // and past the data of every function that gets the one-function layout. Which functions
+        // those are depends on the address (the budget), so move it until it covers them all; it
+        // only grows, and so does the set.
         long at = ehFrameOffset(codeEnd) + MIN_PADDING;
+        int sharedSize = ehFrameAndHeader(section, fdes, at).bytes().length;   // the same at any address
+        long lowest;
+        while (true) {
+            lowest = lowest(fdes, at, sharedSize, budget);
+            long need = at;
+            for (int i = 0; i < fdes.size(); i++) {
+                long pc = fdes.get(i).pcBegin();
+                if (((pc & 7) != 0 || Long.compareUnsigned(pc, lowest) < 0) && Long.compareUnsigned(ownEnd[i], need) > 0) {
+                    need = ownEnd[i];
+                }
+            }
+            if (need == at) {
+                break;
+            }
+            at = need;
+        }
         Data shared = ehFrameAndHeader(section, fdes, at);
         // The host's mapping ends on a page boundary after its last section; past it another
         // object's code could be mapped later and take these addresses.
@@ -156,17 +197,25 @@ final class JitdumpUnwinding {
         if (Long.compareUnsigned(at + shared.bytes().length, mappingEnd) > 0) {
             return null;
         }
+        return new ObjectLayout(at, shared, lowest);
+    }
+
+    /**
+     * The lowest function address whose record, with those of every function above it, fits
+     * {@code budget} when the shared data lies at {@code at}; {@code at} when none fits.
+     */
+    private static long lowest(List<EhFrame.Fde> fdes, long at, int sharedSize, long budget) {
         long lowest = at;
         long spent = 0;
         for (int i = fdes.size() - 1; i >= 0; i--) {
             long pc = fdes.get(i).pcBegin();
-            spent += at - pc + shared.bytes().length;   // bounds the function's record
+            spent += at - pc + sharedSize;   // bounds the function's record
             if (spent > budget) {
                 break;
             }
             lowest = pc;
         }
-        return new ObjectLayout(at, shared, lowest);
+        return lowest;
     }
 
     /**

@@ -38,6 +38,15 @@ import java.util.Optional;
  * function gets its own FDE alone instead). A function without an FDE (llc writes none for
  * {@code nounwind} without {@code uwtable}) gets none, and perf's unwind stops there.
  *
+ * <p>The shared layout needs each object's functions in ascending address order (JitHost emits
+ * them so): a function's mapping reaches from its code to past the object's code, so a lower
+ * function loaded after a higher one would cover that one's code. When a function of an object
+ * starts below one emitted before it, that function and the object's later ones get their own
+ * FDE alone, and that function's {@link #functionEmitted} throws, after writing its
+ * JIT_CODE_LOAD, saying so (once per object). An {@code .eh_frame} that cannot be parsed is
+ * reported the same way by the object's first function, whose JIT_CODE_LOAD is still written; the
+ * object's functions then get no JIT_CODE_UNWINDING_INFO.
+ *
  * <p>Before the JIT_CODE_LOAD of a function with {@link EmittedFunction#lines() source lines}
  * (its object had a {@code .debug_line}), a JIT_CODE_DEBUG_INFO record gives them, one entry
  * per line table row inside the function: absolute address, line, discriminator and file name
@@ -84,6 +93,10 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
     private MemorySegment unwindSection;
     /** That object's shared unwinding data, or null when each function gets its own. */
     private JitdumpUnwinding.ObjectLayout unwindLayout;
+    /** The highest function address of that object so far. */
+    private long unwindHighest;
+    /** Whether that object's functions came out of address order (reported once). */
+    private boolean unwindOutOfOrder;
     /** The last object whose line table problem was reported, so it is reported once. */
     private LoadedObject reportedLineProblem;
 
@@ -145,6 +158,8 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
      *
      * @param function the function just loaded
      * @throws java.io.UncheckedIOException if the record cannot be written
+     * @throws IllegalStateException after writing the JIT_CODE_LOAD, once per object, when its line
+     *     table or {@code .eh_frame} could not be read or its functions came out of address order
      */
     @Override
     public synchronized void functionEmitted(EmittedFunction function) {
@@ -152,7 +167,7 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
             return;
         }
         writeDebugInfo(function);
-        writeUnwindingInfo(function);
+        String unwindingProblem = writeUnwindingInfo(function);
         byte[] name = (function.name() + "\0").getBytes(StandardCharsets.UTF_8);
         MemorySegment code = function.code();
         int total = RECORD_HEADER_SIZE + 40 + name.length + (int) code.byteSize();
@@ -163,11 +178,17 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         record.put(name);
         record.put(code.toArray(ValueLayout.JAVA_BYTE));
         write(record.flip());
+        List<String> problems = new ArrayList<>();
+        if (unwindingProblem != null) {
+            problems.add(unwindingProblem);
+        }
         Optional<String> problem = function.object().lineTableProblem();
         if (problem.isPresent() && reportedLineProblem != function.object()) {
             reportedLineProblem = function.object();
-            throw new IllegalStateException("no JIT_CODE_DEBUG_INFO for " + function.object().name() + ": "
-                    + problem.get());
+            problems.add("no JIT_CODE_DEBUG_INFO for " + function.object().name() + ": " + problem.get());
+        }
+        if (!problems.isEmpty()) {
+            throw new IllegalStateException(String.join("; ", problems));
         }
     }
 
@@ -196,33 +217,54 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         write(record.flip());
     }
 
-    /** The JIT_CODE_UNWINDING_INFO record for {@code function}, when its object has an FDE starting there. */
-    private void writeUnwindingInfo(EmittedFunction function) {
+    /**
+     * The JIT_CODE_UNWINDING_INFO record for {@code function}, when its object has an FDE starting
+     * there; returns the problem to report once written, or null.
+     */
+    private String writeUnwindingInfo(EmittedFunction function) {
         LoadedObject object = function.object();
+        String problem = null;
         if (unwindObject != object) {
             unwindObject = object;
             unwindFrame = null;
             unwindSection = null;
             unwindLayout = null;
+            unwindHighest = function.address();
+            unwindOutOfOrder = false;
             Optional<LoadedSection> ehFrame = object.section(".eh_frame");
             if (ehFrame.isPresent() && ehFrame.get().size() > 0) {
                 // The host placed the section there, sh_size bytes, readable until objectFreeing.
                 unwindSection = MemorySegment.ofAddress(ehFrame.get().address()).reinterpret(ehFrame.get().size());
                 try {
                     unwindFrame = EhFrame.parse(unwindSection, unwindSection.address());
+                    unwindLayout = JitdumpUnwinding.objectLayout(object, unwindSection, unwindFrame.fdes(), Libc.pageSize(),
+                            JitdumpUnwinding.PADDING_BUDGET);
                 } catch (CfiFormatException e) {
-                    throw new IllegalStateException(object.name() + ": its .eh_frame cannot be read for perf: " + e.getMessage(), e);
+                    unwindFrame = null;
+                    unwindSection = null;
+                    return "no JIT_CODE_UNWINDING_INFO for " + object.name() + ": its .eh_frame cannot be read for perf: "
+                            + e.getMessage();
                 }
-                unwindLayout = JitdumpUnwinding.objectLayout(object, unwindSection, unwindFrame.fdes(), Libc.pageSize(),
-                        JitdumpUnwinding.PADDING_BUDGET);
             }
         }
         if (unwindFrame == null) {
-            return;
+            return null;
+        }
+        if (Long.compareUnsigned(function.address(), unwindHighest) < 0) {
+            unwindLayout = null;
+            if (!unwindOutOfOrder) {
+                unwindOutOfOrder = true;
+                problem = object.name() + ": " + function.name() + " at 0x" + Long.toHexString(function.address())
+                        + " was emitted after a function at 0x" + Long.toHexString(unwindHighest)
+                        + ": the shared unwinding layout needs ascending addresses, so it and the object's later"
+                        + " functions get their own FDE alone";
+            }
+        } else {
+            unwindHighest = function.address();
         }
         EhFrame.Fde fde = unwindFrame.fdeFor(function.address());
         if (fde == null || fde.pcBegin() != function.address()) {
-            return;
+            return problem;
         }
         JitdumpUnwinding.Data data = unwindLayout == null ? null : unwindLayout.forFunction(function.address(), function.size());
         if (data == null) {
@@ -237,6 +279,7 @@ public final class JitdumpWriter implements JitEventListener, AutoCloseable {
         record.putLong(bytes.length).putLong(data.hdrSize()).putLong(bytes.length);
         record.put(bytes);
         write(record.position(total).flip());
+        return problem;
     }
 
     /** Forgets the object's parsed {@code .eh_frame}: its memory goes away after this call. */

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.LoadedObject;
 import dev.safepointkit.events.LoadedSection;
@@ -121,5 +122,40 @@ class JitdumpUnwindingTest {
         assertNull(JitdumpUnwinding.objectLayout(codeOnly, CFI, fdes, PAGE, JitdumpUnwinding.PADDING_BUDGET));
         assertNotNull(JitdumpUnwinding.objectLayout(object(PAGE - 16, 0x40), CFI, fdes, PAGE, JitdumpUnwinding.PADDING_BUDGET),
                 "with the .eh_frame's page after it, the data fits");
+    }
+
+    @Test
+    void theSharedDataLiesPastTheDataOfALastFunctionOffAnEightByteBoundary() {
+        // llc packs a minsize function at 1-byte alignment: the last one starts at 0x8b, ends at 0x97.
+        long[] starts = {0, 0x40, 0x80, 0x8b};
+        long[] sizes = {0x39, 0x33, 0x0b, 0x0c};
+        List<EhFrame.Fde> fdes = fdes(starts, sizes);
+        JitdumpUnwinding.ObjectLayout layout = JitdumpUnwinding.objectLayout(object(0x97, 0x90), CFI, fdes, PAGE,
+                JitdumpUnwinding.PADDING_BUDGET);
+        assertNotNull(layout);
+        assertNull(layout.forFunction(TEXT + 0x8b, 0x0c), "the last function gets its own FDE alone");
+        // perf maps that data at the last function's rounded end; loaded last, it wins there.
+        long ownEnd = TEXT + 0x98 + JitdumpUnwinding.build(CFI, fdes.get(3), 0x0c).bytes().length;
+        assertTrue(ownEnd > TEXT + 0x98 + JitdumpUnwinding.MIN_PADDING, "without the fix they would overlap");
+        assertTrue(layout.ehFrameAddress() >= ownEnd, "shared data at 0x" + Long.toHexString(layout.ehFrameAddress() - TEXT)
+                + ", the last function's own data ends at 0x" + Long.toHexString(ownEnd - TEXT));
+        assertEquals(0, layout.ehFrameAddress() & 7);
+        for (int i = 0; i < 3; i++) {
+            JitdumpUnwinding.Data data = layout.forFunction(TEXT + starts[i], sizes[i]);
+            assertNotNull(data, "function " + i);
+            int padding = (int) (layout.ehFrameAddress() - (TEXT + starts[i] + JitdumpUnwinding.ehFrameOffset(sizes[i])));
+            assertArrayEquals(layout.shared().bytes(), Arrays.copyOfRange(data.bytes(), padding, data.bytes().length),
+                    "function " + i + ": the shared bytes at the shared address");
+        }
+    }
+
+    @Test
+    void aFunctionGivenASizeReachingPastTheObjectsCodeGetsItsOwnFdeAlone() {
+        List<EhFrame.Fde> fdes = fdes(new long[] {0, 0x40, 0x80}, new long[] {0x39, 0x33, 0x0b});
+        JitdumpUnwinding.ObjectLayout layout = JitdumpUnwinding.objectLayout(object(0x8b, 0x70), CFI, fdes, PAGE,
+                JitdumpUnwinding.PADDING_BUDGET);
+        assertNotNull(layout.forFunction(TEXT + 0x80, 0x0b));
+        // Rounded up, 0x20 bytes end at 0xa0, the shared address: no room for a padding CIE.
+        assertNull(layout.forFunction(TEXT + 0x80, 0x20));
     }
 }
