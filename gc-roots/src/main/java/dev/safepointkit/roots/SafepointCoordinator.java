@@ -67,6 +67,13 @@ public final class SafepointCoordinator {
     private final long clientBytes;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();   // a mutator parked or left JIT code
+    /**
+     * Raised (under the lock) whenever {@link #changed} is signalled, so a stopping thread that
+     * spins outside the lock instead of waiting on the condition sees a park or a leave as soon as
+     * it happens; read (volatile) without the lock by that thread only, which then takes the lock
+     * to check the states themselves: the count is a hint to look, never a state.
+     */
+    private volatile long changes;
     private final Condition resumed = lock.newCondition();   // a stop ended
     private final List<Mutator> mutators = new ArrayList<>();
     /** {@link #mutators} as an array for {@link #mutatorOf} without the lock: replaced (volatile) under the lock. */
@@ -79,6 +86,17 @@ public final class SafepointCoordinator {
     /** Where the runtime's poll, slow-path and exit functions save the JIT frame's callee-saved registers, or NONE. */
     private volatile long pollPlan = UnwindPlan.NONE;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
+    /**
+     * How long a stop spins for the mutators to park before it blocks: about what the last one
+     * of a few mutators that are on a core takes to see its poll word, make the upcall and park,
+     * with room for the scheduler's hiccups. A stop that takes longer waits on the lock's
+     * condition, so a mutator that does not poll for a long time costs at most this much CPU.
+     */
+    static final long SPIN_NANOS = 100_000;
+    /** The part of {@link #SPIN_NANOS} spent spinning on the core before it starts to yield it. */
+    static final long PURE_SPIN_NANOS = 5_000;
+    /** How often {@link #spinForChange} tries the lock before it queues on it. */
+    private static final int LOCK_SPINS = 1_000;
 
     /**
      * A coordinator with no mutators yet, a stop timeout of {@link #DEFAULT_STOP_TIMEOUT} and
@@ -277,7 +295,7 @@ public final class SafepointCoordinator {
 
     private void leaveEntry(Mutator m) {
         m.state = m.entries.removeLast().before();
-        changed.signalAll();
+        signalChanged();
     }
 
     void detach(Mutator m) {
@@ -290,7 +308,7 @@ public final class SafepointCoordinator {
             awaitNoStop();
             mutators.remove(m);
             attached = mutators.toArray(Mutator[]::new);
-            changed.signalAll();
+            signalChanged();
         } finally {
             lock.unlock();
         }
@@ -384,7 +402,7 @@ public final class SafepointCoordinator {
             requireInJit(m, "exits JIT code");
             m.exits.add(new Mutator.Exit(exitSlot, m.entrySlot()));
             m.state = Mutator.State.IN_NATIVE;
-            changed.signalAll();
+            signalChanged();
         } finally {
             lock.unlock();
         }
@@ -611,7 +629,9 @@ public final class SafepointCoordinator {
                     m.requestPoll(true);
                 }
                 awaitStopped(requested);
-                StoppedWorld world = world(requested);
+                // The time to safepoint ends when the last mutator is seen parked, before the
+                // stacks are gathered: that is the stop's own work, as HotSpot's "cleanup" is.
+                StoppedWorld world = world(requested, System.nanoTime());
                 try {
                     action.run(world);
                 } finally {
@@ -635,13 +655,31 @@ public final class SafepointCoordinator {
         }
     }
 
-    /** Waits, under the lock, until no mutator runs JIT code, or fails when the timeout passes first. */
+    /**
+     * Under the lock: a mutator parked or left JIT code. Wakes a stopping thread that waits on
+     * {@link #changed}, and raises {@link #changes} for one that spins.
+     */
+    private void signalChanged() {
+        changes++;   // only under the lock: no lost update
+        changed.signalAll();
+    }
+
+    /**
+     * Waits, under the lock, until no mutator runs JIT code, or fails when the timeout passes
+     * first. Spins first ({@link #spinForChange}), then waits on {@link #changed}.
+     */
     private void awaitStopped(long requested) throws StopTimeoutException {
         long timeout = stopTimeoutNanos;
+        long spinUntil = requested + Math.min(SPIN_NANOS, timeout);
         boolean interrupted = false;
         try {
             while (anyRunning()) {
-                long left = requested + timeout - System.nanoTime();
+                long now = System.nanoTime();
+                if (now - spinUntil < 0) {
+                    spinForChange(spinUntil);
+                    continue;
+                }
+                long left = requested + timeout - now;
                 if (left <= 0) {
                     List<String> running = new ArrayList<>();
                     for (Mutator m : mutators) {
@@ -661,6 +699,43 @@ public final class SafepointCoordinator {
         } finally {
             if (interrupted) {
                 Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Under the lock, which it releases while it spins and holds again on return: spins until
+     * {@link #changes} moves or {@code until} ({@link System#nanoTime}) passes. The lock is free
+     * meanwhile, as in a wait on {@link #changed}, so a parking mutator neither queues on it nor
+     * has a sleeping thread to wake: the last one raises the count, and this thread, on its own
+     * core, sees it within a cache miss instead of the scheduler's wake-up latency of a blocked
+     * thread. After {@link #PURE_SPIN_NANOS} it yields between looks, so the mutators still on
+     * their way to a poll get this core when the others are busy.
+     */
+    private void spinForChange(long until) {
+        long seen = changes;
+        long start = System.nanoTime();
+        lock.unlock();
+        try {
+            for (long now = start; changes == seen && now - until < 0; now = System.nanoTime()) {
+                if (now - start < PURE_SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield();
+                }
+            }
+        } finally {
+            // The mutator that raised the count still holds the lock for a few instructions:
+            // barge in as soon as it lets go instead of queueing behind it (and being unparked).
+            boolean held = false;
+            for (int tries = 0; tries < LOCK_SPINS && !held; tries++) {
+                held = lock.tryLock();
+                if (!held) {
+                    Thread.onSpinWait();
+                }
+            }
+            if (!held) {
+                lock.lock();
             }
         }
     }
@@ -694,7 +769,7 @@ public final class SafepointCoordinator {
         self.state = Mutator.State.PARKED;
         self.parkedSlot = slot;
         if (!anyRunning()) {
-            changed.signalAll();
+            signalChanged();
         }
         return stops;
     }
@@ -744,7 +819,7 @@ public final class SafepointCoordinator {
     }
 
     /** Every stopped mutator's runs: the innermost from its poll if parked, then each run it left through an exit. */
-    private StoppedWorld world(long requested) throws StackWalkException {
+    private StoppedWorld world(long requested, long stoppedAt) throws StackWalkException {
         List<Mutator> stopped = new ArrayList<>();
         List<ThreadStack> stacks = new ArrayList<>();
         int outside = 0;
@@ -786,7 +861,7 @@ public final class SafepointCoordinator {
             stopped.add(m);
             stacks.add(new ThreadStack(memory, runs));
         }
-        return new StoppedWorld(this, List.copyOf(stopped), List.copyOf(stacks), outside, requested, System.nanoTime());
+        return new StoppedWorld(this, List.copyOf(stopped), List.copyOf(stacks), outside, requested, stoppedAt);
     }
 
     /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */
