@@ -95,8 +95,16 @@ public final class SafepointCoordinator {
     static final long SPIN_NANOS = 100_000;
     /** The part of {@link #SPIN_NANOS} spent spinning on the core before it starts to yield it. */
     static final long PURE_SPIN_NANOS = 5_000;
-    /** How often {@link #spinForChange} tries the lock before it queues on it. */
+    /** How often {@link #lockSpinning} tries the lock before it queues on it. */
     private static final int LOCK_SPINS = 1_000;
+    /**
+     * How long a parked mutator spins for its release before it blocks, when the mutators leave a
+     * core free ({@link #CORES}): longer than the stop of an empty or short action, short enough
+     * that a long action costs the idle core little.
+     */
+    static final long RELEASE_SPIN_NANOS = 50_000;
+    /** The cores this JVM may run on: with fewer mutators than that, a spinning thread takes no mutator's core. */
+    private static final int CORES = Runtime.getRuntime().availableProcessors();
 
     /**
      * A coordinator with no mutators yet, a stop timeout of {@link #DEFAULT_STOP_TIMEOUT} and
@@ -361,8 +369,8 @@ public final class SafepointCoordinator {
             lock.unlock();
         }
         while (true) {
-            awaitRelease(self, stop);
-            lock.lock();
+            awaitRelease(self, stop, attached.length < CORES);
+            lockSpinning();
             try {
                 if (!stopping) {
                     self.state = Mutator.State.IN_JIT;
@@ -725,18 +733,7 @@ public final class SafepointCoordinator {
                 }
             }
         } finally {
-            // The mutator that raised the count still holds the lock for a few instructions:
-            // barge in as soon as it lets go instead of queueing behind it (and being unparked).
-            boolean held = false;
-            for (int tries = 0; tries < LOCK_SPINS && !held; tries++) {
-                held = lock.tryLock();
-                if (!held) {
-                    Thread.onSpinWait();
-                }
-            }
-            if (!held) {
-                lock.lock();
-            }
+            lockSpinning();  // the mutator that raised the count holds the lock a few instructions more
         }
     }
 
@@ -749,9 +746,9 @@ public final class SafepointCoordinator {
         long stop = parkLocked(self, slot);
         lock.unlock();
         try {
-            awaitRelease(self, stop);
+            awaitRelease(self, stop, attached.length < CORES);
         } finally {
-            lock.lock();
+            lockSpinning();
         }
         if (!stopping) {
             self.state = Mutator.State.IN_JIT;
@@ -778,8 +775,24 @@ public final class SafepointCoordinator {
      * Without the lock, on the parked mutator's own thread: waits until the stop counted from
      * {@code stop} releases it. Uninterruptible, as the stop needs the thread parked; an interrupt
      * is kept for the caller.
+     *
+     * <p>With {@code spin} (the mutators leave a core free for the stopping thread) it first
+     * spins up to {@link #RELEASE_SPIN_NANOS}, as the stopping thread does for the parks: a stop
+     * that ends meanwhile then finds the thread awake, so its {@link LockSupport#unpark} is a
+     * flag write instead of a system call to wake a sleeping thread, and the thread runs on at
+     * once. The word is read (volatile) either way; spinning only delays the blocking park.
      */
-    private static void awaitRelease(Mutator self, long stop) {
+    private static void awaitRelease(Mutator self, long stop, boolean spin) {
+        if (spin) {
+            long start = System.nanoTime();
+            for (long now = start; self.releasedBy <= stop && now - start < RELEASE_SPIN_NANOS; now = System.nanoTime()) {
+                if (now - start < PURE_SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    Thread.yield();
+                }
+            }
+        }
         boolean interrupted = false;
         while (self.releasedBy <= stop) {
             LockSupport.park(self);
@@ -790,6 +803,21 @@ public final class SafepointCoordinator {
         if (interrupted) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * Takes the lock when its holder is about to let go (a mutator that just parked, a stop that
+     * just released this thread): tries it for a while before queueing on it, since a queued
+     * thread sleeps and must be woken by the holder's unlock, a system call and a wake-up later.
+     */
+    private void lockSpinning() {
+        for (int tries = 0; tries < LOCK_SPINS; tries++) {
+            if (lock.tryLock()) {
+                return;
+            }
+            Thread.onSpinWait();
+        }
+        lock.lock();
     }
 
     /**
