@@ -55,6 +55,18 @@ import java.util.function.Consumer;
  * storing each parked mutator's word (volatile) and unparking its thread; a released thread takes
  * the lock once to mark itself running, and stays parked if another stop has begun by then (it
  * has not run since, so that stop need not wait for the scheduler to run it).
+ *
+ * <p>Nobody sleeps where a wake-up would cost more than the wait, while there are fewer mutators
+ * than cores (with more, every spinning thread would hold a core a mutator needs, so all of them
+ * block at once). The stopping thread first spins outside the lock for up to {@link #SPIN_NANOS}
+ * on a volatile count that every signal of a park or leave raises ({@link #changes}); only then
+ * does it wait on the lock's condition. A parked mutator spins for its release for up to
+ * {@link #RELEASE_SPIN_NANOS} before it blocks, so the release finds it awake. A thread that
+ * takes the lock right after another let go tries it a while before it queues. The threads a
+ * stop released are unparked after its unlock, so none of them wakes to find the lock held by a
+ * stopper it has just taken the core from. Each spin is an earlier look at what the lock
+ * guards; states change only under the lock, and every spin ends in the blocking wait, so none
+ * of this makes a thread count as stopped sooner than its park under the lock.
  */
 public final class SafepointCoordinator {
     /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
@@ -87,23 +99,26 @@ public final class SafepointCoordinator {
     private volatile long pollPlan = UnwindPlan.NONE;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
     /**
-     * How long a stop spins for the mutators to park before it blocks: about what the last one
-     * of a few mutators that are on a core takes to see its poll word, make the upcall and park,
-     * with room for the scheduler's hiccups. A stop that takes longer waits on the lock's
+     * How long a stop spins for the mutators to park before it blocks, when they leave a core
+     * free ({@link #CORES}): many times what a mutator on a core takes to see its poll word, make
+     * the upcall and park (a microsecond or two). A stop that takes longer waits on the lock's
      * condition, so a mutator that does not poll for a long time costs at most this much CPU.
      */
-    static final long SPIN_NANOS = 100_000;
-    /** The part of {@link #SPIN_NANOS} spent spinning on the core before it starts to yield it. */
-    static final long PURE_SPIN_NANOS = 5_000;
+    static final long SPIN_NANOS = 20_000;
     /** How often {@link #lockSpinning} tries the lock before it queues on it. */
-    private static final int LOCK_SPINS = 1_000;
+    private static final int LOCK_SPINS = 100;
     /**
      * How long a parked mutator spins for its release before it blocks, when the mutators leave a
-     * core free ({@link #CORES}): longer than the stop of an empty or short action, short enough
+     * core free ({@link #CORES}): longer than a stop with an empty or short action, short enough
      * that a long action costs the idle core little.
      */
-    static final long RELEASE_SPIN_NANOS = 50_000;
-    /** The cores this JVM may run on: with fewer mutators than that, a spinning thread takes no mutator's core. */
+    static final long RELEASE_SPIN_NANOS = 20_000;
+    /**
+     * The cores this JVM may run on. With fewer mutators than that, a thread that spins for a
+     * stop takes no core from a mutator; with as many or more, a spinning stopper would keep a
+     * descheduled mutator from the core it needs to reach its poll, and a parked mutator that
+     * spins would keep the stopper or a running mutator from it, so both block at once.
+     */
     private static final int CORES = Runtime.getRuntime().availableProcessors();
 
     /**
@@ -602,6 +617,8 @@ public final class SafepointCoordinator {
             throw new IllegalStateException("a stop was requested from inside a WorldAction or another call of this"
                     + " coordinator on the same thread: it would wait for itself");
         }
+        Mutator[] released = null;   // with releasedStop: whom the stop released, to wake after the unlock
+        long releasedStop = 0;
         lock.lock();
         try {
             if (self != null) {
@@ -656,10 +673,15 @@ public final class SafepointCoordinator {
                 stopping = false;
                 collector = null;
                 release(self);
+                released = attached;
+                releasedStop = stops;
                 resumed.signalAll();
             }
         } finally {
             lock.unlock();
+            // After the unlock: a woken thread that takes this core or the other one must not find
+            // the lock still held by this thread (descheduled, it would hold up every thread it woke).
+            wake(released, releasedStop);
         }
     }
 
@@ -678,7 +700,7 @@ public final class SafepointCoordinator {
      */
     private void awaitStopped(long requested) throws StopTimeoutException {
         long timeout = stopTimeoutNanos;
-        long spinUntil = requested + Math.min(SPIN_NANOS, timeout);
+        long spinUntil = requested + (attached.length < CORES ? Math.min(SPIN_NANOS, timeout) : 0);
         boolean interrupted = false;
         try {
             while (anyRunning()) {
@@ -717,8 +739,8 @@ public final class SafepointCoordinator {
      * meanwhile, as in a wait on {@link #changed}, so a parking mutator neither queues on it nor
      * has a sleeping thread to wake: the last one raises the count, and this thread, on its own
      * core, sees it within a cache miss instead of the scheduler's wake-up latency of a blocked
-     * thread. After {@link #PURE_SPIN_NANOS} it yields between looks, so the mutators still on
-     * their way to a poll get this core when the others are busy.
+     * thread. It does not yield: on a busy machine a yield gives the core away for a time slice,
+     * longer than the wait on the condition that follows the spin.
      */
     private void spinForChange(long until) {
         long seen = changes;
@@ -726,11 +748,7 @@ public final class SafepointCoordinator {
         lock.unlock();
         try {
             for (long now = start; changes == seen && now - until < 0; now = System.nanoTime()) {
-                if (now - start < PURE_SPIN_NANOS) {
-                    Thread.onSpinWait();
-                } else {
-                    Thread.yield();
-                }
+                Thread.onSpinWait();
             }
         } finally {
             lockSpinning();  // the mutator that raised the count holds the lock a few instructions more
@@ -786,11 +804,7 @@ public final class SafepointCoordinator {
         if (spin) {
             long start = System.nanoTime();
             for (long now = start; self.releasedBy <= stop && now - start < RELEASE_SPIN_NANOS; now = System.nanoTime()) {
-                if (now - start < PURE_SPIN_NANOS) {
-                    Thread.onSpinWait();
-                } else {
-                    Thread.yield();
-                }
+                Thread.onSpinWait();
             }
         }
         boolean interrupted = false;
@@ -821,17 +835,34 @@ public final class SafepointCoordinator {
     }
 
     /**
-     * Under the lock, at the end of a stop: counts the stop, then wakes the thread of every parked
-     * mutator but {@code collector}. Each one marks itself running again once it has the lock and
-     * finds no stop in progress; until then it counts as parked, which is what it is: a thread
-     * that has not run since the release is still at its poll, so a stop that follows at once
-     * need not wait for the scheduler to run it.
+     * Under the lock, at the end of a stop: counts the stop, then gives every parked mutator but
+     * {@code collector} the stop's number ({@link Mutator#releasedBy}); {@link #wake} unparks
+     * their threads once the lock is free. Each one marks itself running again once it has the
+     * lock and finds no stop in progress; until then it counts as parked, which is what it is: a
+     * thread that has not run since the release is still at its poll, so a stop that follows at
+     * once need not wait for the scheduler to run it.
      */
     private void release(Mutator collector) {
         stops++;
         for (Mutator m : mutators) {
             if (m.state == Mutator.State.PARKED && m != collector) {
                 m.releasedBy = stops;
+            }
+        }
+    }
+
+    /**
+     * Without the lock, after a stop: unparks the threads of {@code mutators} (the attached ones
+     * at its end) that {@code stop} released. One a later stop released already is that stop's
+     * to wake; an unpark that comes late, or finds the thread in another wait, only makes that
+     * wait look at its condition again.
+     */
+    private static void wake(Mutator[] mutators, long stop) {
+        if (mutators == null) {
+            return;
+        }
+        for (Mutator m : mutators) {
+            if (m.releasedBy == stop) {
                 LockSupport.unpark(m.thread);
             }
         }
