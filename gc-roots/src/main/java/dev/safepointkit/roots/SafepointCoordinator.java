@@ -61,7 +61,11 @@ import java.util.function.Consumer;
  * block at once). The stopping thread first spins outside the lock for up to {@link #SPIN_NANOS}
  * on a volatile count that every signal of a park or leave raises ({@link #changes}); only then
  * does it wait on the lock's condition. A parked mutator spins for its release for up to
- * {@link #RELEASE_SPIN_NANOS} before it blocks, so the release finds it awake. A thread that
+ * {@link #RELEASE_SPIN_NANOS} before it blocks, so the release finds it awake. Both spins adapt
+ * ({@link SpinBudget}): on a busy machine the stopper often runs on the core it took from the
+ * very mutator it waits for (or a parked mutator on the core of the stopper that would release
+ * it), where a spin only delays the other; such spins run out, and the budget drops to nothing
+ * but an occasional probe. A thread that
  * takes the lock right after another let go tries it a while before it queues. The threads a
  * stop released are unparked after its unlock, so none of them wakes to find the lock held by a
  * stopper it has just taken the core from. Each spin is an earlier look at what the lock
@@ -91,6 +95,8 @@ public final class SafepointCoordinator {
     /** {@link #mutators} as an array for {@link #mutatorOf} without the lock: replaced (volatile) under the lock. */
     private volatile Mutator[] attached = new Mutator[0];
     private boolean stopping;
+    /** How long a stop spins for the parks before it blocks ({@link #SPIN_NANOS} at most); guarded by the lock. */
+    private final SpinBudget stopSpin = new SpinBudget(SPIN_NANOS, MIN_SPIN_NANOS, PROBE_EVERY);
     /** The thread running the current stop's action while {@link #stopping}; it must not wait for its own stop. */
     private Thread collector;
     private long stops;
@@ -105,6 +111,10 @@ public final class SafepointCoordinator {
      * condition, so a mutator that does not poll for a long time costs at most this much CPU.
      */
     static final long SPIN_NANOS = 20_000;
+    /** The shortest spin worth making, a few times what a mutator on a core takes to park. */
+    static final long MIN_SPIN_NANOS = 5_000;
+    /** Once spinning no longer pays, one wait in this many spins {@link #MIN_SPIN_NANOS} to see whether it pays again. */
+    static final int PROBE_EVERY = 32;
     /** How often {@link #lockSpinning} tries the lock before it queues on it. */
     private static final int LOCK_SPINS = 100;
     /**
@@ -700,16 +710,18 @@ public final class SafepointCoordinator {
      */
     private void awaitStopped(long requested) throws StopTimeoutException {
         long timeout = stopTimeoutNanos;
-        long spinUntil = requested + (attached.length < CORES ? Math.min(SPIN_NANOS, timeout) : 0);
+        long spin = attached.length < CORES && anyRunning() ? stopSpin.next() : 0;
+        long spinUntil = requested + Math.min(spin, timeout);
         boolean interrupted = false;
         try {
-            while (anyRunning()) {
-                long now = System.nanoTime();
-                if (now - spinUntil < 0) {
+            if (spin > 0) {
+                while (anyRunning() && System.nanoTime() - spinUntil < 0) {
                     spinForChange(spinUntil);
-                    continue;
                 }
-                long left = requested + timeout - now;
+                stopSpin.spun(!anyRunning());
+            }
+            while (anyRunning()) {
+                long left = requested + timeout - System.nanoTime();
                 if (left <= 0) {
                     List<String> running = new ArrayList<>();
                     for (Mutator m : mutators) {
@@ -801,11 +813,13 @@ public final class SafepointCoordinator {
      * once. The word is read (volatile) either way; spinning only delays the blocking park.
      */
     private static void awaitRelease(Mutator self, long stop, boolean spin) {
-        if (spin) {
+        long budget = spin && self.releasedBy <= stop ? self.releaseSpin.next() : 0;
+        if (budget > 0) {
             long start = System.nanoTime();
-            for (long now = start; self.releasedBy <= stop && now - start < RELEASE_SPIN_NANOS; now = System.nanoTime()) {
+            for (long now = start; self.releasedBy <= stop && now - start < budget; now = System.nanoTime()) {
                 Thread.onSpinWait();
             }
+            self.releaseSpin.spun(self.releasedBy > stop);
         }
         boolean interrupted = false;
         while (self.releasedBy <= stop) {
