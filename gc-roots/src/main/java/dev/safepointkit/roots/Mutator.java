@@ -95,9 +95,6 @@ public final class Mutator implements AutoCloseable {
      * unparks this thread; read (volatile) by this thread in its park loop, without the lock.
      */
     volatile long releasedBy;
-    /** How long this thread spins for its release before it blocks; used on this thread only. */
-    final SpinBudget releaseSpin = new SpinBudget(SafepointCoordinator.RELEASE_SPIN_NANOS, SafepointCoordinator.MIN_SPIN_NANOS,
-            SafepointCoordinator.PROBE_EVERY);
     final ArrayList<Exit> exits = new ArrayList<>();    // guarded by the coordinator's lock; innermost last
     final ArrayList<Entry> entries = new ArrayList<>(); // guarded by the coordinator's lock; innermost last
 

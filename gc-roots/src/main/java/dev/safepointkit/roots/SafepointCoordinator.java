@@ -56,16 +56,15 @@ import java.util.function.Consumer;
  * the lock once to mark itself running, and stays parked if another stop has begun by then (it
  * has not run since, so that stop need not wait for the scheduler to run it).
  *
- * <p>Nobody sleeps where a wake-up would cost more than the wait, while there are fewer mutators
- * than cores (with more, every spinning thread would hold a core a mutator needs, so all of them
- * block at once). The stopping thread first spins outside the lock for up to {@link #SPIN_NANOS}
- * on a volatile count that every signal of a park or leave raises ({@link #changes}); only then
- * does it wait on the lock's condition. A parked mutator spins for its release for up to
- * {@link #RELEASE_SPIN_NANOS} before it blocks, so the release finds it awake. Both spins adapt
+ * <p>The stopping thread does not sleep where its wake-up would cost more than the wait. While
+ * there are fewer mutators than cores it first spins outside the lock, for up to
+ * {@link #SPIN_NANOS}, on a volatile count that every signal of a park or leave raises
+ * ({@link #changes}); only then does it wait on the lock's condition. The spin adapts
  * ({@link SpinBudget}): on a busy machine the stopper often runs on the core it took from the
- * very mutator it waits for (or a parked mutator on the core of the stopper that would release
- * it), where a spin only delays the other; such spins run out, and the budget drops to nothing
- * but an occasional probe. A thread that
+ * very mutator it waits for, where a spin only delays that mutator; such a spin runs out, and
+ * the stopper then blocks at once but for an occasional probe. (Parked mutators do not spin for
+ * their release: one that did would hold the core that the stopper, woken by its park, is
+ * queued on.) A thread that
  * takes the lock right after another let go tries it a while before it queues. The threads a
  * stop released are unparked after its unlock, so none of them wakes to find the lock held by a
  * stopper it has just taken the core from. Each spin is an earlier look at what the lock
@@ -118,16 +117,9 @@ public final class SafepointCoordinator {
     /** How often {@link #lockSpinning} tries the lock before it queues on it. */
     private static final int LOCK_SPINS = 100;
     /**
-     * How long a parked mutator spins for its release before it blocks, when the mutators leave a
-     * core free ({@link #CORES}): longer than a stop with an empty or short action, short enough
-     * that a long action costs the idle core little.
-     */
-    static final long RELEASE_SPIN_NANOS = 20_000;
-    /**
-     * The cores this JVM may run on. With fewer mutators than that, a thread that spins for a
-     * stop takes no core from a mutator; with as many or more, a spinning stopper would keep a
-     * descheduled mutator from the core it needs to reach its poll, and a parked mutator that
-     * spins would keep the stopper or a running mutator from it, so both block at once.
+     * The cores this JVM may run on. With fewer mutators than that, a stopper that spins takes no
+     * core from a mutator; with as many or more, it would keep a descheduled mutator from the
+     * core it needs to reach its poll, so it blocks at once.
      */
     private static final int CORES = Runtime.getRuntime().availableProcessors();
 
@@ -394,7 +386,7 @@ public final class SafepointCoordinator {
             lock.unlock();
         }
         while (true) {
-            awaitRelease(self, stop, attached.length < CORES);
+            awaitRelease(self, stop);
             lockSpinning();
             try {
                 if (!stopping) {
@@ -776,7 +768,7 @@ public final class SafepointCoordinator {
         long stop = parkLocked(self, slot);
         lock.unlock();
         try {
-            awaitRelease(self, stop, attached.length < CORES);
+            awaitRelease(self, stop);
         } finally {
             lockSpinning();
         }
@@ -805,22 +797,8 @@ public final class SafepointCoordinator {
      * Without the lock, on the parked mutator's own thread: waits until the stop counted from
      * {@code stop} releases it. Uninterruptible, as the stop needs the thread parked; an interrupt
      * is kept for the caller.
-     *
-     * <p>With {@code spin} (the mutators leave a core free for the stopping thread) it first
-     * spins up to {@link #RELEASE_SPIN_NANOS}, as the stopping thread does for the parks: a stop
-     * that ends meanwhile then finds the thread awake, so its {@link LockSupport#unpark} is a
-     * flag write instead of a system call to wake a sleeping thread, and the thread runs on at
-     * once. The word is read (volatile) either way; spinning only delays the blocking park.
      */
-    private static void awaitRelease(Mutator self, long stop, boolean spin) {
-        long budget = spin && self.releasedBy <= stop ? self.releaseSpin.next() : 0;
-        if (budget > 0) {
-            long start = System.nanoTime();
-            for (long now = start; self.releasedBy <= stop && now - start < budget; now = System.nanoTime()) {
-                Thread.onSpinWait();
-            }
-            self.releaseSpin.spun(self.releasedBy > stop);
-        }
+    private static void awaitRelease(Mutator self, long stop) {
         boolean interrupted = false;
         while (self.releasedBy <= stop) {
             LockSupport.park(self);

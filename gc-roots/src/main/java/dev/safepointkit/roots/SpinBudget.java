@@ -2,15 +2,14 @@ package dev.safepointkit.roots;
 
 /**
  * How long a thread spins for an event before it blocks, learnt from how its last spins ended.
- * A spin that saw the event doubles the budget (up to {@code max}); one that ran out halves it,
- * and below {@code min} the thread does not spin at all, but for one probe of {@code min} every
- * {@code probeEvery} waits, so that a budget lost while the machine was busy comes back once it
- * is quiet. Spinning pays when the thread that makes the event is on another core; when it waits
- * for this thread's core (the spinner took it from it), every spin runs out and only delays it,
- * and the budget soon stops that.
+ * A spin that saw the event doubles the budget (from {@code min} up to {@code max}); one that
+ * ran out ends the spinning, but for one probe of {@code min} every {@code probeEvery} waits, so
+ * that spinning comes back once it pays again. Spinning pays when the thread that makes the
+ * event is on another core; when that thread waits for this one's core (the spinner took it from
+ * it), a spin runs out and only delays it, as long as it lasts: so one such spin ends them, while
+ * a spin that saw gains back only its double.
  *
- * <p>Not thread safe: one owner, which uses it from one thread at a time ({@link SafepointCoordinator}'s
- * under its lock, a {@link Mutator}'s on the mutator's thread). It is only a heuristic: no
+ * <p>Not thread safe: {@link SafepointCoordinator} uses it under its lock. It is only a heuristic: no
  * outcome of it decides a state, only how soon a thread looks at one.
  */
 final class SpinBudget {
@@ -50,12 +49,12 @@ final class SpinBudget {
         return 0;
     }
 
-    /** The spin that {@link #next} gave saw the event ({@code true}) or ran out ({@code false}). */
+    /** The spin that {@link #next} gave saw the event ({@code true}) or ran out ({@code false}: no more spins but probes). */
     void spun(boolean saw) {
         if (saw) {
             nanos = Math.min(max, Math.max(min, nanos * 2));
         } else {
-            nanos = nanos / 2 < min ? 0 : nanos / 2;
+            nanos = 0;
         }
     }
 }

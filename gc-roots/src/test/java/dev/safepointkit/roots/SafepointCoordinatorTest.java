@@ -578,10 +578,10 @@ class SafepointCoordinatorTest {
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aMutatorReleasedWhileItSpinsStaysParkedForAStopThatBeginsBeforeItRuns() throws Exception {
-        // One mutator leaves a core free on a machine of two or more, so a parked mutator spins for
-        // its release (RELEASE_SPIN_NANOS) before it blocks; two collectors stop the world back to
-        // back, so a stop often begins between one release and the mutator's next step.
+    void aMutatorReleasedStaysParkedForAStopThatBeginsBeforeItRuns() throws Exception {
+        // Two collectors stop the world back to back, so a stop often begins between one release
+        // (the releasing stop unparks the thread only after its unlock) and the mutator's next
+        // step; with one mutator on a machine of two or more cores the stops also spin for the park.
         SafepointCoordinator c = new SafepointCoordinator(0);
         c.stopTimeout(java.time.Duration.ofSeconds(20));
         try (Arena arena = Arena.ofShared()) {

@@ -7,48 +7,46 @@ import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The spin budget learns from its spins: it shrinks to none when they run out, and probes its way back. */
+/** The spin budget learns from its spins: one that runs out ends them, probes bring them back. */
 class SpinBudgetTest {
 
     @Test
-    void startsAtItsMaximumAndDoublesBackToItAfterSpinsThatSaw() {
+    void startsAtItsMaximumAndStaysThereWhileSpinsSee() {
         SpinBudget b = new SpinBudget(16_000, 2_000, 4);
-        assertEquals(16_000, b.next());
-        b.spun(false);
-        assertEquals(8_000, b.next());
-        b.spun(true);
-        assertEquals(16_000, b.next());
-        b.spun(true);
-        assertEquals(16_000, b.next(), "never above the maximum");
+        for (int wait = 0; wait < 3; wait++) {
+            assertEquals(16_000, b.next());
+            b.spun(true);
+        }
     }
 
     @Test
-    void spinsThatRunOutEndTheSpinningButForAProbeOfTheMinimumEveryFewWaits() {
+    void aSpinThatRunsOutEndsTheSpinningButForAProbeOfTheMinimumEveryFewWaits() {
         SpinBudget b = new SpinBudget(16_000, 2_000, 4);
         List<Long> budgets = new ArrayList<>();
-        for (int wait = 0; wait < 12; wait++) {
+        for (int wait = 0; wait < 10; wait++) {
             long n = b.next();
             budgets.add(n);
             if (n > 0) {
                 b.spun(false);
             }
         }
-        assertEquals(List.of(16_000L, 8_000L, 4_000L, 2_000L, 0L, 0L, 0L, 2_000L, 0L, 0L, 0L, 2_000L), budgets);
+        assertEquals(List.of(16_000L, 0L, 0L, 0L, 2_000L, 0L, 0L, 0L, 2_000L, 0L), budgets);
     }
 
     @Test
-    void aProbeThatSawBringsTheSpinningBack() {
+    void aProbeThatSawBringsTheSpinningBackDoublingFromTheMinimum() {
         SpinBudget b = new SpinBudget(16_000, 2_000, 2);
-        for (int i = 0; i < 4; i++) {
-            b.next();
-            b.spun(false);
-        }
+        b.next();
+        b.spun(false);
         assertEquals(0, b.next());
         assertEquals(2_000, b.next(), "the probe");
         b.spun(true);
-        assertEquals(2_000, b.next(), "spinning again, from the minimum");
-        b.spun(true);
-        assertEquals(4_000, b.next());
+        List<Long> budgets = new ArrayList<>();
+        for (int wait = 0; wait < 5; wait++) {
+            budgets.add(b.next());
+            b.spun(true);
+        }
+        assertEquals(List.of(2_000L, 4_000L, 8_000L, 16_000L, 16_000L), budgets, "never above the maximum");
     }
 
     @Test
