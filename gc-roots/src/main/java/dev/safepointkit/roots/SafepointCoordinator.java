@@ -113,7 +113,7 @@ public final class SafepointCoordinator {
     /** The shortest spin worth making, a few times what a mutator on a core takes to park. */
     static final long MIN_SPIN_NANOS = 5_000;
     /** Once spinning no longer pays, one wait in this many spins {@link #MIN_SPIN_NANOS} to see whether it pays again. */
-    static final int PROBE_EVERY = 32;
+    static final int PROBE_EVERY = 8;
     /** How often {@link #lockSpinning} tries the lock before it queues on it. */
     private static final int LOCK_SPINS = 100;
     /**
