@@ -55,6 +55,21 @@ import java.util.function.Consumer;
  * storing each parked mutator's word (volatile) and unparking its thread; a released thread takes
  * the lock once to mark itself running, and stays parked if another stop has begun by then (it
  * has not run since, so that stop need not wait for the scheduler to run it).
+ *
+ * <p>The stopping thread does not sleep where its wake-up would cost more than the wait. While
+ * there are fewer mutators than cores it first spins outside the lock, for up to
+ * {@link #SPIN_NANOS}, on a volatile count that every signal of a park or leave raises
+ * ({@link #changes}); only then does it wait on the lock's condition. The spin adapts
+ * ({@link SpinBudget}): on a busy machine the stopper often runs on the core it took from the
+ * very mutator it waits for, where a spin only delays that mutator; such a spin runs out, and
+ * the stopper then blocks at once but for an occasional probe. (Parked mutators do not spin for
+ * their release: one that did would hold the core that the stopper, woken by its park, is
+ * queued on.) A thread that
+ * takes the lock right after another let go tries it a while before it queues. The threads a
+ * stop released are unparked after its unlock, so none of them wakes to find the lock held by a
+ * stopper it has just taken the core from. Each spin is an earlier look at what the lock
+ * guards; states change only under the lock, and every spin ends in the blocking wait, so none
+ * of this makes a thread count as stopped sooner than its park under the lock.
  */
 public final class SafepointCoordinator {
     /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
@@ -67,11 +82,20 @@ public final class SafepointCoordinator {
     private final long clientBytes;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition changed = lock.newCondition();   // a mutator parked or left JIT code
+    /**
+     * Raised (under the lock) whenever {@link #changed} is signalled, so a stopping thread that
+     * spins outside the lock instead of waiting on the condition sees a park or a leave as soon as
+     * it happens; read (volatile) without the lock by that thread only, which then takes the lock
+     * to check the states themselves: the count is a hint to look, never a state.
+     */
+    private volatile long changes;
     private final Condition resumed = lock.newCondition();   // a stop ended
     private final List<Mutator> mutators = new ArrayList<>();
     /** {@link #mutators} as an array for {@link #mutatorOf} without the lock: replaced (volatile) under the lock. */
     private volatile Mutator[] attached = new Mutator[0];
     private boolean stopping;
+    /** How long a stop spins for the parks before it blocks ({@link #SPIN_NANOS} at most); guarded by the lock. */
+    private final SpinBudget stopSpin = new SpinBudget(SPIN_NANOS, MIN_SPIN_NANOS, PROBE_EVERY);
     /** The thread running the current stop's action while {@link #stopping}; it must not wait for its own stop. */
     private Thread collector;
     private long stops;
@@ -79,6 +103,25 @@ public final class SafepointCoordinator {
     /** Where the runtime's poll, slow-path and exit functions save the JIT frame's callee-saved registers, or NONE. */
     private volatile long pollPlan = UnwindPlan.NONE;
     private volatile long stopTimeoutNanos = DEFAULT_STOP_TIMEOUT.toNanos();
+    /**
+     * How long a stop spins for the mutators to park before it blocks, when they leave a core
+     * free ({@link #CORES}): many times what a mutator on a core takes to see its poll word, make
+     * the upcall and park (a microsecond or two). A stop that takes longer waits on the lock's
+     * condition, so a mutator that does not poll for a long time costs at most this much CPU.
+     */
+    static final long SPIN_NANOS = 20_000;
+    /** The shortest spin worth making, a few times what a mutator on a core takes to park. */
+    static final long MIN_SPIN_NANOS = 5_000;
+    /** Once spinning no longer pays, one wait in this many spins {@link #MIN_SPIN_NANOS} to see whether it pays again. */
+    static final int PROBE_EVERY = 8;
+    /** How often {@link #lockSpinning} tries the lock before it queues on it. */
+    private static final int LOCK_SPINS = 100;
+    /**
+     * The cores this JVM may run on. With fewer mutators than that, a stopper that spins takes no
+     * core from a mutator; with as many or more, it would keep a descheduled mutator from the
+     * core it needs to reach its poll, so it blocks at once.
+     */
+    private static final int CORES = Runtime.getRuntime().availableProcessors();
 
     /**
      * A coordinator with no mutators yet, a stop timeout of {@link #DEFAULT_STOP_TIMEOUT} and
@@ -277,7 +320,7 @@ public final class SafepointCoordinator {
 
     private void leaveEntry(Mutator m) {
         m.state = m.entries.removeLast().before();
-        changed.signalAll();
+        signalChanged();
     }
 
     void detach(Mutator m) {
@@ -290,7 +333,7 @@ public final class SafepointCoordinator {
             awaitNoStop();
             mutators.remove(m);
             attached = mutators.toArray(Mutator[]::new);
-            changed.signalAll();
+            signalChanged();
         } finally {
             lock.unlock();
         }
@@ -344,7 +387,7 @@ public final class SafepointCoordinator {
         }
         while (true) {
             awaitRelease(self, stop);
-            lock.lock();
+            lockSpinning();
             try {
                 if (!stopping) {
                     self.state = Mutator.State.IN_JIT;
@@ -384,7 +427,7 @@ public final class SafepointCoordinator {
             requireInJit(m, "exits JIT code");
             m.exits.add(new Mutator.Exit(exitSlot, m.entrySlot()));
             m.state = Mutator.State.IN_NATIVE;
-            changed.signalAll();
+            signalChanged();
         } finally {
             lock.unlock();
         }
@@ -576,6 +619,8 @@ public final class SafepointCoordinator {
             throw new IllegalStateException("a stop was requested from inside a WorldAction or another call of this"
                     + " coordinator on the same thread: it would wait for itself");
         }
+        Mutator[] released = null;   // with releasedStop: whom the stop released, to wake after the unlock
+        long releasedStop = 0;
         lock.lock();
         try {
             if (self != null) {
@@ -611,7 +656,9 @@ public final class SafepointCoordinator {
                     m.requestPoll(true);
                 }
                 awaitStopped(requested);
-                StoppedWorld world = world(requested);
+                // The time to safepoint ends when the last mutator is seen parked, before the
+                // stacks are gathered: that is the stop's own work, as HotSpot's "cleanup" is.
+                StoppedWorld world = world(requested, System.nanoTime());
                 try {
                     action.run(world);
                 } finally {
@@ -628,18 +675,43 @@ public final class SafepointCoordinator {
                 stopping = false;
                 collector = null;
                 release(self);
+                released = attached;
+                releasedStop = stops;
                 resumed.signalAll();
             }
         } finally {
             lock.unlock();
+            // After the unlock: a woken thread that takes this core or the other one must not find
+            // the lock still held by this thread (descheduled, it would hold up every thread it woke).
+            wake(released, releasedStop);
         }
     }
 
-    /** Waits, under the lock, until no mutator runs JIT code, or fails when the timeout passes first. */
+    /**
+     * Under the lock: a mutator parked or left JIT code. Wakes a stopping thread that waits on
+     * {@link #changed}, and raises {@link #changes} for one that spins.
+     */
+    private void signalChanged() {
+        changes++;   // only under the lock: no lost update
+        changed.signalAll();
+    }
+
+    /**
+     * Waits, under the lock, until no mutator runs JIT code, or fails when the timeout passes
+     * first. Spins first ({@link #spinForChange}), then waits on {@link #changed}.
+     */
     private void awaitStopped(long requested) throws StopTimeoutException {
         long timeout = stopTimeoutNanos;
+        long spin = attached.length < CORES && anyRunning() ? stopSpin.next() : 0;
+        long spinUntil = requested + Math.min(spin, timeout);
         boolean interrupted = false;
         try {
+            if (spin > 0) {
+                while (anyRunning() && System.nanoTime() - spinUntil < 0) {
+                    spinForChange(spinUntil);
+                }
+                stopSpin.spun(!anyRunning());
+            }
             while (anyRunning()) {
                 long left = requested + timeout - System.nanoTime();
                 if (left <= 0) {
@@ -666,6 +738,28 @@ public final class SafepointCoordinator {
     }
 
     /**
+     * Under the lock, which it releases while it spins and holds again on return: spins until
+     * {@link #changes} moves or {@code until} ({@link System#nanoTime}) passes. The lock is free
+     * meanwhile, as in a wait on {@link #changed}, so a parking mutator neither queues on it nor
+     * has a sleeping thread to wake: the last one raises the count, and this thread, on its own
+     * core, sees it within a cache miss instead of the scheduler's wake-up latency of a blocked
+     * thread. It does not yield: on a busy machine a yield gives the core away for a time slice,
+     * longer than the wait on the condition that follows the spin.
+     */
+    private void spinForChange(long until) {
+        long seen = changes;
+        long start = System.nanoTime();
+        lock.unlock();
+        try {
+            for (long now = start; changes == seen && now - until < 0; now = System.nanoTime()) {
+                Thread.onSpinWait();
+            }
+        } finally {
+            lockSpinning();  // the mutator that raised the count holds the lock a few instructions more
+        }
+    }
+
+    /**
      * Parks {@code self} in the stop in progress, under the lock, which it releases while it waits
      * and holds again on return; running JIT code again unless another stop has begun meanwhile
      * (the caller then parks again).
@@ -676,7 +770,7 @@ public final class SafepointCoordinator {
         try {
             awaitRelease(self, stop);
         } finally {
-            lock.lock();
+            lockSpinning();
         }
         if (!stopping) {
             self.state = Mutator.State.IN_JIT;
@@ -694,7 +788,7 @@ public final class SafepointCoordinator {
         self.state = Mutator.State.PARKED;
         self.parkedSlot = slot;
         if (!anyRunning()) {
-            changed.signalAll();
+            signalChanged();
         }
         return stops;
     }
@@ -718,17 +812,49 @@ public final class SafepointCoordinator {
     }
 
     /**
-     * Under the lock, at the end of a stop: counts the stop, then wakes the thread of every parked
-     * mutator but {@code collector}. Each one marks itself running again once it has the lock and
-     * finds no stop in progress; until then it counts as parked, which is what it is: a thread
-     * that has not run since the release is still at its poll, so a stop that follows at once
-     * need not wait for the scheduler to run it.
+     * Takes the lock when its holder is about to let go (a mutator that just parked, a stop that
+     * just released this thread): tries it for a while before queueing on it, since a queued
+     * thread sleeps and must be woken by the holder's unlock, a system call and a wake-up later.
+     */
+    private void lockSpinning() {
+        for (int tries = 0; tries < LOCK_SPINS; tries++) {
+            if (lock.tryLock()) {
+                return;
+            }
+            Thread.onSpinWait();
+        }
+        lock.lock();
+    }
+
+    /**
+     * Under the lock, at the end of a stop: counts the stop, then gives every parked mutator but
+     * {@code collector} the stop's number ({@link Mutator#releasedBy}); {@link #wake} unparks
+     * their threads once the lock is free. Each one marks itself running again once it has the
+     * lock and finds no stop in progress; until then it counts as parked, which is what it is: a
+     * thread that has not run since the release is still at its poll, so a stop that follows at
+     * once need not wait for the scheduler to run it.
      */
     private void release(Mutator collector) {
         stops++;
         for (Mutator m : mutators) {
             if (m.state == Mutator.State.PARKED && m != collector) {
                 m.releasedBy = stops;
+            }
+        }
+    }
+
+    /**
+     * Without the lock, after a stop: unparks the threads of {@code mutators} (the attached ones
+     * at its end) that {@code stop} released. One a later stop released already is that stop's
+     * to wake; an unpark that comes late, or finds the thread in another wait, only makes that
+     * wait look at its condition again.
+     */
+    private static void wake(Mutator[] mutators, long stop) {
+        if (mutators == null) {
+            return;
+        }
+        for (Mutator m : mutators) {
+            if (m.releasedBy == stop) {
                 LockSupport.unpark(m.thread);
             }
         }
@@ -744,7 +870,7 @@ public final class SafepointCoordinator {
     }
 
     /** Every stopped mutator's runs: the innermost from its poll if parked, then each run it left through an exit. */
-    private StoppedWorld world(long requested) throws StackWalkException {
+    private StoppedWorld world(long requested, long stoppedAt) throws StackWalkException {
         StoppedWorld.Liveness liveness = new StoppedWorld.Liveness();
         List<Mutator> stopped = new ArrayList<>();
         List<ThreadStack> stacks = new ArrayList<>();
@@ -788,7 +914,7 @@ public final class SafepointCoordinator {
             stacks.add(new ThreadStack(memory, runs, liveness));
         }
         return new StoppedWorld(this, liveness, List.copyOf(stopped), List.copyOf(stacks), outside, requested,
-                System.nanoTime());
+                stoppedAt);
     }
 
     /** The context block's mutator, on its own thread; without the lock (see {@link #attached}). */

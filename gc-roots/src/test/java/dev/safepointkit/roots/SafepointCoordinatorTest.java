@@ -583,4 +583,83 @@ class SafepointCoordinatorTest {
             }
         }
     }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aMutatorThatParksAfterTheStopGaveUpSpinningStillEndsTheWait() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        // A timeout the stop must not reach: only the park's signal may end the wait.
+        c.stopTimeout(java.time.Duration.ofSeconds(20));
+        try (Arena arena = Arena.ofShared()) {
+            // Polls 200 ms after it sees the poll word, long after the stop has stopped spinning
+            // (SPIN_NANOS) and blocked on the lock's condition.
+            Spinner late = new Spinner(c, arena.allocate(512, 16), 200);
+            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
+            assertTrue(java.time.Duration.ofMillis(200).toNanos() > 100 * SafepointCoordinator.SPIN_NANOS);
+            AtomicReference<String> seen = new AtomicReference<>();
+            long start = System.nanoTime();
+            c.stopTheWorld(null, 0, world -> seen.set(world.parked().size() + " parked, at slot "
+                    + (world.stacks().getFirst().returnAddressSlot() == late.slot)));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            late.quit.set(true);
+            late.thread.join();
+            late.rethrowFailure();
+            assertEquals("1 parked, at slot true", seen.get());
+            // A wait that missed the park ends only when its 20 s run out (and then finds it parked).
+            assertTrue(millis < 10_000, "the park ended the wait, not the stop's 20 s timeout: " + millis + " ms");
+        }
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aMutatorReleasedStaysParkedForAStopThatBeginsBeforeItRuns() throws Exception {
+        // Two collectors stop the world back to back, so a stop often begins between one release
+        // (the releasing stop unparks the thread only after its unlock) and the mutator's next
+        // step; with one mutator on a machine of two or more cores the stops also spin for the park.
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofSeconds(20));
+        try (Arena arena = Arena.ofShared()) {
+            Spinner s = new Spinner(c, arena.allocate(512, 16));
+            assertTrue(s.inJit.await(10, TimeUnit.SECONDS));
+            int perCollector = 2_000;
+            // Whatever a collector thread asserts reaches this thread through these references.
+            List<AtomicReference<Throwable>> failures = List.of(new AtomicReference<>(), new AtomicReference<>());
+            List<Thread> collectors = new ArrayList<>();
+            for (AtomicReference<Throwable> failure : failures) {
+                collectors.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        for (int k = 0; k < perCollector; k++) {
+                            c.stopTheWorld(null, 0, world -> {
+                                assertEquals(1, world.parked().size(), "the mutator counts as parked");
+                                assertEquals(s.slot, world.stacks().getFirst().returnAddressSlot());
+                                long before = s.iterations.get();
+                                for (int spin = 0; spin < 200; spin++) {
+                                    Thread.onSpinWait();
+                                }
+                                assertEquals(before, s.iterations.get(), "a parked mutator ran during a stop");
+                            });
+                        }
+                    } catch (Throwable t) {
+                        failure.set(t);
+                    }
+                }));
+            }
+            for (Thread t : collectors) {
+                t.join();
+            }
+            long seen = s.iterations.get();
+            while (s.iterations.get() == seen && s.thread.isAlive()) {
+                Thread.onSpinWait();  // resumed after the last stop (or died, which its failure says)
+            }
+            s.quit.set(true);
+            s.thread.join();
+            s.rethrowFailure();
+            for (AtomicReference<Throwable> failure : failures) {
+                if (failure.get() != null) {
+                    throw new AssertionError("a collector thread failed", failure.get());
+                }
+            }
+            assertEquals(2L * perCollector, c.stops());
+        }
+    }
 }
