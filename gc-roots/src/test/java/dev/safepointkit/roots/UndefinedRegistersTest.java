@@ -77,30 +77,41 @@ class UndefinedRegistersTest {
         }
     }
 
-    @Test
-    void aRegisterRootAboveAFrameWithoutCfiFailsClosedNamingTheFrame() throws Throwable {
-        int depth = 3;   // enter -> sum_down(3) -> dyn_down(2) -> sum_down(2) -> sum_down(1) -> sum_down(0)
+    /**
+     * Resets what the upcalls record, makes a fresh registry fed by {@code host}, defines the
+     * upcalls, and loads the named fixtures in order.
+     *
+     * @return the loaded objects, in the order given
+     */
+    private static List<LoadedObject> loadFresh(JitHost host, Arena arena, String... names) throws Exception {
         failures.clear();
         visited.clear();
         innermostRoots.clear();
         unexpected = null;
         registry = new SafepointRegistry();
         List<LoadedObject> loaded = new ArrayList<>();
-        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
-            host.addListener(new RegistryListener(registry));
-            host.addListener(new JitEventListener() {
-                @Override
-                public void objectLoaded(LoadedObject object) {
-                    loaded.add(object);
-                }
-            });
-            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "recordEntry",
-                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "gcPollJava",
-                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            for (String name : new String[] {"csr-chain-poll.o", "csr-chain-noeh.o"}) {
-                host.load(name, MemorySegment.ofArray(Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + name))));
+        host.addListener(new RegistryListener(registry));
+        host.addListener(new JitEventListener() {
+            @Override
+            public void objectLoaded(LoadedObject object) {
+                loaded.add(object);
             }
+        });
+        host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "recordEntry",
+                MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+        host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "gcPollJava",
+                MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
+        for (String name : names) {
+            host.load(name, MemorySegment.ofArray(Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + name))));
+        }
+        return loaded;
+    }
+
+    @Test
+    void aRegisterRootAboveAFrameWithoutCfiFailsClosedNamingTheFrame() throws Throwable {
+        int depth = 3;   // enter -> sum_down(3) -> dyn_down(2) -> sum_down(2) -> sum_down(1) -> sum_down(0)
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            List<LoadedObject> loaded = loadFresh(host, arena, "csr-chain-poll.o", "csr-chain-noeh.o");
             assertTrue(loaded.get(1).section(".eh_frame").isEmpty(), "csr-chain-noeh.o has no .eh_frame");
             pollPlan = pollPlan(host.address("gc_poll").orElseThrow(), loaded.get(0));
             long sumDown = host.address("sum_down").orElseThrow();
@@ -140,26 +151,8 @@ class UndefinedRegistersTest {
     void aRegisterRootAboveAFrameWhoseCfiSaysUndefinedFailsClosedNamingTheFrame() throws Throwable {
         // csr-undefined.o: outer keeps its object in RBX across its call to lose_rbx, whose CFI
         // says RBX is undefined there (its frame's only register rule); the poll saved RBX.
-        failures.clear();
-        visited.clear();
-        innermostRoots.clear();
-        unexpected = null;
-        registry = new SafepointRegistry();
-        List<LoadedObject> loaded = new ArrayList<>();
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
-            host.addListener(new RegistryListener(registry));
-            host.addListener(new JitEventListener() {
-                @Override
-                public void objectLoaded(LoadedObject object) {
-                    loaded.add(object);
-                }
-            });
-            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "recordEntry",
-                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "gcPollJava",
-                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            host.load("csr-undefined.o", MemorySegment.ofArray(Files.readAllBytes(
-                    Fixtures.projectRoot().resolve("fixtures/jit/x86_64/csr-undefined.o"))));
+            List<LoadedObject> loaded = loadFresh(host, arena, "csr-undefined.o");
             pollPlan = pollPlan(host.address("gc_poll").orElseThrow(), loaded.getFirst());
             assertTrue(UnwindPlan.saved(pollPlan, UnwindPlan.slotOf(3)) != 0, "the poll saved RBX");
             MemorySegment object = arena.allocate(16, 16);
@@ -189,27 +182,8 @@ class UndefinedRegistersTest {
         // csr-bigframe-noeh.o: big_frame's frame (over 1 MiB, no .eh_frame) has no step the registry
         // can encode, so the walk steps it by its frame size knowing nothing of its caller's
         // registers; outer_big keeps its object in RBX, which the poll saved for big_frame.
-        failures.clear();
-        visited.clear();
-        innermostRoots.clear();
-        unexpected = null;
-        registry = new SafepointRegistry();
-        List<LoadedObject> loaded = new ArrayList<>();
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
-            host.addListener(new RegistryListener(registry));
-            host.addListener(new JitEventListener() {
-                @Override
-                public void objectLoaded(LoadedObject object) {
-                    loaded.add(object);
-                }
-            });
-            host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "recordEntry",
-                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            host.defineUpcall("gc_poll_java", MethodHandles.lookup().findStatic(UndefinedRegistersTest.class, "gcPollJava",
-                    MethodType.methodType(void.class, MemorySegment.class)), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS), arena);
-            for (String name : new String[] {"csr-chain-poll.o", "csr-bigframe-noeh.o"}) {
-                host.load(name, MemorySegment.ofArray(Files.readAllBytes(Fixtures.projectRoot().resolve("fixtures/jit/x86_64/" + name))));
-            }
+            List<LoadedObject> loaded = loadFresh(host, arena, "csr-chain-poll.o", "csr-bigframe-noeh.o");
             pollPlan = pollPlan(host.address("gc_poll").orElseThrow(), loaded.getFirst());
             Frame f = new Frame();
             assertTrue(registry.lookup(host.address("big_frame").orElseThrow() + 0x11, f), "big_frame's call is a safepoint");
