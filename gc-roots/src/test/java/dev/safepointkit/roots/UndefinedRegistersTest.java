@@ -10,8 +10,6 @@ import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.RegistryListener;
 import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.registry.UnwindPlan;
-import dev.safepointkit.stackmap.FunctionRecord;
-import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.testing.Fixtures;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -216,19 +214,10 @@ class UndefinedRegistersTest {
         }
     }
 
-    /** gc_poll's plan at its call out, from the poll object's stack map. */
+    /** gc_poll's plan at its call out, from the poll object's stack map; it must have one. */
     private static long pollPlan(long gcPoll, LoadedObject object) {
-        for (StackMap map : object.stackMaps().orElseThrow().stackMaps()) {
-            for (int f = 0; f < map.functionCount(); f++) {
-                FunctionRecord fn = map.function(f);
-                if (fn.functionAddress() == gcPoll) {
-                    Frame frame = new Frame();
-                    assertTrue(registry.lookup(gcPoll + fn.record(0).instructionOffset(), frame));
-                    assertTrue(UnwindPlan.present(frame.unwindPlan()), "gc_poll has a plan");
-                    return frame.unwindPlan();
-                }
-            }
-        }
-        throw new AssertionError("gc_poll has no stack map record");
+        long plan = FirstRecordPlans.planAtFirstRecord(registry, gcPoll, object);
+        assertTrue(UnwindPlan.present(plan), "gc_poll has a plan");
+        return plan;
     }
 }

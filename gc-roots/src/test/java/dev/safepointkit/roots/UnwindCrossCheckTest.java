@@ -9,11 +9,8 @@ import dev.safepointkit.events.LoadedSection;
 import dev.safepointkit.events.LoadedSymbol;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.ProcessUnwinder;
-import dev.safepointkit.registry.Frame;
 import dev.safepointkit.registry.FunctionSpan;
 import dev.safepointkit.registry.SafepointRegistry;
-import dev.safepointkit.stackmap.FunctionRecord;
-import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
 import dev.safepointkit.stackmap.testing.Fixtures;
 import java.lang.foreign.Arena;
@@ -100,19 +97,8 @@ class UnwindCrossCheckTest {
         }
     }
 
-    /** The poll's plan at its call out, found by its record in the loaded object's stack maps. */
     private static long pollPlan(long gcPoll, LoadedObject object) {
-        for (StackMap map : object.stackMaps().orElseThrow().stackMaps()) {
-            for (int f = 0; f < map.functionCount(); f++) {
-                FunctionRecord fn = map.function(f);
-                if (fn.functionAddress() == gcPoll) {
-                    Frame frame = new Frame();
-                    assertTrue(registry.lookup(gcPoll + fn.record(0).instructionOffset(), frame));
-                    return frame.unwindPlan();
-                }
-            }
-        }
-        throw new AssertionError("gc_poll has no stack map record");
+        return FirstRecordPlans.planAtFirstRecord(registry, gcPoll, object);
     }
 
     /**
