@@ -662,4 +662,120 @@ class SafepointCoordinatorTest {
             assertEquals(2L * perCollector, c.stops());
         }
     }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aStopInProgressGoesOnAsSoonAsTheThreadItWaitsForLeavesJitCode() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofSeconds(20));
+        CountDownLatch inJit = new CountDownLatch(1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread t = Thread.ofPlatform().start(() -> {
+            try (Mutator m = c.attach()) {
+                try (var scope = m.enter()) {
+                    inJit.countDown();
+                    // "JIT code" that never polls, but returns to Java once a stop is requested.
+                    while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) == 0) {
+                        Thread.onSpinWait();
+                    }
+                }
+            } catch (Throwable e) {
+                failure.set(e);
+            }
+        });
+        assertTrue(inJit.await(10, TimeUnit.SECONDS));
+        long start = System.nanoTime();
+        AtomicReference<String> seen = new AtomicReference<>();
+        c.stopTheWorld(null, 0, world -> seen.set(world.parked().size() + " stopped, outside " + world.outside()));
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        t.join();
+        if (failure.get() != null) {
+            throw new AssertionError("the mutator thread failed", failure.get());
+        }
+        assertEquals("0 stopped, outside 1", seen.get());
+        // A leave that does not wake the stop leaves it waiting until its 20 s run out.
+        assertTrue(millis < 10_000, "the stop went on when the thread left JIT code, not at its 20 s timeout: " + millis + " ms");
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aTimedOutStopNamesOnlyTheMutatorsStillRunningNotTheParkedOnes() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(java.time.Duration.ofMillis(300));
+        try (Arena arena = Arena.ofShared()) {
+            Spinner polite = new Spinner(c, arena.allocate(512, 16));
+            assertTrue(polite.inJit.await(10, TimeUnit.SECONDS));
+            CountDownLatch stuckInJit = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            AtomicReference<Mutator> stuckMutator = new AtomicReference<>();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread stuck = Thread.ofPlatform().name("never-polls").start(() -> {
+                try (Mutator m = c.attach(); var scope = m.enter()) {
+                    stuckMutator.set(m);
+                    stuckInJit.countDown();
+                    release.await();
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            assertTrue(stuckInJit.await(10, TimeUnit.SECONDS));
+            StopTimeoutException e = assertThrows(StopTimeoutException.class, () -> c.stopTheWorld(null, 0, w -> { }));
+            release.countDown();
+            polite.quit.set(true);
+            polite.thread.join();
+            stuck.join();
+            polite.rethrowFailure();
+            if (failure.get() != null) {
+                throw new AssertionError("the stuck thread failed", failure.get());
+            }
+            assertEquals("the stop waited 300 ms and these mutators did not reach a poll: mutator "
+                    + stuckMutator.get().index() + " (never-polls) IN_JIT", e.getMessage());
+        }
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aJavaEntryWaitsForTheStopToEndWhileTheStopStillWaitsForItsMutators() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofShared()) {
+            CountDownLatch attached = new CountDownLatch(1);
+            CountDownLatch enterNow = new CountDownLatch(1);
+            AtomicBoolean entered = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread t = Thread.ofPlatform().start(() -> {
+                try (Mutator m = c.attach()) {
+                    attached.countDown();
+                    enterNow.await();
+                    try (var scope = m.enter()) {
+                        entered.set(true);
+                    }
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            // A mutator in JIT code that polls late keeps the stop waiting, its lock free: the
+            // entry comes in that window, not only while the action holds the lock.
+            Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
+            assertTrue(attached.await(10, TimeUnit.SECONDS));
+            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
+            Thread caller = Thread.ofPlatform().start(() -> {
+                while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
+                    Thread.onSpinWait();  // until the stop is requested
+                }
+                enterNow.countDown();
+            });
+            AtomicReference<String> seen = new AtomicReference<>();
+            c.stopTheWorld(null, 0, world -> seen.set("entered during the stop: " + entered.get()));
+            caller.join();
+            t.join();
+            late.quit.set(true);
+            late.thread.join();
+            late.rethrowFailure();
+            if (failure.get() != null) {
+                throw new AssertionError("the entering thread failed", failure.get());
+            }
+            assertEquals("entered during the stop: false", seen.get());
+            assertTrue(entered.get());
+        }
+    }
 }
