@@ -170,6 +170,40 @@ class TableGrowthTest {
         }
     }
 
+    @Test
+    void anObjectUnregisteredWhileAReplacementIsFilledIsGoneFromTheReplacement() throws Exception {
+        SafepointRegistry registry = new SafepointRegistry();
+        Frame frame = new Frame();
+        // Register until an object goes in while a replacement is being filled (so into both
+        // tables) and the replacement is still unfinished after it.
+        int object = 1;
+        int victim = -1;
+        while (victim < 0) {
+            boolean replacing = registry.replacingForTest();
+            register(registry, object++);
+            if (replacing && registry.replacingForTest()) {
+                victim = object - 1;
+            }
+        }
+        SafepointTable old = registry.tableForTest();
+        int slot = slotOf(registry, victim);
+        assertTrue(registry.unregister(victim));
+        // The next object takes the victim's slot, at other addresses; then the replacement is published.
+        int taker = object++;
+        register(registry, taker);
+        assertEquals(slot, slotOf(registry, taker), "the freed slot was not reused");
+        while (registry.tableForTest() == old) {
+            register(registry, object++);
+        }
+        for (int s = 0; s < PER_OBJECT; s++) {
+            long address = start(victim) + 0x10 + 0x20L * s;
+            boolean found = registry.lookup(address, frame);
+            assertFalse(found, "unregistered object " + victim + "'s safepoint " + s + " answered with object "
+                    + (found ? frame.objectKey() + " safepoint " + frame.safepointId() : -1));
+            assertFound(registry, frame, taker, s);
+        }
+    }
+
     private static int slotOf(SafepointRegistry registry, long key) {
         for (ObjectTable t : registry.tablesForTest()) {
             if (t.key == key) {
