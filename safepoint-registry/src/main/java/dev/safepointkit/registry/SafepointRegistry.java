@@ -10,9 +10,12 @@ import java.util.List;
  * Safepoints of registered JIT code, keyed by return address, for stack walkers running while
  * JIT threads register and unregister code.
  *
- * <p>State is one immutable snapshot: the registered objects sorted by code address, each with
- * its decoded {@link ObjectTable}. Readers load the snapshot once and search it; writers build a
- * new snapshot and publish it with one store.
+ * <p>State: an immutable snapshot of the registered objects sorted by code address, each with its
+ * decoded {@link ObjectTable}, which {@link #locate} loads once and searches; a table from return
+ * address to safepoint, which the writer fills in place; and the array of published objects by
+ * slot ({@link ObjectSlots}). A {@link #lookup} loads the published objects' array, then the
+ * table, probes, and loads the array again ({@link SafepointTable}'s ordering 2 says why that is
+ * enough). Writers publish a new snapshot with one store.
  *
  * <h2>Assumptions and guarantees</h2>
  * Assumptions: writers ({@link #register}, {@link #unregister}) may run on any threads; readers
@@ -28,8 +31,9 @@ import java.util.List;
  *       all take effect: none is lost.</li>
  *   <li><b>Stable results.</b> What a lookup returned stays valid, unchanged, as long as the
  *       reader's Frame refers to it, even after the object is unregistered.</li>
- *   <li><b>No overlap.</b> Registering code that overlaps registered code is refused with an
- *       exception and changes nothing.</li>
+ *   <li><b>No overlap.</b> Registering code that overlaps registered code, or a safepoint whose
+ *       return address a registered object's safepoint has (at the code end of one object and
+ *       the start of the next), is refused with an exception and changes nothing.</li>
  * </ol>
  * Progress: lookups are wait-free (acquire loads of the published objects' array and of the
  * table, a probe of a table at most half full, which ends at the key or an empty slot, and the
@@ -146,7 +150,7 @@ public final class SafepointRegistry {
      *     stack maps are added with size 0
      * @throws RegistryException if the code range is empty, overlaps registered code, or the key
      *     is taken, or a record is malformed, outside the code or shares its return address with
-     *     another; nothing changes then
+     *     another of its own or of a registered object; nothing changes then
      */
     public void register(long key, String name, long codeStart, long codeSize, StackMapSection stackMaps,
             List<FunctionSpan> functions) throws RegistryException {
@@ -189,6 +193,7 @@ public final class SafepointRegistry {
             if (at < s.starts().length && s.starts()[at] < table.codeEnd) {
                 throw overlap(name, codeStart, table.codeEnd, s.tables()[at]);
             }
+            refuseSharedBoundary(name, table);
             Snapshot next = new Snapshot(insert(s.starts(), at, codeStart), insert(s.ends(), at, table.codeEnd),
                     insert(s.keys(), at, key), insert(s.tables(), at, table), s.safepoints() + table.safepointCount());
             table.slot = objects.assign(table);
@@ -205,6 +210,30 @@ public final class SafepointRegistry {
             objects.publish(table.slot, table);
             step(n);
             SNAPSHOT.setRelease(this, next);
+        }
+    }
+
+    /**
+     * Refuses a safepoint at the new object's code start or end that a registered object already
+     * has: a return address may equal an object's code end, where the next object's code may
+     * begin, and two objects cannot share the one table entry of an address. Under {@link #writeLock}.
+     */
+    private void refuseSharedBoundary(String name, ObjectTable table) throws RegistryException {
+        SafepointTable current = (SafepointTable) TABLE.getAcquire(this);
+        for (long address : table.spAddress) {
+            if (address != table.codeStart && address != table.codeEnd) {
+                continue;
+            }
+            long value = current.liveValue(address);
+            if (value != SafepointTable.RETIRED) {
+                ObjectTable[] published = objects.published();
+                int slot = SafepointTable.objectSlot(value);
+                ObjectTable other = slot < published.length ? published[slot] : null;
+                throw new RegistryException(name + ": its safepoint at 0x" + Long.toHexString(address)
+                        + " has the return address of a safepoint of registered object "
+                        + (other != null ? other.name + " (key " + other.key + ")" : "in slot " + slot)
+                        + ", whose code ends or begins there");
+            }
         }
     }
 

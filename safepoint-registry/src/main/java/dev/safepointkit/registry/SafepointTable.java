@@ -124,6 +124,21 @@ final class SafepointTable {
         }
     }
 
+    /** The value under {@code key}, or {@link #RETIRED} when it has none or a retired one. Writer only. */
+    long liveValue(long key) {
+        int slot = hash(key) & mask;
+        while (true) {
+            long k = slots[2 * slot];
+            if (k == 0) {
+                return RETIRED;
+            }
+            if (k == key) {
+                return slots[2 * slot + 1];
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
     /** Retires the entry of {@code key}, if there is one. */
     void retire(long key) {
         int slot = hash(key) & mask;
