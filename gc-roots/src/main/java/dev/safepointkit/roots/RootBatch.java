@@ -159,6 +159,11 @@ public final class RootBatch {
     /**
      * What the registry knows of the frame (function, safepoint ID, frame size).
      *
+     * <p>Read it only: the walker steps later frames of the same safepoint from this cursor, so a
+     * visitor that moved it (passed it to {@code SafepointRegistry.lookup} or {@code locate})
+     * would walk those frames by another safepoint's plan. A visitor that looks up addresses
+     * itself uses a {@code Frame} of its own.
+     *
      * @return the walker's own cursor, overwritten for the next frame: copy what you keep
      */
     public Frame frame() {
