@@ -181,9 +181,16 @@ class CodePatcherTest {
         assertEquals(loaded.get().loaded().symbol("h").orElseThrow().address(), patcher.stub("h").orElseThrow().target());
     }
 
+    /**
+     * With AVX-512 the zmm fixture (ymm and zmm arguments); without it the ymm fixture, whose code
+     * needs only AVX2. Either way the test runs: no processor kind skips it.
+     */
     @Test
-    void theReentryHandsYmmAndZmmArgumentsOnAtFullWidth() throws Throwable {
-        PatchFixtures.requireAvx512();   // vec_caller.o and vec_body.o use zmm registers
+    void theReentryHandsOnEveryLaneOfZmmArgumentsWithAvx512AndOfYmmArgumentsWithout() throws Throwable {
+        if (!PatchFixtures.hasAvx512()) {
+            ymmArgumentsArriveAtFullWidth();
+            return;
+        }
         // vh(<4 x double>, <8 x double>, ...) takes its arguments in ymm0, zmm1, ymm2, ..., zmm7. The
         // compiler sets every bit of zmm0-7 before it returns into the reentry, so any lane the
         // reentry does not save is visibly lost.
@@ -230,6 +237,50 @@ class CodePatcherTest {
         assertArrayEquals(expected, relinked.toArray(ValueLayout.JAVA_DOUBLE), "the relinked call");
         assertArrayEquals(direct.toArray(ValueLayout.JAVA_DOUBLE), lazy.toArray(ValueLayout.JAVA_DOUBLE),
                 "the call through the reentry got every lane of every ymm and zmm argument");
+    }
+
+    /**
+     * vh256 takes eight {@code <4 x double>} arguments in ymm0-7. The compiler sets every bit of
+     * ymm0-7 before it returns into the reentry, so any high lane the reentry does not save is
+     * visibly lost.
+     */
+    private void ymmArgumentsArriveAtFullWidth() throws Throwable {
+        AtomicReference<MethodHandle> clobbering = new AtomicReference<>();
+        patcher.declare("vh256", fn -> {
+            MethodHandle clobber = clobbering.get();
+            try {
+                clobber.invokeExact();
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+            compiles.incrementAndGet();
+            return PatchFixtures.load(host, "vec256_body");
+        });
+        PatchFixtures.load(host, "vec256_caller");
+        clobbering.set(host.downcall("clobber_vectors256", FunctionDescriptor.ofVoid()));
+        MethodHandle callVh = host.downcall("call_vh256", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        double[] weights = {1, 2, 3, 5, 7, 11, 13, 17};
+        MemorySegment in = arena.allocate(32 * 8, 32);
+        double[] expected = new double[4];
+        for (int v = 0; v < 8; v++) {
+            for (int lane = 0; lane < 4; lane++) {
+                double x = 1 + v * 16 + lane + lane / 64.0;
+                in.setAtIndex(ValueLayout.JAVA_DOUBLE, v * 4 + lane, x);
+                expected[lane] += weights[v] * x;
+            }
+        }
+        MemorySegment lazy = arena.allocate(32, 32);
+        callVh.invokeExact(in, lazy);   // through the reentry: compiles vh256
+        assertEquals(1, compiles.get());
+        MemorySegment direct = arena.allocate(32, 32);
+        callVh.invokeExact(in, direct);  // vh256 compiled: no reentry any more
+        patcher.safepoint();
+        MemorySegment relinked = arena.allocate(32, 32);
+        callVh.invokeExact(in, relinked);
+        assertArrayEquals(expected, direct.toArray(ValueLayout.JAVA_DOUBLE), "the direct call");
+        assertArrayEquals(expected, relinked.toArray(ValueLayout.JAVA_DOUBLE), "the relinked call");
+        assertArrayEquals(direct.toArray(ValueLayout.JAVA_DOUBLE), lazy.toArray(ValueLayout.JAVA_DOUBLE),
+                "the call through the reentry got every lane of every ymm argument");
     }
 
     @Test
