@@ -925,7 +925,7 @@ public final class SafepointCoordinator {
             long high = runs.getLast().entrySp();
             MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(high - low);
             stopped.add(m);
-            stacks.add(new ThreadStack(memory, runs, liveness));
+            stacks.add(new ThreadStack(memory, runs, liveness, "mutator " + m.index + " (" + m.thread.getName() + ")"));
         }
         return new StoppedWorld(this, liveness, List.copyOf(stopped), List.copyOf(stacks), outside, requested,
                 stoppedAt);

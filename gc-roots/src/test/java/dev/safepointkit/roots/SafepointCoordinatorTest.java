@@ -470,6 +470,55 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    void aStopsStacksAreNotWrittenAfterItsActionReturns() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofConfined(); Mutator m = c.attach(); var scope = m.enter()) {
+            MemorySegment stack = fakeStack(arena);
+            m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+            c.exit(m.context(), stack.address() + 64);
+            AtomicReference<ThreadStack> kept = new AtomicReference<>();
+            c.stopTheWorld(null, 0, world -> kept.set(world.stacks().getFirst()));
+            // What a relocator kept past the action would write into a frame its thread runs again.
+            long slot = stack.address() + 80;
+            stack.set(ValueLayout.JAVA_LONG, 80, 0x1234);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> kept.get().write(slot, 0x5678));
+            assertEquals("mutator 0 (" + Thread.currentThread().getName() + "): refused a write to its stack at 0x"
+                    + Long.toHexString(slot) + ": the stop that captured it has ended and the thread runs again", e.getMessage());
+            assertEquals(0x1234, stack.get(ValueLayout.JAVA_LONG, 80), "the slot is untouched");
+            c.returnFromExit(m.context());
+        }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aStopsStacksAreWalkedOnlyOnTheThreadThatRunsItsAction() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        JitStackWalker walker = new JitStackWalker(new dev.safepointkit.registry.SafepointRegistry());
+        try (Arena arena = Arena.ofShared(); Mutator m = c.attach(); var scope = m.enter()) {
+            MemorySegment stack = fakeStack(arena);
+            m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+            c.exit(m.context(), stack.address() + 64);
+            List<Throwable> thrown = new ArrayList<>();
+            c.stopTheWorld(null, 0, world -> {
+                // Another thread's walk: the action's return would not wait for it to finish.
+                try {
+                    thrown.add(onAnotherThread(() -> world.validate(walker)));
+                    thrown.add(onAnotherThread(() -> world.walkAll(walker, (batch, s) -> { })));
+                } catch (InterruptedException e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertEquals(2, thrown.size());
+            for (Throwable t : thrown) {
+                assertTrue(t instanceof IllegalStateException && t.getMessage().endsWith(" walks a stop whose action runs on "
+                        + Thread.currentThread() + ": only that thread may, since the mutators run again as soon as the"
+                        + " action returns"), String.valueOf(t));
+            }
+            c.returnFromExit(m.context());
+        }
+    }
+
+    @Test
     void aJavaScopeCannotCloseWhileAnInnerEntryIsOpen() {
         SafepointCoordinator c = new SafepointCoordinator(0);
         Mutator m = c.attach();
