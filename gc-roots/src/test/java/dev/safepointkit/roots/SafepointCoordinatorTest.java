@@ -827,4 +827,54 @@ class SafepointCoordinatorTest {
             assertTrue(entered.get());
         }
     }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aReturnFromAnExitWaitsForTheStopToEndWhileTheStopStillWaitsForItsMutators() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment stack = fakeStack(arena);
+            CountDownLatch inNative = new CountDownLatch(1);
+            CountDownLatch returnNow = new CountDownLatch(1);
+            AtomicBoolean returned = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread t = Thread.ofPlatform().start(() -> {
+                try (Mutator m = c.attach(); var scope = m.enter()) {
+                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                    c.exit(m.context(), stack.address() + 64);
+                    inNative.countDown();
+                    returnNow.await();
+                    c.returnFromExit(m.context());  // the native call is done: back into the JIT run
+                    returned.set(true);
+                } catch (Throwable e) {
+                    failure.set(e);
+                }
+            });
+            // A mutator in JIT code that polls late keeps the stop waiting, its lock free: the
+            // return comes in that window, not only while the action holds the lock (where a
+            // return that does not wait would still block on the lock).
+            Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
+            assertTrue(inNative.await(10, TimeUnit.SECONDS));
+            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
+            Thread caller = Thread.ofPlatform().start(() -> {
+                while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
+                    Thread.onSpinWait();  // until the stop is requested
+                }
+                returnNow.countDown();
+            });
+            AtomicReference<String> seen = new AtomicReference<>();
+            c.stopTheWorld(null, 0, world -> seen.set("returned during the stop: " + returned.get()
+                    + ", stacks: " + world.stacks().size()));
+            caller.join();
+            t.join();
+            late.quit.set(true);
+            late.thread.join();
+            late.rethrowFailure();
+            if (failure.get() != null) {
+                throw new AssertionError("the returning thread failed", failure.get());
+            }
+            assertEquals("returned during the stop: false, stacks: 2", seen.get());
+            assertTrue(returned.get());
+        }
+    }
 }
