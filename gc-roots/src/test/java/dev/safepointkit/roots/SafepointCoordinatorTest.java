@@ -72,6 +72,21 @@ class SafepointCoordinatorTest {
             });
         }
 
+        /**
+         * Waits until this spinner runs JIT code again after a stop (or dies, which its failure
+         * then says): fails after 10 s, when its release was lost.
+         */
+        void awaitResumed() {
+            long seen = iterations.get();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (iterations.get() == seen && thread.isAlive()) {
+                if (System.nanoTime() - deadline > 0) {
+                    throw new AssertionError("a parked spinner did not run again within 10 s of the stop's end: its release was lost");
+                }
+                Thread.onSpinWait();
+            }
+        }
+
         /** Fails with what this spinner's thread threw, if it threw anything. */
         void rethrowFailure() {
             if (failure.get() != null) {
@@ -80,9 +95,24 @@ class SafepointCoordinatorTest {
         }
     }
 
+    /**
+     * A stop timeout far above any stop's time to safepoint here, yet short: a stop whose wait
+     * missed the last park goes on only when it runs out, which {@link #assertWokenByThePark} tells.
+     */
+    private static final java.time.Duration SHORT_STOP_TIMEOUT = java.time.Duration.ofSeconds(5);
+
+    /** Fails when {@code world}'s stop went on only at its timeout, not when its last mutator parked. */
+    private static void assertWokenByThePark(StoppedWorld world) {
+        long waited = world.stoppedNanos() - world.requestedNanos();
+        assertTrue(waited < SHORT_STOP_TIMEOUT.toNanos(), "the stop waited " + waited / 1_000_000 + " ms, its whole timeout:"
+                + " the last park did not wake it");
+    }
+
     @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a lost wake-up fails, not hangs
     void anInterruptedParkedMutatorStaysParkedUntilTheStopEndsAndKeepsItsInterrupt() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(16);
+        c.stopTimeout(SHORT_STOP_TIMEOUT);
         try (Arena arena = Arena.ofShared()) {
             Spinner s = new Spinner(c, arena.allocate(512, 16));
             if (!s.inJit.await(10, TimeUnit.SECONDS)) {
@@ -90,6 +120,7 @@ class SafepointCoordinatorTest {
                 throw new AssertionError("the spinner did not reach JIT code within 10 s");
             }
             c.stopTheWorld(null, 0, world -> {
+                assertWokenByThePark(world);
                 assertEquals(1, world.parked().size());
                 long before = s.iterations.get();
                 s.thread.interrupt();
@@ -100,10 +131,7 @@ class SafepointCoordinatorTest {
                 }
                 assertEquals(before, s.iterations.get(), "an interrupt let a parked mutator run during the stop");
             });
-            long seen = s.iterations.get();
-            while (s.iterations.get() == seen && s.thread.isAlive()) {
-                Thread.onSpinWait();
-            }
+            s.awaitResumed();
             s.quit.set(true);
             s.thread.join();
             s.rethrowFailure();
@@ -112,8 +140,10 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a lost wake-up fails, not hangs
     void everyMutatorInJitCodeIsParkedAtItsPollWhileTheActionRuns() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(16);
+        c.stopTimeout(SHORT_STOP_TIMEOUT);
         try (Arena arena = Arena.ofShared()) {
             List<Spinner> spinners = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
@@ -127,6 +157,7 @@ class SafepointCoordinatorTest {
             }
             for (int stop = 0; stop < 50; stop++) {
                 c.stopTheWorld(null, 0, world -> {
+                    assertWokenByThePark(world);
                     assertEquals(3, world.parked().size());
                     assertEquals(0, world.outside());
                     long[] before = new long[3];
@@ -150,10 +181,7 @@ class SafepointCoordinatorTest {
             }
             assertEquals(50, c.stops());
             for (Spinner s : spinners) {
-                long seen = s.iterations.get();
-                while (s.iterations.get() == seen && s.thread.isAlive()) {
-                    Thread.onSpinWait();  // resumed (or died, which the failure then says)
-                }
+                s.awaitResumed();
                 s.quit.set(true);
                 s.thread.join();
                 s.rethrowFailure();
@@ -163,8 +191,10 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // an entry whose wake-up is lost fails, not hangs
     void aMutatorOutsideJitCodeCountsAsStoppedAndCannotEnterUntilTheStopEnds() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(SHORT_STOP_TIMEOUT);
         Mutator m = c.attach();
         CountDownLatch inAction = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
