@@ -691,10 +691,13 @@ class SafepointCoordinatorTest {
 
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-    void aMutatorReleasedStaysParkedForAStopThatBeginsBeforeItRuns() throws Exception {
+    void aMutatorReleasedButNotYetRunCountsAsParkedInAStopThatFollowsAtOnce() throws Exception {
         // Two collectors stop the world back to back, so a stop often begins between one release
         // (the releasing stop unparks the thread only after its unlock) and the mutator's next
-        // step; with one mutator on a machine of two or more cores the stops also spin for the park.
+        // step: the stop finds it still parked at its poll and need not wait for the scheduler to
+        // run it. With this one mutator such a stop waits for nobody, so it holds the lock from its
+        // start to its release and the mutator, when it runs, never finds a stop in progress: the
+        // poll's stay-parked branch is the next test's.
         SafepointCoordinator c = new SafepointCoordinator(0);
         c.stopTimeout(java.time.Duration.ofSeconds(20));
         try (Arena arena = Arena.ofShared()) {
@@ -905,6 +908,79 @@ class SafepointCoordinatorTest {
             }
             assertEquals("returned during the stop: false, stacks: 2", seen.get());
             assertTrue(returned.get());
+        }
+    }
+
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aMutatorReleasedStaysParkedForAStopThatBeginsBeforeItRuns() throws Exception {
+        // The stay-parked branch of the poll: a mutator released by one stop takes the lock only
+        // after the next stop has begun, and finds it in progress. The next stop must let go of the
+        // lock for that, so it must wait for someone: a second mutator, back in JIT code before the
+        // stop begins, that leaves through an exit only a while after it sees its poll word. The
+        // collector pauses a random while between stops, so that many stops begin after that
+        // mutator is back and before the released one has the lock. This is a race, not a schedule:
+        // on a loaded two-core machine 30 to 73 of the 2,000 stops took the branch (counted there,
+        // three runs; the test above took it in none), so a run all but surely takes it, but no
+        // single run is certain to.
+        // A poll that marks itself running and waits on fails: the stop then waits for it until
+        // its timeout. A poll that leaves the branch and polls again is harmless and passes: it
+        // parks again at the same slot before the stop can go on.
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        c.stopTimeout(SHORT_STOP_TIMEOUT);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment exitingStack = fakeStack(arena);
+            AtomicBoolean quit = new AtomicBoolean();
+            CountDownLatch inJit = new CountDownLatch(1);
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            Thread exiting = Thread.ofPlatform().start(() -> {
+                try (Mutator m = c.attach(); var scope = m.enter()) {
+                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, exitingStack.address() + 256);
+                    inJit.countDown();
+                    while (!quit.get()) {
+                        if ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(m.context(), Mutator.POLL_WORD) != 0) {
+                            spinMicros(500);  // the stop waits meanwhile, its lock free
+                            c.exit(m.context(), exitingStack.address() + 64);
+                            c.returnFromExit(m.context());  // back in JIT code once the stop ends
+                        }
+                    }
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            assertTrue(inJit.await(10, TimeUnit.SECONDS));
+            Spinner s = new Spinner(c, arena.allocate(512, 16));
+            assertTrue(s.inJit.await(10, TimeUnit.SECONDS));
+            java.util.Random random = new java.util.Random(1);
+            for (int k = 0; k < 2_000; k++) {
+                c.stopTheWorld(null, 0, world -> {
+                    int at = world.parked().indexOf(s.mutator);
+                    assertTrue(at >= 0, "the released mutator counts as parked");
+                    assertEquals(s.slot, world.stacks().get(at).returnAddressSlot());
+                    long before = s.iterations.get();
+                    spinMicros(20);
+                    assertEquals(before, s.iterations.get(), "a parked mutator ran during a stop");
+                });
+                spinMicros(random.nextInt(500));
+            }
+            s.awaitResumed();
+            s.quit.set(true);
+            quit.set(true);
+            s.thread.join();
+            exiting.join();
+            s.rethrowFailure();
+            if (failure.get() != null) {
+                throw new AssertionError("the exiting mutator's thread failed", failure.get());
+            }
+            assertEquals(2_000, c.stops());
+        }
+    }
+
+    /** Spins, without sleeping, for {@code micros} microseconds. */
+    private static void spinMicros(long micros) {
+        long until = System.nanoTime() + micros * 1_000;
+        while (System.nanoTime() - until < 0) {
+            Thread.onSpinWait();
         }
     }
 }
