@@ -70,6 +70,14 @@ import java.util.function.Consumer;
  * stopper it has just taken the core from. Each spin is an earlier look at what the lock
  * guards; states change only under the lock, and every spin ends in the blocking wait, so none
  * of this makes a thread count as stopped sooner than its park under the lock.
+ *
+ * <p>Lock order: the {@link WorldAction} runs under the coordinator's lock, so a lock the action
+ * takes comes after it. Such a lock must never be held by a thread while it calls into the
+ * coordinator ({@link #attach}, {@link #mutatorCount}, {@link #stops}, {@link Mutator#enter}, a
+ * poll, an exit or return, an entry from native code, {@link #stopTheWorld}): that thread would
+ * wait for the coordinator's lock while the action waits for its lock, and neither stop nor
+ * mutator would go on. (A stop's timeout does not help: it bounds only the wait for the mutators
+ * to park, not the action.)
  */
 public final class SafepointCoordinator {
     /** How long a stop waits for the mutators running JIT code unless {@link #stopTimeout} says otherwise. */
@@ -90,14 +98,20 @@ public final class SafepointCoordinator {
      */
     private volatile long changes;
     private final Condition resumed = lock.newCondition();   // a stop ended
+    /** The attached mutators, in attach order; guarded by the lock. */
     private final List<Mutator> mutators = new ArrayList<>();
     /** {@link #mutators} as an array for {@link #mutatorOf} without the lock: replaced (volatile) under the lock. */
     private volatile Mutator[] attached = new Mutator[0];
+    /** A stop is in progress, from its start to the release of its mutators; guarded by the lock. */
     private boolean stopping;
     /** How long a stop spins for the parks before it blocks ({@link #SPIN_NANOS} at most); guarded by the lock. */
     private final SpinBudget stopSpin = new SpinBudget(SPIN_NANOS, MIN_SPIN_NANOS, PROBE_EVERY);
-    /** The thread running the current stop's action while {@link #stopping}; it must not wait for its own stop. */
+    /**
+     * The thread running the current stop's action while {@link #stopping}; it must not wait for
+     * its own stop. Guarded by the lock.
+     */
     private Thread collector;
+    /** Stops ended so far ({@link #stops()}); a parked mutator waits for it to pass the value it parked with. Guarded by the lock. */
     private long stops;
     private volatile WorldAction everyPoll;
     /** Where the runtime's poll, slow-path and exit functions save the JIT frame's callee-saved registers, or NONE. */
@@ -718,7 +732,7 @@ public final class SafepointCoordinator {
                     List<String> running = new ArrayList<>();
                     for (Mutator m : mutators) {
                         if (m.state == Mutator.State.IN_JIT) {
-                            running.add("mutator " + m.index + " (" + m.thread.getName() + ") " + m.state);
+                            running.add("mutator " + m.index + " (" + m.thread.getName() + ")");
                         }
                     }
                     throw new StopTimeoutException("the stop waited " + timeout / 1_000_000 + " ms and these mutators"
@@ -911,7 +925,7 @@ public final class SafepointCoordinator {
             long high = runs.getLast().entrySp();
             MemorySegment memory = MemorySegment.ofAddress(low).reinterpret(high - low);
             stopped.add(m);
-            stacks.add(new ThreadStack(memory, runs, liveness));
+            stacks.add(new ThreadStack(memory, runs, liveness, "mutator " + m.index + " (" + m.thread.getName() + ")"));
         }
         return new StoppedWorld(this, liveness, List.copyOf(stopped), List.copyOf(stacks), outside, requested,
                 stoppedAt);

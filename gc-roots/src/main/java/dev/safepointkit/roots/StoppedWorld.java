@@ -8,7 +8,9 @@ import java.util.List;
  * in native code through an exit), with those stacks, and the number outside JIT code (which hold
  * no JIT frames). Valid only during the {@link WorldAction}, on the thread that runs it: once the
  * action has returned, {@link #validate}, {@link #walkAll} and a walk of any of its {@link #stacks()}
- * throw {@link IllegalStateException}, since the mutators run again.
+ * throw {@link IllegalStateException}, since the mutators run again, and so does a relocator's
+ * write to one of those stacks; {@link #validate} and {@link #walkAll} throw it on any other
+ * thread too, whose walk the action's return would not wait for.
  */
 public final class StoppedWorld {
     private final List<Mutator> parked;
@@ -68,10 +70,19 @@ public final class StoppedWorld {
         liveness.end();
     }
 
-    private void requireInProgress() {
+    /**
+     * Fails unless the stop is in progress and this is the thread that runs its action: another
+     * thread's walk could still be reading, or a relocator writing, when the action returns and
+     * the mutators run again, and nothing would stop it.
+     */
+    private void requireCollector() {
         if (!liveness.inProgress()) {
             throw new IllegalStateException("this stop has ended: its mutators run again, so its stacks are walked"
                     + " only during its action");
+        }
+        if (Thread.currentThread() != collector) {
+            throw new IllegalStateException(Thread.currentThread() + " walks a stop whose action runs on " + collector
+                    + ": only that thread may, since the mutators run again as soon as the action returns");
         }
     }
 
@@ -141,10 +152,11 @@ public final class StoppedWorld {
      *     skips validating again
      * @return the frames walked
      * @throws StackWalkException if any stack cannot be walked precisely; nothing was visited
-     * @throws IllegalStateException if the stop has ended (the action returned)
+     * @throws IllegalStateException if the stop has ended (the action returned), or on a thread
+     *     other than the one that runs the action
      */
     public long validate(JitStackWalker walker) throws StackWalkException {
-        requireInProgress();
+        requireCollector();
         long frames = 0;
         for (ThreadStack stack : stacks) {
             frames += walker.validate(stack);
@@ -163,10 +175,11 @@ public final class StoppedWorld {
      * @param visitor gets each frame's roots, stack by stack in the order of {@link #stacks()}
      * @return the frames visited
      * @throws StackWalkException if validation fails (before any visit), or the visitor throws one
-     * @throws IllegalStateException if the stop has ended (the action returned)
+     * @throws IllegalStateException if the stop has ended (the action returned), or on a thread
+     *     other than the one that runs the action
      */
     public long walkAll(JitStackWalker walker, RootVisitor visitor) throws StackWalkException {
-        requireInProgress();
+        requireCollector();
         if (validatedBy != walker) {
             validate(walker);
         }

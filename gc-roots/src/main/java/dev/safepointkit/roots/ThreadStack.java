@@ -9,8 +9,8 @@ import java.util.Objects;
  * first. Immutable; valid while the thread stays stopped.
  *
  * <p>A stack a {@link SafepointCoordinator} captured belongs to its stop: once the stop's action
- * has returned, {@link JitStackWalker} refuses to walk it (the thread runs again, and a walk would
- * read, and a relocation write, a live stack). A stack made with a public constructor (a test's,
+ * has returned, {@link JitStackWalker} refuses to walk it and {@link RootRelocator} to write to it
+ * (the thread runs again, and a walk would read, and a relocation write, a live stack). A stack made with a public constructor (a test's,
  * a benchmark's captured copy) belongs to no stop; its maker keeps it valid.
  *
  * <p>Threads: any thread may read it; a walk of a coordinator's stack belongs on the thread that
@@ -21,6 +21,8 @@ public final class ThreadStack {
     private final List<Run> runs;
     /** The stop this stack was captured by; null for a stack that belongs to no stop. */
     private final StoppedWorld.Liveness stop;
+    /** With {@link #stop}: the stopped thread, as errors name it ("mutator 0 (main)"). */
+    private final String owner;
 
     /**
      * One run of JIT frames.
@@ -63,17 +65,18 @@ public final class ThreadStack {
      * @throws IllegalArgumentException if there is no run
      */
     public ThreadStack(MemorySegment memory, List<Run> runs) {
-        this(memory, runs, null);
+        this(memory, runs, null, null);
     }
 
-    /** A stack captured by the stop whose liveness is {@code stop}. */
-    ThreadStack(MemorySegment memory, List<Run> runs, StoppedWorld.Liveness stop) {
+    /** A stack of {@code owner}'s thread, captured by the stop whose liveness is {@code stop}. */
+    ThreadStack(MemorySegment memory, List<Run> runs, StoppedWorld.Liveness stop, String owner) {
         this.memory = Objects.requireNonNull(memory);
         this.runs = List.copyOf(runs);
         if (this.runs.isEmpty()) {
             throw new IllegalArgumentException("a thread stack with no run of JIT frames");
         }
         this.stop = stop;
+        this.owner = owner;
     }
 
     /**
@@ -153,7 +156,17 @@ public final class ThreadStack {
         return memory.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, offset);
     }
 
+    /**
+     * Writes the 8-byte word at stack address {@code address}: a relocated root. Fails outside the
+     * stack, and, for a stack a stop captured, once that stop has ended: its thread runs again and
+     * may be using the slot, so the write would corrupt a live frame. The check comes before the
+     * write, not only at the end of the walk, where it could only report the damage.
+     */
     void write(long address, long value) throws StackWalkException {
+        if (stop != null && !stop.inProgress()) {
+            throw new IllegalStateException(owner + ": refused a write to its stack at 0x" + Long.toHexString(address)
+                    + ": the stop that captured it has ended and the thread runs again");
+        }
         word(address);
         memory.set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address(), value);
     }

@@ -134,6 +134,47 @@ class JitStackWalkerTest {
         assertEquals(5, relocator.relocatedSlots());
     }
 
+    /** {@link #twoFrames} as a stop captures it: belonging to the stop whose liveness is {@code stop}. */
+    private ThreadStack twoFramesOfAStop(StoppedWorld.Liveness stop) {
+        ThreadStack plain = twoFrames(SavedRegisters.none());
+        return new ThreadStack(memory, plain.runs(), stop, "mutator 3 (worker)");
+    }
+
+    @Test
+    void aWalkDuringWhichItsStopEndsFailsWhenItEnds() {
+        // The stop ends while the walk reads (its action returned while another thread walked):
+        // what the walk read is not a stopped stack's, so it must not return as if it were.
+        StoppedWorld.Liveness stop = new StoppedWorld.Liveness();
+        ThreadStack stack = twoFramesOfAStop(stop);
+        List<String> visited = new ArrayList<>();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> new JitStackWalker(registry).walk(stack,
+                (batch, s) -> {
+                    visited.add(batch.frame().functionName());
+                    stop.end();
+                }));
+        assertEquals(List.of("a_fn", "b_fn"), visited, "the reads go on; only the end of the walk can tell");
+        assertEquals("the stack from 0x" + Long.toHexString(at(64)) + " belongs to a stop that has ended: its thread runs"
+                + " again, so it is walked only during the stop's action", e.getMessage());
+    }
+
+    @Test
+    void aRelocatorWriteAfterItsStopEndedIsRefusedBeforeItWrites() {
+        StoppedWorld.Liveness stop = new StoppedWorld.Liveness();
+        ThreadStack stack = twoFramesOfAStop(stop);
+        RootRelocator relocator = new RootRelocator(old -> old + MOVE);
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> new JitStackWalker(registry).walk(stack,
+                (batch, s) -> {
+                    stop.end();  // the thread runs again from here on
+                    relocator.visitFrame(batch, s);
+                }));
+        long spA = at(72);
+        assertEquals("mutator 3 (worker): refused a write to its stack at 0x" + Long.toHexString(spA + 16)
+                + ": the stop that captured it has ended and the thread runs again", e.getMessage());
+        assertEquals(P1, get(spA + 16), "the running thread's slot is untouched");
+        assertEquals(P1 + 40, get(spA + 24));
+        assertEquals(P3, get(spA + 8));
+    }
+
     @Test
     void aReturnAddressInsideJitCodeWithoutSafepointStopsTheWalk() {
         ThreadStack stack = twoFrames(SavedRegisters.none());

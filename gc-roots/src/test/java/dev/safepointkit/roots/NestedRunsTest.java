@@ -240,6 +240,10 @@ class NestedRunsTest {
             } catch (InterruptedException e) {
                 throw new AssertionError(e);
             }
+            // The action holds the coordinator's lock, so this holds even for a return that does
+            // not wait for the stop (it blocks on the lock instead): the return's own wait is
+            // checked, with the lock free, by SafepointCoordinatorTest's
+            // aReturnFromAnExitWaitsForTheStopToEndWhileTheStopStillWaitsForItsMutators.
             seen.add("returned during the stop: " + read.isDone());
         });
         assertEquals(4242, (long) read.get(10, TimeUnit.SECONDS), "the sleeper read its moved object");
