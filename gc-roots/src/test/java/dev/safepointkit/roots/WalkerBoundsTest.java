@@ -18,9 +18,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * What the walk reads again at every frame, also when it reuses the previous frame's step: a
- * recursive dynamic frame's own RBP, a frame pointer that leads below the frame, each run's own
- * saved registers.
+ * Frames the walker cannot account for must stop the walk before anything moves: a root slot
+ * outside the stack or outside its own frame, a frame size that leaves a slot misaligned.
  */
 class WalkerBoundsTest {
     static final long FOREIGN_RETURN = 0x7777_0000L;
@@ -73,6 +72,44 @@ class WalkerBoundsTest {
         put(slotB, callerReturn);
         put(slotB + 8 + 48, FOREIGN_RETURN);
         return new ThreadStack(memory, slotA, slotB + 8 + 48 + 8, SavedRegisters.none());
+    }
+
+    @Test
+    void aPlannedRootOutsideTheStackFailsValidationBeforeAnythingMoves() throws Exception {
+        StackMapBuilder far = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x8000, 48, 1);
+        far.record(8, 0x10).constant(0).constant(0).constant(0).indirect(7, 8192).indirect(7, 8192);
+        register(8, "far.o", 0x8000, far);
+        ThreadStack stack = aUnder(0x8010);
+        StoppedWorld world = new StoppedWorld(null, new StoppedWorld.Liveness(), List.of(), List.of(stack), 0, 0, 0);
+        RootRelocator relocator = new RootRelocator(old -> old + MOVE);
+        assertThrows(StackWalkException.class, () -> world.walkAll(new JitStackWalker(registry), relocator));
+        assertEquals(P1, get(at(64) + 8 + 16), "frame 0's root moved before frame 1's root was found outside the stack");
+    }
+
+    @Test
+    void aRootAtTheFramesOwnReturnAddressIsRefused() throws Exception {
+        // far's frame is 48 bytes: SP+48 is its return address into foreign code, not a root.
+        StackMapBuilder far = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x8000, 48, 1);
+        far.record(8, 0x10).constant(0).constant(0).constant(0).indirect(7, 48).indirect(7, 48);
+        register(8, "far.o", 0x8000, far);
+        ThreadStack stack = aUnder(0x8010);
+        assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).walk(stack, new RootRelocator(old -> old + MOVE)));
+        assertEquals(FOREIGN_RETURN, get(stack.entrySp() - 8), "the return address was relocated as a root");
+    }
+
+    @Test
+    void aFrameSizeThatMisalignsTheCallersSlotIsRefused() throws Exception {
+        // odd: frame size 36 without .eh_frame: its caller's return-address slot is SP+36.
+        StackMapBuilder odd = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x9000, 36, 1);
+        odd.record(9, 0x10).constant(0).constant(0).constant(0).indirect(7, 4).indirect(7, 4);
+        register(9, "odd.o", 0x9000, odd);
+        long slot = at(64);
+        put(slot, 0x9010);
+        long callerSlot = slot + 8 + 36;
+        put(callerSlot, FOREIGN_RETURN);
+        ThreadStack stack = new ThreadStack(memory, slot, callerSlot + 8, SavedRegisters.none());
+        assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).validate(stack));
     }
 
     @Test
