@@ -187,6 +187,69 @@ class WalkerBoundsTest {
         assertEquals(P1, get(rbxSave));
     }
 
+    /** {@code fn} (dynamic frame size, no .eh_frame, innermost) whose RBP, as the poll saved it, is {@code rbp}; foreign code above. */
+    private ThreadStack dynamicUnder(long returnAddress, long rbp) {
+        long slot = at(64);
+        put(slot, returnAddress);
+        put(rbp, 0);
+        put(rbp + 8, FOREIGN_RETURN);
+        long rbpSave = at(8);
+        put(rbpSave, rbp);
+        return new ThreadStack(memory, slot, rbp + 16, SavedRegisters.none().savedAt(6, rbpSave));
+    }
+
+    @Test
+    void aPlannedRootBelowSpOrMisalignedInADynamicFrameIsRefused() throws Exception {
+        StackMapBuilder below = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0xc000, -1L, 1);
+        below.record(12, 0x10).constant(0).constant(0).constant(0).indirect(7, -8).indirect(7, -8);
+        register(12, "below.o", 0xc000, below);
+        StackMapBuilder skew = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0xd000, -1L, 1);
+        skew.record(13, 0x10).constant(0).constant(0).constant(0).indirect(7, 4).indirect(7, 4);
+        register(13, "skew.o", 0xd000, skew);
+        StackWalkException e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).validate(dynamicUnder(0xc010, at(64) + 8 + 32)));
+        assertTrue(e.getMessage().contains("below_fn") && e.getMessage().contains("below its frame"), e.getMessage());
+        e = assertThrows(StackWalkException.class,
+                () -> new JitStackWalker(registry).validate(dynamicUnder(0xd010, at(64) + 8 + 32)));
+        assertTrue(e.getMessage().contains("skew_fn") && e.getMessage().contains("not a multiple of 8"), e.getMessage());
+    }
+
+    @Test
+    void aMisalignedFramePointerIsNamedAsSuch() throws Exception {
+        StackMapBuilder dyn = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x5000, -1L, 1);
+        dyn.record(5, 0x10).constant(0).constant(0).constant(0);
+        register(5, "dyn.o", 0x5000, dyn);
+        long slot = at(64);
+        put(slot, 0x5010);
+        long rbp = slot + 8 + 36;
+        long rbpSave = at(8);
+        put(rbpSave, rbp);
+        put(slot + 8 + 64, FOREIGN_RETURN);
+        ThreadStack stack = new ThreadStack(memory, slot, slot + 8 + 64 + 8, SavedRegisters.none().savedAt(6, rbpSave));
+        StackWalkException e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).validate(stack));
+        assertTrue(e.getMessage().contains("dyn_fn") && e.getMessage().contains("frame pointer 0x" + Long.toHexString(rbp)),
+                e.getMessage());
+    }
+
+    @Test
+    void aFrameThatSavesItsCallersRbpOutsideItselfIsRefused() throws Exception {
+        // dyn's RBP is its own return-address slot: its CFA is SP + 8, so its caller (A) starts at
+        // SP, and "the caller's RBP at [RBP]" would be dyn's return address.
+        StackMapBuilder dyn = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x5000, -1L, 1);
+        dyn.record(5, 0x10).constant(0).constant(0).constant(0);
+        register(5, "dyn.o", 0x5000, dyn);
+        long slot = at(64);
+        put(slot, 0x5010);
+        long rbpSave = at(8);
+        put(rbpSave, slot);
+        put(slot + 8, 0x1010);
+        put(slot + 8 + 8 + 16, P1);
+        put(slot + 8 + 8 + 32, FOREIGN_RETURN);
+        ThreadStack stack = new ThreadStack(memory, slot, slot + 8 + 8 + 32 + 8, SavedRegisters.none().savedAt(6, rbpSave));
+        StackWalkException e = assertThrows(StackWalkException.class, () -> new JitStackWalker(registry).validate(stack));
+        assertTrue(e.getMessage().contains("dyn_fn") && e.getMessage().contains("saves R#6"), e.getMessage());
+    }
+
     @Test
     void recursiveDynamicFramesEachReadTheirOwnFramePointer() throws Exception {
         // dyn: dynamic frame size, no .eh_frame: CFA = RBP + 16, the caller's RBP at [RBP], a root
