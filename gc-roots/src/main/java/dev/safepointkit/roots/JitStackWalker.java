@@ -45,7 +45,12 @@ import java.util.Arrays;
  * or a call out of JIT code that no exit recorded), a return address inside JIT code with no
  * safepoint, a frame that reaches past the entry or out of the stack, a register root (or an
  * RBP-based CFA or root) whose register no frame saved, a dynamic frame with neither plan nor
- * frame pointer. It never guesses and never skips roots.
+ * frame pointer. It never guesses and never skips roots. Nor does it touch a slot it cannot place:
+ * every root slot must be an 8-byte aligned slot of its own frame, [SP, the caller's return-address
+ * slot), and of its run (a register root: of the stack, and the slot its register was saved in must
+ * lie in the frame that saved it); run slots, return-address slots and frame pointers must be
+ * aligned. Registration already refuses SP-relative roots outside a static-size frame; the walk
+ * checks every frame, so {@link #validate} fails wherever a walk would, before anything is visited.
  *
  * <p>A debug option: a walker made with a {@link FrameUnwinder} (the process unwinder, jit-host's
  * {@code ProcessUnwinder}) compares each run's frame list, once the walk reached the run's entry,
