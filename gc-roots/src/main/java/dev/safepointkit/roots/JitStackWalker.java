@@ -45,7 +45,12 @@ import java.util.Arrays;
  * or a call out of JIT code that no exit recorded), a return address inside JIT code with no
  * safepoint, a frame that reaches past the entry or out of the stack, a register root (or an
  * RBP-based CFA or root) whose register no frame saved, a dynamic frame with neither plan nor
- * frame pointer. It never guesses and never skips roots.
+ * frame pointer. It never guesses and never skips roots. Nor does it touch a slot it cannot place:
+ * every root slot must be an 8-byte aligned slot of its own frame, [SP, the caller's return-address
+ * slot), and of its run (a register root: of the stack, and the slot its register was saved in must
+ * lie in the frame that saved it); run slots, return-address slots and frame pointers must be
+ * aligned. Registration already refuses SP-relative roots outside a static-size frame; the walk
+ * checks every frame, so {@link #validate} fails wherever a walk would, before anything is visited.
  *
  * <p>A debug option: a walker made with a {@link FrameUnwinder} (the process unwinder, jit-host's
  * {@code ProcessUnwinder}) compares each run's frame list, once the walk reached the run's entry,
@@ -161,6 +166,13 @@ public final class JitStackWalker {
             throw new StackWalkException("run " + r + ": its return-address slot 0x" + Long.toHexString(slot)
                     + " is not below its entry slot 0x" + Long.toHexString(entrySlot));
         }
+        if (((slot | entrySlot) & 7) != 0) {
+            throw new StackWalkException("run " + r + ": its return-address slot 0x" + Long.toHexString(slot)
+                    + " or entry slot 0x" + Long.toHexString(entrySlot) + " is not 8-byte aligned");
+        }
+        // Every frame's slots lie below the entry slot, so an entry slot inside the stack bounds
+        // them all: the roots are then checked against their frames only.
+        stack.word(entrySlot);
         registers = run.registers();
         runStart = depth;
         for (int c = 0; c < UnwindPlan.SLOTS; c++) {
@@ -217,10 +229,19 @@ public final class JitStackWalker {
             }
             long cfa = (cfaFromSp ? sp : cfaRbp()) + cfaOffset;
             long callerSlot = cfa - 8;
+            // A frame's roots lie between its SP and its caller's return-address slot, and never
+            // past the run's entry slot: a frame whose step is wrong is still visited (its roots
+            // are its own, the error comes with its caller), but nothing outside its run is.
+            long rootLimit = Math.min(callerSlot, entrySlot);
             if (planned) {
+                // The plan's offsets were checked once for sign and alignment (RootBatch.plan); its
+                // highest slot (if it has any) must end at or below the caller's return-address slot.
+                if (batch.planEnd != 0 && sp + batch.planEnd > rootLimit) {
+                    throw rootOutsideFrame(sp + batch.planEnd - 8, sp, rootLimit);
+                }
                 batch.plannedAt(sp);
             } else {
-                collectRoots(stack, depth, sp);
+                collectRoots(stack, depth, sp, rootLimit);
             }
             visitor.visitFrame(batch, stack);
             depth++;
@@ -249,10 +270,18 @@ public final class JitStackWalker {
                         + " lies beyond the thread's entry SP: run " + r + " enters JIT code at slot 0x"
                         + Long.toHexString(entrySlot));
             }
+            if ((callerSlot & 7) != 0) {
+                throw new StackWalkException(batch.describe() + ": caller's return address slot 0x" + Long.toHexString(callerSlot)
+                        + " is not 8-byte aligned (" + (cfaFromSp ? "SP" : "RBP") + " + " + cfaOffset + " - 8)");
+            }
             if (savedSlot >= 0) {
-                csr[savedSlot] = cfa - savedOffset;
+                long at = cfa - savedOffset;
+                if (at < sp || at >= callerSlot) {
+                    throw savedOutsideFrame(UnwindPlan.registerOf(savedSlot), at, sp, callerSlot);
+                }
+                csr[savedSlot] = at;
             } else if (rules != 0) {
-                updateRegisterMap(rules, cfa);
+                updateRegisterMap(rules, cfa, sp);
             }
             slot = callerSlot;
         }
@@ -276,7 +305,7 @@ public final class JitStackWalker {
      * step's slots shifted down, or -1 when nothing says what the frame did with them) now names
      * CFA - 8k, or -1 when the caller's value is undefined or unknown; the others are unchanged.
      */
-    private void updateRegisterMap(long rules, long cfa) {
+    private void updateRegisterMap(long rules, long cfa, long sp) throws StackWalkException {
         long[] csr = this.csr;
         if (rules < 0) {
             for (int c = 0; c < UnwindPlan.SLOTS; c++) {
@@ -287,9 +316,26 @@ public final class JitStackWalker {
         for (long left = rules; left != 0; ) {
             int c = Long.numberOfTrailingZeros(left) / 6;
             int k = (int) (rules >>> (6 * c)) & 0x3f;
-            csr[c] = k == UnwindPlan.UNDEFINED ? -1 : cfa - 8L * k;
+            long at = cfa - 8L * k;
+            if (k != UnwindPlan.UNDEFINED && (at < sp || at >= cfa - 8)) {
+                throw savedOutsideFrame(UnwindPlan.registerOf(c), at, sp, cfa - 8);
+            }
+            csr[c] = k == UnwindPlan.UNDEFINED ? -1 : at;
             left &= ~(0x3fL << (6 * c));
         }
+    }
+
+    /** A slot where the frame's plan says it saved its caller's register, outside the frame: the error naming both. */
+    private StackWalkException savedOutsideFrame(int register, long at, long sp, long callerSlot) {
+        return new StackWalkException(batch.describe() + ": its unwind plan saves R#" + register + " at 0x" + Long.toHexString(at)
+                + ", outside its frame [0x" + Long.toHexString(sp) + ", 0x" + Long.toHexString(callerSlot) + ")");
+    }
+
+    /** A root slot outside the frame that names it: below its SP, or at or above its caller's return-address slot (or the run's entry slot). */
+    private StackWalkException rootOutsideFrame(long slot, long sp, long callerSlot) {
+        return new StackWalkException(batch.describe() + ": root slot 0x" + Long.toHexString(slot) + " (SP + " + (slot - sp)
+                + ") lies outside its frame [0x" + Long.toHexString(sp) + ", 0x" + Long.toHexString(callerSlot)
+                + "), whose top is the frame's return address");
     }
 
     private static final int RBP_SLOT = UnwindPlan.slotOf(RBP);
@@ -371,10 +417,15 @@ public final class JitStackWalker {
             throw new StackWalkException(batch.describe() + ": " + why + ", and no frame pointer is known (no frame "
                     + (batch.depth() == runStart ? "below it and no poll" : "below it") + " saved RBP)");
         }
-        return stack.word(at);
+        long rbp = stack.word(at);
+        if (((at | rbp) & 7) != 0) {
+            throw new StackWalkException(batch.describe() + ": its frame pointer 0x" + Long.toHexString(rbp) + " (saved at 0x"
+                    + Long.toHexString(at) + ") is not 8-byte aligned");
+        }
+        return rbp;
     }
 
-    private void collectRoots(ThreadStack stack, int depth, long sp) throws StackWalkException {
+    private void collectRoots(ThreadStack stack, int depth, long sp, long callerSlot) throws StackWalkException {
         batch.resetAbsolute();
         if (frame.kind() != SafepointKind.STATEPOINT) {
             return;  // stackmap and patchpoint records carry no GC roots
@@ -388,8 +439,8 @@ public final class JitStackWalker {
                 }
                 continue;  // a null or constant pointer: nothing to relocate
             }
-            long baseSlot = slot(stack, base, sp, depth);
-            long derivedSlot = slot(stack, derived, sp, depth);
+            long baseSlot = slot(stack, base, sp, depth, callerSlot);
+            long derivedSlot = slot(stack, derived, sp, depth, callerSlot);
             int b = batch.addBase(baseSlot);
             if (derivedSlot != baseSlot) {
                 batch.addDerived(derivedSlot, b);
@@ -398,8 +449,20 @@ public final class JitStackWalker {
         for (int i = 0; i < frame.gcAllocaCount(); i++) {
             int alloca = frame.gcAlloca(i);
             // A gc-live alloca is Direct: reg + offset is the slot that holds the pointer.
-            batch.addBase(address(frame.register(alloca), frame.offset(alloca), sp, depth));
+            batch.addBase(inFrame(address(frame.register(alloca), frame.offset(alloca), sp, depth), sp, callerSlot));
         }
+    }
+
+    /** {@code slot}, a root slot of the current frame, once checked to be an aligned slot of it. */
+    private long inFrame(long slot, long sp, long callerSlot) throws StackWalkException {
+        if (slot < sp || slot > callerSlot - 8) {
+            throw rootOutsideFrame(slot, sp, callerSlot);
+        }
+        if ((slot & 7) != 0) {
+            throw new StackWalkException(batch.describe() + ": root slot 0x" + Long.toHexString(slot) + " (SP + " + (slot - sp)
+                    + ") is not 8-byte aligned");
+        }
+        return slot;
     }
 
     private boolean isConstant(int location) {
@@ -408,13 +471,26 @@ public final class JitStackWalker {
     }
 
     /** The stack address that holds the value of a base or derived location. */
-    private long slot(ThreadStack stack, int location, long sp, int depth) throws StackWalkException {
+    private long slot(ThreadStack stack, int location, long sp, int depth, long callerSlot) throws StackWalkException {
         return switch (frame.kind(location)) {
-            case INDIRECT -> address(frame.register(location), frame.offset(location), sp, depth);
-            case REGISTER -> registerSlot(location, depth);
+            case INDIRECT -> inFrame(address(frame.register(location), frame.offset(location), sp, depth), sp, callerSlot);
+            case REGISTER -> savedRoot(registerSlot(location, depth), location);
             default -> throw new StackWalkException(batch.describe() + ": a GC pointer in a " + frame.kind(location)
                     + " location");
         };
+    }
+
+    /**
+     * A register root's slot: a callee's save, checked against the callee's frame when the step
+     * recorded it, or the poll's, which must be an aligned slot of the stack.
+     */
+    private long savedRoot(long slot, int location) throws StackWalkException {
+        long offset = slot - stack.memory().address();
+        if (offset < 0 || offset > stack.memory().byteSize() - 8 || (slot & 7) != 0) {
+            throw new StackWalkException(batch.describe() + ": a root in register R#" + frame.register(location) + " saved at 0x"
+                    + Long.toHexString(slot) + ", " + ((slot & 7) != 0 ? "not 8-byte aligned" : "outside the stack"));
+        }
+        return slot;
     }
 
     /** The stack slot that holds the current frame's value of a Register location's register. */

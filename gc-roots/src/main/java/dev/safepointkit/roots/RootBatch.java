@@ -31,6 +31,8 @@ public final class RootBatch {
     long[] derivedSlots = new long[16];
     int[] derivedBase = new int[16];
     int derivedCount;
+    /** With a plan: its highest offset + 8, where its slots end relative to SP (0 for none). */
+    long planEnd;
 
     /**
      * An empty batch. Walkers make and reuse their own; a visitor only reads the one it is given.
@@ -61,7 +63,7 @@ public final class RootBatch {
      * Takes the root plan of {@code f}'s safepoint: its SP offsets, already each slot once. They
      * stay until the next {@link #plan} or {@link #resetAbsolute}; {@link #plannedAt} places them.
      */
-    void plan(Frame f) {
+    void plan(Frame f) throws StackWalkException {
         int b = f.plannedBaseCount();
         int d = f.plannedDerivedCount();
         if (b > baseSlots.length) {
@@ -72,17 +74,38 @@ public final class RootBatch {
             derivedBase = new int[derivedSlots.length];
         }
         long[] bases = baseSlots;
+        long min = 0;
+        long max = -8;
+        long bits = 0;
         for (int i = 0; i < b; i++) {
-            bases[i] = f.plannedBaseOffset(i);
+            long o = f.plannedBaseOffset(i);
+            bases[i] = o;
+            min = Math.min(min, o);
+            max = Math.max(max, o);
+            bits |= o;
         }
         long[] derived = derivedSlots;
         int[] derivedBases = derivedBase;
         for (int i = 0; i < d; i++) {
-            derived[i] = f.plannedDerivedOffset(i);
+            long o = f.plannedDerivedOffset(i);
+            derived[i] = o;
             derivedBases[i] = f.plannedDerivedBase(i);
+            min = Math.min(min, o);
+            max = Math.max(max, o);
+            bits |= o;
         }
         baseCount = b;
         derivedCount = d;
+        // Checked once per plan, so that a frame reusing it (recursion) pays one comparison:
+        // every slot at or above SP, aligned, and below SP + planEnd.
+        planEnd = max + 8;
+        if (min < 0 || (bits & 7) != 0) {
+            baseCount = 0;
+            derivedCount = 0;
+            planEnd = 0;
+            throw new StackWalkException(describe() + ": its root plan has a slot at SP " + (min < 0 ? "- " + -min
+                    + ", below its frame" : "+ an offset that is not a multiple of 8"));
+        }
     }
 
     /** The roots of the last {@link #plan}, for the frame whose SP is {@code sp}. */

@@ -28,6 +28,8 @@ import java.util.List;
 final class ObjectTable {
     /** Frame size of a function with no stack map record: the registry cannot say. */
     static final long FRAME_SIZE_UNKNOWN = -2;
+    /** x86-64 DWARF register 7, the register of an SP-relative location. */
+    private static final int RSP = 7;
 
     final long key;
     final String name;
@@ -170,6 +172,7 @@ final class ObjectTable {
                 constantBase += map.constantCount();
             }
         }
+        checkRootSlots(name, functions, frameSizes, c);
         long[] unwind = new long[records];
         if (ehFrame != null) {
             for (int i = 0; i < unwind.length; i++) {
@@ -195,6 +198,45 @@ final class ObjectTable {
             }
         }
         return table;
+    }
+
+    /**
+     * Refuses a statepoint whose SP-relative root (Indirect [RSP + n] base or derived pointer, or a
+     * gc-live alloca's Direct RSP + n) is not an aligned slot of its own static-size frame: below
+     * SP (the callee's area), not a multiple of 8, or reaching the return address at SP + frame
+     * size. A walker would relocate whatever word is there; LLVM's own spill slots are always
+     * inside the frame. Frames of dynamic or unknown size are left to the walk, which checks
+     * every slot against the frame it finds.
+     */
+    private static void checkRootSlots(String name, List<FunctionSpan> functions, long[] frameSizes, Columns c)
+            throws RegistryException {
+        for (int i = 0; i < c.safepoints; i++) {
+            long frameSize = frameSizes[c.function[i]];
+            if (c.kind[i] != SafepointKind.STATEPOINT || frameSize < 0) {
+                continue;
+            }
+            int first = c.firstLocation[i] + c.deopt[i];
+            int end = first + 2 * c.pairs[i] + c.allocas[i];
+            for (int l = first; l < end; l++) {
+                LocationKind wanted = l < first + 2 * c.pairs[i] ? LocationKind.INDIRECT : LocationKind.DIRECT;
+                if (c.locKind[l] != wanted.code() || c.locRegister[l] != RSP) {
+                    continue;
+                }
+                long offset = c.locOffset[l];
+                String why = offset < 0 ? "below the frame's SP, in its callee's area"
+                        : offset % 8 != 0 ? "not an 8-byte aligned slot"
+                        : offset + 8 > frameSize ? "not inside the frame: SP + " + frameSize + " is its return address"
+                        : null;
+                if (why != null) {
+                    FunctionSpan fn = functions.get(c.function[i]);
+                    throw new RegistryException(name + ": function " + (fn.name() != null ? fn.name() + " " : "") + "at 0x"
+                            + Long.toHexString(fn.start()) + " (frame size " + frameSize + "), safepoint at return address 0x"
+                            + Long.toHexString(c.address[i]) + ": its root " + (wanted == LocationKind.INDIRECT
+                            ? (((l - first) & 1) == 0 ? "base" : "derived") + " pointer at [RSP + " + offset + "]"
+                            : "gc-live alloca at RSP + " + offset) + " is " + why);
+                }
+            }
+        }
     }
 
     /** {@code spans} and the functions known only from the stack maps (size 0), sorted by start. */

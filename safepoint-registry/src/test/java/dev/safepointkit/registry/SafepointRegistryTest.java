@@ -134,9 +134,11 @@ class SafepointRegistryTest {
 
     static StackMapSection section(long functionAddress, long stackSize, long... offsets) throws Exception {
         StackMapBuilder b = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(functionAddress, stackSize, offsets.length);
+        // The roots are slots of the frame: registration refuses any beyond a static frame size.
+        int slots = stackSize >= 0 ? (int) (stackSize / 8) : Integer.MAX_VALUE;
         for (int i = 0; i < offsets.length; i++) {
-            b.record(1000 + i, offsets[i]).constant(0).constant(0).constant(0).indirect(7, 8 * i).indirect(7, 8 * i)
-                    .direct(7, 64);
+            b.record(1000 + i, offsets[i]).constant(0).constant(0).constant(0).indirect(7, 8 * (i % slots))
+                    .indirect(7, 8 * (i % slots)).direct(7, stackSize >= 0 ? (int) stackSize - 8 : 64);
         }
         return StackMapSection.parse(MemorySegment.ofArray(b.build()), ByteOrder.LITTLE_ENDIAN);
     }

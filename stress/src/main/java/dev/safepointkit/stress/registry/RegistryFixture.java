@@ -21,7 +21,8 @@ public final class RegistryFixture {
     public static final long BASE = 0x7000_0000_0000L;
     public static final long STRIDE = 0x1000;
     public static final int SAFEPOINTS = 4;
-    public static final long FRAME_SIZE = 48;
+    /** Large enough for every variant's slots ({@link #slot} + {@link #VARIANT_SLOT}): registration refuses a root past the frame. */
+    public static final long FRAME_SIZE = 1024;
     /** Added to the IDs and slots of an object's second version (other code at the same addresses). */
     static final int VARIANT_ID = 1_000_000;
     static final int VARIANT_SLOT = 512;
