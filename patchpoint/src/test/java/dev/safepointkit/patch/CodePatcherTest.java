@@ -187,29 +187,23 @@ class CodePatcherTest {
      */
     @Test
     void theReentryHandsOnEveryLaneOfZmmArgumentsWithAvx512AndOfYmmArgumentsWithout() throws Throwable {
+        double[] weights = {1, 2, 3, 5, 7, 11, 13, 17};
         if (!PatchFixtures.hasAvx512()) {
-            ymmArgumentsArriveAtFullWidth();
+            // vh256 takes eight <4 x double> arguments in ymm0-7.
+            MemorySegment in = arena.allocate(32 * 8, 32);
+            double[] expected = new double[4];
+            for (int v = 0; v < 8; v++) {
+                for (int lane = 0; lane < 4; lane++) {
+                    double x = 1 + v * 16 + lane + lane / 64.0;
+                    in.setAtIndex(ValueLayout.JAVA_DOUBLE, v * 4 + lane, x);
+                    expected[lane] += weights[v] * x;
+                }
+            }
+            vectorArgumentsArriveWhole("vh256", "vec256", "clobber_vectors256", in, expected, "ymm");
             return;
         }
-        // vh(<4 x double>, <8 x double>, ...) takes its arguments in ymm0, zmm1, ymm2, ..., zmm7. The
-        // compiler sets every bit of zmm0-7 before it returns into the reentry, so any lane the
-        // reentry does not save is visibly lost.
-        AtomicReference<MethodHandle> clobbering = new AtomicReference<>();
-        patcher.declare("vh", fn -> {
-            MethodHandle clobber = clobbering.get();
-            try {
-                clobber.invokeExact();
-            } catch (Throwable t) {
-                throw new IllegalStateException(t);
-            }
-            compiles.incrementAndGet();
-            return PatchFixtures.load(host, "vec_body");
-        });
-        PatchFixtures.load(host, "vec_caller");
-        clobbering.set(host.downcall("clobber_vectors", FunctionDescriptor.ofVoid()));
-        MethodHandle callVh = host.downcall("call_vh", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        // vh(<4 x double>, <8 x double>, ...) takes its arguments in ymm0, zmm1, ymm2, ..., zmm7.
         int[] widths = {4, 8, 4, 8, 4, 8, 4, 8};
-        double[] weights = {1, 2, 3, 5, 7, 11, 13, 17};
         MemorySegment in = arena.allocate(48 * 8, 64);
         double[] expected = new double[8];
         int at = 0;
@@ -225,62 +219,44 @@ class CodePatcherTest {
                 }
             }
         }
-        MemorySegment lazy = arena.allocate(64, 64);
-        callVh.invokeExact(in, lazy);   // through the reentry: compiles vh
-        assertEquals(1, compiles.get());
-        MemorySegment direct = arena.allocate(64, 64);
-        callVh.invokeExact(in, direct);  // vh compiled: no reentry any more
-        patcher.safepoint();
-        MemorySegment relinked = arena.allocate(64, 64);
-        callVh.invokeExact(in, relinked);
-        assertArrayEquals(expected, direct.toArray(ValueLayout.JAVA_DOUBLE), "the direct call");
-        assertArrayEquals(expected, relinked.toArray(ValueLayout.JAVA_DOUBLE), "the relinked call");
-        assertArrayEquals(direct.toArray(ValueLayout.JAVA_DOUBLE), lazy.toArray(ValueLayout.JAVA_DOUBLE),
-                "the call through the reentry got every lane of every ymm and zmm argument");
+        vectorArgumentsArriveWhole("vh", "vec", "clobber_vectors", in, expected, "ymm and zmm");
     }
 
     /**
-     * vh256 takes eight {@code <4 x double>} arguments in ymm0-7. The compiler sets every bit of
-     * ymm0-7 before it returns into the reentry, so any high lane the reentry does not save is
-     * visibly lost.
+     * Declares {@code fn} lazily, its body in fixture {@code FIXTURE_body}, and calls
+     * {@code call_FN} of {@code FIXTURE_caller} through the reentry, then directly, then relinked.
+     * The compile first runs {@code clobber}, which sets every bit of the vector argument
+     * registers, so any lane the reentry does not save is visibly lost.
      */
-    private void ymmArgumentsArriveAtFullWidth() throws Throwable {
+    private void vectorArgumentsArriveWhole(String fn, String fixture, String clobber, MemorySegment in, double[] expected,
+            String registers) throws Throwable {
         AtomicReference<MethodHandle> clobbering = new AtomicReference<>();
-        patcher.declare("vh256", fn -> {
-            MethodHandle clobber = clobbering.get();
+        patcher.declare(fn, name -> {
+            MethodHandle clobberHandle = clobbering.get();
             try {
-                clobber.invokeExact();
+                clobberHandle.invokeExact();
             } catch (Throwable t) {
                 throw new IllegalStateException(t);
             }
             compiles.incrementAndGet();
-            return PatchFixtures.load(host, "vec256_body");
+            return PatchFixtures.load(host, fixture + "_body");
         });
-        PatchFixtures.load(host, "vec256_caller");
-        clobbering.set(host.downcall("clobber_vectors256", FunctionDescriptor.ofVoid()));
-        MethodHandle callVh = host.downcall("call_vh256", FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
-        double[] weights = {1, 2, 3, 5, 7, 11, 13, 17};
-        MemorySegment in = arena.allocate(32 * 8, 32);
-        double[] expected = new double[4];
-        for (int v = 0; v < 8; v++) {
-            for (int lane = 0; lane < 4; lane++) {
-                double x = 1 + v * 16 + lane + lane / 64.0;
-                in.setAtIndex(ValueLayout.JAVA_DOUBLE, v * 4 + lane, x);
-                expected[lane] += weights[v] * x;
-            }
-        }
-        MemorySegment lazy = arena.allocate(32, 32);
-        callVh.invokeExact(in, lazy);   // through the reentry: compiles vh256
+        PatchFixtures.load(host, fixture + "_caller");
+        clobbering.set(host.downcall(clobber, FunctionDescriptor.ofVoid()));
+        MethodHandle call = host.downcall("call_" + fn, FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+        long size = expected.length * 8L;
+        MemorySegment lazy = arena.allocate(size, size);
+        call.invokeExact(in, lazy);   // through the reentry: compiles fn
         assertEquals(1, compiles.get());
-        MemorySegment direct = arena.allocate(32, 32);
-        callVh.invokeExact(in, direct);  // vh256 compiled: no reentry any more
+        MemorySegment direct = arena.allocate(size, size);
+        call.invokeExact(in, direct);  // fn compiled: no reentry any more
         patcher.safepoint();
-        MemorySegment relinked = arena.allocate(32, 32);
-        callVh.invokeExact(in, relinked);
+        MemorySegment relinked = arena.allocate(size, size);
+        call.invokeExact(in, relinked);
         assertArrayEquals(expected, direct.toArray(ValueLayout.JAVA_DOUBLE), "the direct call");
         assertArrayEquals(expected, relinked.toArray(ValueLayout.JAVA_DOUBLE), "the relinked call");
         assertArrayEquals(direct.toArray(ValueLayout.JAVA_DOUBLE), lazy.toArray(ValueLayout.JAVA_DOUBLE),
-                "the call through the reentry got every lane of every ymm argument");
+                "the call through the reentry got every lane of every " + registers + " argument");
     }
 
     @Test
