@@ -25,22 +25,13 @@ import org.junit.jupiter.api.Test;
  * The walker and the relocator over a stack laid out in off-heap memory exactly as x86-64 JIT
  * frames lay it out, with the frames' stack maps in a registry.
  */
-class JitStackWalkerTest {
-    static final long FOREIGN_RETURN = 0x7777_0000L;
-    static final long P1 = 0x10_0000L;
+class JitStackWalkerTest extends HandBuiltStack {
     static final long P2 = 0x20_0000L;
     static final long P3 = 0x30_0000L;
-    static final long MOVE = 0x100_0000L;
 
-    private Arena arena;
-    private MemorySegment memory;
-    private SafepointRegistry registry;
 
     @BeforeEach
     void setUp() throws Exception {
-        arena = Arena.ofConfined();
-        memory = arena.allocate(4096, 16);
-        registry = new SafepointRegistry();
         // A: frame size 32. The derived pair comes before its base's own pair, and repeats.
         StackMapBuilder a = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x1000, 32, 1);
         a.record(1, 0x10).constant(0).constant(0).constant(0)
@@ -56,28 +47,6 @@ class JitStackWalkerTest {
                 .indirect(7, 32).indirect(7, 32)
                 .constant(0).constant(0);
         register(2, "b.o", 0x2000, b);
-    }
-
-    @AfterEach
-    void tearDown() {
-        arena.close();
-    }
-
-    private void register(long key, String name, long code, StackMapBuilder builder) throws Exception {
-        StackMapSection section = StackMapSection.parse(MemorySegment.ofArray(builder.build()), ByteOrder.LITTLE_ENDIAN);
-        registry.register(key, name, code, 0x100, section, List.of(new FunctionSpan(name.replace(".o", "_fn"), code, 0x100)));
-    }
-
-    private long at(long offset) {
-        return memory.address() + offset;
-    }
-
-    private void put(long address, long value) {
-        memory.set(ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address(), value);
-    }
-
-    private long get(long address) {
-        return memory.get(ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address());
     }
 
     /** Two JIT frames, A (innermost) called by B, called from a foreign frame. Returns the stack. */

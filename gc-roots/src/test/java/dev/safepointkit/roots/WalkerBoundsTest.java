@@ -21,46 +21,15 @@ import org.junit.jupiter.api.Test;
  * Frames the walker cannot account for must stop the walk before anything moves: a root slot
  * outside the stack or outside its own frame, a frame size that leaves a slot misaligned.
  */
-class WalkerBoundsTest {
-    static final long FOREIGN_RETURN = 0x7777_0000L;
-    static final long P1 = 0x10_0000L;
-    static final long MOVE = 0x100_0000L;
+class WalkerBoundsTest extends HandBuiltStack {
 
-    private Arena arena;
-    private MemorySegment memory;
-    private SafepointRegistry registry;
 
     @BeforeEach
     void setUp() throws Exception {
-        arena = Arena.ofConfined();
-        memory = arena.allocate(4096, 16);
-        registry = new SafepointRegistry();
         // A: frame size 32, one root at SP+16.
         StackMapBuilder a = new StackMapBuilder(ByteOrder.LITTLE_ENDIAN).function(0x1000, 32, 1);
         a.record(1, 0x10).constant(0).constant(0).constant(0).indirect(7, 16).indirect(7, 16);
         register(1, "a.o", 0x1000, a);
-    }
-
-    @AfterEach
-    void tearDown() {
-        arena.close();
-    }
-
-    private void register(long key, String name, long code, StackMapBuilder builder) throws Exception {
-        StackMapSection section = StackMapSection.parse(MemorySegment.ofArray(builder.build()), ByteOrder.LITTLE_ENDIAN);
-        registry.register(key, name, code, 0x100, section, List.of(new FunctionSpan(name.replace(".o", "_fn"), code, 0x100)));
-    }
-
-    private long at(long offset) {
-        return memory.address() + offset;
-    }
-
-    private void put(long address, long value) {
-        memory.set(ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address(), value);
-    }
-
-    private long get(long address) {
-        return memory.get(ValueLayout.JAVA_LONG_UNALIGNED, address - memory.address());
     }
 
     /** A (innermost) called by the 48-byte frame at {@code callerReturn}, called from foreign code. */
