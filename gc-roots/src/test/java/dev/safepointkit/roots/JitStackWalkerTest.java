@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.registry.FunctionSpan;
-import dev.safepointkit.registry.SafepointRegistry;
 import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.stackmap.StackMapSection;
 import dev.safepointkit.stackmap.dwarf.EhFrame;
@@ -17,7 +16,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
