@@ -598,26 +598,9 @@ class SafepointCoordinatorTest {
             });
             // A second mutator in JIT code keeps the stop waiting: the callback comes in that window,
             // while the coordinator's lock is free, not only while the action holds it.
-            Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
-            assertTrue(inNative.await(10, TimeUnit.SECONDS));
-            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
-            AtomicReference<String> seen = new AtomicReference<>();
-            Thread caller = Thread.ofPlatform().start(() -> {
-                while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
-                    Thread.onSpinWait();  // until the stop is requested
-                }
-                callBack.countDown();
-            });
-            c.stopTheWorld(null, 0, world -> seen.set("entered during the stop: " + entered.get()));
-            caller.join();
-            t.join();
-            late.quit.set(true);
-            late.thread.join();
-            late.rethrowFailure();
-            if (failure.get() != null) {
-                throw new AssertionError("the mutator thread failed", failure.get());
-            }
-            assertEquals("entered during the stop: false", seen.get());
+            String seen = stopWhileALateMutatorKeepsItWaiting(c, arena, inNative, callBack, t, failure, "the mutator thread",
+                    world -> "entered during the stop: " + entered.get());
+            assertEquals("entered during the stop: false", seen);
             assertTrue(entered.get());
         }
     }
@@ -837,26 +820,9 @@ class SafepointCoordinatorTest {
             });
             // A mutator in JIT code that polls late keeps the stop waiting, its lock free: the
             // entry comes in that window, not only while the action holds the lock.
-            Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
-            assertTrue(attached.await(10, TimeUnit.SECONDS));
-            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
-            Thread caller = Thread.ofPlatform().start(() -> {
-                while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
-                    Thread.onSpinWait();  // until the stop is requested
-                }
-                enterNow.countDown();
-            });
-            AtomicReference<String> seen = new AtomicReference<>();
-            c.stopTheWorld(null, 0, world -> seen.set("entered during the stop: " + entered.get()));
-            caller.join();
-            t.join();
-            late.quit.set(true);
-            late.thread.join();
-            late.rethrowFailure();
-            if (failure.get() != null) {
-                throw new AssertionError("the entering thread failed", failure.get());
-            }
-            assertEquals("entered during the stop: false", seen.get());
+            String seen = stopWhileALateMutatorKeepsItWaiting(c, arena, attached, enterNow, t, failure, "the entering thread",
+                    world -> "entered during the stop: " + entered.get());
+            assertEquals("entered during the stop: false", seen);
             assertTrue(entered.get());
         }
     }
@@ -886,27 +852,10 @@ class SafepointCoordinatorTest {
             // A mutator in JIT code that polls late keeps the stop waiting, its lock free: the
             // return comes in that window, not only while the action holds the lock (where a
             // return that does not wait would still block on the lock).
-            Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
-            assertTrue(inNative.await(10, TimeUnit.SECONDS));
-            assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
-            Thread caller = Thread.ofPlatform().start(() -> {
-                while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
-                    Thread.onSpinWait();  // until the stop is requested
-                }
-                returnNow.countDown();
-            });
-            AtomicReference<String> seen = new AtomicReference<>();
-            c.stopTheWorld(null, 0, world -> seen.set("returned during the stop: " + returned.get()
-                    + ", stacks: " + world.stacks().size()));
-            caller.join();
-            t.join();
-            late.quit.set(true);
-            late.thread.join();
-            late.rethrowFailure();
-            if (failure.get() != null) {
-                throw new AssertionError("the returning thread failed", failure.get());
-            }
-            assertEquals("returned during the stop: false, stacks: 2", seen.get());
+            String seen = stopWhileALateMutatorKeepsItWaiting(c, arena, inNative, returnNow, t, failure, "the returning thread",
+                    world -> "returned during the stop: " + returned.get()
+                            + ", stacks: " + world.stacks().size());
+            assertEquals("returned during the stop: false, stacks: 2", seen);
             assertTrue(returned.get());
         }
     }
@@ -983,4 +932,39 @@ class SafepointCoordinatorTest {
             Thread.onSpinWait();
         }
     }
+
+    /**
+     * Stops the world while a mutator in JIT code that polls late keeps the stop waiting with the
+     * coordinator's lock free, and opens {@code go} as soon as the stop is requested, once
+     * {@code ready} is open: so {@code subject}, waiting on {@code go}, acts in that window and not
+     * only while the action holds the lock. Joins every thread and rethrows their failures
+     * ({@code failure} is {@code subject}'s).
+     *
+     * @return what {@code look} said of the world during the stop
+     */
+    private static String stopWhileALateMutatorKeepsItWaiting(SafepointCoordinator c, Arena arena, CountDownLatch ready,
+            CountDownLatch go, Thread subject, AtomicReference<Throwable> failure, String who,
+            java.util.function.Function<StoppedWorld, String> look) throws Exception {
+        Spinner late = new Spinner(c, arena.allocate(512, 16), 300);
+        assertTrue(ready.await(10, TimeUnit.SECONDS));
+        assertTrue(late.inJit.await(10, TimeUnit.SECONDS));
+        Thread opener = Thread.ofPlatform().start(() -> {
+            while ((long) ValueLayout.JAVA_LONG.varHandle().getOpaque(late.mutator.context(), Mutator.POLL_WORD) == 0) {
+                Thread.onSpinWait();  // until the stop is requested
+            }
+            go.countDown();
+        });
+        AtomicReference<String> seen = new AtomicReference<>();
+        c.stopTheWorld(null, 0, world -> seen.set(look.apply(world)));
+        opener.join();
+        subject.join();
+        late.quit.set(true);
+        late.thread.join();
+        late.rethrowFailure();
+        if (failure.get() != null) {
+            throw new AssertionError(who + " failed", failure.get());
+        }
+        return seen.get();
+    }
+
 }
