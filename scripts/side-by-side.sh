@@ -24,11 +24,15 @@ step() {
   local name=$1
   shift
   echo "== $name: $*"
-  {
-    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    "$@"
-    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-  } >"$out/$name.log" 2>&1 || { echo "side-by-side: $name failed, see $out/$name.log" >&2; tail -20 "$out/$name.log" >&2; exit 1; }
+  local rc=0
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$out/$name.log"
+  "$@" >>"$out/$name.log" 2>&1 || rc=$?
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/$name.log"
+  if [ "$rc" != 0 ]; then
+    echo "side-by-side: $name failed (exit $rc), see $out/$name.log" >&2
+    tail -20 "$out/$name.log" >&2
+    exit 1
+  fi
 }
 jar=stress/target/benchmarks.jar
 cpu_time() { "$JAVA_HOME/bin/java" -cp "$jar" dev.safepointkit.stress.registry.LookupCpuTime "$@"; }
