@@ -471,8 +471,7 @@ class SafepointCoordinatorTest {
         JitStackWalker walker = new JitStackWalker(new dev.safepointkit.registry.SafepointRegistry());
         try (Arena arena = Arena.ofConfined(); Mutator m = c.attach(); var scope = m.enter()) {
             MemorySegment stack = fakeStack(arena);
-            m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
-            c.exit(m.context(), stack.address() + 64);   // in native code: its JIT run is walkable in a stop
+            exitIntoNative(c, m, stack);   // in native code: its JIT run is walkable in a stop
             AtomicReference<StoppedWorld> kept = new AtomicReference<>();
             AtomicReference<String> during = new AtomicReference<>();
             c.stopTheWorld(null, 0, world -> {
@@ -504,8 +503,7 @@ class SafepointCoordinatorTest {
         SafepointCoordinator c = new SafepointCoordinator(0);
         try (Arena arena = Arena.ofConfined(); Mutator m = c.attach(); var scope = m.enter()) {
             MemorySegment stack = fakeStack(arena);
-            m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
-            c.exit(m.context(), stack.address() + 64);
+            exitIntoNative(c, m, stack);
             AtomicReference<ThreadStack> kept = new AtomicReference<>();
             c.stopTheWorld(null, 0, world -> kept.set(world.stacks().getFirst()));
             // What a relocator kept past the action would write into a frame its thread runs again.
@@ -526,8 +524,7 @@ class SafepointCoordinatorTest {
         JitStackWalker walker = new JitStackWalker(new dev.safepointkit.registry.SafepointRegistry());
         try (Arena arena = Arena.ofShared(); Mutator m = c.attach(); var scope = m.enter()) {
             MemorySegment stack = fakeStack(arena);
-            m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
-            c.exit(m.context(), stack.address() + 64);
+            exitIntoNative(c, m, stack);
             List<Throwable> thrown = new ArrayList<>();
             c.stopTheWorld(null, 0, world -> {
                 // Another thread's walk: the action's return would not wait for it to finish.
@@ -584,8 +581,7 @@ class SafepointCoordinatorTest {
             AtomicReference<Throwable> failure = new AtomicReference<>();
             Thread t = Thread.ofPlatform().start(() -> {
                 try (Mutator m = c.attach(); var scope = m.enter()) {
-                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
-                    c.exit(m.context(), stack.address() + 64);
+                    exitIntoNative(c, m, stack);
                     inNative.countDown();
                     callBack.await();
                     c.enterFromNative(m.context(), stack.address() + 32);  // C calls a JIT callback now
@@ -839,8 +835,7 @@ class SafepointCoordinatorTest {
             AtomicReference<Throwable> failure = new AtomicReference<>();
             Thread t = Thread.ofPlatform().start(() -> {
                 try (Mutator m = c.attach(); var scope = m.enter()) {
-                    m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
-                    c.exit(m.context(), stack.address() + 64);
+                    exitIntoNative(c, m, stack);
                     inNative.countDown();
                     returnNow.await();
                     c.returnFromExit(m.context());  // the native call is done: back into the JIT run
@@ -965,6 +960,16 @@ class SafepointCoordinatorTest {
             throw new AssertionError(who + " failed", failure.get());
         }
         return seen.get();
+    }
+
+
+    /**
+     * Has {@code m}, in JIT code on a run that {@code stack} stands for (entered at offset 256),
+     * call out into native code through an exit at offset 64: its run is then walkable in a stop.
+     */
+    private static void exitIntoNative(SafepointCoordinator c, Mutator m, MemorySegment stack) {
+        m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+        c.exit(m.context(), stack.address() + 64);
     }
 
 }
