@@ -28,8 +28,6 @@ import java.util.List;
 final class ObjectTable {
     /** Frame size of a function with no stack map record: the registry cannot say. */
     static final long FRAME_SIZE_UNKNOWN = -2;
-    /** x86-64 DWARF register 7, the register of an SP-relative location. */
-    private static final int RSP = 7;
 
     final long key;
     final String name;
@@ -219,7 +217,7 @@ final class ObjectTable {
             int end = first + 2 * c.pairs[i] + c.allocas[i];
             for (int l = first; l < end; l++) {
                 LocationKind wanted = l < first + 2 * c.pairs[i] ? LocationKind.INDIRECT : LocationKind.DIRECT;
-                if (c.locKind[l] != wanted.code() || c.locRegister[l] != RSP) {
+                if (!RootPlan.spSlot(c.locKind, c.locRegister, l, wanted)) {
                     continue;
                 }
                 long offset = c.locOffset[l];

@@ -137,7 +137,8 @@ final class RootPlan {
         return kind == LocationKind.CONSTANT.code() || kind == LocationKind.CONSTANT_INDEX.code();
     }
 
-    private static boolean spSlot(byte[] locKind, int[] locRegister, int location, LocationKind wanted) {
+    /** Whether {@code location} is of kind {@code wanted} and addressed from RSP: a stack slot at SP + offset. */
+    static boolean spSlot(byte[] locKind, int[] locRegister, int location, LocationKind wanted) {
         return locKind[location] == wanted.code() && locRegister[location] == RSP;
     }
 
