@@ -26,12 +26,16 @@ import java.util.zip.CRC32C;
  * A directory of compiled objects keyed by a SHA-256 of everything that decides their bytes
  * (the pipeline computes the key). Each entry is one file {@code KEY.spko}:
  * <pre>
- *   0  8  magic "SPKOBJ2\n"
+ *   0  8  magic "SPKOBJ3\n"
  *   8  8  payload length, little endian
  *  16  4  CRC-32C of the payload, little endian
  *  20  4  CRC-32 of the payload, little endian
- *  24  n  payload
+ *  24 32  the key, as its 32 raw bytes
+ *  56  n  payload
  * </pre>
+ * An entry names its own key, so a whole, undamaged entry found under another key's name (copied,
+ * renamed or swapped by hand or by a tool) is refused like a damaged one instead of loaded as the
+ * object of a different module.
  * The two checksums (64 bits of two different polynomials, both computed by the processor's
  * CRC instructions) catch a damaged or cut entry without costing a cryptographic hash per read:
  * the key already says which entry is wanted, so the checksum only has to say the file is whole,
@@ -41,7 +45,7 @@ import java.util.zip.CRC32C;
  *
  * <p>An entry is written to a temporary file in the same directory and renamed over its name, so a
  * reader sees a whole entry or none; a reader checks the magic, the length and both checksums, and an
- * entry that fails any of them is deleted and reported as a miss ({@link Lookup#corrupt}), never
+ * entry that fails any of them, or names another key than its file's, is deleted and reported as a miss ({@link Lookup#corrupt}), never
  * returned. Several processes may share one directory: two writers of one key write the same bytes,
  * and whichever rename lands last wins. Reading an entry sets its modification time, so eviction
  * (oldest first, when the entries together pass the size limit after a store) is least recently
@@ -51,9 +55,12 @@ import java.util.zip.CRC32C;
  * <p>Thread safe: no state but the directory; every method may run on any thread.
  */
 public final class ObjectCache {
-    private static final byte[] MAGIC = "SPKOBJ2\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] MAGIC = "SPKOBJ3\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     /** Bytes before the payload. */
-    static final int HEADER = 24;
+    static final int HEADER = 56;
+    /** Where the entry's own key lies, and its length. */
+    private static final int KEY_AT = 24;
+    private static final int KEY_BYTES = 32;
     private static final String SUFFIX = ".spko";
 
     private final Path directory;
@@ -105,7 +112,7 @@ public final class ObjectCache {
         } catch (NoSuchFileException e) {
             return new Lookup(Optional.empty(), false, "");
         }
-        String why = check(bytes);
+        String why = check(bytes, key);
         if (why != null) {
             try {
                 Files.deleteIfExists(file);
@@ -122,8 +129,8 @@ public final class ObjectCache {
         return new Lookup(Optional.of(Arrays.copyOfRange(bytes, HEADER, bytes.length)), false, "");
     }
 
-    /** Why {@code bytes} is not a whole entry, or null. */
-    private static String check(byte[] bytes) {
+    /** Why {@code bytes} is not the whole entry of {@code key}, or null. */
+    private static String check(byte[] bytes, String key) {
         if (bytes.length < HEADER) {
             return "truncated: " + bytes.length + " bytes, shorter than the " + HEADER + "-byte header";
         }
@@ -141,6 +148,11 @@ public final class ObjectCache {
         }
         if (header.getInt(20) != crc32(bytes, HEADER, bytes.length - HEADER)) {
             return "CRC-32 checksum at offset 20 does not match the payload";
+        }
+        byte[] want = HexFormat.of().parseHex(key);
+        if (!Arrays.equals(bytes, KEY_AT, KEY_AT + KEY_BYTES, want, 0, KEY_BYTES)) {
+            return "the header at offset " + KEY_AT + " holds the entry of key "
+                    + HexFormat.of().formatHex(bytes, KEY_AT, KEY_AT + KEY_BYTES) + ", not of " + key;
         }
         return null;
     }
@@ -169,9 +181,10 @@ public final class ObjectCache {
         byte[] bytes = new byte[HEADER + payload.length];
         System.arraycopy(MAGIC, 0, bytes, 0, MAGIC.length);
         System.arraycopy(payload, 0, bytes, HEADER, payload.length);
+        Path target = entry(key);
+        System.arraycopy(HexFormat.of().parseHex(key), 0, bytes, KEY_AT, KEY_BYTES);
         ByteBuffer.wrap(bytes, 0, HEADER).order(ByteOrder.LITTLE_ENDIAN).putLong(8, payload.length)
                 .putInt(16, crc32c(payload, 0, payload.length)).putInt(20, crc32(payload, 0, payload.length));
-        Path target = entry(key);
         Path temporary = directory.resolve(".tmp-" + ProcessHandle.current().pid() + "-"
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()) + SUFFIX);
         try {

@@ -77,6 +77,27 @@ class ObjectCacheTest {
     }
 
     @Test
+    void aWholeEntryUnderAnotherKeysNameIsNeverReturned() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        cache.put(key("a"), new byte[] {1, 2, 3});
+        cache.put(key("b"), new byte[] {4, 5, 6});
+        Path a = dir.resolve(key("a") + ".spko");
+        Path b = dir.resolve(key("b") + ".spko");
+        byte[] entryOfA = Files.readAllBytes(a);
+        Files.write(a, Files.readAllBytes(b));
+        Files.write(b, entryOfA);
+        for (String k : List.of(key("a"), key("b"))) {
+            ObjectCache.Lookup swapped = cache.get(k);
+            assertTrue(swapped.corrupt() && swapped.payload().isEmpty(), k);
+            assertTrue(swapped.why().contains("holds the entry of key " + (k.equals(key("a")) ? key("b") : key("a")) + ", not of " + k),
+                    swapped.why());
+        }
+        assertFalse(Files.exists(a) || Files.exists(b), "both deleted, so the next stores write them whole");
+        cache.put(key("a"), new byte[] {1, 2, 3});
+        assertArrayEquals(new byte[] {1, 2, 3}, cache.get(key("a")).payload().orElseThrow());
+    }
+
+    @Test
     void evictsTheLeastRecentlyUsedEntriesPastTheLimit() throws Exception {
         ObjectCache cache = new ObjectCache(dir, 3 * (ObjectCache.HEADER + 100));
         for (String k : List.of("a", "b", "c")) {
