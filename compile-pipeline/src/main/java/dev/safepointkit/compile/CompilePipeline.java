@@ -699,7 +699,9 @@ public final class CompilePipeline implements AutoCloseable {
      * @param name the new module's name
      * @param source LLVM IR text or bitcode
      * @return the functions recompiled because they depended on the old body, in the order they were
-     * @throws JitLoadException if the module does not parse, defines another function too, or does not compile or load
+     * @throws JitLoadException if the module does not parse, defines another function too, gives the
+     *     function another type than its current definition's (callers compiled against that type
+     *     would pass arguments the new code does not read), or does not compile or load
      * @throws PatchException if the patcher cannot move a call site
      * @throws IOException if the cache or the save directory fails
      * @throws IllegalArgumentException if {@code function} is not a function of a lazily loaded module
@@ -727,6 +729,13 @@ public final class CompilePipeline implements AutoCloseable {
                         if (!defined.equals(List.of(function))) {
                             throw new JitLoadException(name + ": a redefinition of '" + function
                                     + "' must define that one function; it defines " + defined);
+                        }
+                        String now = l.functionTypeText(module, function);
+                        String before = typeOf(l, old);
+                        if (!now.equals(before)) {
+                            throw new JitLoadException(name + ": the redefinition of '" + function + "' has type " + now
+                                    + ", but its callers were compiled against " + before
+                                    + "; a redefinition keeps the function's type");
                         }
                         return l.bitcode(module);
                     } finally {
@@ -768,6 +777,18 @@ public final class CompilePipeline implements AutoCloseable {
             List<String> recompiled = new ArrayList<>(replaced.keySet());
             recompiled.remove(function);
             return recompiled;
+        }
+    }
+
+    /** The type of {@code u}'s current definition, read in a context of its own. Holds the lock. */
+    private static String typeOf(Llvm l, Unit u) throws Throwable {
+        MemorySegment context = l.newContext();
+        try {
+            MemorySegment module = u.redefinition ? l.parse(context, u.from.name + "." + u.function, u.bitcode)
+                    : u.from.cuts().cut(l, context, u.function);
+            return l.functionTypeText(module, u.function);
+        } finally {
+            l.disposeContext(context);
         }
     }
 

@@ -78,6 +78,8 @@ final class Llvm {
     private final MethodHandle isVarArg;
     private final MethodHandle typeKind;
     private final MethodHandle intWidth;
+    private final MethodHandle printType;
+    private final MethodHandle disposeMessage;
 
     /** Target machines by triple and code generation options, made on first need; guarded like the handles. */
     private final java.util.Map<String, LlvmCompiler.Machine> machines = new java.util.HashMap<>();
@@ -122,6 +124,8 @@ final class Llvm {
         isVarArg = compiler.function("LLVMIsFunctionVarArg", FunctionDescriptor.of(INT, ADDR));
         typeKind = compiler.function("LLVMGetTypeKind", FunctionDescriptor.of(INT, ADDR));
         intWidth = compiler.function("LLVMGetIntTypeWidth", FunctionDescriptor.of(INT, ADDR));
+        printType = compiler.function("LLVMPrintTypeToString", FunctionDescriptor.of(ADDR, ADDR));
+        disposeMessage = compiler.function("LLVMDisposeMessage", FunctionDescriptor.ofVoid(ADDR));
     }
 
     /**
@@ -149,6 +153,26 @@ final class Llvm {
         }
         return new CompilePipeline.Signature(name, typeName((MemorySegment) returnType.invokeExact(type)), parameters,
                 (int) isVarArg.invokeExact(type) != 0, (int) isDeclaration.invokeExact(f) == 0);
+    }
+
+    /**
+     * The type of the function {@code name} in {@code module} as IR prints it whole (aggregates and
+     * vectors spelled out, {@code ...} for varargs), or null when the module has no such function.
+     */
+    String functionTypeText(MemorySegment module, String name) throws Throwable {
+        MemorySegment f;
+        try (Arena arena = Arena.ofConfined()) {
+            f = (MemorySegment) namedFunction.invokeExact(module, arena.allocateFrom(name));
+        }
+        if (f.address() == 0) {
+            return null;
+        }
+        MemorySegment text = (MemorySegment) printType.invokeExact((MemorySegment) valueType.invokeExact(f));
+        try {
+            return string(text);
+        } finally {
+            disposeMessage.invokeExact(text);
+        }
     }
 
     /** A type as IR writes the simple ones; {@code other} for aggregates, vectors and the rest. */

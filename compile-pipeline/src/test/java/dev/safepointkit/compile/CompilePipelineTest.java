@@ -322,6 +322,43 @@ class CompilePipelineTest {
     }
 
     @Test
+    void aRedefinitionMustKeepTheFunctionsTypeEvenAfterAnEarlierRedefinition() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("sum.ll", utf8("""
+                    define i64 @sum(i64 %a, i64 %b) {
+                      %r = add i64 %a, %b
+                      ret i64 %r
+                    }
+                    """));
+            assertEquals(7, call(host, "sum", 3, 4));
+            List<String> others = List.of(
+                    "define double @sum(double %a, double %b) {\n  %r = fadd double %a, %b\n  ret double %r\n}\n",
+                    "define i64 @sum(i64 %a, i64 %b, i64 %c) {\n  ret i64 %c\n}\n",
+                    "define i32 @sum(i64 %a, i64 %b) {\n  ret i32 0\n}\n",
+                    "define i64 @sum(i64 %a, ...) {\n  ret i64 %a\n}\n",
+                    "define { i64, i64 } @sum(i64 %a, i64 %b) {\n  ret { i64, i64 } zeroinitializer\n}\n");
+            for (String other : others) {
+                JitLoadException e = assertThrows(JitLoadException.class, () -> p.redefine("sum", "sum-bad.ll", utf8(other)), other);
+                assertTrue(e.getMessage().contains("callers were compiled against i64 (i64, i64)"), e.getMessage());
+                assertEquals(7, call(host, "sum", 3, 4), "the refused redefinition changed nothing: " + other);
+            }
+            p.redefine("sum", "sum-v2.ll", utf8("""
+                    define i64 @sum(i64 %a, i64 %b) {
+                      %r = mul i64 %a, %b
+                      ret i64 %r
+                    }
+                    """));
+            assertEquals(12, call(host, "sum", 3, 4), "the same type is accepted");
+            JitLoadException e = assertThrows(JitLoadException.class, () -> p.redefine("sum", "sum-bad.ll", utf8(others.get(1))));
+            assertTrue(e.getMessage().contains("has type i64 (i64, i64, i64), but its callers were compiled against i64 (i64, i64)"),
+                    "checked against the current (redefined) definition: " + e.getMessage());
+            assertEquals(12, call(host, "sum", 3, 4));
+        }
+    }
+
+    @Test
     void refusesWhatItCannotSplitNamingIt() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
