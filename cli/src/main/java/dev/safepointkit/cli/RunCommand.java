@@ -69,6 +69,10 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--cache", paramLabel = "DIR", description = "Keep compiled objects in DIR across runs.")
     Path cache;
 
+    @Option(names = "--cache-limit", paramLabel = "SIZE",
+            description = "Past SIZE bytes (suffix K, M or G for KiB, MiB, GiB), delete the cache's least recently used entries (default: no limit).")
+    String cacheLimit;
+
     @Option(names = "--save-objects", paramLabel = "DIR", description = "Write each object the pipeline loads to DIR/NAME.o.")
     Path saveObjects;
 
@@ -108,6 +112,13 @@ final class RunCommand implements Callable<Integer> {
                 return SafepointKit.FAILED;
             }
         }
+        long limit = Long.MAX_VALUE;
+        if (cacheLimit != null) {
+            if (cache == null) {
+                throw new ParameterException(spec.commandLine(), "--cache-limit needs --cache DIR");
+            }
+            limit = size(cacheLimit);
+        }
         boolean compiles = runtime != null || objects.stream().anyMatch(RunCommand::isIr);
         if (!compiles && (lazy || cache != null || saveObjects != null)) {
             throw new ParameterException(spec.commandLine(), "--lazy, --cache and --save-objects apply to .ll and .bc files; none given");
@@ -131,7 +142,7 @@ final class RunCommand implements Callable<Integer> {
             if (compiles) {
                 CompilePipeline.Builder b = CompilePipeline.builder(host).saveObjects(saveObjects);
                 if (cache != null) {
-                    b.cache(new ObjectCache(cache, Long.MAX_VALUE));
+                    b.cache(new ObjectCache(cache, limit));
                 }
                 if (lazy) {
                     patcher = new CodePatcher(host);
@@ -272,5 +283,22 @@ final class RunCommand implements Callable<Integer> {
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+    }
+
+    /** {@code text} as a positive byte count: digits, optionally followed by K, M or G (powers of 1024). */
+    private long size(String text) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("([0-9]{1,18})([KMG]?)").matcher(text);
+        long n = m.matches() ? Long.parseLong(m.group(1)) : 0;
+        int shift = !m.matches() ? 0 : switch (m.group(2)) {
+            case "K" -> 10;
+            case "M" -> 20;
+            case "G" -> 30;
+            default -> 0;
+        };
+        if (n <= 0 || n > Long.MAX_VALUE >> shift) {
+            throw new ParameterException(spec.commandLine(), "--cache-limit " + text
+                    + ": not a positive size (bytes, or a number followed by K, M or G)");
+        }
+        return n << shift;
     }
 }

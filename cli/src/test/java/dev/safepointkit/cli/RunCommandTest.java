@@ -194,6 +194,30 @@ class RunCommandTest {
     }
 
     @Test
+    void aCacheLimitEvictsTheLeastRecentlyUsedEntries() throws Exception {
+        Path dir = irFiles();
+        Path cache = dir.resolve("cache");
+        String[] args = {"run", "--lazy", "--runtime", dir.resolve("rt.ll").toString(), "--cache", cache.toString(),
+            "--cache-limit", "1", "--stats", "--call", "twice_plus", "--arg", "20", dir.resolve("prog.ll").toString()};
+        String[] cold = run(args);
+        assertEquals("0", cold[0], cold[2]);
+        assertEquals("twice_plus(20) = 41\n", cold[1]);
+        try (var entries = Files.list(cache)) {
+            assertEquals(1, entries.filter(f -> f.toString().endsWith(".spko")).count(), "a 1-byte limit keeps only the entry just stored");
+        }
+        String[] again = run(args);
+        assertEquals("twice_plus(20) = 41\n", again[1]);
+        assertTrue(again[2].strip().matches(".*cache hits [01], misses [1-9].*"), "evicted entries are compiled again: " + again[2]);
+        for (String bad : new String[] {"0", "-5", "12X", "K", "99999999999G"}) {
+            CliRunner.assertOneLineError(run("run", "--cache", cache.toString(), "--cache-limit", bad, "--call", "twice_plus",
+                    dir.resolve("prog.ll").toString()), 2,
+                    "safepointkit run: --cache-limit " + bad + ": not a positive size (bytes, or a number followed by K, M or G)");
+        }
+        CliRunner.assertOneLineError(run("run", "--cache-limit", "1M", "--call", "twice_plus", dir.resolve("prog.ll").toString()), 2,
+                "safepointkit run: --cache-limit needs --cache DIR");
+    }
+
+    @Test
     void pipelineOptionsWithoutIrAreRefused() {
         CliRunner.assertOneLineError(run("run", "--lazy", "--call", "add", jit("math")), 2,
                 "safepointkit run: --lazy, --cache and --save-objects apply to .ll and .bc files; none given");
