@@ -359,4 +359,46 @@ class RunCommandTest {
         CliRunner.assertOneLineError(run("run", "--lazy", "--call", "add", jit("math")), 2,
                 "safepointkit run: --lazy, --cache and --save-objects apply to .ll and .bc files; none given");
     }
+
+    @Test
+    void theReadmesRunCommandsPrintWhatItSaysOnTheExampleFiles() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path root = Fixtures.projectRoot();
+        List<String> lines = Files.readAllLines(root.resolve("README.md"));
+        Path dir = Files.createTempDirectory("readme");
+        int commands = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            if (!lines.get(i).startsWith("bin/safepointkit run --lazy --runtime examples/run/")) {
+                continue;
+            }
+            StringBuilder command = new StringBuilder();
+            while (lines.get(i).strip().endsWith("\\")) {
+                command.append(lines.get(i).strip(), 0, lines.get(i).strip().length() - 1).append(' ');
+                i++;
+            }
+            command.append(lines.get(i).replaceFirst("#.*", ""));
+            List<String> args = new ArrayList<>();
+            for (String word : command.toString().strip().split("\\s+")) {
+                args.add(switch (word) {
+                    case "bin/safepointkit" -> null;
+                    case "~/.cache/spk" -> dir.resolve("cache").toString();
+                    case "out" -> dir.resolve("out").toString();
+                    default -> word.startsWith("examples/") ? root.resolve(word).toString() : word;
+                });
+            }
+            args.removeIf(java.util.Objects::isNull);
+            String result = lines.get(i + 1).replaceFirst("^# ", "") + "\n";
+            String stats = lines.get(i + 2).replaceFirst("^# ", "").replaceFirst(" +\\(stderr\\)$", "");
+            String[] r = run(args.toArray(String[]::new));
+            assertEquals("0", r[0], args + ": " + r[2]);
+            assertEquals(result, r[1], args.toString());
+            String expected = stats.replaceAll("ms [0-9.]+", "ms [0-9.]+");
+            assertTrue(r[2].strip().matches(expected), "README: " + stats + "; printed: " + r[2]);
+            assertTrue(r[2].strip().matches(STATS), r[2]);
+            commands++;
+        }
+        assertEquals(2, commands, "the README's two runs, cold and warm");
+        assertTrue(Files.isRegularFile(dir.resolve("out/prog.ll.entry.o")));
+        assertTrue(Files.notExists(dir.resolve("out/prog.ll.unused.o")), "never called, never compiled");
+    }
 }
