@@ -41,6 +41,13 @@ final class CompileCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        for (Path file : runtime == null ? files : java.util.stream.Stream.concat(java.util.stream.Stream.of(runtime), files.stream()).toList()) {
+            String name = file.getFileName() == null ? "" : file.getFileName().toString();
+            if (!name.endsWith(".ll") && !name.endsWith(".bc")) {
+                throw new ParameterException(spec.commandLine(), (file == runtime ? "--runtime " : "") + file
+                        + ": not LLVM IR (.ll) or bitcode (.bc), which compile takes");
+            }
+        }
         if (Files.exists(out) && !Files.isDirectory(out)) {
             throw new ParameterException(spec.commandLine(), "--out " + out + " is not a directory");
         }

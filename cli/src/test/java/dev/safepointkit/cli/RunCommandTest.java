@@ -322,6 +322,16 @@ class RunCommandTest {
     }
 
     @Test
+    void compileTakesOnlyIrNamingTheOptionAndThePath() throws Exception {
+        Path out = Files.createTempDirectory("out");
+        CliRunner.assertOneLineError(run("compile", "--out", out.toString(), "--runtime", jit("math"),
+                Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll").toString()), 2,
+                "safepointkit compile: --runtime " + jit("math") + ": not LLVM IR (.ll) or bitcode (.bc)");
+        CliRunner.assertOneLineError(run("compile", "--out", out.toString(), jit("math")), 2,
+                "safepointkit compile: " + jit("math") + ": not LLVM IR (.ll) or bitcode (.bc)");
+    }
+
+    @Test
     void aBcFileThatIsNotBitcodeIsSaidToBeNone() throws Exception {
         Path dir = Files.createTempDirectory("bc");
         Path text = dir.resolve("text.bc");
