@@ -4,13 +4,17 @@ import dev.safepointkit.compile.CompilePipeline;
 import dev.safepointkit.host.JitHost;
 import dev.safepointkit.host.JitLoadException;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code safepointkit compile}: LLVM IR or bitcode to objects through the compile pipeline, ahead
@@ -32,8 +36,21 @@ final class CompileCommand implements Callable<Integer> {
     @Parameters(paramLabel = "FILE", arity = "1..*", description = "LLVM IR (.ll) or bitcode (.bc).")
     List<Path> files = new ArrayList<>();
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        for (Path file : runtime == null ? files : java.util.stream.Stream.concat(java.util.stream.Stream.of(runtime), files.stream()).toList()) {
+            String name = file.getFileName() == null ? "" : file.getFileName().toString();
+            if (!name.endsWith(".ll") && !name.endsWith(".bc")) {
+                throw new ParameterException(spec.commandLine(), (file == runtime ? "--runtime " : "") + file
+                        + ": not LLVM IR (.ll) or bitcode (.bc), which compile takes");
+            }
+        }
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new ParameterException(spec.commandLine(), "--out " + out + " is not a directory");
+        }
         List<Path> all = new ArrayList<>();
         if (runtime != null) {
             all.add(runtime);
@@ -42,28 +59,36 @@ final class CompileCommand implements Callable<Integer> {
         List<byte[]> sources = new ArrayList<>();
         for (Path file : all) {
             try {
-                sources.add(InputFiles.read(file));
+                sources.add(InputFiles.readInput(file));
             } catch (IOException e) {
                 System.err.println("safepointkit compile: " + file + ": " + InputFiles.describe(e));
                 return SafepointKit.FAILED;
             }
         }
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            System.err.println("safepointkit compile: --out " + out + ": cannot create the directory: " + InputFiles.describe(e));
+            return SafepointKit.FAILED;
+        }
         try (JitHost host = new JitHost()) {
             CompilePipeline pipeline = CompilePipeline.builder(host).saveObjects(out).build();
             for (int i = 0; i < all.size(); i++) {
                 String name = baseName(all.get(i));
-                if (i == 0 && runtime != null) {
-                    pipeline.compileRuntime(name, sources.get(i));
-                } else {
-                    pipeline.compile(name, sources.get(i));
+                try {
+                    if (i == 0 && runtime != null) {
+                        pipeline.compileRuntime(name, sources.get(i));
+                    } else {
+                        pipeline.compile(name, sources.get(i));
+                    }
+                } catch (JitLoadException e) {
+                    System.err.println("safepointkit compile: " + InputFiles.describeFailure(all.get(i), name, e.getMessage()));
+                    return SafepointKit.FAILED;
                 }
             }
             return 0;
-        } catch (JitLoadException e) {
-            System.err.println("safepointkit compile: " + e.getMessage());
-            return SafepointKit.FAILED;
         } catch (IOException e) {
-            System.err.println("safepointkit compile: " + out + ": " + InputFiles.describe(e));
+            System.err.println("safepointkit compile: --out " + out + ": " + InputFiles.describe(e));
             return SafepointKit.FAILED;
         }
     }

@@ -8,6 +8,8 @@ import dev.safepointkit.stackmap.testing.Fixtures;
 import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -190,7 +192,176 @@ class RunCommandTest {
         assertTrue(cold[2].strip().startsWith("compiled 3 functions, cache hits 0, misses 3,"), cold[2]);
         String[] warm = run(args);
         assertEquals("twice_plus(20) = 41\n", warm[1]);
-        assertTrue(warm[2].strip().startsWith("compiled 3 functions, cache hits 3, misses 0, compile ms 0.0,"), warm[2]);
+        assertTrue(warm[2].strip().startsWith("compiled 0 functions, cache hits 3, misses 0, compile ms 0.0,"), warm[2]);
+    }
+
+    @Test
+    void theStatsLineCountsFunctionsLlvmCompiledAndOneCacheLookupPerObject() throws Exception {
+        Path dir = irFiles();
+        String cache = dir.resolve("cache").toString();
+        String[] eager = {"run", "--cache", cache, "--stats", "--call", "twice_plus", "--arg", "20",
+            dir.resolve("prog.ll").toString(), dir.resolve("rt.ll").toString()};
+        String[] cold = run(eager);
+        assertEquals("0", cold[0], cold[2]);
+        // Two objects (prog.ll's, rt.ll's), three functions in them.
+        assertTrue(cold[2].strip().startsWith("compiled 3 functions, cache hits 0, misses 2,"), cold[2]);
+        String[] warm = run(eager);
+        assertEquals("0", warm[0], warm[2]);
+        assertTrue(warm[2].strip().startsWith("compiled 0 functions, cache hits 2, misses 0, compile ms 0.0,"), warm[2]);
+    }
+
+    @Test
+    void inputsLoadInAnyOrderWhateverTheirKind() throws Exception {
+        Path dir = irFiles();
+        String prog = dir.resolve("prog.ll").toString();
+        String rt = dir.resolve("rt.ll").toString();
+        Path objects = dir.resolve("objects");
+        String[] aot = run("compile", "--out", objects.toString(), prog, rt);
+        assertEquals("0", aot[0], aot[2]);
+        String progObject = objects.resolve("prog.o").toString();
+        String rtObject = objects.resolve("rt.o").toString();
+        for (String[] files : new String[][] {{prog, rt}, {rt, prog}, {progObject, rtObject}, {rtObject, progObject},
+            {progObject, rt}, {prog, rtObject}}) {
+            boolean anyIr = files[0].endsWith(".ll") || files[1].endsWith(".ll");
+            for (boolean lazy : anyIr ? new boolean[] {false, true} : new boolean[] {false}) {
+                List<String> args = new ArrayList<>(List.of("run", "--call", "twice_plus", "--arg", "20"));
+                if (lazy) {
+                    args.add("--lazy");
+                }
+                args.addAll(List.of(files));
+                String[] r = run(args.toArray(String[]::new));
+                assertEquals("0", r[0], args + ": " + r[2]);
+                assertEquals("twice_plus(20) = 41\n", r[1], args.toString());
+            }
+        }
+    }
+
+    @Test
+    void aSymbolNoInputDefinesFailsNamingItAndTheFileThatNeedsIt() throws Exception {
+        Path dir = irFiles();
+        String prog = dir.resolve("prog.ll").toString();
+        CliRunner.assertOneLineError(run("run", "--call", "twice_plus", "--arg", "20", prog), 1,
+                "safepointkit run: " + prog + ": unresolved symbol 'rt_add': not defined by");
+        Path objects = dir.resolve("objects");
+        assertEquals("0", run("compile", "--out", objects.toString(), prog)[0]);
+        String progObject = objects.resolve("prog.o").toString();
+        CliRunner.assertOneLineError(run("run", "--call", "twice_plus", "--arg", "20", progObject, jit("math")), 1,
+                "safepointkit run: " + progObject + ": unresolved symbol 'rt_add': not defined by");
+    }
+
+    @Test
+    void objectsThatNeedEachOthersSymbolsAreNamedWithWhatEachNeeds() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path dir = Files.createTempDirectory("ir");
+        Files.writeString(dir.resolve("a.ll"), "declare i64 @b_fn(i64)\ndefine i64 @a_fn(i64 %x) {\n  %r = call i64 @b_fn(i64 %x)\n"
+                + "  ret i64 %r\n}\n");
+        Files.writeString(dir.resolve("b.ll"), "declare i64 @a_fn(i64)\ndefine i64 @b_fn(i64 %x) {\n  %r = call i64 @a_fn(i64 %x)\n"
+                + "  ret i64 %r\n}\n");
+        String a = dir.resolve("a.ll").toString();
+        String b = dir.resolve("b.ll").toString();
+        CliRunner.assertOneLineError(run("run", "--call", "a_fn", "--arg", "1", a, b), 1,
+                "safepointkit run: these inputs refer to each other's symbols (" + a + " needs 'b_fn' from " + b + "; "
+                        + b + " needs 'a_fn' from " + a + ")");
+    }
+
+    @Test
+    void aLazyCompileThatFailsEndsTheRunWithOneLineNamingTheFunctionAndStatusOne() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path dir = Files.createTempDirectory("ir");
+        Path source = dir.resolve("lz.ll");
+        Files.writeString(source, """
+                declare i64 @nowhere(i64)
+                define i64 @main_fn(i64 %x) {
+                  %r = call i64 @helper(i64 %x)
+                  ret i64 %r
+                }
+                define i64 @helper(i64 %x) {
+                  %r = call i64 @nowhere(i64 %x)
+                  ret i64 %r
+                }
+                """);
+        // The failed compile halts the JVM (JIT code called the stub and cannot be returned an
+        // error), so it runs in a JVM of its own.
+        Path javaBin = Path.of(System.getProperty("java.home"), "bin", "java");
+        Process p = new ProcessBuilder(javaBin.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
+                System.getProperty("java.class.path"), SafepointKit.class.getName(), "run", "--lazy", "--call", "main_fn",
+                "--arg", "1", source.toString()).redirectOutput(dir.resolve("out").toFile()).redirectError(dir.resolve("err").toFile())
+                .start();
+        assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "the run did not end");
+        String err = Files.readString(dir.resolve("err"));
+        CliRunner.assertOneLineError(new String[] {Integer.toString(p.exitValue()), Files.readString(dir.resolve("out")), err}, 1,
+                "safepointkit run: lazy compile of 'helper' failed: lz.ll.helper: unresolved symbol 'nowhere'");
+    }
+
+    @Test
+    void directoryOptionsNameTheOptionThePathAndWhy() throws Exception {
+        Path file = Files.createTempFile("not-a-dir", ".bc");
+        for (String option : new String[] {"--cache", "--save-objects", "--jitdump"}) {
+            CliRunner.assertOneLineError(run("run", option, file.toString(), "--call", "fib", "--arg", "3",
+                    Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll").toString()), 2,
+                    "safepointkit run: " + option + " " + file + " is not a directory");
+            Path below = file.resolve("sub");
+            CliRunner.assertOneLineError(run("run", option, below.toString(), "--call", "fib", "--arg", "3",
+                    Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll").toString()), 1,
+                    "safepointkit run: " + option + " " + below + ": cannot create the directory: not a directory");
+        }
+        CliRunner.assertOneLineError(run("compile", "--out", file.toString(),
+                Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll").toString()), 2,
+                "safepointkit compile: --out " + file + " is not a directory");
+    }
+
+    @Test
+    void aRuntimeThatIsNotIrIsRefusedNamingTheOption() throws Exception {
+        Path dir = Files.createTempDirectory("objects");
+        Path bad = dir.resolve("x.o");
+        Files.writeString(bad, "garbage");
+        CliRunner.assertOneLineError(run("run", "--runtime", bad.toString(), "--call", "fib", jit("math")), 2,
+                "safepointkit run: --runtime " + bad + ": not LLVM IR (.ll) or bitcode (.bc)");
+        CliRunner.assertOneLineError(run("run", "--call", "fib", bad.toString()), 1,
+                "safepointkit run: " + bad + ": malformed ELF at byte 0");
+    }
+
+    @Test
+    void compileTakesOnlyIrNamingTheOptionAndThePath() throws Exception {
+        Path out = Files.createTempDirectory("out");
+        CliRunner.assertOneLineError(run("compile", "--out", out.toString(), "--runtime", jit("math"),
+                Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll").toString()), 2,
+                "safepointkit compile: --runtime " + jit("math") + ": not LLVM IR (.ll) or bitcode (.bc)");
+        CliRunner.assertOneLineError(run("compile", "--out", out.toString(), jit("math")), 2,
+                "safepointkit compile: " + jit("math") + ": not LLVM IR (.ll) or bitcode (.bc)");
+    }
+
+    @Test
+    void aBcFileThatIsNotBitcodeIsSaidToBeNone() throws Exception {
+        Path dir = Files.createTempDirectory("bc");
+        Path text = dir.resolve("text.bc");
+        Files.writeString(text, "define i64 @f() {\n  ret i64 1\n}\n");
+        CliRunner.assertOneLineError(run("run", "--call", "f", text.toString()), 1,
+                "safepointkit run: " + text + ": not LLVM bitcode: it does not start with the magic 'BC' 0xC0DE");
+        CliRunner.assertOneLineError(run("compile", "--out", dir.resolve("out").toString(), text.toString()), 1,
+                "safepointkit compile: " + text + ": not LLVM bitcode: it does not start with the magic 'BC' 0xC0DE");
+    }
+
+    @Test
+    void brokenBitcodeAndIrAreNamedWithLlvmsFirstLine() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path dir = Files.createTempDirectory("bc");
+        Path truncated = dir.resolve("truncated.bc");
+        Files.write(truncated, new byte[] {'B', 'C', (byte) 0xC0, (byte) 0xDE, 0x35, 0x14, 0, 0, 5, 0, 0, 0, 0x62, 0x0C});
+        CliRunner.assertOneLineError(run("run", "--call", "f", truncated.toString()), 1,
+                "safepointkit run: " + truncated + ": not valid bitcode: ");
+        Path bad = dir.resolve("bad.ll");
+        Files.writeString(bad, "define i64 @f( {\n");
+        CliRunner.assertOneLineError(run("run", "--call", "f", bad.toString()), 1,
+                "safepointkit run: " + bad + ": not valid LLVM IR: 2:1: error: expected type");
+        CliRunner.assertOneLineError(run("compile", "--out", dir.resolve("out").toString(), bad.toString()), 1,
+                "safepointkit compile: " + bad + ": not valid LLVM IR: 2:1: error: expected type");
+    }
+
+    @Test
+    void aFunctionNoInputDefinesIsRefusedListingThoseTheyDo() {
+        CliRunner.assertOneLineError(run("run", "--call", "nosuch", jit("math")), 2,
+                "safepointkit run: --call nosuch: no input defines it; they define add, fib, sum_array, apply");
     }
 
     @Test
@@ -221,5 +392,47 @@ class RunCommandTest {
     void pipelineOptionsWithoutIrAreRefused() {
         CliRunner.assertOneLineError(run("run", "--lazy", "--call", "add", jit("math")), 2,
                 "safepointkit run: --lazy, --cache and --save-objects apply to .ll and .bc files; none given");
+    }
+
+    @Test
+    void theReadmesRunCommandsPrintWhatItSaysOnTheExampleFiles() throws Exception {
+        LlvmTools.requireAvailable(LlvmCompiler::open);
+        Path root = Fixtures.projectRoot();
+        List<String> lines = Files.readAllLines(root.resolve("README.md"));
+        Path dir = Files.createTempDirectory("readme");
+        int commands = 0;
+        for (int i = 0; i < lines.size(); i++) {
+            if (!lines.get(i).startsWith("bin/safepointkit run --lazy --runtime examples/run/")) {
+                continue;
+            }
+            StringBuilder command = new StringBuilder();
+            while (lines.get(i).strip().endsWith("\\")) {
+                command.append(lines.get(i).strip(), 0, lines.get(i).strip().length() - 1).append(' ');
+                i++;
+            }
+            command.append(lines.get(i).replaceFirst("#.*", ""));
+            List<String> args = new ArrayList<>();
+            for (String word : command.toString().strip().split("\\s+")) {
+                args.add(switch (word) {
+                    case "bin/safepointkit" -> null;
+                    case "~/.cache/spk" -> dir.resolve("cache").toString();
+                    case "out" -> dir.resolve("out").toString();
+                    default -> word.startsWith("examples/") ? root.resolve(word).toString() : word;
+                });
+            }
+            args.removeIf(java.util.Objects::isNull);
+            String result = lines.get(i + 1).replaceFirst("^# ", "") + "\n";
+            String stats = lines.get(i + 2).replaceFirst("^# ", "").replaceFirst(" +\\(stderr\\)$", "");
+            String[] r = run(args.toArray(String[]::new));
+            assertEquals("0", r[0], args + ": " + r[2]);
+            assertEquals(result, r[1], args.toString());
+            String expected = stats.replaceAll("ms [0-9.]+", "ms [0-9.]+");
+            assertTrue(r[2].strip().matches(expected), "README: " + stats + "; printed: " + r[2]);
+            assertTrue(r[2].strip().matches(STATS), r[2]);
+            commands++;
+        }
+        assertEquals(2, commands, "the README's two runs, cold and warm");
+        assertTrue(Files.isRegularFile(dir.resolve("out/prog.ll.entry.o")));
+        assertTrue(Files.notExists(dir.resolve("out/prog.ll.unused.o")), "never called, never compiled");
     }
 }

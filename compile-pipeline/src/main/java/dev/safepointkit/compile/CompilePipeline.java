@@ -7,6 +7,9 @@ import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.host.LlvmUnavailableException;
 import dev.safepointkit.patch.CodePatcher;
 import dev.safepointkit.patch.PatchException;
+import dev.safepointkit.stackmap.elf.ElfFile;
+import dev.safepointkit.stackmap.elf.ElfFormatException;
+import dev.safepointkit.stackmap.elf.ElfSymbol;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -106,13 +109,18 @@ public final class CompilePipeline implements AutoCloseable {
     /**
      * Counts since the pipeline was made.
      *
-     * @param functions functions made ready: defined by an object the pipeline compiled or took from the cache
-     * @param cacheHits objects taken from the cache
-     * @param cacheMisses objects looked up in the cache and compiled
+     * @param functions functions made ready: defined by an object the pipeline loaded, compiled or taken from the cache
+     * @param cacheHits objects taken from the cache: one per object the pipeline needed and found there (a
+     *     function's, a lazy source's data, an eagerly compiled module's, the runtime's); kept IR and manifests
+     *     are not counted
+     * @param cacheMisses objects looked up in the cache, not found, and so compiled; without a cache 0
      * @param compileNanos time spent opening libLLVM, parsing, splitting, optimizing and emitting
      * @param phaseNanos wall nanoseconds per {@link Phase}, loading and declaring included
+     * @param compiledFunctions functions defined by the objects libLLVM emitted for this pipeline (those
+     *     taken from the cache not counted), whether loaded or not
      */
-    public record Stats(int functions, int cacheHits, int cacheMisses, long compileNanos, Map<Phase, Long> phaseNanos) {
+    public record Stats(int functions, int cacheHits, int cacheMisses, long compileNanos, Map<Phase, Long> phaseNanos,
+                        int compiledFunctions) {
         /**
          * Copies the phases.
          *
@@ -121,6 +129,7 @@ public final class CompilePipeline implements AutoCloseable {
          * @param cacheMisses objects looked up in the cache and compiled
          * @param compileNanos time spent in libLLVM
          * @param phaseNanos nanoseconds per phase; a phase left out took none
+         * @param compiledFunctions functions in the objects libLLVM emitted
          */
         public Stats {
             phaseNanos = Map.copyOf(phaseNanos);
@@ -135,7 +144,7 @@ public final class CompilePipeline implements AutoCloseable {
          * @param compileNanos time spent in libLLVM
          */
         public Stats(int functions, int cacheHits, int cacheMisses, long compileNanos) {
-            this(functions, cacheHits, cacheMisses, compileNanos, Map.of());
+            this(functions, cacheHits, cacheMisses, compileNanos, Map.of(), 0);
         }
 
         /** {@return the phases that took time, as {@code phase ms, ...} in phase order} */
@@ -219,6 +228,7 @@ public final class CompilePipeline implements AutoCloseable {
     /** Lazy sources whose module is parsed: their cuts are dropped by {@link #close}. */
     private final List<LazySource> parsed = new ArrayList<>();
     private int functions;
+    private int compiledFunctions;
     private int hits;
     private int misses;
     private long compileNanos;
@@ -838,7 +848,7 @@ public final class CompilePipeline implements AutoCloseable {
             for (Phase ph : Phase.values()) {
                 phases.put(ph, phaseNanos[ph.ordinal()]);
             }
-            return new Stats(functions, hits, misses, compileNanos, phases);
+            return new Stats(functions, hits, misses, compileNanos, phases, compiledFunctions);
         } finally {
             lock.unlock();
         }
@@ -1001,6 +1011,7 @@ public final class CompilePipeline implements AutoCloseable {
             }
             byte[] object = timed(Phase.EMIT, () -> machine.emit(name, module,
                     gc && !settings.gcPasses().isBlank() ? settings.gcPasses() : null));
+            compiledFunctions += functionsIn(name, object);
             if (cache != null) {
                 long t = now();
                 cache.put(key, object);
@@ -1012,6 +1023,21 @@ public final class CompilePipeline implements AutoCloseable {
             return new Compiled(object, key, inlined);
         } finally {
             l.dispose(module);
+        }
+    }
+
+    /** The functions {@code object} defines, as the host counts them when it loads it: symbols of code it holds. */
+    private static int functionsIn(String name, byte[] object) throws JitLoadException {
+        try {
+            int n = 0;
+            for (ElfSymbol s : ElfFile.parse(MemorySegment.ofArray(object)).symbols()) {
+                if (s.isFunction() && !s.isUndefined()) {
+                    n++;
+                }
+            }
+            return n;
+        } catch (ElfFormatException e) {
+            throw new JitLoadException(name + ": libLLVM emitted an object that does not read as ELF: " + e.getMessage(), e);
         }
     }
 

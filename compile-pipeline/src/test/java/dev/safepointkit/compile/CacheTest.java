@@ -78,6 +78,8 @@ class CacheTest {
         assertEquals(OBJECTS, warm.cacheHits());
         assertEquals(0, warm.cacheMisses());
         assertEquals(cold.functions(), warm.functions(), "the same functions, from the same objects");
+        assertEquals(cold.functions(), cold.compiledFunctions(), "a cold start compiles every function it loads");
+        assertEquals(0, warm.compiledFunctions(), "a warm start compiles none");
         for (CompilePipeline.Phase phase : List.of(CompilePipeline.Phase.PARSE, CompilePipeline.Phase.OPTIMIZE,
                 CompilePipeline.Phase.EMIT, CompilePipeline.Phase.LOAD, CompilePipeline.Phase.CACHE)) {
             assertTrue(cold.phaseNanos().get(phase) > 0, "a cold start spends time on " + phase + ": " + cold.describePhases());

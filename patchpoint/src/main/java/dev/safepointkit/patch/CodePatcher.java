@@ -166,7 +166,8 @@ public final class CodePatcher implements AutoCloseable {
      * @param host the host whose code is patched; the patcher becomes one of its required listeners
      * @param coordinator stops the threads that run JIT code when a change cannot be made while
      *     they run; null for none
-     * @param failures hears of a lazy compile that failed (on the calling thread, inside JIT code)
+     * @param failures hears of a lazy compile that failed (on the calling thread, inside JIT code): a
+     *     {@link PatchException} naming the function, the compiler's failure its cause
      * @throws IllegalStateException if this kernel has no membarrier PRIVATE_EXPEDITED_SYNC_CORE,
      *     or this processor no XSAVEC
      */
@@ -203,7 +204,7 @@ public final class CodePatcher implements AutoCloseable {
     }
 
     private static void report(Throwable t) {
-        System.err.println("safepointkit patch: " + t);
+        System.err.println("safepointkit patch: " + (t instanceof PatchException ? t.getMessage() : t));
     }
 
     // ---- stubs and lazy compilation ------------------------------------------------------------
@@ -321,7 +322,9 @@ public final class CodePatcher implements AutoCloseable {
                 lock.unlock();
             }
         } catch (Throwable t) {
-            failures.accept(t);
+            // The handler hears which function failed: a compiler's own exception may not say.
+            failures.accept(new PatchException("lazy compile of '" + (e == null ? "stub " + id : e.name) + "' failed: "
+                    + (t.getMessage() == null ? t.toString() : t.getMessage()), t));
             if (e != null && e.fallback != 0) {
                 return e.fallback;
             }

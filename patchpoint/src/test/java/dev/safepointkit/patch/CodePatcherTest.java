@@ -329,6 +329,8 @@ class CodePatcherTest {
         assertEquals(0L, call("f0", 5), "fallback's -1, plus one");
         assertEquals(1, failures.size());
         assertTrue(failures.getFirst().getMessage().contains("no IR for g"), failures.getFirst().getMessage());
+        assertTrue(failures.getFirst().getMessage().startsWith("lazy compile of 'g' failed: "), "names the function: "
+                + failures.getFirst().getMessage());
         assertTrue(g.body().isEmpty());
         assertEquals(g.address(), PatchFixtures.branchTarget(sitesOf("g", host.objects().getFirst()).getFirst().address()));
     }
