@@ -44,13 +44,13 @@ public final class CallSiteRecord {
      *
      * <p>The fast path of parsing. Loads are little-endian words read straight from the segment:
      * a record's header word gives NumLocations, and each pair of locations (24 bytes) is three
-     * 64-bit words, from which the two Type bytes (byte 0 of a location is the low byte of a
+     * 64-bit words (read four locations per step, then a last pair, then an odd last location), from which the two Type bytes (byte 0 of a location is the low byte of a
      * little-endian load in either byte order) and the two 32-bit fields come; only the fields and
      * the counts need swapping for a big-endian section. Each location is folded into the
      * largest key seen (see {@link #locationKey}), which is compared with the bound once, after the
      * last record; each record costs two bounds checks (its header; its locations with the
-     * live-out header), and the end of the last one a third. On -1 the caller runs {@link #validate} from the first record, which finds and names
-     * the problem.
+     * live-out header), and the end of the last one a third. On -1 the caller runs
+     * {@link #validate} from the first record, which finds and names the problem.
      *
      * <p>Finding a record needs two dependent loads from the one before (NumLocations, then
      * NumLiveOuts after the locations). When a record has the size of the one before, which is
@@ -82,18 +82,14 @@ public final class CallSiteRecord {
                 return -1;
             }
             long loc = locations;
-            // Two locations per step, three words; an odd last one is read below.
-            while (loc + 2 * Location.SIZE <= locationsEnd) {
-                long w0 = seg.get(StackMap.WORD, loc);
-                long w1 = seg.get(StackMap.WORD, loc + 8);
-                long w2 = seg.get(StackMap.WORD, loc + 16);
-                int fieldA = (int) w1;
-                int fieldB = (int) (w2 >>> 32);
-                if (bigEndian) {
-                    fieldA = Integer.reverseBytes(fieldA);
-                    fieldB = Integer.reverseBytes(fieldB);
-                }
-                maxKey = Math.max(maxKey, Math.max(locationKey(w0, fieldA), locationKey(w1 >>> 32, fieldB)));
+            // Four locations per step, six words; then a last pair, then an odd last one.
+            while (loc + 4 * Location.SIZE <= locationsEnd) {
+                maxKey = Math.max(maxKey, pairKey(seg, bigEndian, loc));
+                maxKey = Math.max(maxKey, pairKey(seg, bigEndian, loc + 2 * Location.SIZE));
+                loc += 4 * Location.SIZE;
+            }
+            if (loc + 2 * Location.SIZE <= locationsEnd) {
+                maxKey = Math.max(maxKey, pairKey(seg, bigEndian, loc));
                 loc += 2 * Location.SIZE;
             }
             if (loc < locationsEnd) {
@@ -124,6 +120,20 @@ public final class CallSiteRecord {
             return -1;
         }
         return offset;
+    }
+
+    /** The larger key of the two locations at {@code loc}: three words, whose fields are swapped for a big-endian section. */
+    private static long pairKey(MemorySegment seg, boolean bigEndian, long loc) {
+        long w0 = seg.get(StackMap.WORD, loc);
+        long w1 = seg.get(StackMap.WORD, loc + 8);
+        long w2 = seg.get(StackMap.WORD, loc + 16);
+        int fieldA = (int) w1;
+        int fieldB = (int) (w2 >>> 32);
+        if (bigEndian) {
+            fieldA = Integer.reverseBytes(fieldA);
+            fieldB = Integer.reverseBytes(fieldB);
+        }
+        return Math.max(locationKey(w0, fieldA), locationKey(w1 >>> 32, fieldB));
     }
 
     /**
