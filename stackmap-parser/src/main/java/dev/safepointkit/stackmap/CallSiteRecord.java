@@ -44,13 +44,13 @@ public final class CallSiteRecord {
      *
      * <p>The fast path of parsing. Loads are little-endian words read straight from the segment:
      * a record's header word gives NumLocations, and each pair of locations (24 bytes) is three
-     * 64-bit words, from which the two Type bytes (byte 0 of a location is the low byte of a
+     * 64-bit words (read four locations per step, then a last pair, then an odd last location), from which the two Type bytes (byte 0 of a location is the low byte of a
      * little-endian load in either byte order) and the two 32-bit fields come; only the fields and
-     * the counts need swapping for a big-endian section. Each location is checked by one
-     * subtraction (see {@link #locationKey}) whose sign is or-ed into one flag per record, and each
-     * record costs three bounds checks (its header; its locations with the live-out header; its
-     * end). On -1 the caller runs {@link #validate} from the first record, which finds and names
-     * the problem.
+     * the counts need swapping for a big-endian section. Each location is folded into the
+     * largest key seen (see {@link #locationKey}), which is compared with the bound once, after the
+     * last record; each record costs two bounds checks (its header; its locations with the
+     * live-out header), and the end of the last one a third. On -1 the caller runs
+     * {@link #validate} from the first record, which finds and names the problem.
      *
      * <p>Finding a record needs two dependent loads from the one before (NumLocations, then
      * NumLiveOuts after the locations). When a record has the size of the one before, which is
@@ -60,8 +60,10 @@ public final class CallSiteRecord {
      */
     static long validateAll(MemorySegment seg, boolean bigEndian, long limit, long start, long[] records,
             int constantCount) {
-        // Below this, a location's key (see locationKey) is valid.
+        // The largest key (see locationKey) of any location: the stack map's locations are all
+        // valid when it is below keyBound, which is checked once, after the last record.
         long keyBound = ((long) (LocationKind.CONSTANT_INDEX_CODE - 1) << 32) + Integer.toUnsignedLong(constantCount);
+        long maxKey = 0;
         long offset = start;
         long lastSize = 0;
         for (int r = 0; r < records.length; r++) {
@@ -79,21 +81,15 @@ public final class CallSiteRecord {
             if (liveOutHeader + LIVE_OUTS > limit) {
                 return -1;
             }
-            // The sign bit ends up set when a key is out of range.
-            long bad = 0;
             long loc = locations;
-            // Two locations per step, three words; an odd last one is read below.
-            while (loc + 2 * Location.SIZE <= locationsEnd) {
-                long w0 = seg.get(StackMap.WORD, loc);
-                long w1 = seg.get(StackMap.WORD, loc + 8);
-                long w2 = seg.get(StackMap.WORD, loc + 16);
-                int fieldA = (int) w1;
-                int fieldB = (int) (w2 >>> 32);
-                if (bigEndian) {
-                    fieldA = Integer.reverseBytes(fieldA);
-                    fieldB = Integer.reverseBytes(fieldB);
-                }
-                bad |= (keyBound - 1 - locationKey(w0, fieldA)) | (keyBound - 1 - locationKey(w1 >>> 32, fieldB));
+            // Four locations per step, six words; then a last pair, then an odd last one.
+            while (loc + 4 * Location.SIZE <= locationsEnd) {
+                maxKey = Math.max(maxKey, pairKey(seg, bigEndian, loc));
+                maxKey = Math.max(maxKey, pairKey(seg, bigEndian, loc + 2 * Location.SIZE));
+                loc += 4 * Location.SIZE;
+            }
+            if (loc + 2 * Location.SIZE <= locationsEnd) {
+                maxKey = Math.max(maxKey, pairKey(seg, bigEndian, loc));
                 loc += 2 * Location.SIZE;
             }
             if (loc < locationsEnd) {
@@ -101,7 +97,7 @@ public final class CallSiteRecord {
                 if (bigEndian) {
                     field = Integer.reverseBytes(field);
                 }
-                bad |= keyBound - 1 - locationKey(seg.get(StackMap.WORD, loc), field);
+                maxKey = Math.max(maxKey, locationKey(seg.get(StackMap.WORD, loc), field));
             }
             // u16 padding, u16 NumLiveOuts: the high half of the word's low 32 bits.
             int liveOuts = (int) (seg.get(StackMap.HALF_WORD, liveOutHeader) >>> 16);
@@ -109,10 +105,9 @@ public final class CallSiteRecord {
                 liveOuts = Short.toUnsignedInt(Short.reverseBytes((short) liveOuts));
             }
             long end = align8(liveOutHeader + LIVE_OUTS + (long) liveOuts * LiveOut.SIZE);
-            if ((bad < 0) | end > limit) {
-                return -1;
-            }
             records[r] = recordEntry(offset, locationCount, liveOuts);
+            // A record that ends past the limit leaves the next one's header check to fail, or,
+            // for the last record, the check after the loop.
             long size = end - offset;
             if (size == lastSize) {
                 offset += lastSize;
@@ -121,7 +116,24 @@ public final class CallSiteRecord {
                 offset = end;
             }
         }
+        if (maxKey >= keyBound || offset > limit) {
+            return -1;
+        }
         return offset;
+    }
+
+    /** The larger key of the two locations at {@code loc}: three words, whose fields are swapped for a big-endian section. */
+    private static long pairKey(MemorySegment seg, boolean bigEndian, long loc) {
+        long w0 = seg.get(StackMap.WORD, loc);
+        long w1 = seg.get(StackMap.WORD, loc + 8);
+        long w2 = seg.get(StackMap.WORD, loc + 16);
+        int fieldA = (int) w1;
+        int fieldB = (int) (w2 >>> 32);
+        if (bigEndian) {
+            fieldA = Integer.reverseBytes(fieldA);
+            fieldB = Integer.reverseBytes(fieldB);
+        }
+        return Math.max(locationKey(w0, fieldA), locationKey(w1 >>> 32, fieldB));
     }
 
     /**

@@ -138,6 +138,21 @@ public final class RecordCursor {
     }
 
     /**
+     * Reads all of this record's locations into {@code into}, replacing what it held: one bulk
+     * copy of the record's location entries into the caller's array (and, for a big-endian
+     * section, one pass to swap their fields). Allocates nothing unless {@code into} has to grow.
+     *
+     * @param into the array to fill; its previous contents are forgotten
+     * @return {@code into}, holding {@link #locationCount()} locations
+     */
+    public LocationArray locations(LocationArray into) {
+        int n = locationCount();
+        into.clearFor(n);
+        map.readLocations(offset() + CallSiteRecord.LOCATIONS, n, into.raw);
+        return into;
+    }
+
+    /**
      * The number of live-out registers, as NumLiveOuts says; non-zero only for patchpoints (and
      * only if LLVM computed liveness for them).
      *
@@ -161,6 +176,22 @@ public final class RecordCursor {
             throw new IndexOutOfBoundsException("live-out " + i + " of record with " + liveOutCount());
         }
         return into.moveTo(map, liveOutOffset(at));
+    }
+
+    /**
+     * Reads all of this record's live-outs into {@code into}, replacing what it held. Allocates
+     * nothing unless {@code into} has to grow.
+     *
+     * @param into the array to fill; its previous contents are forgotten
+     * @return {@code into}, holding {@link #liveOutCount()} live-outs
+     */
+    public LiveOutArray liveOuts(LiveOutArray into) {
+        int n = liveOutCount();
+        into.clearFor(n);
+        if (n != 0) {
+            map.readLiveOuts(liveOutOffset(0), n, into.entries);
+        }
+        return into;
     }
 
     long liveOutOffset(int i) {

@@ -348,6 +348,33 @@ public final class StackMap {
         }
     }
 
+    /**
+     * Copies {@code n} locations from {@code at} (relative to this stack map; parsing validated
+     * them) into {@code raw}, three 32-bit words each, as a little-endian section holds them.
+     */
+    void readLocations(long at, int n, int[] raw) {
+        MemorySegment.copy(bytes, HALF_WORD, at, raw, 0, 3 * n);
+        if (bigEndian) {
+            for (int i = 0; i < 3 * n; i += 3) {
+                int w0 = raw[i];
+                raw[i] = (w0 & 0xFFFF) | Short.toUnsignedInt(Short.reverseBytes((short) (w0 >>> 16))) << 16;
+                raw[i + 1] = Short.toUnsignedInt(Short.reverseBytes((short) raw[i + 1])) | (raw[i + 1] & 0xFFFF_0000);
+                raw[i + 2] = Integer.reverseBytes(raw[i + 2]);
+            }
+        }
+    }
+
+    /** Copies {@code n} live-outs from {@code at} (relative to this stack map) into {@code entries}, as {@link LiveOutArray} keeps them. */
+    void readLiveOuts(long at, int n, int[] entries) {
+        MemorySegment.copy(bytes, HALF_WORD, at, entries, 0, n);
+        if (bigEndian) {
+            for (int i = 0; i < n; i++) {
+                int word = entries[i];
+                entries[i] = (word & 0xFFFF_0000) | Short.toUnsignedInt(Short.reverseBytes((short) word));
+            }
+        }
+    }
+
     /** The u32 at {@code offset} (relative to this stack map) in the section's byte order. */
     int halfWord(long offset) {
         int w = bytes.get(HALF_WORD, offset);

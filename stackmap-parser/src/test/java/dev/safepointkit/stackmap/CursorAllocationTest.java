@@ -15,7 +15,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Reading every field of a large stack map through cursors allocates nothing, measured by the
  * JVM's per-thread allocation counter around a whole read: not a byte once warm, and less than
- * a byte per record cold.
+ * a byte per record cold; the same through the bulk location and live-out arrays, warm.
  */
 class CursorAllocationTest {
     private static final int FUNCTIONS = 64;
@@ -85,6 +85,17 @@ class CursorAllocationTest {
             // iterator: a few hundred bytes once, nothing per record.
             assertTrue(cold < section.recordCount(), "bytes allocated reading every field once, cold: " + cold);
             assertEquals(0, hot, "bytes allocated reading every field once, warm");
+
+            // Through the location and live-out arrays: they grow once, on the first read.
+            assertEquals(expected, StackMapWalker.sumEverythingThroughArrays(section, cursors));
+            for (int warm = 0; warm < 200; warm++) {
+                assertEquals(expected, StackMapWalker.sumEverythingThroughArrays(section, cursors));
+            }
+            long start = allocatedBytes();
+            long sum = StackMapWalker.sumEverythingThroughArrays(section, cursors);
+            long viaArrays = allocatedBytes() - start;
+            assertEquals(expected, sum);
+            assertEquals(0, viaArrays, "bytes allocated reading every field once through arrays, warm");
         }
     }
 

@@ -149,15 +149,16 @@ class MalformedStackMapTest {
     }
 
     /**
-     * Validation reads locations two at a time, three words per pair, and a last odd one on its
-     * own: a bad Type or an out-of-range ConstantIndex is found at each of those positions, in
-     * records with an odd and an even number of locations, and after a valid record.
+     * Validation reads locations four at a time (two pairs, three words per pair), then a last
+     * pair, then a last odd one on its own: a bad Type or an out-of-range ConstantIndex is found
+     * at each of those positions, in records of 1 to 9 locations (every mix of steps, pair and odd
+     * one), and after a valid record.
      */
     @ParameterizedTest
     @EnumSource(Order.class)
     void rejectsABadLocationAtEveryPositionOfTheRecord(Order o) {
         int[][] bad = {{0, 0}, {6, 0}, {255, 0}, {LocationKind.CONSTANT_INDEX_CODE, 1}, {LocationKind.CONSTANT_INDEX_CODE, -1}};
-        for (int count = 1; count <= 5; count++) {
+        for (int count = 1; count <= 9; count++) {
             for (int at = 0; at < count; at++) {
                 for (int[] kindAndField : bad) {
                     StackMapBuilder b = new StackMapBuilder(o.order).function(0, 8, 2).constant(1L << 33);

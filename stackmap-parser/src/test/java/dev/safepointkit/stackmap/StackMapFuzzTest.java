@@ -42,6 +42,9 @@ class StackMapFuzzTest {
             if (StackMapWalker.sumEverything(section, new StackMapWalker.Cursors()) != viaViews) {
                 throw new AssertionError("cursors and views read different fields");
             }
+            if (StackMapWalker.sumEverythingThroughArrays(section, new StackMapWalker.Cursors()) != viaViews) {
+                throw new AssertionError("location and live-out arrays and views read different fields");
+            }
             StackMapWalker.sumStatepoints(section);
         }
     }

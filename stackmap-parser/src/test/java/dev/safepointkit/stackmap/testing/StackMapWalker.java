@@ -3,8 +3,10 @@ package dev.safepointkit.stackmap.testing;
 import dev.safepointkit.stackmap.CallSiteRecord;
 import dev.safepointkit.stackmap.FunctionCursor;
 import dev.safepointkit.stackmap.FunctionRecord;
+import dev.safepointkit.stackmap.LiveOutArray;
 import dev.safepointkit.stackmap.LiveOutCursor;
 import dev.safepointkit.stackmap.Location;
+import dev.safepointkit.stackmap.LocationArray;
 import dev.safepointkit.stackmap.LocationCursor;
 import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.stackmap.RecordCursor;
@@ -57,6 +59,8 @@ public final class StackMapWalker {
         final RecordCursor record = new RecordCursor();
         final LocationCursor location = new LocationCursor();
         final LiveOutCursor liveOut = new LiveOutCursor();
+        final LocationArray locations = new LocationArray();
+        final LiveOutArray liveOuts = new LiveOutArray();
     }
 
     /**
@@ -90,6 +94,47 @@ public final class StackMapWalker {
                 for (int l = 0; l < record.liveOutCount(); l++) {
                     LiveOutCursor liveOut = record.liveOut(l, cursors.liveOut);
                     sum += liveOut.dwarfRegNum() + liveOut.sizeInBytes();
+                }
+            }
+        }
+        return sum;
+    }
+
+    /**
+     * The same sum again, each record's locations and live-outs read in bulk into the arrays of
+     * {@code cursors}: it allocates nothing once they have grown.
+     */
+    public static long sumEverythingThroughArrays(StackMapSection section, Cursors cursors) {
+        long sum = 0;
+        for (int m = 0; m < section.stackMaps().size(); m++) {
+            StackMap map = section.stackMaps().get(m);
+            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
+            for (int f = 0; f < map.functionCount(); f++) {
+                FunctionCursor fn = map.function(f, cursors.function);
+                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
+            }
+            for (int c = 0; c < map.constantCount(); c++) {
+                sum += map.constant(c);
+            }
+            RecordCursor record = cursors.record;
+            LocationArray locs = cursors.locations;
+            LiveOutArray outs = cursors.liveOuts;
+            for (int r = 0; r < map.recordCount(); r++) {
+                map.record(r, record);
+                sum += record.id() + record.instructionOffset() + record.flags() + record.functionIndex();
+                record.locations(locs);
+                for (int l = 0; l < locs.count(); l++) {
+                    LocationKind kind = locs.kind(l);
+                    sum += kind.code() + locs.sizeInBytes(l) + locs.dwarfRegNum(l) + locs.offset(l);
+                    if (kind == LocationKind.CONSTANT) {
+                        sum += locs.smallConstant(l);
+                    } else if (kind == LocationKind.CONSTANT_INDEX) {
+                        sum += map.constant(locs.constantIndex(l));
+                    }
+                }
+                record.liveOuts(outs);
+                for (int l = 0; l < outs.count(); l++) {
+                    sum += outs.dwarfRegNum(l) + outs.sizeInBytes(l);
                 }
             }
         }

@@ -1,8 +1,8 @@
 package dev.safepointkit.stress.compare;
 
 import dev.safepointkit.stackmap.FunctionCursor;
-import dev.safepointkit.stackmap.LiveOutCursor;
-import dev.safepointkit.stackmap.LocationCursor;
+import dev.safepointkit.stackmap.LiveOutArray;
+import dev.safepointkit.stackmap.LocationArray;
 import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.stackmap.RecordCursor;
 import dev.safepointkit.stackmap.StackMap;
@@ -28,11 +28,12 @@ public final class ParseComparison {
 
     static long sumEverything(MemorySegment section) throws StackMapFormatException {
         StackMapSection parsed = StackMapSection.parse(section, ByteOrder.LITTLE_ENDIAN);
-        // One set of cursors per pass, as a caller would keep them; they allocate nothing per field.
+        // One set of cursors and arrays per pass, as a caller would keep them; after the arrays'
+        // first growth nothing is allocated per record.
         FunctionCursor fn = new FunctionCursor();
         RecordCursor record = new RecordCursor();
-        LocationCursor loc = new LocationCursor();
-        LiveOutCursor liveOut = new LiveOutCursor();
+        LocationArray locs = new LocationArray();
+        LiveOutArray liveOuts = new LiveOutArray();
         long sum = 0;
         for (int m = 0; m < parsed.stackMaps().size(); m++) {
             StackMap map = parsed.stackMaps().get(m);
@@ -47,20 +48,25 @@ public final class ParseComparison {
             for (int r = 0; r < map.recordCount(); r++) {
                 map.record(r, record);
                 sum += record.id() + record.instructionOffset() + record.locationCount() + record.liveOutCount();
-                for (int l = 0; l < record.locationCount(); l++) {
-                    record.location(l, loc);
-                    sum += loc.kindCode() + loc.sizeInBytes() + loc.dwarfRegNum();
+                // A record's locations in one bulk read, then read from the array.
+                record.locations(locs);
+                for (int l = 0; l < locs.count(); l++) {
+                    int kind = locs.kindCode(l);
+                    sum += kind + locs.sizeInBytes(l) + locs.dwarfRegNum(l);
                     // On the Type byte, as the C++ switches on LLVM's LocationKind (an integer there).
-                    sum += switch (loc.kindCode()) {
-                        case LocationKind.DIRECT_CODE, LocationKind.INDIRECT_CODE -> loc.offset();
-                        case LocationKind.CONSTANT_CODE -> loc.rawConstantField();
-                        case LocationKind.CONSTANT_INDEX_CODE -> Integer.toUnsignedLong(loc.constantIndex());
+                    sum += switch (kind) {
+                        case LocationKind.DIRECT_CODE, LocationKind.INDIRECT_CODE -> locs.offset(l);
+                        case LocationKind.CONSTANT_CODE -> locs.rawConstantField(l);
+                        case LocationKind.CONSTANT_INDEX_CODE -> Integer.toUnsignedLong(locs.constantIndex(l));
                         default -> 0;
                     };
                 }
-                for (int l = 0; l < record.liveOutCount(); l++) {
-                    record.liveOut(l, liveOut);
-                    sum += liveOut.dwarfRegNum() + liveOut.sizeInBytes();
+                // Only patchpoints have live-outs.
+                if (record.liveOutCount() != 0) {
+                    record.liveOuts(liveOuts);
+                    for (int l = 0; l < liveOuts.count(); l++) {
+                        sum += liveOuts.dwarfRegNum(l) + liveOuts.sizeInBytes(l);
+                    }
                 }
             }
         }
