@@ -134,10 +134,7 @@ final class Llvm {
      * the module has no function of that name.
      */
     CompilePipeline.Signature signature(MemorySegment module, String name) throws Throwable {
-        MemorySegment f;
-        try (Arena arena = Arena.ofConfined()) {
-            f = (MemorySegment) namedFunction.invokeExact(module, arena.allocateFrom(name));
-        }
+        MemorySegment f = namedFunction(module, name);
         if (f.address() == 0) {
             return null;
         }
@@ -160,10 +157,7 @@ final class Llvm {
      * vectors spelled out, {@code ...} for varargs), or null when the module has no such function.
      */
     String functionTypeText(MemorySegment module, String name) throws Throwable {
-        MemorySegment f;
-        try (Arena arena = Arena.ofConfined()) {
-            f = (MemorySegment) namedFunction.invokeExact(module, arena.allocateFrom(name));
-        }
+        MemorySegment f = namedFunction(module, name);
         if (f.address() == 0) {
             return null;
         }
@@ -172,6 +166,13 @@ final class Llvm {
             return string(text);
         } finally {
             disposeMessage.invokeExact(text);
+        }
+    }
+
+    /** The function {@code name} of {@code module}; address 0 when there is none. */
+    private MemorySegment namedFunction(MemorySegment module, String name) throws Throwable {
+        try (Arena arena = Arena.ofConfined()) {
+            return (MemorySegment) namedFunction.invokeExact(module, arena.allocateFrom(name));
         }
     }
 
