@@ -183,8 +183,11 @@ final class ObjectTable {
                                     + " at 0x" + Long.toHexString(address) + " lies outside the code [0x"
                                     + Long.toHexString(codeStart) + ", 0x" + Long.toHexString(codeEnd) + ")");
                         }
-                        int i = c.add(record, location, address, function, layouts[c.safepoints], constantBase);
-                        checkRootSlots(name, functions, frameSizes, c, i);
+                        int bad = c.add(record, location, address, function, layouts[c.safepoints], constantBase,
+                                frameSizes[function]);
+                        if (bad >= 0) {
+                            throw rootSlotOutsideFrame(name, functions.get(function), frameSizes[function], c, bad);
+                        }
                     }
                 }
                 constantBase += map.constantCount();
@@ -218,40 +221,22 @@ final class ObjectTable {
     }
 
     /**
-     * Refuses a statepoint whose SP-relative root (Indirect [RSP + n] base or derived pointer, or a
-     * gc-live alloca's Direct RSP + n) is not an aligned slot of its own static-size frame: below
-     * SP (the callee's area), not a multiple of 8, or reaching the return address at SP + frame
-     * size. A walker would relocate whatever word is there; LLVM's own spill slots are always
-     * inside the frame. Frames of dynamic or unknown size are left to the walk, which checks
-     * every slot against the frame it finds. Checks safepoint {@code i}, just added to {@code c}.
+     * The error for location {@code l} of the safepoint just added to {@code c}, which
+     * {@link Columns#add} found to be an SP-relative root outside its static-size frame.
      */
-    private static void checkRootSlots(String name, List<FunctionSpan> functions, long[] frameSizes, Columns c, int i)
-            throws RegistryException {
-        long frameSize = frameSizes[c.function[i]];
-        if (c.kind[i] != SafepointKind.STATEPOINT || frameSize < 0) {
-            return;
-        }
+    private static RegistryException rootSlotOutsideFrame(String name, FunctionSpan fn, long frameSize, Columns c, int l) {
+        int i = c.safepoints - 1;
         int first = c.firstLocation[i] + c.deopt[i];
-        int end = first + 2 * c.pairs[i] + c.allocas[i];
-        for (int l = first; l < end; l++) {
-            LocationKind wanted = l < first + 2 * c.pairs[i] ? LocationKind.INDIRECT : LocationKind.DIRECT;
-            if (!RootPlan.spSlot(c.locKind, c.locRegister, l, wanted)) {
-                continue;
-            }
-            long offset = c.locOffset[l];
-            String why = offset < 0 ? "below the frame's SP, in its callee's area"
-                    : offset % 8 != 0 ? "not an 8-byte aligned slot"
-                    : offset + 8 > frameSize ? "not inside the frame: SP + " + frameSize + " is its return address"
-                    : null;
-            if (why != null) {
-                FunctionSpan fn = functions.get(c.function[i]);
-                throw new RegistryException(name + ": function " + (fn.name() != null ? fn.name() + " " : "") + "at 0x"
-                        + Long.toHexString(fn.start()) + " (frame size " + frameSize + "), safepoint at return address 0x"
-                        + Long.toHexString(c.address[i]) + ": its root " + (wanted == LocationKind.INDIRECT
-                        ? (((l - first) & 1) == 0 ? "base" : "derived") + " pointer at [RSP + " + offset + "]"
-                        : "gc-live alloca at RSP + " + offset) + " is " + why);
-            }
-        }
+        boolean pair = l < first + 2 * c.pairs[i];
+        long offset = c.locOffset[l];
+        String why = offset < 0 ? "below the frame's SP, in its callee's area"
+                : offset % 8 != 0 ? "not an 8-byte aligned slot"
+                : "not inside the frame: SP + " + frameSize + " is its return address";
+        return new RegistryException(name + ": function " + (fn.name() != null ? fn.name() + " " : "") + "at 0x"
+                + Long.toHexString(fn.start()) + " (frame size " + frameSize + "), safepoint at return address 0x"
+                + Long.toHexString(c.address[i]) + ": its root " + (pair
+                ? (((l - first) & 1) == 0 ? "base" : "derived") + " pointer at [RSP + " + offset + "]"
+                : "gc-live alloca at RSP + " + offset) + " is " + why);
     }
 
     /** {@code spans} and the functions known only from the stack maps (size 0), sorted by start. */
@@ -446,11 +431,18 @@ final class ObjectTable {
         }
 
         /**
-         * Adds the record under {@code record} with the layout the first pass found for it.
+         * Adds the record under {@code record} with the layout the first pass found for it, and
+         * checks a statepoint's SP-relative roots (Indirect [RSP + n] base and derived pointers,
+         * gc-live allocas' Direct RSP + n) against its function's static frame size: each must be
+         * an 8-byte aligned slot at or above SP and below the return address at SP + frame size.
+         * A walker would relocate whatever word is there; LLVM's own spill slots are always inside
+         * the frame. Frames of dynamic or unknown size (negative) are left to the walk, which checks
+         * every slot against the frame it finds.
          *
-         * @return the new safepoint's index
+         * @return the index of the first root location outside the frame, or -1
          */
-        int add(RecordCursor record, LocationCursor location, long returnAddress, int fn, long layout, int constantBase) {
+        int add(RecordCursor record, LocationCursor location, long returnAddress, int fn, long layout, int constantBase,
+                long frameSize) {
             int i = safepoints++;
             address[i] = returnAddress;
             id[i] = record.id();
@@ -458,28 +450,43 @@ final class ObjectTable {
             firstLocation[i] = locations;
             int n = record.locationCount();
             int from;
+            // The record's locations from gcFirst on are roots, pairs before allocaFirst; none for a stackmap.
+            int gcFirst = n;
+            int allocaFirst = n;
             if (layout != StatepointRecord.NOT_A_STATEPOINT) {
                 kind[i] = SafepointKind.STATEPOINT;
                 deopt[i] = StatepointRecord.deoptCount(layout);
                 pairs[i] = StatepointRecord.pairCount(layout);
                 allocas[i] = StatepointRecord.gcAllocaCount(layout);
                 from = StatepointRecord.LEADING_CONSTANTS;
+                if (frameSize >= 0) {
+                    gcFirst = from + deopt[i];
+                    allocaFirst = gcFirst + 2 * pairs[i];
+                }
             } else {
                 kind[i] = SafepointKind.STACKMAP;
                 live[i] = n;
                 from = 0;
             }
+            int outside = -1;
             for (int l = from; l < n; l++) {
                 record.location(l, location);
                 int at = locations++;
                 int kindCode = location.kindCode();
-                locKind[at] = (byte) kindCode;
-                locRegister[at] = location.dwarfRegNum();
-                locOffset[at] = kindCode == LocationKind.CONSTANT_INDEX_CODE ? constantBase + location.constantIndex()
+                int register = location.dwarfRegNum();
+                int offset = kindCode == LocationKind.CONSTANT_INDEX_CODE ? constantBase + location.constantIndex()
                         : location.offset();
+                locKind[at] = (byte) kindCode;
+                locRegister[at] = register;
+                locOffset[at] = offset;
                 locSize[at] = location.sizeInBytes();
+                if (l >= gcFirst && register == RootPlan.RSP && outside < 0
+                        && kindCode == (l < allocaFirst ? LocationKind.INDIRECT_CODE : LocationKind.DIRECT_CODE)
+                        && (offset < 0 || (offset & 7) != 0 || offset + 8L > frameSize)) {
+                    outside = at;
+                }
             }
-            return i;
+            return outside;
         }
     }
 }
