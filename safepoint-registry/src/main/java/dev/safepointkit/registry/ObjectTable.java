@@ -101,11 +101,13 @@ final class ObjectTable {
         spAllocas = c.allocas;
         spLive = c.live;
         spUnwind = unwind;
-        int locations = c.locations;
-        locKind = Arrays.copyOf(c.locKind, locations);
-        locRegister = Arrays.copyOf(c.locRegister, locations);
-        locOffset = Arrays.copyOf(c.locOffset, locations);
-        locSize = Arrays.copyOf(c.locSize, locations);
+        if (c.locations != c.locKind.length) {
+            throw new IllegalStateException(name + ": " + c.locations + " locations decoded into arrays for " + c.locKind.length);
+        }
+        locKind = c.locKind;
+        locRegister = c.locRegister;
+        locOffset = c.locOffset;
+        locSize = c.locSize;
         constants = c.constants;
         int safepoints = spAddress.length;
         spWalk = new long[2 * safepoints];
@@ -144,13 +146,30 @@ final class ObjectTable {
             }
         }
 
-        // One pass over the records through cursors: each record's header and statepoint layout are
-        // read once, straight into arrays of the final size (locations trimmed at the end).
-        Columns c = new Columns(records);
+        // First pass: each record's kind and statepoint layout, which say how many of its
+        // locations the table keeps, so that the second pass fills arrays of the final size.
+        RecordCursor record = new RecordCursor();
+        LocationCursor location = new LocationCursor();
+        long[] layouts = new long[records];
+        int locations = 0;
+        if (stackMaps != null) {
+            int i = 0;
+            for (StackMap map : stackMaps.stackMaps()) {
+                for (int r = 0; r < map.recordCount(); r++) {
+                    map.record(r, record);
+                    long layout = layoutOf(map, record, location, classifier, name);
+                    layouts[i++] = layout;
+                    locations += record.locationCount()
+                            - (layout == StatepointRecord.NOT_A_STATEPOINT ? 0 : StatepointRecord.LEADING_CONSTANTS);
+                }
+            }
+        }
+
+        // Second pass, in the same record order (a stack map's records are its functions' in turn):
+        // each record's header and locations, read once.
+        Columns c = new Columns(records, locations);
         if (stackMaps != null) {
             c.constantsFrom(stackMaps);
-            RecordCursor record = new RecordCursor();
-            LocationCursor location = new LocationCursor();
             int constantBase = 0;
             for (StackMap map : stackMaps.stackMaps()) {
                 for (int f = 0; f < map.functionCount(); f++) {
@@ -164,13 +183,16 @@ final class ObjectTable {
                                     + " at 0x" + Long.toHexString(address) + " lies outside the code [0x"
                                     + Long.toHexString(codeStart) + ", 0x" + Long.toHexString(codeEnd) + ")");
                         }
-                        c.add(map, record, location, address, function, classifier, constantBase, name);
+                        int bad = c.add(record, location, address, function, layouts[c.safepoints], constantBase,
+                                frameSizes[function]);
+                        if (bad >= 0) {
+                            throw rootSlotOutsideFrame(name, functions.get(function), frameSizes[function], c, bad);
+                        }
                     }
                 }
                 constantBase += map.constantCount();
             }
         }
-        checkRootSlots(name, functions, frameSizes, c);
         long[] unwind = new long[records];
         if (ehFrame != null) {
             for (int i = 0; i < unwind.length; i++) {
@@ -199,42 +221,22 @@ final class ObjectTable {
     }
 
     /**
-     * Refuses a statepoint whose SP-relative root (Indirect [RSP + n] base or derived pointer, or a
-     * gc-live alloca's Direct RSP + n) is not an aligned slot of its own static-size frame: below
-     * SP (the callee's area), not a multiple of 8, or reaching the return address at SP + frame
-     * size. A walker would relocate whatever word is there; LLVM's own spill slots are always
-     * inside the frame. Frames of dynamic or unknown size are left to the walk, which checks
-     * every slot against the frame it finds.
+     * The error for location {@code l} of the safepoint just added to {@code c}, which
+     * {@link Columns#add} found to be an SP-relative root outside its static-size frame.
      */
-    private static void checkRootSlots(String name, List<FunctionSpan> functions, long[] frameSizes, Columns c)
-            throws RegistryException {
-        for (int i = 0; i < c.safepoints; i++) {
-            long frameSize = frameSizes[c.function[i]];
-            if (c.kind[i] != SafepointKind.STATEPOINT || frameSize < 0) {
-                continue;
-            }
-            int first = c.firstLocation[i] + c.deopt[i];
-            int end = first + 2 * c.pairs[i] + c.allocas[i];
-            for (int l = first; l < end; l++) {
-                LocationKind wanted = l < first + 2 * c.pairs[i] ? LocationKind.INDIRECT : LocationKind.DIRECT;
-                if (!RootPlan.spSlot(c.locKind, c.locRegister, l, wanted)) {
-                    continue;
-                }
-                long offset = c.locOffset[l];
-                String why = offset < 0 ? "below the frame's SP, in its callee's area"
-                        : offset % 8 != 0 ? "not an 8-byte aligned slot"
-                        : offset + 8 > frameSize ? "not inside the frame: SP + " + frameSize + " is its return address"
-                        : null;
-                if (why != null) {
-                    FunctionSpan fn = functions.get(c.function[i]);
-                    throw new RegistryException(name + ": function " + (fn.name() != null ? fn.name() + " " : "") + "at 0x"
-                            + Long.toHexString(fn.start()) + " (frame size " + frameSize + "), safepoint at return address 0x"
-                            + Long.toHexString(c.address[i]) + ": its root " + (wanted == LocationKind.INDIRECT
-                            ? (((l - first) & 1) == 0 ? "base" : "derived") + " pointer at [RSP + " + offset + "]"
-                            : "gc-live alloca at RSP + " + offset) + " is " + why);
-                }
-            }
-        }
+    private static RegistryException rootSlotOutsideFrame(String name, FunctionSpan fn, long frameSize, Columns c, int l) {
+        int i = c.safepoints - 1;
+        int first = c.firstLocation[i] + c.deopt[i];
+        boolean pair = l < first + 2 * c.pairs[i];
+        long offset = c.locOffset[l];
+        String why = offset < 0 ? "below the frame's SP, in its callee's area"
+                : offset % 8 != 0 ? "not an 8-byte aligned slot"
+                : "not inside the frame: SP + " + frameSize + " is its return address";
+        return new RegistryException(name + ": function " + (fn.name() != null ? fn.name() + " " : "") + "at 0x"
+                + Long.toHexString(fn.start()) + " (frame size " + frameSize + "), safepoint at return address 0x"
+                + Long.toHexString(c.address[i]) + ": its root " + (pair
+                ? (((l - first) & 1) == 0 ? "base" : "derived") + " pointer at [RSP + " + offset + "]"
+                : "gc-live alloca at RSP + " + offset) + " is " + why);
     }
 
     /** {@code spans} and the functions known only from the stack maps (size 0), sorted by start. */
@@ -342,8 +344,43 @@ final class ObjectTable {
     }
 
     /**
-     * The decoded columns while decoding: per-safepoint arrays of the final size, location arrays
-     * that grow by doubling (trimmed by the constructor).
+     * A record's statepoint layout ({@link StatepointRecord#layout}), or
+     * {@link StatepointRecord#NOT_A_STATEPOINT} for a record the classifier keeps as a stackmap.
+     *
+     * @throws RegistryException if the classifier calls a record a statepoint that has no
+     *     statepoint layout
+     */
+    private static long layoutOf(StackMap map, RecordCursor record, LocationCursor location, RecordClassifier classifier,
+            String object) throws RegistryException {
+        if (classifier == RecordClassifier.BY_LAYOUT) {
+            // The classifier's own test, done once: its layout is the one the second pass reads.
+            return StatepointRecord.layout(record, location);
+        }
+        SafepointKind k = classifier == RecordClassifier.STATEPOINTS ? SafepointKind.STATEPOINT
+                : classifier.classify(map.record(record.index()));
+        if (k != SafepointKind.STATEPOINT) {
+            return StatepointRecord.NOT_A_STATEPOINT;
+        }
+        long layout = StatepointRecord.layout(record, location);
+        if (layout == StatepointRecord.NOT_A_STATEPOINT) {
+            throw notAStatepoint(map, record, object);
+        }
+        return layout;
+    }
+
+    /** The parser's account of why a record the classifier called a statepoint is not one. */
+    private static RegistryException notAStatepoint(StackMap map, RecordCursor record, String object) {
+        try {
+            StatepointRecord.of(map.record(record.index()));
+        } catch (StackMapFormatException e) {
+            return new RegistryException(object + ": " + e.getMessage(), e);
+        }
+        throw new IllegalStateException("StatepointRecord.of accepts record " + record.index() + ", its layout did not");
+    }
+
+    /**
+     * The decoded columns while decoding, every array of its final size: per safepoint, and per
+     * location the table keeps (a statepoint's three leading constants are its header, not kept).
      */
     private static final class Columns {
         final long[] address;
@@ -356,14 +393,14 @@ final class ObjectTable {
         final int[] allocas;
         final int[] live;
         int safepoints;
-        byte[] locKind;
-        int[] locRegister;
-        int[] locOffset;
-        int[] locSize;
+        final byte[] locKind;
+        final int[] locRegister;
+        final int[] locOffset;
+        final int[] locSize;
         int locations;
         long[] constants = new long[0];
 
-        Columns(int records) {
+        Columns(int records, int locations) {
             address = new long[records];
             id = new long[records];
             function = new int[records];
@@ -373,11 +410,10 @@ final class ObjectTable {
             pairs = new int[records];
             allocas = new int[records];
             live = new int[records];
-            int guess = Math.max(16, records * 4);
-            locKind = new byte[guess];
-            locRegister = new int[guess];
-            locOffset = new int[guess];
-            locSize = new int[guess];
+            locKind = new byte[locations];
+            locRegister = new int[locations];
+            locOffset = new int[locations];
+            locSize = new int[locations];
         }
 
         void constantsFrom(StackMapSection section) {
@@ -394,71 +430,63 @@ final class ObjectTable {
             }
         }
 
-        void add(StackMap map, RecordCursor record, LocationCursor location, long returnAddress, int fn,
-                RecordClassifier classifier, int constantBase, String object) throws RegistryException {
+        /**
+         * Adds the record under {@code record} with the layout the first pass found for it, and
+         * checks a statepoint's SP-relative roots (Indirect [RSP + n] base and derived pointers,
+         * gc-live allocas' Direct RSP + n) against its function's static frame size: each must be
+         * an 8-byte aligned slot at or above SP and below the return address at SP + frame size.
+         * A walker would relocate whatever word is there; LLVM's own spill slots are always inside
+         * the frame. Frames of dynamic or unknown size (negative) are left to the walk, which checks
+         * every slot against the frame it finds.
+         *
+         * @return the index of the first root location outside the frame, or -1
+         */
+        int add(RecordCursor record, LocationCursor location, long returnAddress, int fn, long layout, int constantBase,
+                long frameSize) {
             int i = safepoints++;
             address[i] = returnAddress;
             id[i] = record.id();
             function[i] = fn;
             firstLocation[i] = locations;
-            long layout;
-            SafepointKind k;
-            if (classifier == RecordClassifier.BY_LAYOUT) {
-                // The classifier's own test, done once: its layout is the one decoded below.
-                layout = StatepointRecord.layout(record, location);
-                k = layout == StatepointRecord.NOT_A_STATEPOINT ? SafepointKind.STACKMAP : SafepointKind.STATEPOINT;
-            } else {
-                k = classifier == RecordClassifier.STATEPOINTS ? SafepointKind.STATEPOINT
-                        : classifier.classify(map.record(record.index()));
-                layout = k == SafepointKind.STATEPOINT ? StatepointRecord.layout(record, location) : 0;
-                if (layout == StatepointRecord.NOT_A_STATEPOINT) {
-                    throw notAStatepoint(map, record, object);
-                }
-            }
-            kind[i] = k;
             int n = record.locationCount();
             int from;
-            if (k == SafepointKind.STATEPOINT) {
+            // The record's locations from gcFirst on are roots, pairs before allocaFirst; none for a stackmap.
+            int gcFirst = n;
+            int allocaFirst = n;
+            if (layout != StatepointRecord.NOT_A_STATEPOINT) {
+                kind[i] = SafepointKind.STATEPOINT;
                 deopt[i] = StatepointRecord.deoptCount(layout);
                 pairs[i] = StatepointRecord.pairCount(layout);
                 allocas[i] = StatepointRecord.gcAllocaCount(layout);
-                // The three leading constants are the statepoint's header, not locations of its own.
                 from = StatepointRecord.LEADING_CONSTANTS;
+                if (frameSize >= 0) {
+                    gcFirst = from + deopt[i];
+                    allocaFirst = gcFirst + 2 * pairs[i];
+                }
             } else {
+                kind[i] = SafepointKind.STACKMAP;
                 live[i] = n;
                 from = 0;
             }
-            ensureLocations(locations + n - from);
+            int outside = -1;
             for (int l = from; l < n; l++) {
                 record.location(l, location);
                 int at = locations++;
                 int kindCode = location.kindCode();
-                locKind[at] = (byte) kindCode;
-                locRegister[at] = location.dwarfRegNum();
-                locOffset[at] = kindCode == LocationKind.CONSTANT_INDEX_CODE ? constantBase + location.constantIndex()
+                int register = location.dwarfRegNum();
+                int offset = kindCode == LocationKind.CONSTANT_INDEX_CODE ? constantBase + location.constantIndex()
                         : location.offset();
+                locKind[at] = (byte) kindCode;
+                locRegister[at] = register;
+                locOffset[at] = offset;
                 locSize[at] = location.sizeInBytes();
+                if (l >= gcFirst && register == RootPlan.RSP && outside < 0
+                        && kindCode == (l < allocaFirst ? LocationKind.INDIRECT_CODE : LocationKind.DIRECT_CODE)
+                        && (offset < 0 || (offset & 7) != 0 || offset + 8L > frameSize)) {
+                    outside = at;
+                }
             }
-        }
-
-        /** The parser's account of why a record the classifier called a statepoint is not one. */
-        private static RegistryException notAStatepoint(StackMap map, RecordCursor record, String object) {
-            try {
-                StatepointRecord.of(map.record(record.index()));
-            } catch (StackMapFormatException e) {
-                return new RegistryException(object + ": " + e.getMessage(), e);
-            }
-            throw new IllegalStateException("StatepointRecord.of accepts record " + record.index() + ", its layout did not");
-        }
-
-        private void ensureLocations(int needed) {
-            if (needed > locKind.length) {
-                int size = Math.max(needed, locKind.length * 2);
-                locKind = Arrays.copyOf(locKind, size);
-                locRegister = Arrays.copyOf(locRegister, size);
-                locOffset = Arrays.copyOf(locOffset, size);
-                locSize = Arrays.copyOf(locSize, size);
-            }
+            return outside;
         }
     }
 }

@@ -30,7 +30,8 @@ final class RootPlan {
     static final long UNPLANNED = 0;
     private static final long PLANNED = 1L << 63;
     private static final int MAX_COUNT = (1 << 15) - 1;
-    private static final int RSP = 7;
+    /** The DWARF number of RSP. */
+    static final int RSP = 7;
 
     private RootPlan() {
     }
