@@ -757,25 +757,35 @@ public final class CompilePipeline implements AutoCloseable {
                 fresh.object = old.object;
                 units.put(function, fresh);
                 redefined.add(function);
-                forgetKept(function);
+                // Every function whose code holds the old body, transitively. Their kept bodies hold
+                // it too: none is offered to a compile from now on, so no recompile (the one before
+                // it in the order below included) is given a body of the old code.
+                Set<String> affected = new LinkedHashSet<>();
                 Deque<String> work = new ArrayDeque<>();
                 work.add(function);
-                Set<String> seen = new LinkedHashSet<>();
                 while (!work.isEmpty()) {
                     String f = work.poll();
-                    if (!seen.add(f)) {
-                        continue;
+                    if (affected.add(f)) {
+                        work.addAll(new TreeSet<>(inlinedBy.getOrDefault(f, Set.of())));
                     }
+                }
+                for (String f : affected) {
+                    forgetKept(f);
+                }
+                // Each after the affected functions it was given (it is given their new bodies);
+                // a cycle is broken at its first function, which then calls the others.
+                Set<String> pending = new LinkedHashSet<>(affected);
+                while (!pending.isEmpty()) {
+                    String f = pending.stream().filter(g -> java.util.Collections.disjoint(units.get(g).inlined, pending))
+                            .findFirst().orElse(pending.iterator().next());
+                    pending.remove(f);
                     Unit u = units.get(f);
                     if (!f.equals(function) && u.object == null) {
                         continue;  // never compiled: its first compile will see the new body
                     }
-                    Set<String> dependents = new TreeSet<>(inlinedBy.getOrDefault(f, Set.of()));
-                    forgetKept(f);
                     Compiled c = compileUnit(u);
                     u.object = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
                     replaced.put(f, u.object);
-                    work.addAll(dependents);
                 }
             } finally {
                 lock.unlock();

@@ -211,6 +211,42 @@ class CompilePipelineTest {
         }
     }
 
+    /**
+     * aaa inlined both scale and mid, and mid inlined scale: aaa comes first among scale's
+     * dependents, yet must be compiled again only after mid, or it is given mid's old body, which
+     * holds the old scale.
+     */
+    @Test
+    void aDependentThatInlinedAnotherDependentIsRecompiledAfterIt() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("lib.ll", utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 3\n  ret i64 %r\n}\n"));
+            p.loadLazy("mid.ll", utf8("declare i64 @scale(i64)\n"
+                    + "define i64 @mid(i64 %x) {\n  %s = call i64 @scale(i64 %x)\n  %r = add i64 %s, 1\n  ret i64 %r\n}\n"));
+            p.loadLazy("aaa.ll", utf8("declare i64 @scale(i64)\ndeclare i64 @mid(i64)\n"
+                    + "define i64 @aaa(i64 %x) {\n  %m = call i64 @mid(i64 %x)\n  %s = call i64 @scale(i64 %x)\n"
+                    + "  %r = add i64 %m, %s\n  ret i64 %r\n}\n"));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(31, call(host, "mid", 10));
+            assertEquals(61, call(host, "aaa", 10));
+            assertEquals(Set.of("mid", "aaa"), p.dependents("scale"));
+            assertEquals(Set.of("aaa"), p.dependents("mid"));
+            JitObject aaa = host.objects().getLast();
+            assertFalse(aaa.referencedSymbols().contains("mid") || aaa.referencedSymbols().contains("scale"),
+                    "aaa inlined both: " + aaa.referencedSymbols());
+
+            List<String> recompiled = p.redefine("scale", "scale-v2.ll",
+                    utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 100\n  ret i64 %r\n}\n"));
+            assertEquals(Set.of("mid", "aaa"), Set.copyOf(recompiled));
+            assertEquals(1001, call(host, "mid", 10));
+            assertEquals(1001 + 1000, call(host, "aaa", 10), "aaa runs neither the old scale nor the old mid");
+            JitObject aaaAgain = host.objects().stream().filter(o -> o.name().equals("aaa.ll.aaa")).reduce((a, b) -> b).orElseThrow();
+            assertFalse(aaaAgain.referencedSymbols().contains("mid"), "recompiled after mid, so given its new body: "
+                    + aaaAgain.referencedSymbols());
+        }
+    }
+
     @Test
     void editAndContinueWhileTwoThreadsCallInALoop() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
