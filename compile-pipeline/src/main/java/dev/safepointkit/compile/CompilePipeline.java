@@ -55,8 +55,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *       triple, CPU and features, the passes and code generation options, the LLVM version and
  *       {@link #VERSION}. A manifest per source (keyed by a cheap fingerprint of its bytes, checked
  *       against the copy of them it carries, and by the runtime and the settings) names the objects
- *       made for it, so a warm start loads them without opening libLLVM or hashing the source. The
- *       host reads stack maps from each loaded object, so cached objects register like fresh ones.</li>
+ *       made for it, so a warm start loads them without opening libLLVM or hashing the source; for
+ *       an object given kept bodies of other functions it also names those bodies, and the object
+ *       is loaded only while the same ones are offered (another source may define them otherwise
+ *       now). The host reads stack maps from each loaded object, so cached objects register like fresh ones.</li>
  * </ul>
  *
  * <p>Threading: every method may be called from any thread. Lock order, outermost first:
@@ -71,7 +73,7 @@ public final class CompilePipeline implements AutoCloseable {
      * the cache's entry format changes, so that kits of two versions sharing a directory use
      * different keys instead of deleting each other's entries as damaged.
      */
-    public static final String VERSION = "safepointkit-compile-pipeline 2";
+    public static final String VERSION = "safepointkit-compile-pipeline 3";
 
     /**
      * What every compile runs.
@@ -221,6 +223,11 @@ public final class CompilePipeline implements AutoCloseable {
      * a compile first offers it (a warm start that compiles nothing reads none).
      */
     private final Map<String, String> keptInCache = new HashMap<>();
+    /**
+     * With a cache, function -> the key of the kept IR offered for it now (read or not): it names
+     * the body, so a manifest can say which bodies an object was given.
+     */
+    private final Map<String, String> keptKeys = new HashMap<>();
     /** Function -> the functions whose current object was given its body. */
     private final Map<String, Set<String>> inlinedBy = new HashMap<>();
     /** Functions given a body that no source has: code that inlined one is never written to a manifest. */
@@ -581,7 +588,7 @@ public final class CompilePipeline implements AutoCloseable {
                 names = llvmWork(name, src::functions);
                 compileNanos += now() - start;
                 for (String f : names) {
-                    src.manifest.functions.put(f, new Manifest.Entry(Optional.empty(), Set.of()));
+                    src.manifest.functions.put(f, new Manifest.Entry(Optional.empty(), Set.of(), Optional.empty()));
                 }
             }
             for (String f : names) {
@@ -642,7 +649,8 @@ public final class CompilePipeline implements AutoCloseable {
         try {
             Unit u = units.get(function);
             Manifest.Entry known = u.redefinition ? null : u.from.manifest.functions.get(function);
-            if (u.bitcode == null && known != null && known.objectKey().isPresent() && !stale(known.inlined())) {
+            if (u.bitcode == null && known != null && known.objectKey().isPresent() && !stale(known.inlined())
+                    && givenTheSameBodies(known)) {
                 Optional<byte[]> object = cached(known.objectKey().get());
                 if (object.isPresent()) {
                     keepFromCache(function, known.objectKey().get());
@@ -652,7 +660,8 @@ public final class CompilePipeline implements AutoCloseable {
             }
             Compiled c = compileUnit(u);
             if (!u.redefinition && !stale(c.inlined())) {
-                u.from.manifest.functions.put(function, new Manifest.Entry(Optional.ofNullable(c.key()), c.inlined()));
+                u.from.manifest.functions.put(function, new Manifest.Entry(Optional.ofNullable(c.key()), c.inlined(),
+                        Optional.ofNullable(c.given())));
                 writeManifest(u.from.manifestKey, u.from.manifest);
             }
             return u.object = loadObject(u.from.name + "." + function, c.object());
@@ -669,6 +678,36 @@ public final class CompilePipeline implements AutoCloseable {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether the bodies offered now are those {@code known}'s object was given: another source
+     * may define a function differently than in the run that compiled it. Holds the lock.
+     */
+    private boolean givenTheSameBodies(Manifest.Entry known) {
+        if (known.inlined().isEmpty()) {
+            return true;
+        }
+        Map<String, String> now = new java.util.TreeMap<>();
+        for (String f : known.inlined()) {
+            String k = keptKeys.get(f);
+            if (k == null) {
+                return false;  // not offered now: a compile now would not be given it
+            }
+            now.put(f, k);
+        }
+        return known.given().equals(Optional.of(givenKey(now)));
+    }
+
+    /** The key of the bodies given to a compile: each function's name and the key of its kept IR. */
+    private static String givenKey(Map<String, String> keptKeyByFunction) {
+        List<byte[]> parts = new ArrayList<>();
+        parts.add("bodies given".getBytes(StandardCharsets.UTF_8));
+        new java.util.TreeMap<>(keptKeyByFunction).forEach((f, k) -> {
+            parts.add(f.getBytes(StandardCharsets.UTF_8));
+            parts.add(k.getBytes(StandardCharsets.UTF_8));
+        });
+        return ObjectCache.key(parts);
     }
 
     /** Cuts (once) and compiles a unit with the bodies kept now; records what it was given. Holds the lock. */
@@ -757,25 +796,35 @@ public final class CompilePipeline implements AutoCloseable {
                 fresh.object = old.object;
                 units.put(function, fresh);
                 redefined.add(function);
-                forgetKept(function);
+                // Every function whose code holds the old body, transitively. Their kept bodies hold
+                // it too: none is offered to a compile from now on, so no recompile (the one before
+                // it in the order below included) is given a body of the old code.
+                Set<String> affected = new LinkedHashSet<>();
                 Deque<String> work = new ArrayDeque<>();
                 work.add(function);
-                Set<String> seen = new LinkedHashSet<>();
                 while (!work.isEmpty()) {
                     String f = work.poll();
-                    if (!seen.add(f)) {
-                        continue;
+                    if (affected.add(f)) {
+                        work.addAll(new TreeSet<>(inlinedBy.getOrDefault(f, Set.of())));
                     }
+                }
+                for (String f : affected) {
+                    forgetKept(f);
+                }
+                // Each after the affected functions it was given (it is given their new bodies);
+                // a cycle is broken at its first function, which then calls the others.
+                Set<String> pending = new LinkedHashSet<>(affected);
+                while (!pending.isEmpty()) {
+                    String f = pending.stream().filter(g -> java.util.Collections.disjoint(units.get(g).inlined, pending))
+                            .findFirst().orElse(pending.iterator().next());
+                    pending.remove(f);
                     Unit u = units.get(f);
                     if (!f.equals(function) && u.object == null) {
                         continue;  // never compiled: its first compile will see the new body
                     }
-                    Set<String> dependents = new TreeSet<>(inlinedBy.getOrDefault(f, Set.of()));
-                    forgetKept(f);
                     Compiled c = compileUnit(u);
                     u.object = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
                     replaced.put(f, u.object);
-                    work.addAll(dependents);
                 }
             } finally {
                 lock.unlock();
@@ -856,8 +905,11 @@ public final class CompilePipeline implements AutoCloseable {
 
     // ---- compiling ---------------------------------------------------------------------------------
 
-    /** An object and how it was made; {@code key} is null without a cache. */
-    private record Compiled(byte[] object, String key, Set<String> inlined) {}
+    /**
+     * An object and how it was made; {@code key} is null without a cache, {@code given} (the
+     * {@link #givenKey} of the bodies in {@code inlined}) without one or when none was given.
+     */
+    private record Compiled(byte[] object, String key, Set<String> inlined, String given) {}
 
     /**
      * A function's type, read from IR.
@@ -957,6 +1009,7 @@ public final class CompilePipeline implements AutoCloseable {
         String alone = unit == null ? null : unit.function;
         try {
             Set<String> inlined = new TreeSet<>();
+            Map<String, String> givenKeys = new HashMap<>();
             if (unit != null) {
                 for (String callee : timed(Phase.SHAPE, () -> ModuleShapes.declaredFunctions(l, module))) {
                     byte[] body = kept(callee);
@@ -969,6 +1022,7 @@ public final class CompilePipeline implements AutoCloseable {
                             return null;
                         });
                         inlined.add(callee);
+                        givenKeys.put(callee, keptKeys.get(callee));
                     }
                 }
             }
@@ -982,6 +1036,7 @@ public final class CompilePipeline implements AutoCloseable {
             }
             // Without a cache nothing is looked up by key: the module's bitcode is not even written.
             String key = null;
+            String given = cache == null || inlined.isEmpty() || givenKeys.containsValue(null) ? null : givenKey(givenKeys);
             if (cache != null) {
                 String triple = l.triple(module);
                 key = timed(Phase.KEY, () -> ObjectCache.key(List.of(VERSION.getBytes(StandardCharsets.UTF_8),
@@ -992,7 +1047,7 @@ public final class CompilePipeline implements AutoCloseable {
                     if (alone != null) {
                         keepFromCache(alone, key);
                     }
-                    return new Compiled(hit.get(), key, inlined);
+                    return new Compiled(hit.get(), key, inlined, given);
                 }
                 misses++;
             }
@@ -1008,6 +1063,11 @@ public final class CompilePipeline implements AutoCloseable {
                 ir = l.bitcode(module);
                 keptInCache.remove(alone);
                 kept.put(alone, ir);
+                if (key != null) {
+                    keptKeys.put(alone, keptKey(key));
+                } else {
+                    keptKeys.remove(alone);
+                }
             }
             byte[] object = timed(Phase.EMIT, () -> machine.emit(name, module,
                     gc && !settings.gcPasses().isBlank() ? settings.gcPasses() : null));
@@ -1020,7 +1080,7 @@ public final class CompilePipeline implements AutoCloseable {
                 }
                 phaseNanos[Phase.CACHE.ordinal()] += now() - t;
             }
-            return new Compiled(object, key, inlined);
+            return new Compiled(object, key, inlined, given);
         } finally {
             l.dispose(module);
         }
@@ -1166,12 +1226,14 @@ public final class CompilePipeline implements AutoCloseable {
     private void forgetKept(String function) {
         kept.remove(function);
         keptInCache.remove(function);
+        keptKeys.remove(function);
     }
 
     /** Notes that {@code function}'s kept IR is in the cache beside its object {@code objectKey}. Holds the lock. */
     private void keepFromCache(String function, String objectKey) {
         kept.remove(function);
         keptInCache.put(function, keptKey(objectKey));
+        keptKeys.put(function, keptKey(objectKey));
     }
 
     /** The kept IR of {@code function}, read from the cache on first need; null when there is none. Holds the lock. */

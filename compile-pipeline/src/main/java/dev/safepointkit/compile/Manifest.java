@@ -11,24 +11,31 @@ import java.util.TreeSet;
 
 /**
  * What a warm start needs to know of a source without parsing it: the object that holds its data,
- * and for each function it defines the object compiled for it (when one was) and the functions
- * whose bodies that object inlined. Kept in the object cache under a key made from a cheap
+ * and for each function it defines the object compiled for it (when one was), the functions whose
+ * bodies that object was given for inlining, and a key naming those bodies as they were given
+ * (other sources define them, and a later run may load other definitions). Kept in the object cache under a key made from a cheap
  * fingerprint of the source's bytes (their length and two CRCs) and a SHA-256 of the settings
  * and the runtime; since a fingerprint can collide, the manifest carries the source's bytes and
  * is used only for a source equal to them ({@link #decode}). The payload:
  * <pre>
- *   manifest 2 LENGTH\n       the source's length in bytes, in decimal
+ *   manifest 3 LENGTH\n       the source's length in bytes, in decimal
  *   SOURCE                    LENGTH bytes, the source itself
  *   data KEY|-\n
- *   function NAME KEY|- INLINED,...|-\n   one line per function, in module order
+ *   function NAME KEY|- INLINED,...|- GIVEN|-\n   one line per function, in module order
  * </pre>
  * Not thread safe: the pipeline's lock guards each instance.
  */
 final class Manifest {
-    /** What is known of one function: its object's key and the functions it inlined. */
-    record Entry(Optional<String> objectKey, Set<String> inlined) {}
+    /**
+     * What is known of one function.
+     *
+     * @param objectKey its object's key
+     * @param inlined the functions whose bodies its object was given
+     * @param given the key of those bodies as they were given; empty when none was
+     */
+    record Entry(Optional<String> objectKey, Set<String> inlined, Optional<String> given) {}
 
-    private static final String HEAD = "manifest 2 ";
+    private static final String HEAD = "manifest 3 ";
 
     /** The source the manifest describes, compared byte for byte before a warm start trusts it. */
     final byte[] source;
@@ -59,7 +66,8 @@ final class Manifest {
         StringBuilder out = new StringBuilder();
         out.append("data ").append(dataKey.orElse("-")).append('\n');
         functions.forEach((name, e) -> out.append("function ").append(name).append(' ').append(e.objectKey().orElse("-"))
-                .append(' ').append(e.inlined().isEmpty() ? "-" : String.join(",", e.inlined())).append('\n'));
+                .append(' ').append(e.inlined().isEmpty() ? "-" : String.join(",", e.inlined()))
+                .append(' ').append(e.given().orElse("-")).append('\n'));
         byte[] text = out.toString().getBytes(StandardCharsets.UTF_8);
         byte[] payload = new byte[head.length + source.length + text.length];
         System.arraycopy(head, 0, payload, 0, head.length);
@@ -102,14 +110,14 @@ final class Manifest {
             String[] f = lines.get(i).split(" ");
             if (f.length == 2 && f[0].equals("data")) {
                 m.dataKey = key(f[1]);
-            } else if (f.length == 4 && f[0].equals("function")) {
+            } else if (f.length == 5 && f[0].equals("function")) {
                 Set<String> inlined = new TreeSet<>();
                 if (!f[3].equals("-")) {
                     inlined.addAll(List.of(f[3].split(",")));
                 }
-                m.functions.put(f[1], new Entry(key(f[2]), inlined));
+                m.functions.put(f[1], new Entry(key(f[2]), inlined, key(f[4])));
             } else {
-                throw new IllegalArgumentException("manifest line " + (i + 1) + " is not 'data KEY' or 'function NAME KEY INLINED'");
+                throw new IllegalArgumentException("manifest line " + (i + 1) + " is not 'data KEY' or 'function NAME KEY INLINED GIVEN'");
             }
         }
         return m;

@@ -140,6 +140,35 @@ class CacheTest {
         }
     }
 
+    /**
+     * user.ll is the same source in both runs, so its manifest is found again; but the scale its
+     * cached object inlined is not the scale loaded now.
+     */
+    @Test
+    void aCachedObjectThatInlinedABodyAnotherSourceNoLongerHasIsNotLoaded() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        String user = "declare i64 @scale(i64)\n"
+                + "define i64 @user(i64 %x) {\n  %s = call i64 @scale(i64 %x)\n  %r = add i64 %s, 1\n  ret i64 %r\n}\n";
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        for (int factor : new int[] {3, 5, 3}) {
+            try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+                CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
+                p.loadLazy("lib.ll", utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, " + factor + "\n  ret i64 %r\n}\n"));
+                assertEquals(10L * factor, call(host, "scale", 10));
+                p.loadLazy("user.ll", utf8(user));
+                assertEquals(10L * factor + 1, call(host, "user", 10), "user with scale multiplying by " + factor);
+                assertEquals(java.util.Set.of("user"), p.dependents("scale"));
+            }
+        }
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(noLlvm()).build();
+            p.loadLazy("lib.ll", utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 3\n  ret i64 %r\n}\n"));
+            assertEquals(30, call(host, "scale", 10));
+            p.loadLazy("user.ll", utf8(user));
+            assertEquals(31, call(host, "user", 10), "a warm start of sources seen before still needs no libLLVM");
+        }
+    }
+
     @Test
     void aCorruptOrTruncatedEntryIsRecompiledNeverLoaded() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();

@@ -28,6 +28,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /** Real IR through libLLVM: the runtime inlined, modules split, compiled code inlined and redefined. */
@@ -211,6 +212,42 @@ class CompilePipelineTest {
         }
     }
 
+    /**
+     * aaa inlined both scale and mid, and mid inlined scale: aaa comes first among scale's
+     * dependents, yet must be compiled again only after mid, or it is given mid's old body, which
+     * holds the old scale.
+     */
+    @Test
+    void aDependentThatInlinedAnotherDependentIsRecompiledAfterIt() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("lib.ll", utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 3\n  ret i64 %r\n}\n"));
+            p.loadLazy("mid.ll", utf8("declare i64 @scale(i64)\n"
+                    + "define i64 @mid(i64 %x) {\n  %s = call i64 @scale(i64 %x)\n  %r = add i64 %s, 1\n  ret i64 %r\n}\n"));
+            p.loadLazy("aaa.ll", utf8("declare i64 @scale(i64)\ndeclare i64 @mid(i64)\n"
+                    + "define i64 @aaa(i64 %x) {\n  %m = call i64 @mid(i64 %x)\n  %s = call i64 @scale(i64 %x)\n"
+                    + "  %r = add i64 %m, %s\n  ret i64 %r\n}\n"));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(31, call(host, "mid", 10));
+            assertEquals(61, call(host, "aaa", 10));
+            assertEquals(Set.of("mid", "aaa"), p.dependents("scale"));
+            assertEquals(Set.of("aaa"), p.dependents("mid"));
+            JitObject aaa = host.objects().getLast();
+            assertFalse(aaa.referencedSymbols().contains("mid") || aaa.referencedSymbols().contains("scale"),
+                    "aaa inlined both: " + aaa.referencedSymbols());
+
+            List<String> recompiled = p.redefine("scale", "scale-v2.ll",
+                    utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 100\n  ret i64 %r\n}\n"));
+            assertEquals(Set.of("mid", "aaa"), Set.copyOf(recompiled));
+            assertEquals(1001, call(host, "mid", 10));
+            assertEquals(1001 + 1000, call(host, "aaa", 10), "aaa runs neither the old scale nor the old mid");
+            JitObject aaaAgain = host.objects().stream().filter(o -> o.name().equals("aaa.ll.aaa")).reduce((a, b) -> b).orElseThrow();
+            assertFalse(aaaAgain.referencedSymbols().contains("mid"), "recompiled after mid, so given its new body: "
+                    + aaaAgain.referencedSymbols());
+        }
+    }
+
     @Test
     void editAndContinueWhileTwoThreadsCallInALoop() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
@@ -299,6 +336,102 @@ class CompilePipelineTest {
             assertEquals(301L, (long) work.invokeExact(10L));
             assertEquals(List.of(), failures);
         }
+    }
+
+    /**
+     * Two mutators make sixty functions, each of which inlines helper, compile on their first
+     * calls (through their stubs, on the mutators' threads) while helper is redefined again and
+     * again: a function compiled before a redefinition is recompiled by it, one compiled after is
+     * given the new body, and once a redefinition has returned no call runs an older body.
+     */
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a deadlock fails, not hangs
+    void lazyCompilesOnMutatorsRacingRedefinitionsInstallNoStaleBody() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        SafepointCoordinator coordinator = new SafepointCoordinator(0);
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        int n = 60;
+        long[] factors = {2, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, coordinator, failures::add)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.loadLazy("helper.ll", utf8(helperTimes(factors[0])));
+            assertEquals(20, call(host, "helper", 10), "helper is compiled first, so every user inlines it");
+            StringBuilder users = new StringBuilder("declare i64 @helper(i64)\n");
+            for (int i = 0; i < n; i++) {
+                users.append("define i64 @use").append(i).append("(i64 %x) {\n  %h = call i64 @helper(i64 %x)\n  %r = add i64 %h, ")
+                        .append(i).append("\n  ret i64 %r\n}\n");
+            }
+            p.loadLazy("users.ll", utf8(users.toString()));
+            List<MethodHandle> uses = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                uses.add(PipelineFixtures.handle(host, "use" + i, 1));
+            }
+            AtomicLong returned = new AtomicLong();   // how many redefinitions have returned
+            AtomicBoolean done = new AtomicBoolean();
+            AtomicLong roundsAfterLast = new AtomicLong();
+            Queue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            CountDownLatch started = new CountDownLatch(2);
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                boolean down = t == 1;
+                threads.add(Thread.ofPlatform().daemon().start(() -> {
+                    try (Mutator m = coordinator.attach()) {
+                        started.countDown();
+                        while (!done.get()) {
+                            int after = (int) returned.get();
+                            for (int k = 0; k < n; k++) {
+                                int i = down ? n - 1 - k : k;
+                                long r;
+                                try (var scope = m.enter()) {
+                                    r = (long) uses.get(i).invokeExact(10L);
+                                }
+                                boolean current = false;
+                                for (int v = after; v < factors.length; v++) {
+                                    current |= r == factors[v] * 10 + i;
+                                }
+                                if (!current) {
+                                    throw new AssertionError("use" + i + "(10) = " + r + " after " + after + " redefinitions returned");
+                                }
+                            }
+                            if (after == factors.length - 1) {
+                                roundsAfterLast.incrementAndGet();
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }));
+            }
+            try {
+                assertTrue(started.await(10, TimeUnit.SECONDS));
+                for (int v = 1; v < factors.length; v++) {
+                    p.redefine("helper", "helper-v" + v + ".ll", utf8(helperTimes(factors[v])));
+                    returned.set(v);
+                    Thread.sleep(3);
+                }
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (roundsAfterLast.get() < 4 && errors.isEmpty() && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+            } finally {
+                done.set(true);
+                for (Thread t : threads) {
+                    t.join();
+                }
+            }
+            for (Throwable e : errors) {
+                throw e;
+            }
+            assertTrue(roundsAfterLast.get() >= 4, "the mutators called every function after the last redefinition");
+            for (int i = 0; i < n; i++) {
+                assertEquals(factors[factors.length - 1] * 10 + i, (long) uses.get(i).invokeExact(10L), "use" + i);
+            }
+            assertEquals(List.of(), failures);
+        }
+    }
+
+    private static String helperTimes(long factor) {
+        return "define i64 @helper(i64 %x) {\n  %r = mul i64 %x, " + factor + "\n  ret i64 %r\n}\n";
     }
 
     @Test

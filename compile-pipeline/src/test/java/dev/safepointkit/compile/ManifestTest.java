@@ -18,8 +18,8 @@ class ManifestTest {
     private static Manifest sample(byte[] source) {
         Manifest m = new Manifest(source);
         m.dataKey = Optional.of("d".repeat(64));
-        m.functions.put("f", new Manifest.Entry(Optional.of("a".repeat(64)), Set.of("g", "h")));
-        m.functions.put("g", new Manifest.Entry(Optional.empty(), Set.of()));
+        m.functions.put("f", new Manifest.Entry(Optional.of("a".repeat(64)), Set.of("g", "h"), Optional.of("b".repeat(64))));
+        m.functions.put("g", new Manifest.Entry(Optional.empty(), Set.of(), Optional.empty()));
         return m;
     }
 

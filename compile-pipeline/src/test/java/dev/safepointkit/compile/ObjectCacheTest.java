@@ -97,6 +97,43 @@ class ObjectCacheTest {
         assertArrayEquals(new byte[] {1, 2, 3}, cache.get(key("a")).payload().orElseThrow());
     }
 
+    /**
+     * A reader racing a writer that stores the entry again and again sees the whole entry every
+     * time, never a part of one (which it would report as corrupt and delete).
+     */
+    @Test
+    void aReaderNeverSeesAnEntryBeingWritten() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] payload = new byte[1 << 20];
+        new java.util.Random(1).nextBytes(payload);
+        cache.put(key("a"), payload);
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.FutureTask<Integer> writer = new java.util.concurrent.FutureTask<>(() -> {
+            int n = 0;
+            while (!done.get()) {
+                cache.put(key("a"), payload);
+                n++;
+            }
+            return n;
+        });
+        Thread.ofPlatform().start(writer);
+        int whole = 0;
+        try {
+            for (int i = 0; i < 200; i++) {
+                ObjectCache.Lookup read = cache.get(key("a"));
+                assertFalse(read.corrupt(), "read " + i + ": " + read.why());
+                if (read.payload().isPresent()) {
+                    assertArrayEquals(payload, read.payload().get());
+                    whole++;
+                }
+            }
+        } finally {
+            done.set(true);
+        }
+        assertTrue(writer.get() > 0, "the writer stored the entry again meanwhile");
+        assertEquals(200, whole, "the entry is there at every read");
+    }
+
     @Test
     void evictsTheLeastRecentlyUsedEntriesPastTheLimit() throws Exception {
         ObjectCache cache = new ObjectCache(dir, 3 * (ObjectCache.HEADER + 100));
