@@ -17,6 +17,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.HexFormat;
@@ -65,7 +66,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@code redefining} (one redefinition at a time, held across its compiles and its patches); the
  * patcher's lock (a lazy compile runs under it, on the calling thread); the pipeline's {@code lock}
  * (every LLVM context, the unit table, the kept IR, the dependencies and the statistics); the host's
- * lock (loads). {@link #redefine} takes the patcher's lock only after releasing the pipeline's.
+ * lock (loads). {@link #redefine} holds the patcher's lock ({@link CodePatcher#hold}) across its
+ * compiles and patches, so a thread that calls a function not compiled yet, or a safepoint of the
+ * patcher, waits for a redefinition to finish; a lazy compile or a load holding the pipeline's
+ * lock likewise holds up the others' compiles.
  */
 public final class CompilePipeline implements AutoCloseable {
     /**
@@ -758,84 +762,170 @@ public final class CompilePipeline implements AutoCloseable {
     public List<String> redefine(String function, String name, byte[] source) throws JitLoadException, PatchException, IOException {
         synchronized (redefining) {
             Map<String, JitObject> replaced = new LinkedHashMap<>();
-            lock.lock();
-            try {
-                Unit old = units.get(function);
-                if (old == null) {
-                    throw new IllegalArgumentException("'" + function + "' is not a function of a lazily loaded module");
-                }
-                byte[] bytes = source.clone();
-                Unit fresh = new Unit(function, old.from, true);
-                long start = now();
-                fresh.bitcode = llvmWork(name, () -> {
-                    Llvm l = llvm();
-                    MemorySegment context = l.newContext();
+            // The patcher's lock first, as a lazy compile takes it before ours: no function is
+            // compiled lazily between this redefinition's compiles and its patches, and the patches
+            // are made, or the whole redefinition undone, while no one else has seen it.
+            try (CodePatcher.Held _ = patcher.hold()) {
+                lock.lock();
+                try {
+                    Unit old = units.get(function);
+                    if (old == null) {
+                        throw new IllegalArgumentException("'" + function + "' is not a function of a lazily loaded module");
+                    }
+                    byte[] bytes = source.clone();
+                    Unit fresh = new Unit(function, old.from, true);
+                    long start = now();
+                    fresh.bitcode = llvmWork(name, () -> {
+                        Llvm l = llvm();
+                        MemorySegment context = l.newContext();
+                        try {
+                            MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, bytes));
+                            defaultTriple(l, module);
+                            ModuleShapes.globalize(l, name, module, tagOf(bytes));
+                            List<String> defined = ModuleShapes.definedFunctions(l, module);
+                            if (!defined.equals(List.of(function))) {
+                                throw new JitLoadException(name + ": a redefinition of '" + function
+                                        + "' must define that one function; it defines " + defined);
+                            }
+                            String now = l.functionTypeText(module, function);
+                            String before = typeOf(l, old);
+                            if (!now.equals(before)) {
+                                throw new JitLoadException(name + ": the redefinition of '" + function + "' has type " + now
+                                        + ", but its callers were compiled against " + before
+                                        + "; a redefinition keeps the function's type");
+                            }
+                            return l.bitcode(module);
+                        } finally {
+                            l.disposeContext(context);
+                        }
+                    });
+                    compileNanos += now() - start;
+                    fresh.inlined = old.inlined;
+                    fresh.object = old.object;
+                    Undo undo = new Undo(old, redefined.contains(function));
+                    units.put(function, fresh);
+                    redefined.add(function);
+                    // Every function whose code holds the old body, transitively. Their kept bodies hold
+                    // it too: none is offered to a compile from now on, so no recompile (the one before
+                    // it in the order below included) is given a body of the old code.
+                    Set<String> affected = new LinkedHashSet<>();
+                    Deque<String> work = new ArrayDeque<>();
+                    work.add(function);
+                    while (!work.isEmpty()) {
+                        String f = work.poll();
+                        if (affected.add(f)) {
+                            work.addAll(new TreeSet<>(inlinedBy.getOrDefault(f, Set.of())));
+                        }
+                    }
+                    for (String f : affected) {
+                        undo.remember(f);
+                        forgetKept(f);
+                    }
+                    // Each after the affected functions it was given (it is given their new bodies);
+                    // a cycle is broken at its first function, which then calls the others.
+                    Set<String> pending = new LinkedHashSet<>(affected);
+                    while (!pending.isEmpty()) {
+                        String f = pending.stream().filter(g -> java.util.Collections.disjoint(units.get(g).inlined, pending))
+                                .findFirst().orElse(pending.iterator().next());
+                        pending.remove(f);
+                        Unit u = units.get(f);
+                        if (!f.equals(function) && u.object == null) {
+                            continue;  // never compiled: its first compile will see the new body
+                        }
+                        try {
+                            Compiled c = compileUnit(u);
+                            JitObject loaded = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
+                            replaced.put(f, loaded);
+                            u.object = loaded;
+                        } catch (Throwable t) {
+                            undo.rollBack(t, replaced.values());
+                            throw t;
+                        }
+                    }
+                    // All or nothing: when the patcher refuses, it has moved no function, and nothing of
+                    // this redefinition stays here either.
                     try {
-                        MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, bytes));
-                        defaultTriple(l, module);
-                        ModuleShapes.globalize(l, name, module, tagOf(bytes));
-                        List<String> defined = ModuleShapes.definedFunctions(l, module);
-                        if (!defined.equals(List.of(function))) {
-                            throw new JitLoadException(name + ": a redefinition of '" + function
-                                    + "' must define that one function; it defines " + defined);
-                        }
-                        String now = l.functionTypeText(module, function);
-                        String before = typeOf(l, old);
-                        if (!now.equals(before)) {
-                            throw new JitLoadException(name + ": the redefinition of '" + function + "' has type " + now
-                                    + ", but its callers were compiled against " + before
-                                    + "; a redefinition keeps the function's type");
-                        }
-                        return l.bitcode(module);
-                    } finally {
-                        l.disposeContext(context);
+                        patcher.redefine(replaced);
+                    } catch (Throwable refused) {
+                        undo.rollBack(refused, replaced.values());
+                        throw refused;
                     }
-                });
-                compileNanos += now() - start;
-                fresh.inlined = old.inlined;
-                fresh.object = old.object;
-                units.put(function, fresh);
-                redefined.add(function);
-                // Every function whose code holds the old body, transitively. Their kept bodies hold
-                // it too: none is offered to a compile from now on, so no recompile (the one before
-                // it in the order below included) is given a body of the old code.
-                Set<String> affected = new LinkedHashSet<>();
-                Deque<String> work = new ArrayDeque<>();
-                work.add(function);
-                while (!work.isEmpty()) {
-                    String f = work.poll();
-                    if (affected.add(f)) {
-                        work.addAll(new TreeSet<>(inlinedBy.getOrDefault(f, Set.of())));
-                    }
+                } finally {
+                    lock.unlock();
                 }
-                for (String f : affected) {
-                    forgetKept(f);
-                }
-                // Each after the affected functions it was given (it is given their new bodies);
-                // a cycle is broken at its first function, which then calls the others.
-                Set<String> pending = new LinkedHashSet<>(affected);
-                while (!pending.isEmpty()) {
-                    String f = pending.stream().filter(g -> java.util.Collections.disjoint(units.get(g).inlined, pending))
-                            .findFirst().orElse(pending.iterator().next());
-                    pending.remove(f);
-                    Unit u = units.get(f);
-                    if (!f.equals(function) && u.object == null) {
-                        continue;  // never compiled: its first compile will see the new body
-                    }
-                    Compiled c = compileUnit(u);
-                    u.object = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
-                    replaced.put(f, u.object);
-                }
-            } finally {
-                lock.unlock();
-            }
-            // The patcher's lock is taken only now: a lazy compile holds it while it waits for ours.
-            for (Map.Entry<String, JitObject> e : replaced.entrySet()) {
-                patcher.redefine(e.getKey(), e.getValue());
             }
             List<String> recompiled = new ArrayList<>(replaced.keySet());
             recompiled.remove(function);
             return recompiled;
+        }
+    }
+
+    /**
+     * What a redefinition changes in the pipeline's tables before its compiles and the patcher's
+     * move, kept to put back when one of them fails: the redefined function's unit, and of every
+     * function whose code held the old body, its object, what it inlined and its kept IR. Used under
+     * the lock, by the redefining thread only.
+     */
+    private final class Undo {
+        private final Unit old;
+        private final boolean wasRedefined;
+        private final Map<String, Unit> units = new LinkedHashMap<>();
+        private final Map<String, JitObject> objects = new HashMap<>();
+        private final Map<String, Set<String>> inlined = new HashMap<>();
+        private final Map<String, byte[]> keptIr = new HashMap<>();
+        private final Map<String, String> keptInCacheKeys = new HashMap<>();
+        private final Map<String, String> keptKeyByFunction = new HashMap<>();
+
+        Undo(Unit old, boolean wasRedefined) {
+            this.old = old;
+            this.wasRedefined = wasRedefined;
+        }
+
+        /** Notes {@code f}'s state before the redefinition touches it. */
+        void remember(String f) {
+            Unit u = CompilePipeline.this.units.get(f);
+            units.put(f, u);
+            objects.put(f, u.object);
+            inlined.put(f, u.inlined);
+            keptIr.put(f, kept.get(f));
+            keptInCacheKeys.put(f, keptInCache.get(f));
+            keptKeyByFunction.put(f, keptKeys.get(f));
+        }
+
+        /**
+         * Puts every table back as it was before the redefinition and unloads the objects it
+         * loaded, which no call reaches (the patcher moved nothing to them); a failure to unload
+         * one is added to {@code cause} as suppressed.
+         */
+        void rollBack(Throwable cause, Collection<JitObject> loaded) {
+            for (Map.Entry<String, Unit> e : units.entrySet()) {
+                String f = e.getKey();
+                Unit u = e.getValue();
+                u.object = objects.get(f);
+                CompilePipeline.this.dependOn(u, inlined.get(f));
+                putIfPresent(kept, f, keptIr.get(f));
+                putIfPresent(keptInCache, f, keptInCacheKeys.get(f));
+                putIfPresent(keptKeys, f, keptKeyByFunction.get(f));
+            }
+            CompilePipeline.this.units.put(old.function, old);
+            if (!wasRedefined) {
+                redefined.remove(old.function);
+            }
+            for (JitObject o : loaded) {
+                try {
+                    host.unload(o, true);
+                } catch (JitLoadException | RuntimeException e) {
+                    cause.addSuppressed(e);
+                }
+            }
+        }
+    }
+
+    private static <V> void putIfPresent(Map<String, V> map, String key, V value) {
+        if (value == null) {
+            map.remove(key);
+        } else {
+            map.put(key, value);
         }
     }
 

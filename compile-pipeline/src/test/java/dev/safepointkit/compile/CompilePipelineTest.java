@@ -248,6 +248,46 @@ class CompilePipelineTest {
         }
     }
 
+    /**
+     * scale's new body compiles and loads, then mid's recompile fails (a directory stands where
+     * its saved object would go): the redefinition must leave nothing behind, not even scale's new
+     * kept IR, which top, compiled afterwards, would otherwise inline while scale runs the old code.
+     */
+    @Test
+    void aRedefinitionWhoseDependentCannotBeRecompiledLeavesNothingOfItself(@TempDir Path saved) throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).saveObjects(saved).build();
+            p.loadLazy("lib.ll", utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 3\n  ret i64 %r\n}\n"));
+            p.loadLazy("mid.ll", utf8("declare i64 @scale(i64)\n"
+                    + "define i64 @mid(i64 %x) {\n  %s = call i64 @scale(i64 %x)\n  %r = add i64 %s, 1\n  ret i64 %r\n}\n"));
+            p.loadLazy("top.ll", utf8("declare i64 @scale(i64)\n"
+                    + "define i64 @top(i64 %x) {\n  %s = call i64 @scale(i64 %x)\n  %r = add i64 %s, 5\n  ret i64 %r\n}\n"));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(31, call(host, "mid", 10));
+            assertEquals(Set.of("mid"), p.dependents("scale"));
+            List<JitObject> before = List.copyOf(host.objects());
+            Path midObject = saved.resolve("mid.ll.mid.o");
+            Files.deleteIfExists(midObject);
+            Files.createDirectories(midObject);
+
+            assertThrows(java.io.IOException.class, () -> p.redefine("scale", "scale-v2.ll",
+                    utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 100\n  ret i64 %r\n}\n")));
+            assertEquals(before, host.objects(), "scale's new object is unloaded again");
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(31, call(host, "mid", 10));
+            assertEquals(Set.of("mid"), p.dependents("scale"));
+            assertEquals(35, call(host, "top", 10), "top, compiled now, is given scale's old body");
+
+            Files.delete(midObject);
+            assertEquals(Set.of("mid", "top"), Set.copyOf(p.redefine("scale", "scale-v2.ll",
+                    utf8("define i64 @scale(i64 %x) {\n  %r = mul i64 %x, 100\n  ret i64 %r\n}\n"))));
+            assertEquals(1000, call(host, "scale", 10));
+            assertEquals(1001, call(host, "mid", 10));
+            assertEquals(1005, call(host, "top", 10));
+        }
+    }
+
     @Test
     void editAndContinueWhileTwoThreadsCallInALoop() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();

@@ -92,6 +92,12 @@ public final class CodePatcher implements AutoCloseable {
      * thread holds a patcher's lock and may be inside JIT code, so it must not stop the world.
      */
     private static final ThreadLocal<String> COMPILING = new ThreadLocal<>();
+    /**
+     * Run by {@link #redefine(Map)} once every plan is made, before the first is applied, under the
+     * lock; null but in this package's tests, which change a site there behind the patcher's back.
+     */
+    Runnable beforeApplying;
+
     /** Set under the lock by {@link #close}; from then on nothing is patched. */
     private volatile boolean closed;
     /**
@@ -362,6 +368,11 @@ public final class CodePatcher implements AutoCloseable {
         long body = bodyIn(object, e.name);
         CallSiteLinker.SitePlan plan = linker.plan(e, body);
         reclaimer.checkNotFreeing(object);
+        return install(e, object, body, plan);
+    }
+
+    /** Applies {@code plan}, made for {@code body} in {@code object}, and points the stub there. Holds the lock. */
+    private RelinkReport install(StubEntry e, JitObject object, long body, CallSiteLinker.SitePlan plan) throws PatchException {
         try {
             return host.whileLoaded(object, () -> {
                 // The sites first: all or nothing, so a refusal leaves the stub and the body as
@@ -473,6 +484,120 @@ public final class CodePatcher implements AutoCloseable {
         } finally {
             lock.unlock();
         }
+    }
+
+    /**
+     * The patcher's lock, held by one thread until {@link #close}d; {@link #hold} gives it.
+     */
+    public final class Held implements AutoCloseable {
+        private Held() {
+        }
+
+        /** Releases the lock; on the thread that took it. */
+        @Override
+        public void close() {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Takes the patcher's lock for a client that prepares changes which must be seen together:
+     * until the result is closed, no lazy compile, relink, redefinition or safepoint of this
+     * patcher runs on another thread, and this thread may call every method of the patcher (the
+     * lock is reentrant). A lazy compile runs under this lock, so a client that also has a lock
+     * of its own which a lazy compile takes must take this one first. Blocks while another thread
+     * holds it.
+     *
+     * @return the hold, to close on this thread (try-with-resources)
+     * @throws IllegalStateException if the patcher is closed
+     */
+    public Held hold() {
+        lock.lock();
+        try {
+            checkOpen();
+        } catch (RuntimeException closed) {
+            lock.unlock();
+            throw closed;
+        }
+        return new Held();
+    }
+
+    /**
+     * Makes each object its function's body, as {@link #redefine(String, JitObject)} does one, all
+     * or nothing: every function is checked to be declared and defined by its object, and every
+     * call site to hold what the patcher wrote there, before anything changes; should a site still
+     * refuse its rewrite, the functions moved before it go back to the bodies they had. The previous
+     * bodies' objects are retired once no declared function has its body there. Takes the patcher's
+     * lock: no lazy compile or other redefinition sees some of the functions moved and not others.
+     *
+     * @param bodies each function and the loaded object that defines it, moved in this order
+     * @return each function's report, in the same order
+     * @throws PatchException as {@link #redefine(String, JitObject)}, for the first function that
+     *     cannot move; then no function has moved
+     * @throws IllegalArgumentException if a function is not declared; then no function has moved
+     * @throws IllegalStateException if the patcher is closed
+     */
+    public Map<String, RelinkReport> redefine(Map<String, JitObject> bodies) throws PatchException {
+        lock.lock();
+        try {
+            checkOpen();
+            int n = bodies.size();
+            StubEntry[] entries = new StubEntry[n];
+            JitObject[] objects = new JitObject[n];
+            long[] targets = new long[n];
+            CallSiteLinker.SitePlan[] plans = new CallSiteLinker.SitePlan[n];
+            int i = 0;
+            for (Map.Entry<String, JitObject> b : bodies.entrySet()) {
+                entries[i] = entry(b.getKey());
+                objects[i] = b.getValue();
+                targets[i] = bodyIn(objects[i], b.getKey());
+                reclaimer.checkNotFreeing(objects[i]);
+                plans[i] = linker.plan(entries[i], targets[i]);
+                i++;
+            }
+            if (beforeApplying != null) {
+                beforeApplying.run();
+            }
+            JitObject[] oldObjects = new JitObject[n];
+            long[] oldBodies = new long[n];
+            long[] oldTargets = new long[n];
+            for (int k = 0; k < n; k++) {
+                oldObjects[k] = entries[k].bodyObject;
+                oldBodies[k] = entries[k].body;
+                oldTargets[k] = entries[k].target();
+            }
+            Map<String, RelinkReport> reports = new LinkedHashMap<>();
+            int moved = 0;
+            try {
+                for (; moved < n; moved++) {
+                    reports.put(entries[moved].name, install(entries[moved], objects[moved], targets[moved], plans[moved]));
+                }
+            } catch (PatchException refused) {
+                for (int k = moved - 1; k >= 0; k--) {
+                    try {
+                        moveBack(entries[k], oldObjects[k], oldBodies[k], oldTargets[k]);
+                    } catch (PatchException | RuntimeException stuck) {
+                        refused.addSuppressed(new PatchException("'" + entries[k].name + "' stays on "
+                                + objects[k].name() + ": it could not go back to its previous body", stuck));
+                    }
+                }
+                throw refused;
+            }
+            for (JitObject old : oldObjects) {
+                retireIfUnused(old);
+            }
+            return reports;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Points {@code e}'s sites and stub back where they led before a redefinition moved them. Holds the lock. */
+    private void moveBack(StubEntry e, JitObject oldObject, long oldBody, long oldTarget) throws PatchException {
+        linker.plan(e, oldBody).apply();
+        e.setTarget(oldTarget);
+        e.body = oldBody;
+        e.bodyObject = oldObject;
     }
 
     /**

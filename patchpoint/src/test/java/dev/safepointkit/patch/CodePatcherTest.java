@@ -26,7 +26,9 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -383,6 +385,64 @@ class CodePatcherTest {
     private void rewriteBehindThePatchersBack(long site, long target) {
         MemorySegment rel32 = host.codeAliases().writable(site, 4).orElseThrow();
         rel32.set(ValueLayout.JAVA_INT_UNALIGNED, 0, (int) (target - (site + 4)));
+    }
+
+    @Test
+    void aRedefinitionOfSeveralFunctionsMovesNoneWhenOneCannotMove() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        patcher.declare("h", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(11L, call("f1", 5));
+        long body1 = g.body().orElseThrow();
+        long patches = patcher.patchCount();
+
+        // g_v2.o defines g but not h: g, first in the map, must not move either.
+        JitObject v2 = PatchFixtures.load(host, "g_v2");
+        Map<String, JitObject> bodies = new LinkedHashMap<>();
+        bodies.put("g", v2);
+        bodies.put("h", v2);
+        PatchException refused = assertThrows(PatchException.class, () -> patcher.redefine(bodies));
+        assertTrue(refused.getMessage().contains("does not define 'h'"), refused.getMessage());
+        assertEquals(body1, g.target(), "g's stub still leads to its old body");
+        assertEquals(body1, g.body().orElseThrow());
+        assertEquals(patches, patcher.patchCount(), "no site was written");
+        assertEquals(11L, call("f2", 5), "f2's aligned site still calls g_v1");
+        assertEquals(List.of(), patcher.retired());
+    }
+
+    @Test
+    void aSiteThatRefusesItsRewriteAfterThePlansSendsTheFunctionsMovedBeforeItBack() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        Stub h = patcher.declare("h", loads("g_v1"));
+        JitObject caller = PatchFixtures.load(host, "lazy_caller");
+        PatchFixtures.load(host, "args_caller");
+        MethodHandle callH = host.downcall("call_h", FunctionDescriptor.of(ValueLayout.JAVA_DOUBLE, ValueLayout.JAVA_LONG));
+        double h1 = (double) callH.invokeExact(1L);
+        assertEquals(11L, call("f1", 5));
+        long gBody = g.body().orElseThrow();
+        long hBody = h.body().orElseThrow();
+        JitObject hObject = host.objects().get(host.objects().size() - 2);
+        assertEquals(hBody, hObject.loaded().symbol("h").orElseThrow().address());
+
+        JitObject hNew = PatchFixtures.load(host, "g_v1");
+        JitObject gNew = PatchFixtures.load(host, "g_v2");
+        Map<String, JitObject> bodies = new LinkedHashMap<>();
+        bodies.put("h", hNew);
+        bodies.put("g", gNew);
+        // Every plan is made; then one of g's sites changes before h, first, is moved.
+        CallSite tampered = sitesOf("g", caller).stream().filter(s -> s.address() % 4 == 0).toList().getLast();
+        long gStatic = host.address("g_static").orElseThrow();
+        patcher.beforeApplying = () -> rewriteBehindThePatchersBack(tampered.address(), gStatic);
+        PatchException refused = assertThrows(PatchException.class, () -> patcher.redefine(bodies));
+        patcher.beforeApplying = null;
+        assertTrue(refused.getMessage().contains("nothing written"), refused.getMessage());
+        assertEquals(0, refused.getSuppressed().length, "h went back: " + List.of(refused.getSuppressed()));
+        assertEquals(hBody, h.target(), "h, moved first, is back on its old body");
+        assertEquals(hBody, h.body().orElseThrow());
+        assertEquals(gBody, g.target());
+        assertEquals(h1, (double) callH.invokeExact(1L), 0.0);
+        assertEquals(List.of(), patcher.retired(), "no body changed, nothing retired");
+        assertTrue(host.objects().contains(hObject));
     }
 
     @Test
