@@ -110,6 +110,13 @@ final class RunCommand implements Callable<Integer> {
             throw new ParameterException(spec.commandLine(), "--runtime " + runtime
                     + ": not LLVM IR (.ll) or bitcode (.bc), which the runtime module must be; give an object (.o) as a FILE");
         }
+        for (Path object : objects) {
+            String file = object.getFileName() == null ? "" : object.getFileName().toString();
+            if (!isIr(object) && !file.endsWith(".o") && Files.isRegularFile(object)) {
+                throw new ParameterException(spec.commandLine(), object
+                        + ": not an object (.o), LLVM IR (.ll) or bitcode (.bc), as its name must say");
+            }
+        }
         checkDirectoryOption("--jitdump", jitdump);
         checkDirectoryOption("--cache", cache);
         checkDirectoryOption("--save-objects", saveObjects);

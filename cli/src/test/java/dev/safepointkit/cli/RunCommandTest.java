@@ -322,6 +322,15 @@ class RunCommandTest {
     }
 
     @Test
+    void anInputWhoseNameSaysNeitherObjectNorIrIsAUsageErrorNamingIt() throws Exception {
+        Path dir = Files.createTempDirectory("inputs");
+        Path text = dir.resolve("prog.txt");
+        Files.copy(Fixtures.projectRoot().resolve("fixtures/jit/src/math.ll"), text);
+        CliRunner.assertOneLineError(run("run", "--call", "fib", "--arg", "3", text.toString()), 2,
+                "safepointkit run: " + text + ": not an object (.o), LLVM IR (.ll) or bitcode (.bc)");
+    }
+
+    @Test
     void compileTakesOnlyIrNamingTheOptionAndThePath() throws Exception {
         Path out = Files.createTempDirectory("out");
         CliRunner.assertOneLineError(run("compile", "--out", out.toString(), "--runtime", jit("math"),
