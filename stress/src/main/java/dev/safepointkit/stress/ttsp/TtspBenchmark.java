@@ -17,7 +17,15 @@ import org.HdrHistogram.Histogram;
  */
 public final class TtspBenchmark {
     private static final int[] MUTATORS = {1, 2, 4};
-    private static final int WARMUP = 200;
+    /**
+     * Stops before the measured ones, on each side: about two seconds at the default gap. With 200
+     * (a fifth of a second) the first seconds of this JVM's life were measured, while C2 still
+     * compiled the loader's and coordinator's code on one of the two cores: stops came in bursts of
+     * tens of consecutive slow ones (the mutator reached its poll 20 to 60 us late and then took as
+     * long again to take the lock), which set the p99; a second measurement in the same JVM had
+     * none of them. HotSpot's side gets the same number.
+     */
+    private static final int WARMUP = 2000;
     private static final Duration TIMEOUT = Duration.ofSeconds(30);
 
     private TtspBenchmark() {
