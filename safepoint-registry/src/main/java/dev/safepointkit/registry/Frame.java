@@ -20,22 +20,22 @@ public final class Frame {
     /** {@link #frameSize()} of a function that has no stack map record. */
     public static final long UNKNOWN_FRAME_SIZE = ObjectTable.FRAME_SIZE_UNKNOWN;
 
-    /** Sentinel for {@link #function}: resolve it from the safepoint on first use. */
-    private static final int FUNCTION_OF_SAFEPOINT = -2;
-
     /**
-     * An immutable array that holds the found object at {@link #index}: a published-objects array
-     * ({@link ObjectSlots}) after a lookup, the object index's after a locate. Kept rather than
-     * the object itself so that a lookup stores a reference only when a writer has published
-     * since this cursor's previous lookup: a reference store is what costs a reader under G1
-     * (its write barrier fences once this cursor is in the old generation).
+     * An immutable array that holds the found object at the entry's object index: a
+     * published-objects array ({@link ObjectSlots}) after a lookup, the object index's after a
+     * locate. Kept rather than the object itself so that a lookup stores a reference only when a
+     * writer has published since this cursor's previous lookup: a reference store is what costs a
+     * reader under G1 (its write barrier fences once this cursor is in the old generation).
      */
     private ObjectTable[] tables;
-    private int index;
-    private int safepoint = -1;
+    /**
+     * What was found, as a table entry holds it ({@link SafepointTable#value}: object index,
+     * safepoint index, frame size): a lookup hit copies the entry it read, one store. A locate
+     * that found code but no safepoint holds {@link SafepointTable#valueOfObject}.
+     */
+    private long entry = SafepointTable.valueOfObject(0);
+    /** The function a locate found without a safepoint, or -1; a safepoint's is read from its object. */
     private int function = -1;
-    /** The frame size from the table entry; FRAME_SIZE_IN_TABLE sends frameSize() to the object's arrays. */
-    private int packedFrameSize = SafepointTable.FRAME_SIZE_IN_TABLE;
 
     /**
      * An empty cursor: {@link #hasSafepoint()} and {@link #hasFunction()} are false until a
@@ -45,36 +45,34 @@ public final class Frame {
     public Frame() {
     }
 
-    /** A lookup hit: the function is found from the safepoint only if asked for. */
-    void setSafepoint(ObjectTable[] tables, int index, int safepoint, int packedFrameSize) {
+    /** A lookup hit: {@code value} is the safepoint's entry, naming an object in {@code tables}. */
+    void setSafepoint(ObjectTable[] tables, long value) {
         if (this.tables != tables) {
             this.tables = tables;
         }
-        this.index = index;
-        this.safepoint = safepoint;
-        this.function = FUNCTION_OF_SAFEPOINT;
-        this.packedFrameSize = packedFrameSize;
+        this.entry = value;
     }
 
-    void set(ObjectTable[] tables, int index, int safepoint, int function) {
+    /** A locate that found object {@code index} of {@code tables} and no safepoint: {@code function} of it, or -1. */
+    void setCode(ObjectTable[] tables, int index, int function) {
         if (this.tables != tables) {
             this.tables = tables;
         }
-        this.index = index;
-        this.safepoint = safepoint;
+        this.entry = SafepointTable.valueOfObject(index);
         this.function = function;
-        this.packedFrameSize = SafepointTable.FRAME_SIZE_IN_TABLE;
     }
 
     private ObjectTable table() {
-        return tables[index];
+        return tables[SafepointTable.objectSlot(entry)];
+    }
+
+    private int safepoint() {
+        return SafepointTable.safepointIndex(entry);
     }
 
     private int fn() {
-        if (function == FUNCTION_OF_SAFEPOINT) {
-            function = table().spFunction[safepoint];
-        }
-        return function;
+        int sp = safepoint();
+        return sp != SafepointTable.NO_SAFEPOINT ? table().spFunction[sp] : function;
     }
 
     /**
@@ -84,7 +82,7 @@ public final class Frame {
      * @return false for a new cursor and after a locate that found code but no safepoint
      */
     public boolean hasSafepoint() {
-        return safepoint >= 0;
+        return safepoint() != SafepointTable.NO_SAFEPOINT;
     }
 
     /**
@@ -154,7 +152,8 @@ public final class Frame {
      * @return the size in bytes, or one of the two negative sentinels
      */
     public long frameSize() {
-        return packedFrameSize != SafepointTable.FRAME_SIZE_IN_TABLE ? packedFrameSize : table().fnFrameSize[fn()];
+        int packed = SafepointTable.packedFrameSize(entry);
+        return packed != SafepointTable.FRAME_SIZE_IN_TABLE ? packed : table().fnFrameSize[fn()];
     }
 
     /**
@@ -174,7 +173,7 @@ public final class Frame {
      *     statepoint, the return address of its call); what a hit of {@code lookup} was given
      */
     public long returnAddress() {
-        return table().spAddress[safepoint];
+        return table().spAddress[safepoint()];
     }
 
     /**
@@ -184,7 +183,7 @@ public final class Frame {
      *     when the object was registered without {@code .eh_frame}
      */
     public long unwindPlan() {
-        return table().spUnwind[safepoint];
+        return table().spUnwind[safepoint()];
     }
 
     /**
@@ -197,7 +196,7 @@ public final class Frame {
      * @return the step, or {@link UnwindPlan#NONE} when the registry cannot say where the caller is
      */
     public long walkStep() {
-        return table().spWalk[2 * safepoint];
+        return table().spWalk[2 * safepoint()];
     }
 
     /**
@@ -210,7 +209,7 @@ public final class Frame {
      * @return true for a planned safepoint, also for a stackmap or patchpoint record (no roots)
      */
     public boolean hasRootPlan() {
-        return RootPlan.planned(table().spWalk[2 * safepoint + 1]);
+        return RootPlan.planned(table().spWalk[2 * safepoint() + 1]);
     }
 
     /**
@@ -219,7 +218,7 @@ public final class Frame {
      * @return the count
      */
     public int plannedBaseCount() {
-        return RootPlan.baseCount(table().spWalk[2 * safepoint + 1]);
+        return RootPlan.baseCount(table().spWalk[2 * safepoint() + 1]);
     }
 
     /**
@@ -228,7 +227,7 @@ public final class Frame {
      * @return the count
      */
     public int plannedDerivedCount() {
-        return RootPlan.derivedCount(table().spWalk[2 * safepoint + 1]);
+        return RootPlan.derivedCount(table().spWalk[2 * safepoint() + 1]);
     }
 
     /**
@@ -239,7 +238,7 @@ public final class Frame {
      * @return its offset from the frame's SP at the call
      */
     public int plannedBaseOffset(int i) {
-        return table().rootSlots[RootPlan.first(table().spWalk[2 * safepoint + 1]) + i];
+        return table().rootSlots[RootPlan.first(table().spWalk[2 * safepoint() + 1]) + i];
     }
 
     /**
@@ -250,7 +249,7 @@ public final class Frame {
      * @return its offset from the frame's SP at the call
      */
     public int plannedDerivedOffset(int i) {
-        long plan = table().spWalk[2 * safepoint + 1];
+        long plan = table().spWalk[2 * safepoint() + 1];
         return table().rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i];
     }
 
@@ -262,7 +261,7 @@ public final class Frame {
      * @return an index in {@code [0, plannedBaseCount())}
      */
     public int plannedDerivedBase(int i) {
-        long plan = table().spWalk[2 * safepoint + 1];
+        long plan = table().spWalk[2 * safepoint() + 1];
         return table().rootSlots[RootPlan.first(plan) + RootPlan.baseCount(plan) + 2 * i + 1];
     }
 
@@ -272,7 +271,7 @@ public final class Frame {
      * @return the record's 64-bit ID, to be read unsigned
      */
     public long safepointId() {
-        return table().spId[safepoint];
+        return table().spId[safepoint()];
     }
 
     /**
@@ -283,7 +282,7 @@ public final class Frame {
      *     {@link SafepointKind#STACKMAP} (read live values)
      */
     public SafepointKind kind() {
-        return table().spKind[safepoint];
+        return table().spKind[safepoint()];
     }
 
     /**
@@ -292,7 +291,7 @@ public final class Frame {
      * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
      */
     public int deoptCount() {
-        return table().spDeopt[safepoint];
+        return table().spDeopt[safepoint()];
     }
 
     /**
@@ -301,7 +300,7 @@ public final class Frame {
      * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
      */
     public int pairCount() {
-        return table().spPairs[safepoint];
+        return table().spPairs[safepoint()];
     }
 
     /**
@@ -311,7 +310,7 @@ public final class Frame {
      * @return the count; 0 for a {@link SafepointKind#STACKMAP} safepoint
      */
     public int gcAllocaCount() {
-        return table().spAllocas[safepoint];
+        return table().spAllocas[safepoint()];
     }
 
     /**
@@ -321,7 +320,7 @@ public final class Frame {
      * @return the record's location count, or 0
      */
     public int liveCount() {
-        return table().spLive[safepoint];
+        return table().spLive[safepoint()];
     }
 
     /**
@@ -335,7 +334,7 @@ public final class Frame {
      * @return the location handle
      */
     public int deopt(int i) {
-        return table().spFirstLocation[safepoint] + i;
+        return table().spFirstLocation[safepoint()] + i;
     }
 
     /**
@@ -349,7 +348,7 @@ public final class Frame {
      * @return the location handle
      */
     public int base(int pair) {
-        return table().spFirstLocation[safepoint] + deoptCount() + 2 * pair;
+        return table().spFirstLocation[safepoint()] + deoptCount() + 2 * pair;
     }
 
     /**
@@ -377,7 +376,7 @@ public final class Frame {
      * @return the location handle
      */
     public int gcAlloca(int i) {
-        return table().spFirstLocation[safepoint] + deoptCount() + 2 * pairCount() + i;
+        return table().spFirstLocation[safepoint()] + deoptCount() + 2 * pairCount() + i;
     }
 
     /**
@@ -391,7 +390,7 @@ public final class Frame {
      * @return the location handle
      */
     public int live(int i) {
-        return table().spFirstLocation[safepoint] + i;
+        return table().spFirstLocation[safepoint()] + i;
     }
 
     /**

@@ -379,7 +379,7 @@ public final class SafepointRegistry {
         }
         ObjectTable t = s.tables()[object];
         if (!(lookup(pc, frame) && frame.objectKey() == t.key)) {
-            frame.set(s.tables(), object, -1, t.functionAt(pc));
+            frame.setCode(s.tables(), object, t.functionAt(pc));
         }
         return true;
     }

@@ -51,6 +51,11 @@ import java.lang.invoke.VarHandle;
 final class SafepointTable {
     static final int FRAME_SIZE_IN_TABLE = 0xFFFF;
     static final int MAX_SAFEPOINTS_PER_OBJECT = 1 << 24;
+    /**
+     * The safepoint index of a value that names an object but no safepoint in it ({@link #valueOfObject}):
+     * never a safepoint's, since an object has fewer than {@link #MAX_SAFEPOINTS_PER_OBJECT}.
+     */
+    static final int NO_SAFEPOINT = MAX_SAFEPOINTS_PER_OBJECT - 1;
     /** The value of a retired entry: its object was unregistered. Names no slot ({@link ObjectSlots#MAX}). */
     static final long RETIRED = -1L;
     /** The most slots a table may have. */
@@ -205,7 +210,7 @@ final class SafepointTable {
                 if (after == before) {
                     // No object was published or unpublished since before: the value is its slot's own (ordering 2).
                     if (object < before.length && before[object] != null) {
-                        frame.setSafepoint(before, object, safepointIndex(value), packedFrameSize(value));
+                        frame.setSafepoint(before, value);
                         return true;
                     }
                     return false;
@@ -228,7 +233,7 @@ final class SafepointTable {
         if (t == null || index >= t.spAddress.length || t.spAddress[index] != returnAddress) {
             return false;
         }
-        frame.setSafepoint(published, object, index, packFrameSize(t.fnFrameSize[t.spFunction[index]]));
+        frame.setSafepoint(published, value(object, index, t.fnFrameSize[t.spFunction[index]]));
         return true;
     }
 
@@ -237,6 +242,11 @@ final class SafepointTable {
     /** The value of an entry for safepoint {@code index} of the object in {@code objectSlot}. */
     static long value(int objectSlot, int index, long frameSize) {
         return (long) objectSlot << 40 | (long) index << 16 | packFrameSize(frameSize);
+    }
+
+    /** A value that names object {@code object} and {@link #NO_SAFEPOINT}, for a {@link Frame} that found code but no safepoint. */
+    static long valueOfObject(int object) {
+        return (long) object << 40 | (long) NO_SAFEPOINT << 16 | FRAME_SIZE_IN_TABLE;
     }
 
     /** {@code frameSize} as a value holds it: itself, or {@link #FRAME_SIZE_IN_TABLE} when it does not fit. */
