@@ -62,6 +62,10 @@ public final class ObjectCache {
     private static final int KEY_AT = 24;
     private static final int KEY_BYTES = 32;
     private static final String SUFFIX = ".spko";
+    /** How a store's temporary file is named before its rename: this, the process id, a random part, the suffix. */
+    private static final String TEMPORARY = ".tmp-";
+    /** A temporary file older than this is taken for one a dead process left behind (see {@link #put}). */
+    static final long ABANDONED_TEMPORARY_MILLIS = 60 * 60 * 1000;
 
     private final Path directory;
     private final long maxBytes;
@@ -171,7 +175,9 @@ public final class ObjectCache {
 
     /**
      * Stores {@code payload} under {@code key}, atomically, then evicts the least recently used
-     * entries while the cache is over its limit (never the one just stored).
+     * entries while the cache is over its limit (never the one just stored). With a limit, the
+     * temporary files of stores in progress count against it, and one older than an hour, which
+     * a process that died between writing and renaming it left behind, is deleted.
      *
      * @param key a key, as {@link #key} makes them
      * @param payload the bytes to keep
@@ -185,7 +191,7 @@ public final class ObjectCache {
         System.arraycopy(HexFormat.of().parseHex(key), 0, bytes, KEY_AT, KEY_BYTES);
         ByteBuffer.wrap(bytes, 0, HEADER).order(ByteOrder.LITTLE_ENDIAN).putLong(8, payload.length)
                 .putInt(16, crc32c(payload, 0, payload.length)).putInt(20, crc32(payload, 0, payload.length));
-        Path temporary = directory.resolve(".tmp-" + ProcessHandle.current().pid() + "-"
+        Path temporary = directory.resolve(TEMPORARY + ProcessHandle.current().pid() + "-"
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()) + SUFFIX);
         try {
             Files.write(temporary, bytes);
@@ -209,15 +215,24 @@ public final class ObjectCache {
         long total = 0;
         try (DirectoryStream<Path> files = Files.newDirectoryStream(directory, "*" + SUFFIX)) {
             for (Path file : files) {
-                if (file.getFileName().toString().startsWith(".tmp-")) {
-                    continue;
-                }
                 try {
-                    Entry e = new Entry(file, Files.size(file), Files.getLastModifiedTime(file).toMillis());
+                    long size = Files.size(file);
+                    long modified = Files.getLastModifiedTime(file).toMillis();
+                    if (file.getFileName().toString().startsWith(TEMPORARY)) {
+                        // A store writes its temporary and renames it at once: one this old was
+                        // left by a process that died between the two, and nothing will rename it.
+                        if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {
+                            Files.deleteIfExists(file);
+                        } else {
+                            total += size;   // a store in progress takes its room too
+                        }
+                        continue;
+                    }
+                    Entry e = new Entry(file, size, modified);
                     entries.add(e);
                     total += e.size();
                 } catch (NoSuchFileException e) {
-                    // Evicted by another process meanwhile.
+                    // Evicted, renamed or cleaned up by another process meanwhile.
                 }
             }
         }

@@ -149,4 +149,31 @@ class ObjectCacheTest {
         }
         assertEquals(3, Files.list(dir).count());
     }
+
+    @Test
+    void aTemporaryFileADeadStoreLeftIsDeletedAndOneInProgressCountsAgainstTheLimit() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, 3 * (ObjectCache.HEADER + 100));
+        // What a process that died between writing and renaming leaves: a temporary an hour old.
+        Path abandoned = dir.resolve(".tmp-4242-0123456789abcdef.spko");
+        Files.write(abandoned, new byte[ObjectCache.HEADER + 100]);
+        long old = System.currentTimeMillis() - ObjectCache.ABANDONED_TEMPORARY_MILLIS - 60_000;
+        Files.setLastModifiedTime(abandoned, FileTime.fromMillis(old));
+        // And one a store in another process is writing right now.
+        Path inProgress = dir.resolve(".tmp-4343-fedcba9876543210.spko");
+        Files.write(inProgress, new byte[ObjectCache.HEADER + 100]);
+
+        cache.put(key("a"), new byte[100]);
+        assertFalse(Files.exists(abandoned), "the abandoned temporary is deleted by the store's eviction pass");
+        assertTrue(Files.exists(inProgress), "a young temporary is another store's, left alone");
+        Files.setLastModifiedTime(dir.resolve(key("a") + ".spko"), FileTime.fromMillis(1_000_000));
+        cache.put(key("b"), new byte[100]);
+        assertTrue(cache.get(key("a")).payload().isPresent(), "a, b and the store in progress fill the limit exactly");
+        Files.setLastModifiedTime(dir.resolve(key("a") + ".spko"), FileTime.fromMillis(1_000_000));
+        cache.put(key("c"), new byte[100]);
+        assertTrue(cache.get(key("a")).payload().isEmpty(),
+                "with the store in progress counted, a third entry is one too many: a, the least recently used, goes");
+        assertTrue(cache.get(key("b")).payload().isPresent());
+        assertTrue(cache.get(key("c")).payload().isPresent());
+        assertTrue(Files.exists(inProgress));
+    }
 }
