@@ -62,14 +62,14 @@ import java.util.concurrent.locks.ReentrantLock;
  *       now). The host reads stack maps from each loaded object, so cached objects register like fresh ones.</li>
  * </ul>
  *
- * <p>Threading: every method may be called from any thread. Lock order, outermost first:
- * {@code redefining} (one redefinition at a time, held across its compiles and its patches); the
+ * <p>Threading: every method may be called from any thread. Lock order, outermost first: the
  * patcher's lock (a lazy compile runs under it, on the calling thread); the pipeline's {@code lock}
  * (every LLVM context, the unit table, the kept IR, the dependencies and the statistics); the host's
- * lock (loads). {@link #redefine} holds the patcher's lock ({@link CodePatcher#hold}) across its
- * compiles and patches, so a thread that calls a function not compiled yet, or a safepoint of the
- * patcher, waits for a redefinition to finish; a lazy compile or a load holding the pipeline's
- * lock likewise holds up the others' compiles.
+ * lock (loads). {@link #redefine} holds the patcher's lock ({@link CodePatcher#hold}) and then the
+ * pipeline's across all its compiles and patches, which makes redefinitions run one at a time, and
+ * a thread that calls a function not compiled yet, or a safepoint of the patcher, wait for a
+ * redefinition to finish; a lazy compile or a load holding the pipeline's lock likewise holds up
+ * the others' compiles.
  */
 public final class CompilePipeline implements AutoCloseable {
     /**
@@ -214,7 +214,6 @@ public final class CompilePipeline implements AutoCloseable {
     private final ObjectCache cache;
     private final Path saveObjects;
 
-    private final Object redefining = new Object();
     private final ReentrantLock lock = new ReentrantLock();
     // Everything below is guarded by `lock`.
     private Llvm llvm;
@@ -760,104 +759,102 @@ public final class CompilePipeline implements AutoCloseable {
      * @throws IllegalArgumentException if {@code function} is not a function of a lazily loaded module
      */
     public List<String> redefine(String function, String name, byte[] source) throws JitLoadException, PatchException, IOException {
-        synchronized (redefining) {
-            Map<String, JitObject> replaced = new LinkedHashMap<>();
-            // The patcher's lock first, as a lazy compile takes it before ours: no function is
-            // compiled lazily between this redefinition's compiles and its patches, and the patches
-            // are made, or the whole redefinition undone, while no one else has seen it.
-            try (CodePatcher.Held _ = patcher.hold()) {
-                lock.lock();
-                try {
-                    Unit old = units.get(function);
-                    if (old == null) {
-                        throw new IllegalArgumentException("'" + function + "' is not a function of a lazily loaded module");
-                    }
-                    byte[] bytes = source.clone();
-                    Unit fresh = new Unit(function, old.from, true);
-                    long start = now();
-                    fresh.bitcode = llvmWork(name, () -> {
-                        Llvm l = llvm();
-                        MemorySegment context = l.newContext();
-                        try {
-                            MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, bytes));
-                            defaultTriple(l, module);
-                            ModuleShapes.globalize(l, name, module, tagOf(bytes));
-                            List<String> defined = ModuleShapes.definedFunctions(l, module);
-                            if (!defined.equals(List.of(function))) {
-                                throw new JitLoadException(name + ": a redefinition of '" + function
-                                        + "' must define that one function; it defines " + defined);
-                            }
-                            String now = l.functionTypeText(module, function);
-                            String before = typeOf(l, old);
-                            if (!now.equals(before)) {
-                                throw new JitLoadException(name + ": the redefinition of '" + function + "' has type " + now
-                                        + ", but its callers were compiled against " + before
-                                        + "; a redefinition keeps the function's type");
-                            }
-                            return l.bitcode(module);
-                        } finally {
-                            l.disposeContext(context);
-                        }
-                    });
-                    compileNanos += now() - start;
-                    fresh.inlined = old.inlined;
-                    fresh.object = old.object;
-                    Undo undo = new Undo(old, redefined.contains(function));
-                    units.put(function, fresh);
-                    redefined.add(function);
-                    // Every function whose code holds the old body, transitively. Their kept bodies hold
-                    // it too: none is offered to a compile from now on, so no recompile (the one before
-                    // it in the order below included) is given a body of the old code.
-                    Set<String> affected = new LinkedHashSet<>();
-                    Deque<String> work = new ArrayDeque<>();
-                    work.add(function);
-                    while (!work.isEmpty()) {
-                        String f = work.poll();
-                        if (affected.add(f)) {
-                            work.addAll(new TreeSet<>(inlinedBy.getOrDefault(f, Set.of())));
-                        }
-                    }
-                    for (String f : affected) {
-                        undo.remember(f);
-                        forgetKept(f);
-                    }
-                    // Each after the affected functions it was given (it is given their new bodies);
-                    // a cycle is broken at its first function, which then calls the others.
-                    Set<String> pending = new LinkedHashSet<>(affected);
-                    while (!pending.isEmpty()) {
-                        String f = pending.stream().filter(g -> java.util.Collections.disjoint(units.get(g).inlined, pending))
-                                .findFirst().orElse(pending.iterator().next());
-                        pending.remove(f);
-                        Unit u = units.get(f);
-                        if (!f.equals(function) && u.object == null) {
-                            continue;  // never compiled: its first compile will see the new body
-                        }
-                        try {
-                            Compiled c = compileUnit(u);
-                            JitObject loaded = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
-                            replaced.put(f, loaded);
-                            u.object = loaded;
-                        } catch (Throwable t) {
-                            undo.rollBack(t, replaced.values());
-                            throw t;
-                        }
-                    }
-                    // All or nothing: when the patcher refuses, it has moved no function, and nothing of
-                    // this redefinition stays here either.
-                    try {
-                        patcher.redefine(replaced);
-                    } catch (Throwable refused) {
-                        undo.rollBack(refused, replaced.values());
-                        throw refused;
-                    }
-                } finally {
-                    lock.unlock();
+        Map<String, JitObject> replaced = new LinkedHashMap<>();
+        // The patcher's lock first, as a lazy compile takes it before ours: no function is
+        // compiled lazily between this redefinition's compiles and its patches, and the patches
+        // are made, or the whole redefinition undone, while no one else has seen it.
+        try (CodePatcher.Held _ = patcher.hold()) {
+            lock.lock();
+            try {
+                Unit old = units.get(function);
+                if (old == null) {
+                    throw new IllegalArgumentException("'" + function + "' is not a function of a lazily loaded module");
                 }
+                byte[] bytes = source.clone();
+                Unit fresh = new Unit(function, old.from, true);
+                long start = now();
+                fresh.bitcode = llvmWork(name, () -> {
+                    Llvm l = llvm();
+                    MemorySegment context = l.newContext();
+                    try {
+                        MemorySegment module = timed(Phase.PARSE, () -> l.parse(context, name, bytes));
+                        defaultTriple(l, module);
+                        ModuleShapes.globalize(l, name, module, tagOf(bytes));
+                        List<String> defined = ModuleShapes.definedFunctions(l, module);
+                        if (!defined.equals(List.of(function))) {
+                            throw new JitLoadException(name + ": a redefinition of '" + function
+                                    + "' must define that one function; it defines " + defined);
+                        }
+                        String now = l.functionTypeText(module, function);
+                        String before = typeOf(l, old);
+                        if (!now.equals(before)) {
+                            throw new JitLoadException(name + ": the redefinition of '" + function + "' has type " + now
+                                    + ", but its callers were compiled against " + before
+                                    + "; a redefinition keeps the function's type");
+                        }
+                        return l.bitcode(module);
+                    } finally {
+                        l.disposeContext(context);
+                    }
+                });
+                compileNanos += now() - start;
+                fresh.inlined = old.inlined;
+                fresh.object = old.object;
+                Undo undo = new Undo(old, redefined.contains(function));
+                units.put(function, fresh);
+                redefined.add(function);
+                // Every function whose code holds the old body, transitively. Their kept bodies hold
+                // it too: none is offered to a compile from now on, so no recompile (the one before
+                // it in the order below included) is given a body of the old code.
+                Set<String> affected = new LinkedHashSet<>();
+                Deque<String> work = new ArrayDeque<>();
+                work.add(function);
+                while (!work.isEmpty()) {
+                    String f = work.poll();
+                    if (affected.add(f)) {
+                        work.addAll(new TreeSet<>(inlinedBy.getOrDefault(f, Set.of())));
+                    }
+                }
+                for (String f : affected) {
+                    undo.remember(f);
+                    forgetKept(f);
+                }
+                // Each after the affected functions it was given (it is given their new bodies);
+                // a cycle is broken at its first function, which then calls the others.
+                Set<String> pending = new LinkedHashSet<>(affected);
+                while (!pending.isEmpty()) {
+                    String f = pending.stream().filter(g -> java.util.Collections.disjoint(units.get(g).inlined, pending))
+                            .findFirst().orElse(pending.iterator().next());
+                    pending.remove(f);
+                    Unit u = units.get(f);
+                    if (!f.equals(function) && u.object == null) {
+                        continue;  // never compiled: its first compile will see the new body
+                    }
+                    try {
+                        Compiled c = compileUnit(u);
+                        JitObject loaded = loadObject(f.equals(function) ? name : u.from.name + "." + f, c.object());
+                        replaced.put(f, loaded);
+                        u.object = loaded;
+                    } catch (Throwable t) {
+                        undo.rollBack(t, replaced.values());
+                        throw t;
+                    }
+                }
+                // All or nothing: when the patcher refuses, it has moved no function, and nothing of
+                // this redefinition stays here either.
+                try {
+                    patcher.redefine(replaced);
+                } catch (Throwable refused) {
+                    undo.rollBack(refused, replaced.values());
+                    throw refused;
+                }
+            } finally {
+                lock.unlock();
             }
-            List<String> recompiled = new ArrayList<>(replaced.keySet());
-            recompiled.remove(function);
-            return recompiled;
         }
+        List<String> recompiled = new ArrayList<>(replaced.keySet());
+        recompiled.remove(function);
+        return recompiled;
     }
 
     /**
