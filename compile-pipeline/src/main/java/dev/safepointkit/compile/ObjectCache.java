@@ -46,7 +46,7 @@ import java.util.zip.CRC32C;
  * <p>An entry is written to a temporary file in the same directory and renamed over its name, so a
  * reader sees a whole entry or none; a reader checks the magic, the length and both checksums, and an
  * entry that fails any of them, or names another key than its file's, is deleted and reported as a miss ({@link Lookup#corrupt}), never
- * returned. Several processes may share one directory: two writers of one key write the same bytes,
+ * returned (a whole entry that another process renamed over it after the read is left in place). Several processes may share one directory: two writers of one key write the same bytes,
  * and whichever rename lands last wins. Reading an entry sets its modification time, so eviction
  * (oldest first, when the entries together pass the size limit after a store) is least recently
  * used across processes; an entry evicted under another process's reader is read whole by it (the
@@ -62,13 +62,22 @@ public final class ObjectCache {
     private static final int KEY_AT = 24;
     private static final int KEY_BYTES = 32;
     private static final String SUFFIX = ".spko";
-    /** How a store's temporary file is named before its rename: this, the process id, a random part, the suffix. */
+    /**
+     * How a temporary file is named: this, the process id, a random part, the suffix. A store
+     * writes its entry under such a name before the rename; a reader sets a damaged entry aside
+     * under one.
+     */
     private static final String TEMPORARY = ".tmp-";
     /** A temporary file older than this is taken for one a dead process left behind (see {@link #put}). */
     static final long ABANDONED_TEMPORARY_MILLIS = 60 * 60 * 1000;
 
     private final Path directory;
     private final long maxBytes;
+    /**
+     * Run by {@link #get} between finding an entry damaged and discarding it; for tests, which set
+     * it before any other thread uses this cache and put a store of another process there.
+     */
+    Runnable beforeDiscarding = () -> { };
 
     /**
      * A cache in {@code directory}, created if missing.
@@ -118,11 +127,8 @@ public final class ObjectCache {
         }
         String why = check(bytes, key);
         if (why != null) {
-            try {
-                Files.deleteIfExists(file);
-            } catch (IOException e) {
-                // Another process may have replaced or removed it; the entry is not used either way.
-            }
+            beforeDiscarding.run();
+            discard(file, key);
             return new Lookup(Optional.empty(), true, file.getFileName() + ": " + why);
         }
         try {
@@ -131,6 +137,40 @@ public final class ObjectCache {
             // Evicted by another process after the read: the bytes read are whole and checked.
         }
         return new Lookup(Optional.of(Arrays.copyOfRange(bytes, HEADER, bytes.length)), false, "");
+    }
+
+    /**
+     * Deletes the damaged entry a reader found at {@code file}, but not a whole one that a store
+     * renamed over it after the read: the file is first renamed aside (atomically, so what is set
+     * aside is whichever entry was there at that instant), checked again, and put back if whole.
+     * Any failure leaves a miss, which a store repairs.
+     */
+    private void discard(Path file, String key) {
+        Path aside = temporaryName();
+        try {
+            Files.move(file, aside, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            return;  // already replaced by a rename of its own, evicted or deleted by another process
+        }
+        try {
+            if (check(Files.readAllBytes(aside), key) == null) {
+                Files.move(aside, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            // The entry is missed; the next store of its key writes it.
+        } finally {
+            try {
+                Files.deleteIfExists(aside);
+            } catch (IOException e) {
+                // Left as a temporary file, which the eviction pass deletes once it is old.
+            }
+        }
+    }
+
+    /** A new name for a temporary file in the directory ({@link #TEMPORARY}, this process, a random part). */
+    private Path temporaryName() {
+        return directory.resolve(TEMPORARY + ProcessHandle.current().pid() + "-"
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()) + SUFFIX);
     }
 
     /** Why {@code bytes} is not the whole entry of {@code key}, or null. */
@@ -191,8 +231,7 @@ public final class ObjectCache {
         System.arraycopy(HexFormat.of().parseHex(key), 0, bytes, KEY_AT, KEY_BYTES);
         ByteBuffer.wrap(bytes, 0, HEADER).order(ByteOrder.LITTLE_ENDIAN).putLong(8, payload.length)
                 .putInt(16, crc32c(payload, 0, payload.length)).putInt(20, crc32(payload, 0, payload.length));
-        Path temporary = directory.resolve(TEMPORARY + ProcessHandle.current().pid() + "-"
-                + Long.toHexString(ThreadLocalRandom.current().nextLong()) + SUFFIX);
+        Path temporary = temporaryName();
         try {
             Files.write(temporary, bytes);
             try {
@@ -219,8 +258,9 @@ public final class ObjectCache {
                     long size = Files.size(file);
                     long modified = Files.getLastModifiedTime(file).toMillis();
                     if (file.getFileName().toString().startsWith(TEMPORARY)) {
-                        // A store writes its temporary and renames it at once: one this old was
-                        // left by a process that died between the two, and nothing will rename it.
+                        // A store writes its temporary and renames it at once, and a reader's
+                        // aside lasts as long as one read: one this old was left by a process
+                        // that died in between, and nothing will rename or delete it.
                         if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {
                             Files.deleteIfExists(file);
                         } else {

@@ -57,6 +57,34 @@ class ObjectCacheTest {
     }
 
     @Test
+    void aReaderThatFoundADamagedEntryLeavesAWholeOneAnotherProcessRenamedOverItMeanwhile() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        ObjectCache otherProcess = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] payload = "the object".getBytes(StandardCharsets.US_ASCII);
+        cache.put(key("a"), payload);
+        Path file = dir.resolve(key("a") + ".spko");
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[ObjectCache.HEADER] ^= 1;
+        Files.write(file, bytes);
+        // Between this reader's check and its discarding, a store elsewhere renames a whole entry in.
+        cache.beforeDiscarding = () -> {
+            try {
+                otherProcess.put(key("a"), payload);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        };
+        assertTrue(cache.get(key("a")).corrupt(), "what this reader read was damaged");
+        cache.beforeDiscarding = () -> { };
+        java.util.Optional<byte[]> now = cache.get(key("a")).payload();
+        assertTrue(now.isPresent(), "the whole entry stored meanwhile is still there");
+        assertArrayEquals(payload, now.get());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(file), files.toList(), "and nothing was left aside");
+        }
+    }
+
+    @Test
     void eachChecksumCatchesADamagedEntryAndACutPayloadIsTruncated() throws Exception {
         ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
         Path file = dir.resolve(key("a") + ".spko");
