@@ -48,6 +48,11 @@ class FrameReuseTest {
         assertEquals(Frame.UNKNOWN_FRAME_SIZE, frame.frameSize(), "quiet has no stack map record");
 
         assertTrue(registry.lookup(0x4030, frame));
+        assertHitInPolls(frame, 0x4030, 1001);
+    }
+
+    /** Everything a cursor answers after a lookup hit at {@code returnAddress} in polls, safepoint {@code id}. */
+    private static void assertHitInPolls(Frame frame, long returnAddress, long id) {
         assertTrue(frame.hasSafepoint());
         assertTrue(frame.hasFunction());
         assertEquals("polls", frame.functionName());
@@ -55,8 +60,8 @@ class FrameReuseTest {
         assertEquals(0x80, frame.functionSize());
         assertEquals(BIG_FRAME, frame.frameSize());
         assertEquals(1, frame.objectKey());
-        assertEquals(0x4030, frame.returnAddress());
-        assertEquals(1001, frame.safepointId());
+        assertEquals(returnAddress, frame.returnAddress());
+        assertEquals(id, frame.safepointId());
     }
 
     @Test
@@ -72,11 +77,7 @@ class FrameReuseTest {
         assertEquals("low", frame.objectName());
 
         assertTrue(registry.lookup(0x4010, frame), "and a hit after that is whole again");
-        assertTrue(frame.hasSafepoint());
-        assertTrue(frame.hasFunction());
-        assertEquals("polls", frame.functionName());
-        assertEquals(BIG_FRAME, frame.frameSize());
-        assertEquals(1000, frame.safepointId());
+        assertHitInPolls(frame, 0x4010, 1000);
     }
 
     @Test
