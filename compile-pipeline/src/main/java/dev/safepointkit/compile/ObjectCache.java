@@ -78,6 +78,11 @@ public final class ObjectCache {
      * it before any other thread uses this cache and put a store of another process there.
      */
     Runnable beforeDiscarding = () -> { };
+    /**
+     * Run by {@link #put} between writing its temporary file and renaming it; for tests, which set
+     * it before any other thread uses this cache and put another process's eviction pass there.
+     */
+    Runnable beforeRenaming = () -> { };
 
     /**
      * A cache in {@code directory}, created if missing.
@@ -217,7 +222,8 @@ public final class ObjectCache {
      * Stores {@code payload} under {@code key}, atomically, then evicts the least recently used
      * entries while the cache is over its limit (never the one just stored). With a limit, the
      * temporary files of stores in progress count against it, and one older than an hour, which
-     * a process that died between writing and renaming it left behind, is deleted.
+     * a process that died between writing and renaming it left behind, is deleted; a store whose
+     * temporary another process deleted so before the rename writes it again, once.
      *
      * @param key a key, as {@link #key} makes them
      * @param payload the bytes to keep
@@ -233,11 +239,22 @@ public final class ObjectCache {
                 .putInt(16, crc32c(payload, 0, payload.length)).putInt(20, crc32(payload, 0, payload.length));
         Path temporary = temporaryName();
         try {
-            Files.write(temporary, bytes);
-            try {
-                Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                throw new IOException(directory + " cannot rename atomically, so it cannot hold a shared cache", e);
+            for (int attempt = 1; ; attempt++) {
+                Files.write(temporary, bytes);
+                beforeRenaming.run();
+                try {
+                    Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    break;
+                } catch (AtomicMoveNotSupportedException e) {
+                    throw new IOException(directory + " cannot rename atomically, so it cannot hold a shared cache", e);
+                } catch (NoSuchFileException gone) {
+                    // Another process's eviction pass took the temporary for a dead store's (its
+                    // clock is ahead of the file system's, or this thread stood still between the
+                    // write and the rename): written again, once, instead of failing the compile.
+                    if (attempt == 2) {
+                        throw gone;
+                    }
+                }
             }
         } finally {
             Files.deleteIfExists(temporary);

@@ -204,4 +204,38 @@ class ObjectCacheTest {
         assertTrue(cache.get(key("c")).payload().isPresent());
         assertTrue(Files.exists(inProgress));
     }
+
+    @Test
+    void aStoreWhoseTemporaryAnotherProcessTookForAbandonedWritesItAgain() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] payload = "the object".getBytes(StandardCharsets.US_ASCII);
+        // Between this store's write and its rename, another process's eviction pass deletes the
+        // temporary: its clock is an hour ahead, or this process stood still for an hour there.
+        int[] passes = {0};
+        cache.beforeRenaming = () -> {
+            if (passes[0]++ == 0) {
+                deleteTemporaries();
+            }
+        };
+        cache.put(key("a"), payload);
+        assertEquals(2, passes[0], "written again after the first was taken");
+        cache.beforeRenaming = () -> { };
+        assertArrayEquals(payload, cache.get(key("a")).payload().orElseThrow());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(dir.resolve(key("a") + ".spko")), files.toList(), "and nothing was left behind");
+        }
+        // Taken every time, the store gives up and says so instead of writing for ever.
+        cache.beforeRenaming = this::deleteTemporaries;
+        assertThrows(java.nio.file.NoSuchFileException.class, () -> cache.put(key("b"), payload));
+    }
+
+    private void deleteTemporaries() {
+        try (var files = Files.newDirectoryStream(dir, ".tmp-*")) {
+            for (Path f : files) {
+                Files.delete(f);
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }
