@@ -52,7 +52,8 @@ import java.util.zip.CRC32C;
  * used across processes; an entry evicted under another process's reader is read whole by it (the
  * file stays open) or missed.
  *
- * <p>Thread safe: no state but the directory; every method may run on any thread.
+ * <p>Thread safe: no state but the directory and whether a store has swept it (see {@link #put});
+ * every method may run on any thread.
  */
 public final class ObjectCache {
     private static final byte[] MAGIC = "SPKOBJ3\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
@@ -78,6 +79,8 @@ public final class ObjectCache {
      * it before any other thread uses this cache and put a store of another process there.
      */
     Runnable beforeDiscarding = () -> { };
+    /** Without a limit, whether a store has deleted the temporary files dead stores left. */
+    private final java.util.concurrent.atomic.AtomicBoolean swept = new java.util.concurrent.atomic.AtomicBoolean();
     /**
      * Run by {@link #put} between writing its temporary file and renaming it; for tests, which set
      * it before any other thread uses this cache and put another process's eviction pass there.
@@ -167,7 +170,7 @@ public final class ObjectCache {
             try {
                 Files.deleteIfExists(aside);
             } catch (IOException e) {
-                // Left as a temporary file, which the eviction pass deletes once it is old.
+                // Left as a temporary file, which a later store deletes once it is old.
             }
         }
     }
@@ -222,7 +225,8 @@ public final class ObjectCache {
      * Stores {@code payload} under {@code key}, atomically, then evicts the least recently used
      * entries while the cache is over its limit (never the one just stored). With a limit, the
      * temporary files of stores in progress count against it, and one older than an hour, which
-     * a process that died between writing and renaming it left behind, is deleted; a store whose
+     * a process that died between writing and renaming it left behind, is deleted (without a
+     * limit, by the cache's first store only); a store whose
      * temporary another process deleted so before the rename writes it again, once.
      *
      * @param key a key, as {@link #key} makes them
@@ -264,7 +268,22 @@ public final class ObjectCache {
 
     private void evict(Path keep) throws IOException {
         if (maxBytes == Long.MAX_VALUE) {
-            return;  // no limit: nothing to count, and a directory scan per store saved
+            // No limit: nothing to count, and a directory scan per store saved; but what dead
+            // stores left is deleted once per cache, on its first store (a warm start stores nothing).
+            if (!swept.getAndSet(true)) {
+                try (DirectoryStream<Path> files = Files.newDirectoryStream(directory, TEMPORARY + "*" + SUFFIX)) {
+                    for (Path file : files) {
+                        try {
+                            if (abandoned(file)) {
+                                Files.deleteIfExists(file);
+                            }
+                        } catch (NoSuchFileException e) {
+                            // Renamed or cleaned up by another process meanwhile.
+                        }
+                    }
+                }
+            }
+            return;
         }
         record Entry(Path file, long size, long used) {}
         List<Entry> entries = new ArrayList<>();
@@ -275,10 +294,12 @@ public final class ObjectCache {
                     long size = Files.size(file);
                     long modified = Files.getLastModifiedTime(file).toMillis();
                     if (file.getFileName().toString().startsWith(TEMPORARY)) {
-                        // A store writes its temporary and renames it at once, and a reader's
-                        // aside lasts as long as one read: one this old was left by a process
-                        // that died in between, and nothing will rename or delete it.
-                        if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {
+                        // A store writes its temporary and renames it at once: one this old was
+                        // left by a process that died in between, and nothing will rename it. A
+                        // reader's aside keeps the entry's time, so an old one may be in use, but
+                        // it is then the damaged entry (a whole one set aside was just stored),
+                        // which its reader deletes anyway.
+                        if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {  // as abandoned() says
                             Files.deleteIfExists(file);
                         } else {
                             total += size;   // a store in progress takes its room too
@@ -306,6 +327,11 @@ public final class ObjectCache {
                 total -= e.size();
             }
         }
+    }
+
+    /** Whether the temporary {@code file} is older than {@link #ABANDONED_TEMPORARY_MILLIS}. */
+    private static boolean abandoned(Path file) throws IOException {
+        return System.currentTimeMillis() - Files.getLastModifiedTime(file).toMillis() > ABANDONED_TEMPORARY_MILLIS;
     }
 
     private Path entry(String key) {

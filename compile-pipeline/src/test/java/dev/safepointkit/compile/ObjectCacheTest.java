@@ -238,4 +238,19 @@ class ObjectCacheTest {
             throw new java.io.UncheckedIOException(e);
         }
     }
+
+    @Test
+    void withoutALimitTheFirstStoreStillDeletesATemporaryADeadStoreLeft() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        Path abandoned = dir.resolve(".tmp-4242-0123456789abcdef.spko");
+        Files.write(abandoned, new byte[ObjectCache.HEADER + 100]);
+        Files.setLastModifiedTime(abandoned,
+                FileTime.fromMillis(System.currentTimeMillis() - ObjectCache.ABANDONED_TEMPORARY_MILLIS - 60_000));
+        Path inProgress = dir.resolve(".tmp-4343-fedcba9876543210.spko");
+        Files.write(inProgress, new byte[ObjectCache.HEADER + 100]);
+        cache.put(key("a"), new byte[100]);
+        assertFalse(Files.exists(abandoned), "no limit means no eviction, not a leak of every crashed store's bytes");
+        assertTrue(Files.exists(inProgress));
+        assertTrue(cache.get(key("a")).payload().isPresent());
+    }
 }
