@@ -79,6 +79,11 @@ public final class ObjectCache {
      * it before any other thread uses this cache and put a store of another process there.
      */
     Runnable beforeDiscarding = () -> { };
+    /**
+     * Run by {@link #get} between setting a whole entry aside and putting it back; for tests, as
+     * {@link #beforeDiscarding}.
+     */
+    Runnable beforePuttingBack = () -> { };
     /** Without a limit, whether a store has deleted the temporary files dead stores left. */
     private final java.util.concurrent.atomic.AtomicBoolean swept = new java.util.concurrent.atomic.AtomicBoolean();
     /**
@@ -162,7 +167,8 @@ public final class ObjectCache {
         }
         try {
             if (check(Files.readAllBytes(aside), key) == null) {
-                Files.move(aside, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                beforePuttingBack.run();
+                putBack(aside, file);
             }
         } catch (IOException e) {
             // The entry is missed; the next store of its key writes it.
@@ -172,6 +178,22 @@ public final class ObjectCache {
             } catch (IOException e) {
                 // Left as a temporary file, which a later store deletes once it is old.
             }
+        }
+    }
+
+    /**
+     * Puts the whole entry set aside at {@code aside} back at {@code file}, unless a store has put
+     * an entry there since: that one is as new or newer (a manifest's key keeps its name while its
+     * entry grows), and a rename would replace it. A hard link is made only where none is; where
+     * the file system has none, the rename it is.
+     */
+    private static void putBack(Path aside, Path file) throws IOException {
+        try {
+            Files.createLink(file, aside);
+        } catch (java.nio.file.FileAlreadyExistsException newer) {
+            // Stored meanwhile: it stays, and the aside is deleted.
+        } catch (UnsupportedOperationException | java.nio.file.FileSystemException noLinks) {
+            Files.move(aside, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         }
     }
 

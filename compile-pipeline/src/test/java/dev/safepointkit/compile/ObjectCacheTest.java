@@ -253,4 +253,35 @@ class ObjectCacheTest {
         assertTrue(Files.exists(inProgress));
         assertTrue(cache.get(key("a")).payload().isPresent());
     }
+
+    @Test
+    void aReaderPuttingBackAWholeEntryLeavesANewerOneStoredMeanwhile() throws Exception {
+        // A manifest's key keeps its name while its entry grows: the newer of two whole entries stays.
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        ObjectCache otherProcess = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] older = "manifest, one function".getBytes(StandardCharsets.US_ASCII);
+        byte[] newer = "manifest, two functions".getBytes(StandardCharsets.US_ASCII);
+        cache.put(key("m"), older);
+        Path file = dir.resolve(key("m") + ".spko");
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[ObjectCache.HEADER] ^= 1;
+        Files.write(file, bytes);
+        cache.beforeDiscarding = () -> store(otherProcess, key("m"), older);
+        cache.beforePuttingBack = () -> store(otherProcess, key("m"), newer);
+        assertTrue(cache.get(key("m")).corrupt());
+        cache.beforeDiscarding = () -> { };
+        cache.beforePuttingBack = () -> { };
+        assertArrayEquals(newer, cache.get(key("m")).payload().orElseThrow(), "the reader did not put the older back over it");
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(file), files.toList(), "and nothing was left aside");
+        }
+    }
+
+    private static void store(ObjectCache cache, String key, byte[] payload) {
+        try {
+            cache.put(key, payload);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }
