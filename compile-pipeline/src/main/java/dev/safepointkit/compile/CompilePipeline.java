@@ -745,7 +745,8 @@ public final class CompilePipeline implements AutoCloseable {
      * one, transitively; then the patcher points the function's stub and relinked call sites at the
      * new code, and each dependent's likewise. Calls already inside old code finish there; the old
      * objects are retired, and the patcher's {@link CodePatcher#safepoint} frees them. Redefinitions
-     * run one at a time; lazy compiles may run meanwhile.
+     * run one at a time, and a lazy compile on another thread waits for one to finish: each holds
+     * the patcher's lock throughout. Takes the patcher's lock, then the pipeline's.
      *
      * @param function a function a lazily loaded module defines
      * @param name the new module's name

@@ -52,7 +52,8 @@ import java.util.zip.CRC32C;
  * used across processes; an entry evicted under another process's reader is read whole by it (the
  * file stays open) or missed.
  *
- * <p>Thread safe: no state but the directory; every method may run on any thread.
+ * <p>Thread safe: no state but the directory and whether a store has swept it (see {@link #put});
+ * every method may run on any thread.
  */
 public final class ObjectCache {
     private static final byte[] MAGIC = "SPKOBJ3\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
@@ -78,6 +79,18 @@ public final class ObjectCache {
      * it before any other thread uses this cache and put a store of another process there.
      */
     Runnable beforeDiscarding = () -> { };
+    /**
+     * Run by {@link #get} between setting a whole entry aside and putting it back; for tests, as
+     * {@link #beforeDiscarding}.
+     */
+    Runnable beforePuttingBack = () -> { };
+    /** Without a limit, whether a store has deleted the temporary files dead stores left. */
+    private final java.util.concurrent.atomic.AtomicBoolean swept = new java.util.concurrent.atomic.AtomicBoolean();
+    /**
+     * Run by {@link #put} between writing its temporary file and renaming it; for tests, which set
+     * it before any other thread uses this cache and put another process's eviction pass there.
+     */
+    Runnable beforeRenaming = () -> { };
 
     /**
      * A cache in {@code directory}, created if missing.
@@ -154,7 +167,8 @@ public final class ObjectCache {
         }
         try {
             if (check(Files.readAllBytes(aside), key) == null) {
-                Files.move(aside, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                beforePuttingBack.run();
+                putBack(aside, file);
             }
         } catch (IOException e) {
             // The entry is missed; the next store of its key writes it.
@@ -162,8 +176,24 @@ public final class ObjectCache {
             try {
                 Files.deleteIfExists(aside);
             } catch (IOException e) {
-                // Left as a temporary file, which the eviction pass deletes once it is old.
+                // Left as a temporary file, which a later store deletes once it is old.
             }
+        }
+    }
+
+    /**
+     * Puts the whole entry set aside at {@code aside} back at {@code file}, unless a store has put
+     * an entry there since: that one is as new or newer (a manifest's key keeps its name while its
+     * entry grows), and a rename would replace it. A hard link is made only where none is; where
+     * the file system has none, the rename it is.
+     */
+    private static void putBack(Path aside, Path file) throws IOException {
+        try {
+            Files.createLink(file, aside);
+        } catch (java.nio.file.FileAlreadyExistsException newer) {
+            // Stored meanwhile: it stays, and the aside is deleted.
+        } catch (UnsupportedOperationException | java.nio.file.FileSystemException noLinks) {
+            Files.move(aside, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         }
     }
 
@@ -217,7 +247,9 @@ public final class ObjectCache {
      * Stores {@code payload} under {@code key}, atomically, then evicts the least recently used
      * entries while the cache is over its limit (never the one just stored). With a limit, the
      * temporary files of stores in progress count against it, and one older than an hour, which
-     * a process that died between writing and renaming it left behind, is deleted.
+     * a process that died between writing and renaming it left behind, is deleted (without a
+     * limit, by the cache's first store only); a store whose
+     * temporary another process deleted so before the rename writes it again, once.
      *
      * @param key a key, as {@link #key} makes them
      * @param payload the bytes to keep
@@ -233,11 +265,22 @@ public final class ObjectCache {
                 .putInt(16, crc32c(payload, 0, payload.length)).putInt(20, crc32(payload, 0, payload.length));
         Path temporary = temporaryName();
         try {
-            Files.write(temporary, bytes);
-            try {
-                Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                throw new IOException(directory + " cannot rename atomically, so it cannot hold a shared cache", e);
+            for (int attempt = 1; ; attempt++) {
+                Files.write(temporary, bytes);
+                beforeRenaming.run();
+                try {
+                    Files.move(temporary, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    break;
+                } catch (AtomicMoveNotSupportedException e) {
+                    throw new IOException(directory + " cannot rename atomically, so it cannot hold a shared cache", e);
+                } catch (NoSuchFileException gone) {
+                    // Another process's eviction pass took the temporary for a dead store's (its
+                    // clock is ahead of the file system's, or this thread stood still between the
+                    // write and the rename): written again, once, instead of failing the compile.
+                    if (attempt == 2) {
+                        throw gone;
+                    }
+                }
             }
         } finally {
             Files.deleteIfExists(temporary);
@@ -247,7 +290,22 @@ public final class ObjectCache {
 
     private void evict(Path keep) throws IOException {
         if (maxBytes == Long.MAX_VALUE) {
-            return;  // no limit: nothing to count, and a directory scan per store saved
+            // No limit: nothing to count, and a directory scan per store saved; but what dead
+            // stores left is deleted once per cache, on its first store (a warm start stores nothing).
+            if (!swept.getAndSet(true)) {
+                try (DirectoryStream<Path> files = Files.newDirectoryStream(directory, TEMPORARY + "*" + SUFFIX)) {
+                    for (Path file : files) {
+                        try {
+                            if (abandoned(file)) {
+                                Files.deleteIfExists(file);
+                            }
+                        } catch (NoSuchFileException e) {
+                            // Renamed or cleaned up by another process meanwhile.
+                        }
+                    }
+                }
+            }
+            return;
         }
         record Entry(Path file, long size, long used) {}
         List<Entry> entries = new ArrayList<>();
@@ -258,10 +316,12 @@ public final class ObjectCache {
                     long size = Files.size(file);
                     long modified = Files.getLastModifiedTime(file).toMillis();
                     if (file.getFileName().toString().startsWith(TEMPORARY)) {
-                        // A store writes its temporary and renames it at once, and a reader's
-                        // aside lasts as long as one read: one this old was left by a process
-                        // that died in between, and nothing will rename or delete it.
-                        if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {
+                        // A store writes its temporary and renames it at once: one this old was
+                        // left by a process that died in between, and nothing will rename it. A
+                        // reader's aside keeps the entry's time, so an old one may be in use, but
+                        // it is then the damaged entry (a whole one set aside was just stored),
+                        // which its reader deletes anyway.
+                        if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {  // as abandoned() says
                             Files.deleteIfExists(file);
                         } else {
                             total += size;   // a store in progress takes its room too
@@ -289,6 +349,11 @@ public final class ObjectCache {
                 total -= e.size();
             }
         }
+    }
+
+    /** Whether the temporary {@code file} is older than {@link #ABANDONED_TEMPORARY_MILLIS}. */
+    private static boolean abandoned(Path file) throws IOException {
+        return System.currentTimeMillis() - Files.getLastModifiedTime(file).toMillis() > ABANDONED_TEMPORARY_MILLIS;
     }
 
     private Path entry(String key) {

@@ -204,4 +204,84 @@ class ObjectCacheTest {
         assertTrue(cache.get(key("c")).payload().isPresent());
         assertTrue(Files.exists(inProgress));
     }
+
+    @Test
+    void aStoreWhoseTemporaryAnotherProcessTookForAbandonedWritesItAgain() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] payload = "the object".getBytes(StandardCharsets.US_ASCII);
+        // Between this store's write and its rename, another process's eviction pass deletes the
+        // temporary: its clock is an hour ahead, or this process stood still for an hour there.
+        int[] passes = {0};
+        cache.beforeRenaming = () -> {
+            if (passes[0]++ == 0) {
+                deleteTemporaries();
+            }
+        };
+        cache.put(key("a"), payload);
+        assertEquals(2, passes[0], "written again after the first was taken");
+        cache.beforeRenaming = () -> { };
+        assertArrayEquals(payload, cache.get(key("a")).payload().orElseThrow());
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(dir.resolve(key("a") + ".spko")), files.toList(), "and nothing was left behind");
+        }
+        // Taken every time, the store gives up and says so instead of writing for ever.
+        cache.beforeRenaming = this::deleteTemporaries;
+        assertThrows(java.nio.file.NoSuchFileException.class, () -> cache.put(key("b"), payload));
+    }
+
+    private void deleteTemporaries() {
+        try (var files = Files.newDirectoryStream(dir, ".tmp-*")) {
+            for (Path f : files) {
+                Files.delete(f);
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    @Test
+    void withoutALimitTheFirstStoreStillDeletesATemporaryADeadStoreLeft() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        Path abandoned = dir.resolve(".tmp-4242-0123456789abcdef.spko");
+        Files.write(abandoned, new byte[ObjectCache.HEADER + 100]);
+        Files.setLastModifiedTime(abandoned,
+                FileTime.fromMillis(System.currentTimeMillis() - ObjectCache.ABANDONED_TEMPORARY_MILLIS - 60_000));
+        Path inProgress = dir.resolve(".tmp-4343-fedcba9876543210.spko");
+        Files.write(inProgress, new byte[ObjectCache.HEADER + 100]);
+        cache.put(key("a"), new byte[100]);
+        assertFalse(Files.exists(abandoned), "no limit means no eviction, not a leak of every crashed store's bytes");
+        assertTrue(Files.exists(inProgress));
+        assertTrue(cache.get(key("a")).payload().isPresent());
+    }
+
+    @Test
+    void aReaderPuttingBackAWholeEntryLeavesANewerOneStoredMeanwhile() throws Exception {
+        // A manifest's key keeps its name while its entry grows: the newer of two whole entries stays.
+        ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
+        ObjectCache otherProcess = new ObjectCache(dir, Long.MAX_VALUE);
+        byte[] older = "manifest, one function".getBytes(StandardCharsets.US_ASCII);
+        byte[] newer = "manifest, two functions".getBytes(StandardCharsets.US_ASCII);
+        cache.put(key("m"), older);
+        Path file = dir.resolve(key("m") + ".spko");
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[ObjectCache.HEADER] ^= 1;
+        Files.write(file, bytes);
+        cache.beforeDiscarding = () -> store(otherProcess, key("m"), older);
+        cache.beforePuttingBack = () -> store(otherProcess, key("m"), newer);
+        assertTrue(cache.get(key("m")).corrupt());
+        cache.beforeDiscarding = () -> { };
+        cache.beforePuttingBack = () -> { };
+        assertArrayEquals(newer, cache.get(key("m")).payload().orElseThrow(), "the reader did not put the older back over it");
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(file), files.toList(), "and nothing was left aside");
+        }
+    }
+
+    private static void store(ObjectCache cache, String key, byte[] payload) {
+        try {
+            cache.put(key, payload);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
 }
