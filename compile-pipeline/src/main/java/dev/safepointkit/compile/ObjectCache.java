@@ -248,8 +248,8 @@ public final class ObjectCache {
      * entries while the cache is over its limit (never the one just stored). With a limit, the
      * temporary files of stores in progress count against it, and one older than an hour, which
      * a process that died between writing and renaming it left behind, is deleted (without a
-     * limit, by the cache's first store only); a store whose
-     * temporary another process deleted so before the rename writes it again, once.
+     * limit, by the cache's first store only). A store whose temporary another process took for
+     * such a one and deleted before the rename writes it again, once.
      *
      * @param key a key, as {@link #key} makes them
      * @param payload the bytes to keep
@@ -296,7 +296,7 @@ public final class ObjectCache {
                 try (DirectoryStream<Path> files = Files.newDirectoryStream(directory, TEMPORARY + "*" + SUFFIX)) {
                     for (Path file : files) {
                         try {
-                            if (abandoned(file)) {
+                            if (abandoned(Files.getLastModifiedTime(file).toMillis())) {
                                 Files.deleteIfExists(file);
                             }
                         } catch (NoSuchFileException e) {
@@ -321,7 +321,7 @@ public final class ObjectCache {
                         // reader's aside keeps the entry's time, so an old one may be in use, but
                         // it is then the damaged entry (a whole one set aside was just stored),
                         // which its reader deletes anyway.
-                        if (System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS) {  // as abandoned() says
+                        if (abandoned(modified)) {
                             Files.deleteIfExists(file);
                         } else {
                             total += size;   // a store in progress takes its room too
@@ -351,9 +351,9 @@ public final class ObjectCache {
         }
     }
 
-    /** Whether the temporary {@code file} is older than {@link #ABANDONED_TEMPORARY_MILLIS}. */
-    private static boolean abandoned(Path file) throws IOException {
-        return System.currentTimeMillis() - Files.getLastModifiedTime(file).toMillis() > ABANDONED_TEMPORARY_MILLIS;
+    /** Whether a temporary file last written at {@code modified} (ms since the epoch) is older than {@link #ABANDONED_TEMPORARY_MILLIS}. */
+    private static boolean abandoned(long modified) {
+        return System.currentTimeMillis() - modified > ABANDONED_TEMPORARY_MILLIS;
     }
 
     private Path entry(String key) {
