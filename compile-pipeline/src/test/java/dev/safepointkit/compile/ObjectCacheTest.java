@@ -61,19 +61,9 @@ class ObjectCacheTest {
         ObjectCache cache = new ObjectCache(dir, Long.MAX_VALUE);
         ObjectCache otherProcess = new ObjectCache(dir, Long.MAX_VALUE);
         byte[] payload = "the object".getBytes(StandardCharsets.US_ASCII);
-        cache.put(key("a"), payload);
-        Path file = dir.resolve(key("a") + ".spko");
-        byte[] bytes = Files.readAllBytes(file);
-        bytes[ObjectCache.HEADER] ^= 1;
-        Files.write(file, bytes);
+        Path file = storeDamaged(cache, key("a"), payload);
         // Between this reader's check and its discarding, a store elsewhere renames a whole entry in.
-        cache.beforeDiscarding = () -> {
-            try {
-                otherProcess.put(key("a"), payload);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        };
+        cache.beforeDiscarding = () -> store(otherProcess, key("a"), payload);
         assertTrue(cache.get(key("a")).corrupt(), "what this reader read was damaged");
         cache.beforeDiscarding = () -> { };
         java.util.Optional<byte[]> now = cache.get(key("a")).payload();
@@ -261,11 +251,7 @@ class ObjectCacheTest {
         ObjectCache otherProcess = new ObjectCache(dir, Long.MAX_VALUE);
         byte[] older = "manifest, one function".getBytes(StandardCharsets.US_ASCII);
         byte[] newer = "manifest, two functions".getBytes(StandardCharsets.US_ASCII);
-        cache.put(key("m"), older);
-        Path file = dir.resolve(key("m") + ".spko");
-        byte[] bytes = Files.readAllBytes(file);
-        bytes[ObjectCache.HEADER] ^= 1;
-        Files.write(file, bytes);
+        Path file = storeDamaged(cache, key("m"), older);
         cache.beforeDiscarding = () -> store(otherProcess, key("m"), older);
         cache.beforePuttingBack = () -> store(otherProcess, key("m"), newer);
         assertTrue(cache.get(key("m")).corrupt());
@@ -275,6 +261,16 @@ class ObjectCacheTest {
         try (var files = Files.list(dir)) {
             assertEquals(List.of(file), files.toList(), "and nothing was left aside");
         }
+    }
+
+    /** Stores {@code payload} under {@code key}, then flips a bit of its payload in the file, which it returns. */
+    private Path storeDamaged(ObjectCache cache, String key, byte[] payload) throws java.io.IOException {
+        cache.put(key, payload);
+        Path file = dir.resolve(key + ".spko");
+        byte[] bytes = Files.readAllBytes(file);
+        bytes[ObjectCache.HEADER] ^= 1;
+        Files.write(file, bytes);
+        return file;
     }
 
     private static void store(ObjectCache cache, String key, byte[] payload) {
