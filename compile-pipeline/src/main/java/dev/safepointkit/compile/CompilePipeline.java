@@ -561,7 +561,7 @@ public final class CompilePipeline implements AutoCloseable {
     /**
      * Loads a module lazily: declares each function it defines with the patcher, loads its global
      * variables (one data module), and compiles each function on its first call. With a warm
-     * cache nothing is parsed. Takes the pipeline's lock, then the patcher's.
+     * cache nothing is parsed. Takes the pipeline's lock, and releases it before it takes the patcher's.
      *
      * @param name the module's name; objects are named {@code NAME.FUNCTION} and {@code NAME.data}
      * @param source LLVM IR text or bitcode
@@ -758,8 +758,12 @@ public final class CompilePipeline implements AutoCloseable {
      * @throws PatchException if the patcher cannot move a call site
      * @throws IOException if the cache or the save directory fails
      * @throws IllegalArgumentException if {@code function} is not a function of a lazily loaded module
+     * @throws IllegalStateException if the pipeline has no patcher
      */
     public List<String> redefine(String function, String name, byte[] source) throws JitLoadException, PatchException, IOException {
+        if (patcher == null) {
+            throw new IllegalStateException("redefinition needs a patcher (Builder.patcher): without one no function is loaded lazily");
+        }
         Map<String, JitObject> replaced = new LinkedHashMap<>();
         // The patcher's lock first, as a lazy compile takes it before ours: no function is
         // compiled lazily between this redefinition's compiles and its patches, and the patches

@@ -495,6 +495,20 @@ class CompilePipelineTest {
     }
 
     @Test
+    void withoutAPatcherLazyLoadingAndRedefinitionAreRefusedByName() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost()) {
+            CompilePipeline p = CompilePipeline.builder(host).llvm(() -> llvm).build();
+            IllegalStateException lazy = assertThrows(IllegalStateException.class,
+                    () -> p.loadLazy("split.ll", utf8(PipelineFixtures.SPLIT)));
+            assertTrue(lazy.getMessage().contains("needs a patcher"), lazy.getMessage());
+            IllegalStateException redefine = assertThrows(IllegalStateException.class,
+                    () -> p.redefine("bump", "b.ll", utf8("define i64 @bump(i64 %x) {\n  ret i64 %x\n}\n")));
+            assertTrue(redefine.getMessage().contains("needs a patcher"), redefine.getMessage());
+        }
+    }
+
+    @Test
     void aRedefinitionMustKeepTheFunctionsTypeEvenAfterAnEarlierRedefinition() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
