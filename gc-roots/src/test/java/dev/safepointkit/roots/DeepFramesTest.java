@@ -16,11 +16,13 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -32,7 +34,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * it finds the same frames and slots. Each frame's batch holds the slots its own record names at its
  * own SP (the walk reuses a plan from frame to frame of the recursion).
  *
- * <p>The upcall runs on the JIT thread; what it found is checked on the test thread.
+ * <p>And a warm walk allocates nothing. The upcall runs on the JIT thread; what it found is checked on the test thread.
  */
 class DeepFramesTest {
     static long entrySlot;
@@ -40,39 +42,49 @@ class DeepFramesTest {
     static MemorySegment objects;
     static final List<String> problems = new ArrayList<>();
     static int frames;
+    /** What deepPollJava does with the live stack below deep_poll. */
+    static PollAction atPoll;
+
+    interface PollAction {
+        void run(JitStackWalker walker, MemorySegment memory, long start, long end) throws Throwable;
+    }
 
     static void recordEntry(MemorySegment slot) {
         entrySlot = slot.address();
     }
 
-    /** Walks the live stack below deep_poll. Never throws (an upcall): problems are kept. */
+    /** Hands the live stack below deep_poll to {@link #atPoll}. Never throws (an upcall): problems are kept. */
     static void deepPollJava(MemorySegment slot) {
         try {
             long start = slot.address();
             long end = entrySlot + 8;
             MemorySegment memory = MemorySegment.ofAddress(start - 8).reinterpret(end - start + 8);
-            JitStackWalker walker = new JitStackWalker(registry);
-            List<Long> none = new ArrayList<>();
-            frames = walker.walk(new ThreadStack(memory, start, end, SavedRegisters.none()), collect(none));
-            // deep_poll keeps a frame pointer: its prologue pushed deep's RBP just below its return address.
-            List<Long> withRbp = new ArrayList<>();
-            walker.walk(new ThreadStack(memory, start, end, SavedRegisters.none().savedAt(6, start - 8)), collect(withRbp));
-            if (!none.equals(withRbp)) {
-                problems.add("the walk with RBP known found other slots");
-            }
-            if (none.size() != 4 * frames) {
-                problems.add(none.size() + " roots in " + frames + " frames");
-            }
-            for (long rootSlot : none) {
-                long value = memory.get(ValueLayout.JAVA_LONG, rootSlot - memory.address());
-                long offset = value - objects.address();
-                if (offset < 0 || offset >= 64 || offset % 16 != 0) {
-                    problems.add("slot 0x" + Long.toHexString(rootSlot) + " holds 0x" + Long.toHexString(value) + ", no object");
-                    break;
-                }
-            }
+            atPoll.run(new JitStackWalker(registry), memory, start, end);
         } catch (Throwable t) {
             problems.add(t.toString());
+        }
+    }
+
+    /** The walks of the first test: without and with deep_poll's saved RBP, every root checked. */
+    private static void walkAndCheck(JitStackWalker walker, MemorySegment memory, long start, long end) throws Throwable {
+        List<Long> none = new ArrayList<>();
+        frames = walker.walk(new ThreadStack(memory, start, end, SavedRegisters.none()), collect(none));
+        // deep_poll keeps a frame pointer: its prologue pushed deep's RBP just below its return address.
+        List<Long> withRbp = new ArrayList<>();
+        walker.walk(new ThreadStack(memory, start, end, SavedRegisters.none().savedAt(6, start - 8)), collect(withRbp));
+        if (!none.equals(withRbp)) {
+            problems.add("the walk with RBP known found other slots");
+        }
+        if (none.size() != 4 * frames) {
+            problems.add(none.size() + " roots in " + frames + " frames");
+        }
+        for (long rootSlot : none) {
+            long value = memory.get(ValueLayout.JAVA_LONG, rootSlot - memory.address());
+            long offset = value - objects.address();
+            if (offset < 0 || offset >= 64 || offset % 16 != 0) {
+                problems.add("slot 0x" + Long.toHexString(rootSlot) + " holds 0x" + Long.toHexString(value) + ", no object");
+                break;
+            }
         }
     }
 
@@ -113,10 +125,21 @@ class DeepFramesTest {
     @ParameterizedTest
     @ValueSource(strings = {"deep-fp.o", "deep.o"})
     void everyFrameAndRootIsFoundWithoutAKnownFramePointer(String object) throws Throwable {
+        int depth = 200;
+        assertEquals(10L * (depth + 1), runDeep(object, depth, DeepFramesTest::walkAndCheck));
+        assertTrue(problems.isEmpty(), problems::toString);
+        assertEquals(depth + 2, frames, "deep_enter and depth + 1 frames of deep");
+    }
+
+    /**
+     * Loads {@code object}, calls deep_enter with depth {@code depth} over four objects whose first
+     * words are 1 to 4, with {@code action} run at the bottom; returns deep_enter's result.
+     */
+    private static long runDeep(String object, int depth, PollAction action) throws Throwable {
         problems.clear();
         frames = 0;
+        atPoll = action;
         registry = new SafepointRegistry();
-        int depth = 200;
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             host.addListener(new RegistryListener(registry));
             host.defineUpcall("record_entry", MethodHandles.lookup().findStatic(DeepFramesTest.class, "recordEntry",
@@ -130,10 +153,71 @@ class DeepFramesTest {
             }
             MethodHandle enter = host.downcall("deep_enter", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS,
                     ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
-            long sum = (long) enter.invokeExact(objects, objects.asSlice(16), objects.asSlice(32), objects.asSlice(48), (long) depth);
-            assertEquals(10L * (depth + 1), sum);
+            return (long) enter.invokeExact(objects, objects.asSlice(16), objects.asSlice(32), objects.asSlice(48), (long) depth);
         }
+    }
+
+    private static final com.sun.management.ThreadMXBean THREADS =
+            (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+
+    /** Sums the roots' slot addresses: reads every batch, allocates nothing. */
+    static final class Summing implements RootVisitor {
+        long slots;
+        long count;
+
+        @Override
+        public void visitFrame(RootBatch batch, ThreadStack stack) {
+            for (int i = 0; i < batch.baseCount(); i++) {
+                slots += batch.baseSlot(i);
+            }
+            for (int i = 0; i < batch.derivedCount(); i++) {
+                slots += batch.derivedSlot(i);
+            }
+            count += batch.baseCount() + batch.derivedCount();
+        }
+    }
+
+    /**
+     * A warm walk allocates nothing, as {@link JitStackWalker} says: the live stack walked 2,000
+     * times from inside deep_poll with one stack, walker and visitor, then the JVM's per-thread
+     * allocation counter read around 200 more walks (on the JIT thread, in the upcall).
+     */
+    @Test
+    void aWarmWalkOfTheLiveStackAllocatesNothing() throws Throwable {
+        int walks = 200;
+        long[] measured = new long[3];   // bytes of the warm walks, bytes the counter saw of a known allocation, roots
+        runDeep("deep.o", 200, (walker, memory, start, end) -> {
+            ThreadStack stack = new ThreadStack(memory, start, end, SavedRegisters.none());
+            Summing visitor = new Summing();
+            frames = walker.walk(stack, visitor);
+            long roots = visitor.count;
+            long firstSum = visitor.slots;
+            for (int i = 1; i < 2_000; i++) {
+                walker.walk(stack, visitor);
+            }
+            // The counter must see an allocation made between its two reads on this thread.
+            long before = THREADS.getCurrentThreadAllocatedBytes();
+            Object[] kept = new Object[64];
+            for (int i = 0; i < kept.length; i++) {
+                kept[i] = new long[8];
+            }
+            measured[1] = THREADS.getCurrentThreadAllocatedBytes() - before;
+            visitor.slots = 0;
+            visitor.count = 0;
+            before = THREADS.getCurrentThreadAllocatedBytes();
+            for (int i = 0; i < walks; i++) {
+                walker.walk(stack, visitor);
+            }
+            measured[0] = THREADS.getCurrentThreadAllocatedBytes() - before;
+            measured[2] = roots;
+            if (visitor.count != walks * roots || visitor.slots != walks * firstSum || kept[kept.length - 1] == null) {
+                problems.add("the measured walks found " + visitor.count + " roots, not " + walks + " x " + roots);
+            }
+        });
         assertTrue(problems.isEmpty(), problems::toString);
-        assertEquals(depth + 2, frames, "deep_enter and depth + 1 frames of deep");
+        assertEquals(202, frames, "deep_enter and 201 frames of deep");
+        assertEquals(4L * frames, measured[2]);
+        assertTrue(measured[1] >= 64 * 8 * 8, "the counter saw only " + measured[1] + " bytes of 64 arrays");
+        assertEquals(0, measured[0], "bytes allocated by " + walks + " warm walks of " + frames + " frames");
     }
 }
