@@ -145,4 +145,35 @@ class EhFrameTest {
             assertThrows(CfiFormatException.class, () -> CfiRow.at(cut, cut.fdeFor(F), F));
         }
     }
+
+    /**
+     * Of a pointer's application only none and pc-relative are read; text-, data-, function-relative
+     * and aligned pointers, and the indirect bit on an FDE's pointers, are refused naming the byte.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0x2b, 0x3b, 0x4b, 0x5b, 0x9b})
+    void pointersRelativeToAnythingButThePcAreRefused(int encoding) throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            CfiFormatException e = assertThrows(CfiFormatException.class,
+                    () -> new EhFrameBuilder().cie(1, "zR", bytes(encoding), bytes()).fde(F, 8, bytes()).parse(arena));
+            assertTrue(e.getMessage().contains("pointer encoding 0x" + Integer.toHexString(encoding)), e.getMessage());
+            assertEquals(F, new EhFrameBuilder().cie(1, "zR", bytes(encoding & 0x0f | 0x10), bytes()).fde(F, 8, bytes())
+                    .parse(arena).fdeFor(F).pcBegin(), "the same pointer pc-relative is read");
+        }
+    }
+
+    @Test
+    void aRecordWithA64BitLengthIsRefusedNamingIt() throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            byte[] cie = new EhFrameBuilder().cie().toByteArray();
+            byte[] whole = new byte[12 + cie.length];
+            // 0xffffffff, then a 64-bit length: the DWARF64 form, which LLVM never writes in .eh_frame.
+            java.nio.ByteBuffer.wrap(whole).order(java.nio.ByteOrder.LITTLE_ENDIAN).putInt(-1).putLong(cie.length - 4)
+                    .put(cie, 4, cie.length - 4);
+            java.lang.foreign.MemorySegment s = arena.allocate(whole.length);
+            java.lang.foreign.MemorySegment.copy(whole, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, whole.length);
+            CfiFormatException e = assertThrows(CfiFormatException.class, () -> EhFrame.parse(s, 0));
+            assertTrue(e.getMessage().contains("record at 0x0") && e.getMessage().contains("64-bit length"), e.getMessage());
+        }
+    }
 }
