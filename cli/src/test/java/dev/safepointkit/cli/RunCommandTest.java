@@ -368,6 +368,21 @@ class RunCommandTest {
     }
 
     @Test
+    void aFunctionNoneOfManyDefinesIsRefusedListingTheFirstTwentyAndTheCount() throws Exception {
+        StringBuilder ir = new StringBuilder();
+        List<String> names = new java.util.ArrayList<>();
+        for (int i = 0; i < 25; i++) {
+            names.add("g" + i);
+            ir.append("define i64 @g").append(i).append("(i64 %x) {\n  ret i64 %x\n}\n");
+        }
+        Path many = Files.createTempDirectory("ir").resolve("many.ll");
+        Files.writeString(many, ir);
+        CliRunner.assertOneLineError(run("run", "--call", "nosuch", many.toString()), 2,
+                "safepointkit run: --call nosuch: no input defines it; they define "
+                        + String.join(", ", names.subList(0, 20)) + ", ... (25 in all)");
+    }
+
+    @Test
     void aFunctionNoInputDefinesIsRefusedListingThoseTheyDo() {
         CliRunner.assertOneLineError(run("run", "--call", "nosuch", jit("math")), 2,
                 "safepointkit run: --call nosuch: no input defines it; they define add, fib, sum_array, apply");
