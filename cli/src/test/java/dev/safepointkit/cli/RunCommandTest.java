@@ -6,10 +6,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.stackmap.testing.Fixtures;
 import dev.safepointkit.stackmap.testing.LlvmTools;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -365,6 +370,87 @@ class RunCommandTest {
                 "safepointkit run: " + bad + ": not valid LLVM IR: 2:1: error: expected type");
         CliRunner.assertOneLineError(run("compile", "--out", dir.resolve("out").toString(), bad.toString()), 1,
                 "safepointkit compile: " + bad + ": not valid LLVM IR: 2:1: error: expected type");
+    }
+
+    /** {@code ll} assembled to bitcode by llvm-as, written to {@code bc}. */
+    private static Path assemble(Path ll, Path bc) throws Exception {
+        Path tool = LlvmTools.require("llvm-as-19");
+        Process p = new ProcessBuilder(tool.toString(), "-o", bc.toString(), ll.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        assertEquals(0, p.waitFor(), out);
+        return bc;
+    }
+
+    /**
+     * {@code bitcode} behind the wrapper header Apple's tools write: magic 0x0B17C0DE, version,
+     * offset, size, cputype (x86-64), each a little-endian u32, then the bitcode at the offset,
+     * here after {@code gap} bytes of padding.
+     */
+    private static byte[] wrapped(byte[] bitcode, int offset, int size, int gap) {
+        return ByteBuffer.allocate(20 + gap + bitcode.length).order(ByteOrder.LITTLE_ENDIAN).putInt(0x0B17C0DE).putInt(0)
+                .putInt(offset).putInt(size).putInt(0x01000007).put(new byte[gap]).put(bitcode).array();
+    }
+
+    @Test
+    void wrappedBitcodeRunsAndCompilesAsPlainBitcodeDoes() throws Exception {
+        Path dir = irFiles();
+        Path progBc = assemble(dir.resolve("prog.ll"), dir.resolve("prog.bc"));
+        Path rtBc = assemble(dir.resolve("rt.ll"), dir.resolve("rt.bc"));
+        Path wrapped = Files.createDirectory(dir.resolve("wrapped"));
+        Path progWrapped = wrapped.resolve("prog.bc");
+        Path rtWrapped = wrapped.resolve("rt.bc");
+        byte[] prog = Files.readAllBytes(progBc);
+        byte[] rt = Files.readAllBytes(rtBc);
+        // The bitcode 12 bytes past the header, where the offset says, not right after it.
+        Files.write(progWrapped, wrapped(prog, 32, prog.length, 12));
+        Files.write(rtWrapped, wrapped(rt, 20, rt.length, 0));
+        assertEquals((byte) 0xDE, Files.readAllBytes(progWrapped)[0], "the wrapper's magic, little-endian, first");
+        for (Path[] files : new Path[][] {{progBc, rtBc}, {progWrapped, rtWrapped}, {progWrapped, rtBc}}) {
+            for (boolean lazy : new boolean[] {false, true}) {
+                List<String> args = new ArrayList<>(List.of("run", "--call", "twice_plus", "--arg", "20"));
+                if (lazy) {
+                    args.add("--lazy");
+                }
+                args.addAll(List.of("--runtime", files[1].toString(), files[0].toString()));
+                String[] r = run(args.toArray(String[]::new));
+                assertEquals("0", r[0], args + ": " + r[2]);
+                assertEquals("twice_plus(20) = 41\n", r[1], args.toString());
+            }
+        }
+        String[] both = run("run", "--call", "twice_plus", "--arg", "5", progWrapped.toString(), rtWrapped.toString());
+        assertEquals("0", both[0], both[2]);
+        assertEquals("twice_plus(5) = 11\n", both[1]);
+        String[] aot = run("compile", "--out", dir.resolve("objects").toString(), progWrapped.toString(), rtWrapped.toString());
+        assertEquals("0", aot[0], aot[2]);
+        String[] objects = run("run", "--call", "twice_plus", "--arg", "20", dir.resolve("objects/prog.o").toString(),
+                dir.resolve("objects/rt.o").toString());
+        assertEquals("0", objects[0], objects[2]);
+        assertEquals("twice_plus(20) = 41\n", objects[1]);
+    }
+
+    @Test
+    void aWrapperWhoseBitcodeRunsPastTheEndOfTheFileIsRefusedNamingTheFile() throws Exception {
+        Path dir = irFiles();
+        byte[] prog = Files.readAllBytes(assemble(dir.resolve("prog.ll"), dir.resolve("prog.bc")));
+        Path rt = dir.resolve("rt.ll");
+        Path progLl = dir.resolve("prog.ll");
+        Map<String, byte[]> bad = new LinkedHashMap<>();
+        bad.put("size-past-end.bc", wrapped(prog, 20, prog.length + 1, 0));
+        bad.put("offset-past-end.bc", wrapped(prog, 20 + prog.length + 4, 4, 0));
+        bad.put("huge.bc", wrapped(prog, 0xFFFF_FFF0, 0x20, 0));
+        bad.put("wraps-around.bc", wrapped(prog, 20, -16, 0));
+        bad.put("header-only.bc", Arrays.copyOf(wrapped(prog, 20, prog.length, 0), 12));
+        for (Map.Entry<String, byte[]> e : bad.entrySet()) {
+            Path file = dir.resolve(e.getKey());
+            Files.write(file, e.getValue());
+            String why = ": not valid bitcode: error: Invalid bitcode wrapper header";
+            CliRunner.assertOneLineError(run("run", "--runtime", rt.toString(), "--call", "twice_plus", "--arg", "1", file.toString()), 1,
+                    "safepointkit run: " + file + why);
+            CliRunner.assertOneLineError(run("run", "--lazy", "--call", "twice_plus", "--arg", "1", "--runtime",
+                    file.toString(), progLl.toString()), 1, "safepointkit run: " + file + why);
+            CliRunner.assertOneLineError(run("compile", "--out", dir.resolve("out").toString(), file.toString()), 1,
+                    "safepointkit compile: " + file + why);
+        }
     }
 
     @Test
