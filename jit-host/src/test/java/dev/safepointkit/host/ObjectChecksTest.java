@@ -357,6 +357,18 @@ class ObjectChecksTest {
                 + "\\[0x[0-9a-f]+, \\+0x5\\), outside the object's code \\[0x[0-9a-f]+, \\+0x1000\\)"), message);
     }
 
+    @Test
+    void rejectsAnEhFrameWhoseFunctionTheUnwinderFindsInAnotherFde() throws Exception {
+        // The second FDE (offset 0x2c) relocated to .text + 0 like the first: both pass the checks made
+        // before registering, inside the object's code, but libgcc finds one FDE for that address, so
+        // one of the two functions would be unwound with the other's CFI. Only the lookup after
+        // __register_frame can see it.
+        byte[] bytes = ObjectEditor.of("math").relocationField(".rela.eh_frame", 1, R_ADDEND, 0).bytes();
+        String message = refused("bad.o", bytes);
+        assertTrue(message.matches("bad\\.o: after __register_frame the unwinder finds 0x[0-9a-f]+ in the FDE at "
+                + "0x[0-9a-f]+, not in the FDE at offset 0x(18|2c) of its \\.eh_frame \\(0x[0-9a-f]+\\).*"), message);
+    }
+
     // The same objects, uncorrupted, still load: the checks refuse only what they should.
 
     @Test
