@@ -304,6 +304,20 @@ class ObjectChecksTest {
                 refusedEhFrame(15, 1, 0x7f));
     }
 
+    @Test
+    void rejectsCieAugmentationThatDoesNotStartWithZ() throws Exception {
+        // "zR" at offsets 9 and 10 becomes "eR": a GCC 2 augmentation libgcc would read without its data length.
+        assertEquals(EH_FRAME + "the CIE at offset 0x0 has augmentation \"eR\", which does not start with 'z'",
+                refusedEhFrame(9, 1, 'e'));
+    }
+
+    @Test
+    void rejectsCieAugmentationLetterOtherThanPLRS() throws Exception {
+        // "zR" becomes "zB": the FDE pointer encoding is no longer announced, the data byte 0x1b is unaccounted for.
+        assertEquals(EH_FRAME + "the CIE at offset 0x0 has augmentation \"zB\", whose 'B' the host does not know",
+                refusedEhFrame(10, 1, 'B'));
+    }
+
     // The call frame programs, which libgcc interprets only when it first unwinds through the code:
     // the first FDE's program is three DW_CFA_nop at offsets 0x29 to 0x2b.
 
