@@ -18,7 +18,7 @@ final class ObjectEditor {
     /** A field of an Elf64_Shdr (SH_), an Elf64_Sym (ST_) or an Elf64_Rela (R_): offset in its entry and width. */
     enum Field {
         SH_TYPE(4, 4), SH_SIZE(32, 8), SH_ADDRALIGN(48, 8),
-        ST_NAME(0, 4), ST_INFO(4, 1), ST_SHNDX(6, 2), ST_VALUE(8, 8), ST_SIZE(16, 8),
+        ST_NAME(0, 4), ST_INFO(4, 1), ST_OTHER(5, 1), ST_SHNDX(6, 2), ST_VALUE(8, 8), ST_SIZE(16, 8),
         R_OFFSET(0, 8), R_ADDEND(16, 8);
 
         final int offset;
