@@ -4,11 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import java.nio.ByteOrder;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -20,20 +17,12 @@ import org.junit.jupiter.api.Test;
  * relocated rip-relative displacement of each GOT-relative call site.
  */
 class GotProtectionTest {
-    private static final FunctionDescriptor LONG_LONG = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
-
-    static long hostCallback(long n) {
-        return n;
-    }
-
     @Test
     void everyGotSlotHoldsItsTargetAndIsReadOnly() throws Throwable {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             JitFixtures.load(host, "math");
             JitFixtures.load(host, "data");
-            host.defineUpcall("host_callback",
-                    MethodHandles.lookup().findStatic(GotProtectionTest.class, "hostCallback",
-                            MethodType.methodType(long.class, long.class)), LONG_LONG, arena);
+            JitFixtures.defineHostCallback(host, arena);
             JitFixtures.load(host, "caller");
             int slots = 0;
             // counter through caller.o's GOT (REX_GOTPCRELX), apply through it (GOTPCRELX), data.o's own

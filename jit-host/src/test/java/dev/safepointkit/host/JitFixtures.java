@@ -3,10 +3,16 @@ package dev.safepointkit.host;
 import dev.safepointkit.stackmap.testing.Fixtures;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** The JIT fixtures (fixtures/jit/x86_64/*.o) and a look at this process's memory mappings. */
 final class JitFixtures {
@@ -31,6 +37,22 @@ final class JitFixtures {
 
     static JitObject load(JitHost host, String name) throws JitLoadException {
         return host.load(name + ".o", segment(name));
+    }
+
+    /** Calls of {@link #hostCallback} so far. */
+    static final AtomicLong CALLBACKS = new AtomicLong();
+
+    /** The Java side of caller.o's import host_callback: counts the call and returns n * 1000. */
+    static long hostCallback(long n) {
+        CALLBACKS.incrementAndGet();
+        return n * 1000;
+    }
+
+    /** Defines caller.o's import host_callback as an upcall to {@link #hostCallback}, for as long as {@code arena} lives. */
+    static void defineHostCallback(JitHost host, Arena arena) throws ReflectiveOperationException, JitLoadException {
+        host.defineUpcall("host_callback",
+                MethodHandles.lookup().findStatic(JitFixtures.class, "hostCallback", MethodType.methodType(long.class, long.class)),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), arena);
     }
 
     /** Lines of /proc/self/maps: one per mapping of this process. */

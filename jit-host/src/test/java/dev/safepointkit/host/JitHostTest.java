@@ -27,13 +27,6 @@ class JitHostTest {
     private static final FunctionDescriptor LONG_3 = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
             ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
 
-    static final AtomicLong CALLBACKS = new AtomicLong();
-
-    /** The Java side of the host_callback upcall. */
-    static long hostCallback(long n) {
-        CALLBACKS.incrementAndGet();
-        return n * 1000;
-    }
 
     @Test
     void callsFunctionsOfALoadedObject() throws Throwable {
@@ -57,15 +50,13 @@ class JitHostTest {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             JitFixtures.load(host, "math");
             JitObject data = JitFixtures.load(host, "data");
-            host.defineUpcall("host_callback",
-                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
-                    LONG_LONG, arena);
+            JitFixtures.defineHostCallback(host, arena);
             JitFixtures.load(host, "caller");
 
             assertEquals(42L, (long) host.downcall("call_add", LONG_2).invokeExact(2L, 40L));
-            long before = CALLBACKS.get();
+            long before = JitFixtures.CALLBACKS.get();
             assertEquals(55L + 10_000L, (long) host.downcall("fib_plus_callback", LONG_LONG).invokeExact(10L));
-            assertEquals(before + 1, CALLBACKS.get());
+            assertEquals(before + 1, JitFixtures.CALLBACKS.get());
             // strlen from libc on a private string reached PC-relative.
             assertEquals("hello, perf!\n".length(),
                     (long) host.downcall("greeting_length", FunctionDescriptor.of(ValueLayout.JAVA_LONG)).invokeExact());
@@ -142,9 +133,7 @@ class JitHostTest {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             JitFixtures.load(host, "math");
             JitFixtures.load(host, "data");
-            host.defineUpcall("host_callback",
-                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
-                    LONG_LONG, arena);
+            JitFixtures.defineHostCallback(host, arena);
             JitObject caller = JitFixtures.load(host, "caller");
             SymbolInfo add = host.symbol("add").orElseThrow();
             assertEquals(host.objects().getFirst().key(), add.definingObject());
@@ -186,9 +175,7 @@ class JitHostTest {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             JitObject math = JitFixtures.load(host, "math");
             JitObject data = JitFixtures.load(host, "data");
-            host.defineUpcall("host_callback",
-                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
-                    LONG_LONG, arena);
+            JitFixtures.defineHostCallback(host, arena);
             JitObject caller = JitFixtures.load(host, "caller");
             JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(math, false));
             assertTrue(refused.getMessage().contains("caller.o uses 'add'"), refused.getMessage());
@@ -230,9 +217,7 @@ class JitHostTest {
             long body = math.loaded().symbol("add").orElseThrow().address();
             assertFalse(body == stub.address());
 
-            host.defineUpcall("host_callback",
-                    MethodHandles.lookup().findStatic(JitHostTest.class, "hostCallback", MethodType.methodType(long.class, long.class)),
-                    LONG_LONG, arena);
+            JitFixtures.defineHostCallback(host, arena);
             JitFixtures.load(host, "data");
             JitFixtures.load(host, "caller");
             assertEquals(9L, (long) host.downcall("call_add", LONG_2).invokeExact(4L, 5L));

@@ -6,11 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -20,12 +16,6 @@ import org.junit.jupiter.api.Test;
  * resolve.
  */
 class SymbolVisibilityTest {
-    private static final FunctionDescriptor LONG_LONG = FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG);
-
-    static long hostCallback(long n) {
-        return n;
-    }
-
     @Test
     void anInternalGlobalIsNotPublished() throws Throwable {
         staysInside("internal", 1);
@@ -50,8 +40,7 @@ class SymbolVisibilityTest {
             });
             assertTrue(host.address("fib").isPresent(), "the object's other globals are published");
             JitFixtures.load(host, "data");
-            host.defineUpcall("host_callback", MethodHandles.lookup().findStatic(SymbolVisibilityTest.class,
-                    "hostCallback", MethodType.methodType(long.class, long.class)), LONG_LONG, arena);
+            JitFixtures.defineHostCallback(host, arena);
             long mappings = JitHost.liveMappings();
             JitLoadException e = assertThrows(JitLoadException.class, () -> JitFixtures.load(host, "caller"));
             assertTrue(e.getMessage().startsWith("caller.o: unresolved symbol 'add'"), e.getMessage());
