@@ -16,6 +16,7 @@ import dev.safepointkit.host.JitObject;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
+import dev.safepointkit.roots.StopTimeoutException;
 import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -25,6 +26,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,6 +40,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Lazy compilation, relinking, redefinition, deletion and sled rewriting on real LLVM-compiled code. */
 class CodePatcherTest {
@@ -639,6 +642,50 @@ class CodePatcherTest {
             assertEquals(g.address(), PatchFixtures.branchTarget(s.address()), "back on the stub");
         }
         assertEquals(7L, call("f3", 3), "the next call compiles g again");
+        assertEquals(2, compiles.get());
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // without the stop timeout, the delete waits forever
+    void aDeleteWhoseStopTimesOutFailsNamingTheMutatorAndTheObjectStaysRetiredAndLoaded() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        JitObject v1 = host.objects().getLast();
+        coordinator.stopTimeout(Duration.ofMillis(200));
+        // A mutator in JIT code that never reaches a poll.
+        CountDownLatch inJit = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread stuck = Thread.ofPlatform().name("never-polls").start(() -> {
+            try (Mutator m = coordinator.attach(); var scope = m.enter()) {
+                inJit.countDown();
+                release.await();
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        assertTrue(inJit.await(10, TimeUnit.SECONDS));
+        StopTimeoutException e;
+        try {
+            e = assertThrows(StopTimeoutException.class, () -> patcher.unload(v1));
+        } finally {
+            release.countDown();
+            stuck.join();
+        }
+        if (failure.get() != null) {
+            throw new AssertionError("the mutator thread failed", failure.get());
+        }
+        assertEquals("the stop waited 200 ms and these mutators did not reach a poll: mutator 0 (never-polls)",
+                e.getMessage());
+        assertTrue(host.objects().contains(v1), "not freed without a stop that shows no thread runs it");
+        assertFalse(freed.contains("g_v1.o"));
+        assertEquals(List.of(v1), patcher.retired(), "it stays retired");
+        JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(v1, false));
+        assertTrue(refused.getMessage().contains("retired by the code patcher"), refused.getMessage());
+        assertEquals(1, patcher.safepoint(), "the next stop frees it");
+        assertFalse(host.objects().contains(v1));
+        assertEquals(41L, call("f0", 20), "g compiles again");
         assertEquals(2, compiles.get());
     }
 
