@@ -827,6 +827,36 @@ class CodePatcherTest {
     }
 
     @Test
+    void aSledTooShortForACallOrNotFoundByThePatcherIsRefusedNamingItAndNothingIsWritten() throws Throwable {
+        JitObject spin = loadSpin();
+        MethodHandle sledFn = host.downcall("sled", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+        MemorySegment slot = arena.allocate(8, 8);
+        Sled whole = patcher.sled(spin, 77, 16);
+        byte[] nops = PatchFixtures.read(whole.address(), 16);
+        long one = host.address("mark_one").orElseThrow();
+        String at = String.format("0x%x", whole.address());
+
+        PatchException notOne = assertThrows(PatchException.class, () -> patcher.sled(spin, 12_345, 16));
+        assertEquals("spin.o: 0 patchpoints with ID 12345, expected one", notOne.getMessage());
+        PatchException longer = assertThrows(PatchException.class, () -> patcher.sled(spin, 77, 17));
+        assertEquals("sled: patchpoint 77 at " + at + ": only 16 bytes of sled, expected 17", longer.getMessage());
+        // A sled record the patcher never found (one byte into the real one): its bytes are unknown to it.
+        Sled unknown = new Sled(whole.address() + 1, 15, "sled", 77, spin.key());
+        PatchException notFound = assertThrows(PatchException.class, () -> patcher.restoreSled(unknown));
+        assertEquals(String.format("0x%x: not a sled this patcher found (use sleds or sled first)", unknown.address()),
+                notFound.getMessage());
+        assertThrows(PatchException.class, () -> patcher.callFromSled(unknown, one), "nor rewritten into a call");
+        // A sled compiled with numBytes 8: found, but a call form needs 13.
+        Sled eight = patcher.sled(spin, 77, 8);
+        PatchException tooShort = assertThrows(PatchException.class, () -> patcher.callFromSled(eight, one));
+        assertEquals("sled: patchpoint 77 at " + at + ": 8 bytes cannot hold a call (13 needed)", tooShort.getMessage());
+
+        assertArrayEquals(nops, PatchFixtures.read(whole.address(), 16), "nothing written");
+        assertEquals(0, patcher.patchCount());
+        assertEquals(0L, (long) sledFn.invokeExact(slot), "the sled still runs as NOPs");
+    }
+
+    @Test
     void everySledWriteIsFollowedByExactlyOneCoreSerializingBarrier() throws Throwable {
         JitObject spin = loadSpin();
         Sled sled = patcher.sled(spin, 77, 16);
