@@ -710,6 +710,38 @@ class CodePatcherTest {
         }
     }
 
+    @Test
+    void withoutACoordinatorAWholeSledRewriteAndAnApplyPendingAreRefusedNamingWhatTheyNeed() throws Throwable {
+        SafepointCoordinator other = new SafepointCoordinator(0);
+        try (JitHost plain = new JitHost(); CodePatcher p = new CodePatcher(plain)) {
+            plain.defineUpcall("spk_poll", other.pollUpcall(failures::add),
+                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+            p.declare("g", LazyCompiler.fromObject(plain, "g_v1.o", PatchFixtures.bytes("g_v1")));
+            JitObject spin = PatchFixtures.load(plain, "spin");
+            Sled sled = p.sled(spin, 77, 16);
+            byte[] nops = PatchFixtures.read(sled.address(), 16);
+            long one = plain.address("mark_one").orElseThrow();
+            IllegalStateException call = assertThrows(IllegalStateException.class, () -> p.callFromSled(sled, one));
+            assertEquals("rewriting a whole sled needs a SafepointCoordinator: this patcher has none", call.getMessage());
+            IllegalStateException restore = assertThrows(IllegalStateException.class, () -> p.restoreSled(sled));
+            assertEquals(call.getMessage(), restore.getMessage());
+            assertArrayEquals(nops, PatchFixtures.read(sled.address(), 16), "nothing written");
+            assertEquals(0, p.patchCount());
+
+            assertThrows(IllegalArgumentException.class, () -> p.applyPending(null));
+            AtomicReference<Throwable> inStop = new AtomicReference<>();
+            other.stopTheWorld(null, 0, world -> {
+                try {
+                    p.applyPending(world);
+                } catch (Throwable t) {
+                    inStop.set(t);
+                }
+            });
+            assertTrue(inStop.get() instanceof IllegalStateException
+                    && inStop.get().getMessage().endsWith("this one has no coordinator"), String.valueOf(inStop.get()));
+        }
+    }
+
     /** spin.o with its runtime: spk_poll bound to the coordinator, g declared. */
     private JitObject loadSpin() throws Exception {
         host.defineUpcall("spk_poll", coordinator.pollUpcall(failures::add),
