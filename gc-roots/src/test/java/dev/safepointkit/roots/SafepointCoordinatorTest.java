@@ -995,6 +995,27 @@ class SafepointCoordinatorTest {
         }
     }
 
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aStressModePollWhoseStopFailsThrowsItAndTheMutatorRunsOnWithItsPollWordStillSet() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofConfined(); Mutator m = c.attach()) {
+            MemorySegment stack = fakeStack(arena);
+            c.collectAtEveryPoll(world -> {
+                throw new StackWalkException("the collector failed");
+            });
+            try (var scope = m.enter()) {
+                m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                StackWalkException e = assertThrows(StackWalkException.class, () -> c.poll(m.context(), stack.address() + 64));
+                assertEquals("the collector failed", e.getMessage());
+                assertEquals(1, c.stops());
+                assertEquals(1, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "stress mode is still on");
+                c.collectAtEveryPoll(null);
+                c.poll(m.context(), stack.address() + 64);   // running JIT code, not left parked
+            }
+        }
+    }
+
     /**
      * Has {@code m}, in JIT code on a run that {@code stack} stands for (entered at offset 256),
      * call out into native code through an exit at offset 64: its run is then walkable in a stop.
