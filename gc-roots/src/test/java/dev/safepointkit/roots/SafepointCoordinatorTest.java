@@ -1016,6 +1016,38 @@ class SafepointCoordinatorTest {
         }
     }
 
+    @Test
+    void aMutatorOfAnotherCoordinatorOrAnUnknownContextIsRefusedNamingIt() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        SafepointCoordinator other = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofConfined(); Mutator mine = c.attach(); Mutator theirs = other.attach()) {
+            MemorySegment stack = fakeStack(arena);
+            try (var scope = theirs.enter()) {
+                theirs.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                AtomicBoolean ran = new AtomicBoolean();
+                IllegalStateException slowPath = assertThrows(IllegalStateException.class,
+                        () -> c.stopTheWorld(theirs, stack.address() + 64, w -> ran.set(true)));
+                assertEquals("mutator 0 is not attached to this coordinator", slowPath.getMessage());
+                assertFalse(ran.get());
+                IllegalStateException poll = assertThrows(IllegalStateException.class,
+                        () -> c.poll(theirs.context(), stack.address() + 64));
+                assertEquals("a call from an unknown context block 0x" + Long.toHexString(theirs.context().address()),
+                        poll.getMessage());
+                assertEquals(0, c.stops(), "no stop began");
+                // Still running JIT code under its own coordinator, which stops it as usual.
+                other.stopTheWorld(theirs, stack.address() + 64, w -> ran.set(w.parked().size() == 1));
+                assertTrue(ran.get());
+            }
+            IllegalStateException zero = assertThrows(IllegalStateException.class, () -> c.enterFromNative(mine.context(), 0));
+            assertTrue(zero.getMessage().startsWith("mutator 0 enters JIT code from native code at slot 0x0,"), zero.getMessage());
+            try (var scope = mine.enter()) {
+                IllegalStateException inJit = assertThrows(IllegalStateException.class,
+                        () -> c.enterFromNative(mine.context(), stack.address() + 32));
+                assertEquals("mutator 0 enters JIT code from native code while IN_JIT", inJit.getMessage());
+            }
+        }
+    }
+
     /**
      * Has {@code m}, in JIT code on a run that {@code stack} stands for (entered at offset 256),
      * call out into native code through an exit at offset 64: its run is then walkable in a stop.
