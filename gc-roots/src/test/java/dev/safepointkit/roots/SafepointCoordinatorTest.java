@@ -963,6 +963,91 @@ class SafepointCoordinatorTest {
     }
 
 
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a stop left half-ended would hang the next one
+    void aStopRefusesARunWhoseEntrySlotWasNeverRecordedNamingTheMutatorAndReleasesTheWorld() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofConfined(); Mutator m = c.attach()) {
+            MemorySegment stack = fakeStack(arena);
+            long slot = stack.address() + 64;
+            AtomicBoolean ran = new AtomicBoolean();
+            try (var scope = m.enter()) {
+                // An entry function that did not store its slot: a slow path's stop has no run to bound.
+                StackWalkException parked = assertThrows(StackWalkException.class,
+                        () -> c.stopTheWorld(m, slot, w -> ran.set(true)));
+                assertEquals("mutator 0: its JIT entry slot 0x0 is not above its poll slot 0x" + Long.toHexString(slot)
+                        + " (the entry function must store llvm.addressofreturnaddress() at context offset 8)",
+                        parked.getMessage());
+                // The same for a run left through an exit, the thread in native code.
+                c.exit(m.context(), slot);
+                StackWalkException exited = assertThrows(StackWalkException.class,
+                        () -> c.stopTheWorld(null, 0, w -> ran.set(true)));
+                assertEquals("mutator 0: the run it left at exit slot 0x" + Long.toHexString(slot) + " has entry slot 0x0,"
+                        + " not above it (the entry function must store llvm.addressofreturnaddress() at context offset 8)",
+                        exited.getMessage());
+                assertFalse(ran.get(), "no action runs over a stack that cannot be bounded");
+                assertEquals(2, c.stops(), "both stops ended");
+                assertEquals(0, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "poll word cleared");
+                c.returnFromExit(m.context());   // not held back by a stop left in progress
+            }
+            c.stopTheWorld(null, 0, w -> ran.set(true));
+            assertTrue(ran.get(), "the coordinator works on after the refusals");
+        }
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aStressModePollWhoseStopFailsThrowsItAndTheMutatorRunsOnWithItsPollWordStillSet() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofConfined(); Mutator m = c.attach()) {
+            MemorySegment stack = fakeStack(arena);
+            c.collectAtEveryPoll(world -> {
+                throw new StackWalkException("the collector failed");
+            });
+            try (var scope = m.enter()) {
+                m.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                StackWalkException e = assertThrows(StackWalkException.class, () -> c.poll(m.context(), stack.address() + 64));
+                assertEquals("the collector failed", e.getMessage());
+                assertEquals(1, c.stops());
+                assertEquals(1, m.context().get(ValueLayout.JAVA_LONG, Mutator.POLL_WORD), "stress mode is still on");
+                c.collectAtEveryPoll(null);
+                c.poll(m.context(), stack.address() + 64);   // running JIT code, not left parked
+            }
+        }
+    }
+
+    @Test
+    void aMutatorOfAnotherCoordinatorOrAnUnknownContextIsRefusedNamingIt() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        SafepointCoordinator other = new SafepointCoordinator(0);
+        try (Arena arena = Arena.ofConfined(); Mutator mine = c.attach(); Mutator theirs = other.attach()) {
+            MemorySegment stack = fakeStack(arena);
+            try (var scope = theirs.enter()) {
+                theirs.context().set(ValueLayout.JAVA_LONG, Mutator.ENTRY_SLOT, stack.address() + 256);
+                AtomicBoolean ran = new AtomicBoolean();
+                IllegalStateException slowPath = assertThrows(IllegalStateException.class,
+                        () -> c.stopTheWorld(theirs, stack.address() + 64, w -> ran.set(true)));
+                assertEquals("mutator 0 is not attached to this coordinator", slowPath.getMessage());
+                assertFalse(ran.get());
+                IllegalStateException poll = assertThrows(IllegalStateException.class,
+                        () -> c.poll(theirs.context(), stack.address() + 64));
+                assertEquals("a call from an unknown context block 0x" + Long.toHexString(theirs.context().address()),
+                        poll.getMessage());
+                assertEquals(0, c.stops(), "no stop began");
+                // Still running JIT code under its own coordinator, which stops it as usual.
+                other.stopTheWorld(theirs, stack.address() + 64, w -> ran.set(w.parked().size() == 1));
+                assertTrue(ran.get());
+            }
+            IllegalStateException zero = assertThrows(IllegalStateException.class, () -> c.enterFromNative(mine.context(), 0));
+            assertTrue(zero.getMessage().startsWith("mutator 0 enters JIT code from native code at slot 0x0,"), zero.getMessage());
+            try (var scope = mine.enter()) {
+                IllegalStateException inJit = assertThrows(IllegalStateException.class,
+                        () -> c.enterFromNative(mine.context(), stack.address() + 32));
+                assertEquals("mutator 0 enters JIT code from native code while IN_JIT", inJit.getMessage());
+            }
+        }
+    }
+
     /**
      * Has {@code m}, in JIT code on a run that {@code stack} stands for (entered at offset 256),
      * call out into native code through an exit at offset 64: its run is then walkable in a stop.

@@ -16,6 +16,7 @@ import dev.safepointkit.host.JitObject;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
+import dev.safepointkit.roots.StopTimeoutException;
 import dev.safepointkit.stackmap.testing.LlvmTools;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -25,6 +26,7 @@ import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.MethodType;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,6 +40,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 /** Lazy compilation, relinking, redefinition, deletion and sled rewriting on real LLVM-compiled code. */
 class CodePatcherTest {
@@ -643,6 +646,50 @@ class CodePatcherTest {
     }
 
     @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // without the stop timeout, the delete waits forever
+    void aDeleteWhoseStopTimesOutFailsNamingTheMutatorAndTheObjectStaysRetiredAndLoaded() throws Throwable {
+        patcher.declare("g", loads("g_v1"));
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(41L, call("f0", 20));
+        JitObject v1 = host.objects().getLast();
+        coordinator.stopTimeout(Duration.ofMillis(200));
+        // A mutator in JIT code that never reaches a poll.
+        CountDownLatch inJit = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread stuck = Thread.ofPlatform().name("never-polls").start(() -> {
+            try (Mutator m = coordinator.attach(); var scope = m.enter()) {
+                inJit.countDown();
+                release.await();
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        assertTrue(inJit.await(10, TimeUnit.SECONDS));
+        StopTimeoutException e;
+        try {
+            e = assertThrows(StopTimeoutException.class, () -> patcher.unload(v1));
+        } finally {
+            release.countDown();
+            stuck.join();
+        }
+        if (failure.get() != null) {
+            throw new AssertionError("the mutator thread failed", failure.get());
+        }
+        assertEquals("the stop waited 200 ms and these mutators did not reach a poll: mutator 0 (never-polls)",
+                e.getMessage());
+        assertTrue(host.objects().contains(v1), "not freed without a stop that shows no thread runs it");
+        assertFalse(freed.contains("g_v1.o"));
+        assertEquals(List.of(v1), patcher.retired(), "it stays retired");
+        JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(v1, false));
+        assertTrue(refused.getMessage().contains("retired by the code patcher"), refused.getMessage());
+        assertEquals(1, patcher.safepoint(), "the next stop frees it");
+        assertFalse(host.objects().contains(v1));
+        assertEquals(41L, call("f0", 20), "g compiles again");
+        assertEquals(2, compiles.get());
+    }
+
+    @Test
     void withoutACoordinatorUnalignedSitesStayOnTheStubAndSledsAreRefused() throws Throwable {
         try (JitHost plain = new JitHost(); CodePatcher p = new CodePatcher(plain)) {
             Stub g = p.declare("g", LazyCompiler.fromObject(plain, "g_v1.o", PatchFixtures.bytes("g_v1")));
@@ -660,6 +707,38 @@ class CodePatcherTest {
             }
             assertThrows(IllegalStateException.class, p::safepoint);
             assertEquals("g_v1.o", plain.objects().getLast().name());
+        }
+    }
+
+    @Test
+    void withoutACoordinatorAWholeSledRewriteAndAnApplyPendingAreRefusedNamingWhatTheyNeed() throws Throwable {
+        SafepointCoordinator other = new SafepointCoordinator(0);
+        try (JitHost plain = new JitHost(); CodePatcher p = new CodePatcher(plain)) {
+            plain.defineUpcall("spk_poll", other.pollUpcall(failures::add),
+                    FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.ADDRESS), arena);
+            p.declare("g", LazyCompiler.fromObject(plain, "g_v1.o", PatchFixtures.bytes("g_v1")));
+            JitObject spin = PatchFixtures.load(plain, "spin");
+            Sled sled = p.sled(spin, 77, 16);
+            byte[] nops = PatchFixtures.read(sled.address(), 16);
+            long one = plain.address("mark_one").orElseThrow();
+            IllegalStateException call = assertThrows(IllegalStateException.class, () -> p.callFromSled(sled, one));
+            assertEquals("rewriting a whole sled needs a SafepointCoordinator: this patcher has none", call.getMessage());
+            IllegalStateException restore = assertThrows(IllegalStateException.class, () -> p.restoreSled(sled));
+            assertEquals(call.getMessage(), restore.getMessage());
+            assertArrayEquals(nops, PatchFixtures.read(sled.address(), 16), "nothing written");
+            assertEquals(0, p.patchCount());
+
+            assertThrows(IllegalArgumentException.class, () -> p.applyPending(null));
+            AtomicReference<Throwable> inStop = new AtomicReference<>();
+            other.stopTheWorld(null, 0, world -> {
+                try {
+                    p.applyPending(world);
+                } catch (Throwable t) {
+                    inStop.set(t);
+                }
+            });
+            assertTrue(inStop.get() instanceof IllegalStateException
+                    && inStop.get().getMessage().endsWith("this one has no coordinator"), String.valueOf(inStop.get()));
         }
     }
 
@@ -777,6 +856,36 @@ class CodePatcherTest {
         assertFalse(log.get(0).whileRunning(), "a whole sled is written at a safepoint");
         assertEquals((sled.address() + 2) % 8 == 0, log.get(1).whileRunning(), "a retarget runs atomically when the imm64 is aligned");
         assertFalse(log.get(2).whileRunning());
+    }
+
+    @Test
+    void aSledTooShortForACallOrNotFoundByThePatcherIsRefusedNamingItAndNothingIsWritten() throws Throwable {
+        JitObject spin = loadSpin();
+        MethodHandle sledFn = host.downcall("sled", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
+        MemorySegment slot = arena.allocate(8, 8);
+        Sled whole = patcher.sled(spin, 77, 16);
+        byte[] nops = PatchFixtures.read(whole.address(), 16);
+        long one = host.address("mark_one").orElseThrow();
+        String at = String.format("0x%x", whole.address());
+
+        PatchException notOne = assertThrows(PatchException.class, () -> patcher.sled(spin, 12_345, 16));
+        assertEquals("spin.o: 0 patchpoints with ID 12345, expected one", notOne.getMessage());
+        PatchException longer = assertThrows(PatchException.class, () -> patcher.sled(spin, 77, 17));
+        assertEquals("sled: patchpoint 77 at " + at + ": only 16 bytes of sled, expected 17", longer.getMessage());
+        // A sled record the patcher never found (one byte into the real one): its bytes are unknown to it.
+        Sled unknown = new Sled(whole.address() + 1, 15, "sled", 77, spin.key());
+        PatchException notFound = assertThrows(PatchException.class, () -> patcher.restoreSled(unknown));
+        assertEquals(String.format("0x%x: not a sled this patcher found (use sleds or sled first)", unknown.address()),
+                notFound.getMessage());
+        assertThrows(PatchException.class, () -> patcher.callFromSled(unknown, one), "nor rewritten into a call");
+        // A sled compiled with numBytes 8: found, but a call form needs 13.
+        Sled eight = patcher.sled(spin, 77, 8);
+        PatchException tooShort = assertThrows(PatchException.class, () -> patcher.callFromSled(eight, one));
+        assertEquals("sled: patchpoint 77 at " + at + ": 8 bytes cannot hold a call (13 needed)", tooShort.getMessage());
+
+        assertArrayEquals(nops, PatchFixtures.read(whole.address(), 16), "nothing written");
+        assertEquals(0, patcher.patchCount());
+        assertEquals(0L, (long) sledFn.invokeExact(slot), "the sled still runs as NOPs");
     }
 
     @Test
