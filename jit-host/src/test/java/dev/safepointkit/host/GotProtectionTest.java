@@ -20,10 +20,7 @@ class GotProtectionTest {
     @Test
     void everyGotSlotHoldsItsTargetAndIsReadOnly() throws Throwable {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
-            JitFixtures.load(host, "math");
-            JitFixtures.load(host, "data");
-            JitFixtures.defineHostCallback(host, arena);
-            JitFixtures.load(host, "caller");
+            JitFixtures.loadCaller(host, arena);
             int slots = 0;
             // counter through caller.o's GOT (REX_GOTPCRELX), apply through it (GOTPCRELX), data.o's own
             // table through data.o's GOT (GOTPCREL).

@@ -48,6 +48,14 @@ final class JitFixtures {
         return n * 1000;
     }
 
+    /** Loads math.o and data.o, defines host_callback, then loads caller.o, which imports from all three. */
+    static JitObject loadCaller(JitHost host, Arena arena) throws ReflectiveOperationException, JitLoadException {
+        load(host, "math");
+        load(host, "data");
+        defineHostCallback(host, arena);
+        return load(host, "caller");
+    }
+
     /** Defines caller.o's import host_callback as an upcall to {@link #hostCallback}, for as long as {@code arena} lives. */
     static void defineHostCallback(JitHost host, Arena arena) throws ReflectiveOperationException, JitLoadException {
         host.defineUpcall("host_callback",

@@ -131,10 +131,7 @@ class JitHostTest {
     @Test
     void recordsCallSitesPerSymbol() throws Throwable {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
-            JitFixtures.load(host, "math");
-            JitFixtures.load(host, "data");
-            JitFixtures.defineHostCallback(host, arena);
-            JitObject caller = JitFixtures.load(host, "caller");
+            JitObject caller = JitFixtures.loadCaller(host, arena);
             SymbolInfo add = host.symbol("add").orElseThrow();
             assertEquals(host.objects().getFirst().key(), add.definingObject());
             CallSite site = add.callSites().stream().filter(s -> s.objectKey() == caller.key()).findFirst().orElseThrow();
