@@ -94,8 +94,8 @@ final class EhFrameRegistration {
 
     /**
      * The unwinder must now find each FDE of the section for the address it begins at, and find
-     * exactly that FDE: otherwise libgcc did not take the section, or another registration (a
-     * stale one) covers the object's code.
+     * exactly that FDE: otherwise libgcc did not take the section, another registration (a stale
+     * one) covers the object's code, or two FDEs of the section cover one address.
      */
     private void checkFound(String object, Unwinder unwinder, List<ObjectChecks.Fde> fdes) throws JitLoadException {
         try (Arena bases = Arena.ofConfined()) {
@@ -112,7 +112,10 @@ final class EhFrameRegistration {
                             + Long.toHexString(fde.begin()) + " in " + (found == 0 ? "no FDE" : "the FDE at 0x"
                             + Long.toHexString(found)) + ", not in the FDE at offset 0x" + Long.toHexString(fde.offset())
                             + " of its .eh_frame (0x" + Long.toHexString(expected) + ")"
-                            + (found == 0 ? "" : ": another registration covers its code"));
+                            + (found == 0 ? ""
+                                    : Long.compareUnsigned(found - section.address(), section.byteSize()) < 0
+                                            ? ": another FDE of its own .eh_frame covers that address"
+                                            : ": another registration covers its code"));
                 }
             }
         }
