@@ -546,6 +546,10 @@ public final class CodePatcher implements AutoCloseable {
             JitObject[] objects = new JitObject[n];
             long[] targets = new long[n];
             CallSiteLinker.SitePlan[] plans = new CallSiteLinker.SitePlan[n];
+            // Where each function leads now, to go back to should a later one refuse.
+            JitObject[] oldObjects = new JitObject[n];
+            long[] oldBodies = new long[n];
+            long[] oldTargets = new long[n];
             int i = 0;
             for (Map.Entry<String, JitObject> b : bodies.entrySet()) {
                 entries[i] = entry(b.getKey());
@@ -553,18 +557,13 @@ public final class CodePatcher implements AutoCloseable {
                 targets[i] = bodyIn(objects[i], b.getKey());
                 reclaimer.checkNotFreeing(objects[i]);
                 plans[i] = linker.plan(entries[i], targets[i]);
+                oldObjects[i] = entries[i].bodyObject;
+                oldBodies[i] = entries[i].body;
+                oldTargets[i] = entries[i].target();
                 i++;
             }
             if (beforeApplying != null) {
                 beforeApplying.run();
-            }
-            JitObject[] oldObjects = new JitObject[n];
-            long[] oldBodies = new long[n];
-            long[] oldTargets = new long[n];
-            for (int k = 0; k < n; k++) {
-                oldObjects[k] = entries[k].bodyObject;
-                oldBodies[k] = entries[k].body;
-                oldTargets[k] = entries[k].target();
             }
             Map<String, RelinkReport> reports = new LinkedHashMap<>();
             int moved = 0;
