@@ -16,17 +16,22 @@ import dev.safepointkit.roots.Mutator;
 import dev.safepointkit.roots.SafepointCoordinator;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
 import java.util.Queue;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.LongStream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -468,6 +473,146 @@ class CompilePipelineTest {
             }
             assertEquals(List.of(), failures);
         }
+    }
+
+    /**
+     * Two threads redefine two functions at once, over and over, while a mutator calls functions
+     * that inline both: redefinitions run one at a time, so each recompiles the users with the
+     * other function's body as it stands then, and once both threads are done every user holds
+     * the last body of each. Calls made meanwhile return a sum of some body of each. Each use of
+     * its compiles' cache stores by a redefining thread is noted and slowed down, so that two
+     * redefinitions running at once would take turns at them: the turns must come one redefinition
+     * at a time.
+     */
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a deadlock fails, not hangs
+    void twoRedefinitionsAtOnceLeaveEveryUserWithTheLastBodyOfEach() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        SafepointCoordinator coordinator = new SafepointCoordinator(0);
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        int n = 12;
+        // use_i(10) = 10 a + 10,000 b + i: a below 100, so a, b and i can be read back from a result.
+        long[] as = LongStream.rangeClosed(1, 16).map(k -> 5 * k + 11).toArray();
+        long[] bs = LongStream.rangeClosed(1, 16).map(k -> k + 1).toArray();
+        ThreadGroup redefiners = new ThreadGroup("redefiners");
+        List<Thread> stores = Collections.synchronizedList(new ArrayList<>());
+        ObjectCache cache = new ObjectCache(dir.resolve("cache"), Long.MAX_VALUE);
+        cache.beforeRenaming = () -> {
+            if (Thread.currentThread().getThreadGroup() == redefiners) {
+                stores.add(Thread.currentThread());
+                try {
+                    Thread.sleep(1);
+                } catch (InterruptedException e) {
+                    throw new IllegalStateException(e);
+                }
+            }
+        };
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, coordinator, failures::add)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).cache(cache).build();
+            p.loadLazy("alpha.ll", utf8(timesNamed("alpha", as[0])));
+            p.loadLazy("beta.ll", utf8(timesNamed("beta", bs[0] * 1000)));
+            assertEquals(as[0] * 10, call(host, "alpha", 10), "alpha is compiled first, so every user inlines it");
+            assertEquals(bs[0] * 10_000, call(host, "beta", 10), "and beta");
+            StringBuilder users = new StringBuilder("declare i64 @alpha(i64)\ndeclare i64 @beta(i64)\n");
+            for (int i = 0; i < n; i++) {
+                users.append("define i64 @use").append(i).append("(i64 %x) {\n  %a = call i64 @alpha(i64 %x)\n")
+                        .append("  %b = call i64 @beta(i64 %x)\n  %s = add i64 %a, %b\n  %r = add i64 %s, ")
+                        .append(i).append("\n  ret i64 %r\n}\n");
+            }
+            p.loadLazy("users.ll", utf8(users.toString()));
+            List<MethodHandle> uses = new ArrayList<>();
+            Set<String> userNames = new TreeSet<>();
+            for (int i = 0; i < n; i++) {
+                uses.add(PipelineFixtures.handle(host, "use" + i, 1));
+                userNames.add("use" + i);
+                assertEquals(as[0] * 10 + bs[0] * 10_000 + i, call(host, "use" + i, 10), "use" + i + " before");
+            }
+            assertEquals(userNames, p.dependents("alpha"));
+            assertEquals(userNames, p.dependents("beta"));
+            Set<Long> aSet = Arrays.stream(as).boxed().collect(Collectors.toSet());
+            Set<Long> bSet = Arrays.stream(bs).boxed().collect(Collectors.toSet());
+            Queue<Throwable> errors = new ConcurrentLinkedQueue<>();
+            AtomicBoolean done = new AtomicBoolean();
+            AtomicLong calls = new AtomicLong();
+            CountDownLatch go = new CountDownLatch(1);
+            List<Thread> threads = new ArrayList<>();
+            threads.add(Thread.ofPlatform().daemon().start(() -> {
+                try (Mutator m = coordinator.attach()) {
+                    while (!done.get()) {
+                        for (int i = 0; i < n; i++) {
+                            long r;
+                            try (var scope = m.enter()) {
+                                r = (long) uses.get(i).invokeExact(10L);
+                            }
+                            long b = r / 10_000;
+                            long rest = r % 10_000 - i;
+                            if (!bSet.contains(b) || rest % 10 != 0 || !aSet.contains(rest / 10)) {
+                                throw new AssertionError("use" + i + "(10) = " + r + ": not 10 a + 10,000 b + " + i
+                                        + " for any body a of alpha and b of beta");
+                            }
+                            calls.incrementAndGet();
+                        }
+                    }
+                } catch (Throwable e) {
+                    errors.add(e);
+                }
+            }));
+            for (int t = 0; t < 2; t++) {
+                boolean alpha = t == 0;
+                threads.add(Thread.ofPlatform().group(redefiners).daemon().start(() -> {
+                    try {
+                        go.await();
+                        for (int v = 1; v < as.length; v++) {
+                            List<String> recompiled = alpha
+                                    ? p.redefine("alpha", "alpha-v" + v + ".ll", utf8(timesNamed("alpha", as[v])))
+                                    : p.redefine("beta", "beta-v" + v + ".ll", utf8(timesNamed("beta", bs[v] * 1000)));
+                            if (!new TreeSet<>(recompiled).equals(userNames)) {
+                                throw new AssertionError((alpha ? "alpha" : "beta") + " v" + v + " recompiled " + recompiled);
+                            }
+                        }
+                    } catch (Throwable e) {
+                        errors.add(e);
+                    }
+                }));
+            }
+            go.countDown();
+            try {
+                for (Thread t : threads.subList(1, 3)) {
+                    t.join();
+                }
+            } finally {
+                done.set(true);
+                for (Thread t : threads) {
+                    t.join();
+                }
+            }
+            for (Throwable e : errors) {
+                throw e;
+            }
+            assertTrue(calls.get() > 0, "the mutator called the users while they were redefined");
+            int turns = 0;
+            for (int k = 1; k < stores.size(); k++) {
+                turns += stores.get(k) == stores.get(k - 1) ? 0 : 1;
+            }
+            // One redefinition at a time: the thread storing compiles changes at most where one
+            // redefinition ends and the next begins.
+            int redefinitions = 2 * (as.length - 1);
+            assertTrue(stores.size() >= redefinitions * (n + 1), stores.size() + " stores");
+            assertTrue(turns < redefinitions, "the redefining threads took " + turns + " turns at storing compiles in "
+                    + redefinitions + " redefinitions");
+            long a = as[as.length - 1];
+            long b = bs[bs.length - 1];
+            assertEquals(a * 10, call(host, "alpha", 10), "alpha's last body");
+            assertEquals(b * 10_000, call(host, "beta", 10), "beta's last body");
+            for (int i = 0; i < n; i++) {
+                assertEquals(a * 10 + b * 10_000 + i, (long) uses.get(i).invokeExact(10L), "use" + i + " holds the last body of each");
+            }
+            assertEquals(List.of(), failures);
+        }
+    }
+
+    private static String timesNamed(String name, long factor) {
+        return "define i64 @" + name + "(i64 %x) {\n  %r = mul i64 %x, " + factor + "\n  ret i64 %r\n}\n";
     }
 
     private static String helperTimes(long factor) {
