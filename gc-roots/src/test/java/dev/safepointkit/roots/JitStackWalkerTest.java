@@ -85,6 +85,26 @@ class JitStackWalkerTest extends HandBuiltStack {
     }
 
     @Test
+    void frameValuesAreReadOnlyWhileAFrameIsVisited() throws Exception {
+        ThreadStack stack = twoFrames(SavedRegisters.none());
+        JitStackWalker walker = new JitStackWalker(registry);
+        IllegalStateException before = assertThrows(IllegalStateException.class, () -> walker.frameValue(0));
+        assertEquals("frame values are read only while a frame is visited", before.getMessage());
+        List<Long> read = new ArrayList<>();
+        int[] handle = new int[1];
+        walker.walk(stack, (batch, s) -> {
+            if (batch.depth() == 1) {
+                handle[0] = batch.frame().base(0);
+                read.add(walker.frameValue(handle[0]));
+            }
+        });
+        assertEquals(List.of(P2), read, "b_fn's first base, [rsp + 0], read during the visit");
+        // After the walk the stack may run again: a handle kept from the visit reads nothing.
+        IllegalStateException after = assertThrows(IllegalStateException.class, () -> walker.frameValue(handle[0]));
+        assertEquals(before.getMessage(), after.getMessage());
+    }
+
+    @Test
     void relocatesDerivedPointersFromOldValuesBeforeAnyBaseMoves() throws Exception {
         ThreadStack stack = twoFrames(SavedRegisters.none());
         RootRelocator relocator = new RootRelocator(old -> old + MOVE);

@@ -109,6 +109,42 @@ class SafepointCoordinatorTest {
     }
 
     @Test
+    void aStopTimeoutMustBePositive() {
+        SafepointCoordinator c = new SafepointCoordinator(0);
+        assertEquals("stop timeout PT0S", assertThrows(IllegalArgumentException.class,
+                () -> c.stopTimeout(java.time.Duration.ZERO)).getMessage());
+        assertEquals("stop timeout PT-0.001S", assertThrows(IllegalArgumentException.class,
+                () -> c.stopTimeout(java.time.Duration.ofMillis(-1))).getMessage());
+        c.stopTimeout(java.time.Duration.ofNanos(1));
+    }
+
+    @Test
+    @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a lost wake-up fails, not hangs
+    void aStoppedWorldHandsOutEachParkedMutatorsContextBlockAndNoOther() throws Exception {
+        SafepointCoordinator c = new SafepointCoordinator(16);
+        c.stopTimeout(SHORT_STOP_TIMEOUT);
+        try (Arena arena = Arena.ofShared()) {
+            Spinner s = new Spinner(c, arena.allocate(512, 16));
+            if (!s.inJit.await(10, TimeUnit.SECONDS)) {
+                s.rethrowFailure();
+                throw new AssertionError("the spinner did not reach JIT code within 10 s");
+            }
+            c.stopTheWorld(null, 0, world -> {
+                assertEquals(1, world.parked().size());
+                MemorySegment context = world.context(0);
+                assertEquals(s.mutator.context().address(), context.address(), "the parked mutator's own block");
+                assertEquals(s.mutator.context().byteSize(), context.byteSize());
+                assertThrows(IndexOutOfBoundsException.class, () -> world.context(1));
+                assertThrows(IndexOutOfBoundsException.class, () -> world.context(-1));
+            });
+            s.awaitResumed();
+            s.quit.set(true);
+            s.thread.join();
+            s.rethrowFailure();
+        }
+    }
+
+    @Test
     @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a lost wake-up fails, not hangs
     void anInterruptedParkedMutatorStaysParkedUntilTheStopEndsAndKeepsItsInterrupt() throws Exception {
         SafepointCoordinator c = new SafepointCoordinator(16);

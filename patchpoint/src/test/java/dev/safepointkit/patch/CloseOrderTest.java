@@ -84,11 +84,16 @@ class CloseOrderTest {
     }
 
     @Test
-    void aClosedPatcherRefusesToPatch() {
+    void aClosedPatcherRefusesToPatch() throws Exception {
         patcher.close();
         assertThrows(IllegalStateException.class, () -> patcher.declare("h", fn -> null));
         assertThrows(IllegalStateException.class, () -> patcher.relink("g"));
         assertThrows(IllegalStateException.class, () -> patcher.safepoint());
+        assertThrows(IllegalStateException.class, patcher::hold);
+        // The refused hold let go of the lock: another thread is refused too, rather than blocked.
+        java.util.concurrent.CompletableFuture<Throwable> other = java.util.concurrent.CompletableFuture.supplyAsync(
+                () -> assertThrows(IllegalStateException.class, patcher::hold));
+        assertTrue(other.get(10, java.util.concurrent.TimeUnit.SECONDS).getMessage().contains("closed"));
         host.close();
     }
 }

@@ -341,6 +341,37 @@ class CodePatcherTest {
     }
 
     @Test
+    void aCompilerThatReturnsNoObjectIsRefusedNamingTheFunction() throws Throwable {
+        MethodHandle minusOne = MethodHandles.dropArguments(MethodHandles.constant(long.class, -1L), 0, long.class);
+        MemorySegment fallback = Linker.nativeLinker().upcallStub(minusOne, LONG_LONG, arena);
+        Stub g = patcher.declare("g", fn -> null, fallback.address());
+        PatchException e = assertThrows(PatchException.class, () -> patcher.compile("g"));
+        assertEquals("the compiler of 'g' returned no object", e.getMessage());
+        assertTrue(g.body().isEmpty());
+        // Through the stub: reported, and the call goes on into the fallback.
+        PatchFixtures.load(host, "lazy_caller");
+        assertEquals(0L, call("f0", 5), "fallback's -1, plus one");
+        assertEquals(1, failures.size());
+        assertEquals("lazy compile of 'g' failed: the compiler of 'g' returned no object", failures.getFirst().getMessage());
+        assertTrue(g.body().isEmpty());
+    }
+
+    @Test
+    void aNameThatIsDeclaredOrDefinedAlreadyIsNotDeclaredAgain() throws Throwable {
+        Stub g = patcher.declare("g", loads("g_v1"));
+        JitLoadException again = assertThrows(JitLoadException.class, () -> patcher.declare("g", loads("g_v2")));
+        assertEquals("'g' is already declared", again.getMessage());
+        assertEquals(g.address(), host.address("g").orElseThrow(), "the first stub stays g's address");
+        assertEquals(List.of("g"), List.copyOf(patcher.stubs().keySet()));
+        PatchFixtures.load(host, "lazy_caller");
+        JitLoadException defined = assertThrows(JitLoadException.class, () -> patcher.declare("f0", loads("g_v1")));
+        assertTrue(defined.getMessage().contains("f0"), defined.getMessage());
+        assertEquals(List.of("g"), List.copyOf(patcher.stubs().keySet()), "no stub for f0");
+        assertEquals(41L, call("f0", 20), "f0 is still the loaded function, g compiled by the first declaration");
+        assertEquals(1, compiles.get());
+    }
+
+    @Test
     void lazyCompilationThroughTheLlvmBridge() throws Throwable {
         LlvmCompiler llvm = LlvmTools.requireAvailable(LlvmCompiler::open);
         Stub g = patcher.declare("g", LazyCompiler.fromIr(host, llvm, PatchFixtures.source("g_v2"), LlvmCompiler.Options.DEFAULT));
