@@ -5,7 +5,10 @@
 # validation), then read and sum every function, constant, record, location and live-out. Both
 # print the same checksum, or the comparison fails.
 #
-#   scripts/compare-parse.sh [WARMUP_PASSES] [MEASURED_PASSES]     default 200 200
+#   scripts/compare-parse.sh [WARMUP_PASSES] [MEASURED_PASSES]     default 1000 1000
+#
+# A thousand warm-up passes (about 2 s): with 200, C2 was still compiling in some runs, and the
+# same build's median moved between 2.0 and 3.0 ms from one run to the next.
 #
 # Needs, of what scripts/install-anchors.sh installs, only llvm-19-dev (StackMapParser.h and the
 # libLLVM.so to link with), g++, and llc-19 with llvm-objcopy-19 for the section
@@ -13,8 +16,8 @@
 # minimums as well as the medians: a pass longer than a scheduler slice is preempted in most
 # passes, which inflates the median of the longer side most.
 source "$(dirname "$0")/bench-common.sh"
-warmup=${1:-200}
-passes=${2:-200}
+warmup=${1:-1000}
+passes=${2:-1000}
 [ -f "$bench/large.llvm_stackmaps" ] || scripts/gen-large-stackmap.sh "$bench"
 g++ -O2 -DNDEBUG -std=c++17 -I/usr/lib/llvm-19/include stress/src/main/native/llvm_stackmap_sum.cpp \
   -L/usr/lib/llvm-19/lib -lLLVM -Wl,-rpath,/usr/lib/llvm-19/lib -o "$bench/llvm_stackmap_sum"

@@ -153,6 +153,19 @@ public final class RecordCursor {
     }
 
     /**
+     * Hands each of this record's locations to {@code visitor}, in order, reading them straight
+     * from the section: two entries at a time as three whole words, with none of a cursor's or an
+     * array's own loads and stores. Allocates nothing.
+     *
+     * @param visitor called once per location, on this thread; what it throws ends the loop and
+     *     reaches the caller
+     */
+    public void forEachLocation(LocationVisitor visitor) {
+        long at = offset() + CallSiteRecord.LOCATIONS;
+        map.visitLocations(at, at + (long) locationCount() * Location.SIZE, visitor);
+    }
+
+    /**
      * The number of live-out registers, as NumLiveOuts says; non-zero only for patchpoints (and
      * only if LLVM computed liveness for them).
      *

@@ -364,6 +364,37 @@ public final class StackMap {
         }
     }
 
+    /**
+     * Hands the locations from {@code at} to {@code end} (relative to this stack map; parsing
+     * validated them) to {@code visitor}. A pair of entries is three words: the first entry's
+     * 8-byte head, its field and the second's head low, the rest of that head and its field.
+     */
+    void visitLocations(long at, long end, LocationVisitor visitor) {
+        if (bigEndian) {
+            for (long p = at; p < end; p += Location.SIZE) {
+                long head = Location.swapHalves(bytes.get(WORD, p));
+                visitHead(head, Integer.reverseBytes(bytes.get(HALF_WORD, p + Location.OFFSET_OR_CONSTANT)), visitor);
+            }
+            return;
+        }
+        long p = at;
+        for (; p + 2 * Location.SIZE <= end; p += 2 * Location.SIZE) {
+            long w0 = bytes.get(WORD, p);
+            long w1 = bytes.get(WORD, p + 8);
+            long w2 = bytes.get(WORD, p + 16);
+            visitHead(w0, (int) w1, visitor);
+            visitHead(w1 >>> 32 | w2 << 32, (int) (w2 >>> 32), visitor);
+        }
+        if (p < end) {
+            visitHead(bytes.get(WORD, p), bytes.get(HALF_WORD, p + Location.OFFSET_OR_CONSTANT), visitor);
+        }
+    }
+
+    /** Takes apart a location's head, as a little-endian section holds it: u8 Type, u8 0, u16 Size, u16 DwarfRegNum, u16 0. */
+    private static void visitHead(long head, int field, LocationVisitor visitor) {
+        visitor.location((int) head & 0xFF, (int) head >>> 16, (int) (head >>> 32) & 0xFFFF, field);
+    }
+
     /** Copies {@code n} live-outs from {@code at} (relative to this stack map) into {@code entries}, as {@link LiveOutArray} keeps them. */
     void readLiveOuts(long at, int n, int[] entries) {
         MemorySegment.copy(bytes, HALF_WORD, at, entries, 0, n);

@@ -96,6 +96,17 @@ class CursorAllocationTest {
             long viaArrays = allocatedBytes() - start;
             assertEquals(expected, sum);
             assertEquals(0, viaArrays, "bytes allocated reading every field once through arrays, warm");
+
+            // Through a location visitor.
+            StackMapWalker.LocationSum visitor = new StackMapWalker.LocationSum();
+            for (int warm = 0; warm < 200; warm++) {
+                assertEquals(expected, StackMapWalker.sumEverythingThroughVisitor(section, cursors, visitor));
+            }
+            start = allocatedBytes();
+            sum = StackMapWalker.sumEverythingThroughVisitor(section, cursors, visitor);
+            long viaVisitor = allocatedBytes() - start;
+            assertEquals(expected, sum);
+            assertEquals(0, viaVisitor, "bytes allocated reading every field once through a location visitor, warm");
         }
     }
 

@@ -11,14 +11,16 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * {@link RecordCursor#locations(LocationArray)} and {@link RecordCursor#liveOuts(LiveOutArray)}
- * read, field for field, what the cursors read: in both byte orders, for every number of
+ * {@link RecordCursor#locations(LocationArray)}, {@link RecordCursor#forEachLocation} and
+ * {@link RecordCursor#liveOuts(LiveOutArray)} read, field for field, what the cursors read: in both byte orders, for every number of
  * locations the bulk read treats apart, into arrays that start too small and grow, and that are
  * refilled from records of fewer entries.
  */
@@ -59,6 +61,18 @@ class LocationArrayTest {
                 assertEquals(loc.smallConstant(), locs.smallConstant(l), where);
                 assertEquals(loc.rawConstantField(), locs.rawConstantField(l), where);
                 assertEquals(loc.constantIndex(), locs.constantIndex(l), where);
+            }
+            List<int[]> visited = new ArrayList<>();
+            record.forEachLocation((kind, size, reg, field) -> visited.add(new int[] {kind, size, reg, field}));
+            assertEquals(record.locationCount(), visited.size(), "record " + r + ", visited");
+            for (int l = 0; l < visited.size(); l++) {
+                record.location(l, loc);
+                int[] v = visited.get(l);
+                String where = "record " + r + " location " + l + ", visited";
+                assertEquals(loc.kindCode(), v[0], where);
+                assertEquals(loc.sizeInBytes(), v[1], where);
+                assertEquals(loc.dwarfRegNum(), v[2], where);
+                assertEquals(loc.offset(), v[3], where);
             }
             assertSame(outs, record.liveOuts(outs));
             assertEquals(record.liveOutCount(), outs.count(), "record " + r);

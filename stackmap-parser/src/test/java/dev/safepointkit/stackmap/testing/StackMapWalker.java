@@ -9,6 +9,7 @@ import dev.safepointkit.stackmap.Location;
 import dev.safepointkit.stackmap.LocationArray;
 import dev.safepointkit.stackmap.LocationCursor;
 import dev.safepointkit.stackmap.LocationKind;
+import dev.safepointkit.stackmap.LocationVisitor;
 import dev.safepointkit.stackmap.RecordCursor;
 import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapFormatException;
@@ -139,6 +140,55 @@ public final class StackMapWalker {
             }
         }
         return sum;
+    }
+
+    /** Sums locations as the other reads do, for {@link #sumEverythingThroughVisitor}. */
+    public static final class LocationSum implements LocationVisitor {
+        StackMap map;
+        long sum;
+
+        @Override
+        public void location(int kindCode, int sizeInBytes, int dwarfRegNum, int offsetOrConstant) {
+            sum += kindCode + sizeInBytes + dwarfRegNum + offsetOrConstant;
+            if (kindCode == LocationKind.CONSTANT_CODE) {
+                sum += offsetOrConstant;
+            } else if (kindCode == LocationKind.CONSTANT_INDEX_CODE) {
+                sum += map.constant(offsetOrConstant);
+            }
+        }
+    }
+
+    /**
+     * The same sum again, each record's locations handed to {@code visitor} by
+     * {@link RecordCursor#forEachLocation}: it allocates nothing.
+     */
+    public static long sumEverythingThroughVisitor(StackMapSection section, Cursors cursors, LocationSum visitor) {
+        long sum = 0;
+        visitor.sum = 0;
+        for (int m = 0; m < section.stackMaps().size(); m++) {
+            StackMap map = section.stackMaps().get(m);
+            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
+            for (int f = 0; f < map.functionCount(); f++) {
+                FunctionCursor fn = map.function(f, cursors.function);
+                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
+            }
+            for (int c = 0; c < map.constantCount(); c++) {
+                sum += map.constant(c);
+            }
+            RecordCursor record = cursors.record;
+            LiveOutArray outs = cursors.liveOuts;
+            visitor.map = map;
+            for (int r = 0; r < map.recordCount(); r++) {
+                map.record(r, record);
+                sum += record.id() + record.instructionOffset() + record.flags() + record.functionIndex();
+                record.forEachLocation(visitor);
+                record.liveOuts(outs);
+                for (int l = 0; l < outs.count(); l++) {
+                    sum += outs.dwarfRegNum(l) + outs.sizeInBytes(l);
+                }
+            }
+        }
+        return sum + visitor.sum;
     }
 
     /** Reads each record as a statepoint where it has that layout; returns the pairs seen. */

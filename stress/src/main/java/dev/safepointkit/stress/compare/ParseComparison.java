@@ -2,8 +2,8 @@ package dev.safepointkit.stress.compare;
 
 import dev.safepointkit.stackmap.FunctionCursor;
 import dev.safepointkit.stackmap.LiveOutArray;
-import dev.safepointkit.stackmap.LocationArray;
 import dev.safepointkit.stackmap.LocationKind;
+import dev.safepointkit.stackmap.LocationVisitor;
 import dev.safepointkit.stackmap.RecordCursor;
 import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapFormatException;
@@ -26,13 +26,28 @@ public final class ParseComparison {
     private ParseComparison() {
     }
 
+    /** Sums every location it is handed, as the C++ loop does. */
+    private static final class LocationSum implements LocationVisitor {
+        long sum;
+
+        @Override
+        public void location(int kindCode, int sizeInBytes, int dwarfRegNum, int offsetOrConstant) {
+            sum += kindCode + sizeInBytes + dwarfRegNum;
+            // On the Type byte, as the C++ switches on LLVM's LocationKind (an integer there).
+            sum += switch (kindCode) {
+                case LocationKind.DIRECT_CODE, LocationKind.INDIRECT_CODE -> offsetOrConstant;
+                case LocationKind.CONSTANT_CODE, LocationKind.CONSTANT_INDEX_CODE -> Integer.toUnsignedLong(offsetOrConstant);
+                default -> 0;
+            };
+        }
+    }
+
     static long sumEverything(MemorySegment section) throws StackMapFormatException {
         StackMapSection parsed = StackMapSection.parse(section, ByteOrder.LITTLE_ENDIAN);
-        // One set of cursors and arrays per pass, as a caller would keep them; after the arrays'
-        // first growth nothing is allocated per record.
+        // One set of cursors per pass, as a caller would keep them: nothing is allocated per record.
         FunctionCursor fn = new FunctionCursor();
         RecordCursor record = new RecordCursor();
-        LocationArray locs = new LocationArray();
+        LocationSum locations = new LocationSum();
         LiveOutArray liveOuts = new LiveOutArray();
         long sum = 0;
         for (int m = 0; m < parsed.stackMaps().size(); m++) {
@@ -48,19 +63,8 @@ public final class ParseComparison {
             for (int r = 0; r < map.recordCount(); r++) {
                 map.record(r, record);
                 sum += record.id() + record.instructionOffset() + record.locationCount() + record.liveOutCount();
-                // A record's locations in one bulk read, then read from the array.
-                record.locations(locs);
-                for (int l = 0; l < locs.count(); l++) {
-                    int kind = locs.kindCode(l);
-                    sum += kind + locs.sizeInBytes(l) + locs.dwarfRegNum(l);
-                    // On the Type byte, as the C++ switches on LLVM's LocationKind (an integer there).
-                    sum += switch (kind) {
-                        case LocationKind.DIRECT_CODE, LocationKind.INDIRECT_CODE -> locs.offset(l);
-                        case LocationKind.CONSTANT_CODE -> locs.rawConstantField(l);
-                        case LocationKind.CONSTANT_INDEX_CODE -> Integer.toUnsignedLong(locs.constantIndex(l));
-                        default -> 0;
-                    };
-                }
+                // Every location, straight from the section.
+                record.forEachLocation(locations);
                 // Only patchpoints have live-outs.
                 if (record.liveOutCount() != 0) {
                     record.liveOuts(liveOuts);
@@ -70,7 +74,7 @@ public final class ParseComparison {
                 }
             }
         }
-        return sum;
+        return sum + locations.sum;
     }
 
     public static void main(String[] args) throws Exception {
