@@ -195,6 +195,24 @@ public final class CompilePipeline implements AutoCloseable {
         DECLARE
     }
 
+    /**
+     * Hears of a cache store that failed, for a pipeline told to compile on without it
+     * ({@link Builder#cacheStoreFailures}).
+     */
+    @FunctionalInterface
+    public interface CacheStoreFailures {
+        /**
+         * A store failed; the entry is not in the cache (stores are all or nothing), so a later
+         * lookup misses and compiles again. Called on the compiling thread, under the pipeline's
+         * lock: it must not call the pipeline.
+         *
+         * @param entry what was being stored, e.g. {@code the object of prog.ll.step5}
+         * @param cause the cache's exception
+         * @throws RuntimeException to fail the compile after all
+         */
+        void storeFailed(String entry, IOException cause);
+    }
+
     /** Opens libLLVM when a compile first needs it (a warm start may never). */
     @FunctionalInterface
     public interface LlvmOpener {
@@ -212,6 +230,8 @@ public final class CompilePipeline implements AutoCloseable {
     private final LlvmOpener opener;
     private final Settings settings;
     private final ObjectCache cache;
+    /** Null: a failed store fails the compile. */
+    private final CacheStoreFailures cacheStoreFailures;
     private final Path saveObjects;
 
     private final ReentrantLock lock = new ReentrantLock();
@@ -250,6 +270,7 @@ public final class CompilePipeline implements AutoCloseable {
         this.opener = b.opener;
         this.settings = b.settings;
         this.cache = b.cache;
+        this.cacheStoreFailures = b.cacheStoreFailures;
         this.saveObjects = b.saveObjects;
     }
 
@@ -270,6 +291,7 @@ public final class CompilePipeline implements AutoCloseable {
         private LlvmOpener opener = LlvmCompiler::open;
         private Settings settings = Settings.DEFAULT;
         private ObjectCache cache;
+        private CacheStoreFailures cacheStoreFailures;
         private Path saveObjects;
 
         private Builder(JitHost host) {
@@ -317,6 +339,22 @@ public final class CompilePipeline implements AutoCloseable {
          */
         public Builder cache(ObjectCache cache) {
             this.cache = cache;
+            return this;
+        }
+
+        /**
+         * What a cache store that fails (a full disk, a cache directory taken away) does. By
+         * default it fails the compile with its {@link IOException}, as a lazy compile's failure
+         * (the declared fallback, or the process halts). With a handler, the handler is told and
+         * the compile goes on with the object it made, loaded as usual and not cached: the cache
+         * is then only slower, never wrong, since stores are all or nothing and a missing entry is
+         * compiled again. A handler that throws fails the compile with what it threw.
+         *
+         * @param handler told of each failed store; null for the default
+         * @return this builder
+         */
+        public Builder cacheStoreFailures(CacheStoreFailures handler) {
+            this.cacheStoreFailures = handler;
             return this;
         }
 
@@ -430,7 +468,8 @@ public final class CompilePipeline implements AutoCloseable {
      * @param source LLVM IR text or bitcode
      * @return the loaded runtime object
      * @throws JitLoadException if it does not parse, compile or load
-     * @throws IOException if the cache or the save directory fails
+     * @throws IOException if the save directory fails, or the cache does and no
+     *     {@link Builder#cacheStoreFailures} handler takes its failures
      * @throws IllegalStateException if a runtime was set already
      */
     public JitObject runtime(String name, byte[] source) throws JitLoadException, IOException {
@@ -470,7 +509,8 @@ public final class CompilePipeline implements AutoCloseable {
      * @param source LLVM IR text or bitcode
      * @return the loaded object
      * @throws JitLoadException if it does not parse, compile or load
-     * @throws IOException if the cache or the save directory fails
+     * @throws IOException if the save directory fails, or the cache does and no
+     *     {@link Builder#cacheStoreFailures} handler takes its failures
      */
     public JitObject load(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
@@ -490,7 +530,8 @@ public final class CompilePipeline implements AutoCloseable {
      * @param source LLVM IR text or bitcode
      * @return the object's bytes, the same {@link #runtime} would load
      * @throws JitLoadException if it does not parse or compile
-     * @throws IOException if the cache or the save directory fails
+     * @throws IOException if the save directory fails, or the cache does and no
+     *     {@link Builder#cacheStoreFailures} handler takes its failures
      * @throws IllegalStateException if a runtime was set already
      */
     public byte[] compileRuntime(String name, byte[] source) throws JitLoadException, IOException {
@@ -511,7 +552,8 @@ public final class CompilePipeline implements AutoCloseable {
      * @param source LLVM IR text or bitcode
      * @return the object's bytes
      * @throws JitLoadException if it does not parse or compile
-     * @throws IOException if the cache or the save directory fails
+     * @throws IOException if the save directory fails, or the cache does and no
+     *     {@link Builder#cacheStoreFailures} handler takes its failures
      */
     public byte[] compile(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
@@ -554,7 +596,7 @@ public final class CompilePipeline implements AutoCloseable {
         compileNanos += now() - start;
         Manifest m = new Manifest(source);
         m.dataKey = Optional.ofNullable(c.key());
-        writeManifest(manifestKey, m);
+        writeManifest(manifestKey, m, name);
         return c.object();
     }
 
@@ -567,7 +609,8 @@ public final class CompilePipeline implements AutoCloseable {
      * @param source LLVM IR text or bitcode
      * @return the functions declared, in module order
      * @throws JitLoadException if it does not parse, a function is declared already, or the data does not load
-     * @throws IOException if the cache or the save directory fails
+     * @throws IOException if the save directory fails, or the cache does and no
+     *     {@link Builder#cacheStoreFailures} handler takes its failures
      * @throws IllegalStateException if the pipeline has no patcher
      */
     public List<String> loadLazy(String name, byte[] source) throws JitLoadException, IOException {
@@ -612,7 +655,7 @@ public final class CompilePipeline implements AutoCloseable {
                 compileNanos += now() - start;
                 src.manifest.dataKey = made.map(Compiled::key);
                 data = Optional.of(made.map(Compiled::object).orElse(NO_DATA));
-                writeManifest(manifestKey, src.manifest);
+                writeManifest(manifestKey, src.manifest, name);
             }
             for (String f : names) {
                 units.put(f, new Unit(f, src, false));
@@ -665,7 +708,7 @@ public final class CompilePipeline implements AutoCloseable {
             if (!u.redefinition && !stale(c.inlined())) {
                 u.from.manifest.functions.put(function, new Manifest.Entry(Optional.ofNullable(c.key()), c.inlined(),
                         Optional.ofNullable(c.given())));
-                writeManifest(u.from.manifestKey, u.from.manifest);
+                writeManifest(u.from.manifestKey, u.from.manifest, u.from.name);
             }
             return u.object = loadObject(u.from.name + "." + function, c.object());
         } finally {
@@ -756,7 +799,8 @@ public final class CompilePipeline implements AutoCloseable {
      *     function another type than its current definition's (callers compiled against that type
      *     would pass arguments the new code does not read), or does not compile or load
      * @throws PatchException if the patcher cannot move a call site
-     * @throws IOException if the cache or the save directory fails
+     * @throws IOException if the save directory fails, or the cache does and no
+     *     {@link Builder#cacheStoreFailures} handler takes its failures
      * @throws IllegalArgumentException if {@code function} is not a function of a lazily loaded module
      * @throws IllegalStateException if the pipeline has no patcher
      */
@@ -1166,9 +1210,9 @@ public final class CompilePipeline implements AutoCloseable {
             compiledFunctions += functionsIn(name, object);
             if (cache != null) {
                 long t = now();
-                cache.put(key, object);
+                store(key, object, "the object of " + name);
                 if (ir != null) {
-                    cache.put(keptKey(key), ir);
+                    store(keptKey(key), ir, "the kept IR of " + alone);
                 }
                 phaseNanos[Phase.CACHE.ordinal()] += now() - t;
             }
@@ -1377,11 +1421,23 @@ public final class CompilePipeline implements AutoCloseable {
         }
     }
 
-    private void writeManifest(String key, Manifest m) throws IOException {
+    private void writeManifest(String key, Manifest m, String source) throws IOException {
         if (cache != null && m.encodable()) {
             long t = now();
-            cache.put(key, m.encode());
+            store(key, m.encode(), "the manifest of " + source);
             phaseNanos[Phase.CACHE.ordinal()] += now() - t;
+        }
+    }
+
+    /** Puts {@code payload} in the cache; a failure fails the compile or goes to the handler. Holds the lock. */
+    private void store(String key, byte[] payload, String entry) throws IOException {
+        try {
+            cache.put(key, payload);
+        } catch (IOException e) {
+            if (cacheStoreFailures == null) {
+                throw e;
+            }
+            cacheStoreFailures.storeFailed(entry, e);
         }
     }
 

@@ -3,6 +3,7 @@ package dev.safepointkit.compile;
 import static dev.safepointkit.compile.PipelineFixtures.call;
 import static dev.safepointkit.compile.PipelineFixtures.utf8;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.host.JitHost;
@@ -10,11 +11,13 @@ import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.host.LlvmUnavailableException;
 import dev.safepointkit.patch.CodePatcher;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -89,6 +92,66 @@ class CacheTest {
             assertEquals(0L, warm.phaseNanos().get(phase), "a warm start spends nothing on " + phase + ": " + warm.describePhases());
         }
         assertTrue(warm.phaseNanos().get(CompilePipeline.Phase.LOAD) > 0, warm.describePhases());
+    }
+
+    /** Takes the cache directory away and puts a file in its place: every store fails, as on a full disk. */
+    private static void breakDirectory(Path cacheDir) throws IOException {
+        try (Stream<Path> files = Files.list(cacheDir)) {
+            for (Path f : files.toList()) {
+                Files.delete(f);
+            }
+        }
+        Files.delete(cacheDir);
+        Files.writeString(cacheDir, "not a directory");
+    }
+
+    @Test
+    void aCacheThatCannotStoreFailsTheCompileUnlessAHandlerTakesItsFailures() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        Path cacheDir = dir.resolve("cache");
+        ObjectCache cache = new ObjectCache(cacheDir, Long.MAX_VALUE);
+        breakDirectory(cacheDir);
+        // By default the compile fails, and nothing of it is loaded.
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
+            assertThrows(IOException.class, () -> p.runtime("runtime.ll", utf8(PipelineFixtures.runtime())));
+            assertEquals(List.of(), host.objects());
+        }
+        // With a handler, every compile goes on and the whole program runs, lazy functions included.
+        List<String> failed = new CopyOnWriteArrayList<>();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm)
+                    .cacheStoreFailures((entry, cause) -> failed.add(entry)).build();
+            assertEquals(RESULTS, runBoth(host, p));
+            assertEquals(OBJECTS, p.stats().cacheMisses());
+        }
+        assertEquals(OBJECTS, failed.stream().filter(e -> e.startsWith("the object of ")).count(), "one per object: " + failed);
+        for (String entry : List.of("the object of runtime.ll", "the object of main.ll", "the manifest of main.ll",
+                "the manifest of split.ll")) {
+            assertTrue(failed.contains(entry), entry + " in " + failed);
+        }
+        assertTrue(failed.stream().anyMatch(e -> e.startsWith("the kept IR of ")), "kept IR: " + failed);
+        // The directory back: nothing was cached, so the next run compiles everything again and stores it.
+        Files.delete(cacheDir);
+        Files.createDirectory(cacheDir);
+        for (int run = 0; run < 2; run++) {
+            try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+                CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
+                assertEquals(RESULTS, runBoth(host, p));
+                assertEquals(run == 0 ? 0 : OBJECTS, p.stats().cacheHits(), "run " + run);
+            }
+        }
+        // A handler that throws fails the compile with what it threw.
+        breakDirectory(cacheDir);
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm)
+                    .cacheStoreFailures((entry, cause) -> {
+                        throw new UncheckedIOException(entry, cause);
+                    }).build();
+            assertEquals("the object of main.ll",
+                    assertThrows(UncheckedIOException.class, () -> p.load("main.ll", utf8(MAIN))).getMessage());
+            assertEquals(List.of(), host.objects());
+        }
     }
 
     @Test
