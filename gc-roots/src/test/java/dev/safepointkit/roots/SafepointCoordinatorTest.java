@@ -87,6 +87,14 @@ class SafepointCoordinatorTest {
             }
         }
 
+        /** Waits until this spinner runs JIT code: fails after 10 s with what its thread threw, if anything. */
+        void awaitInJit() throws InterruptedException {
+            if (!inJit.await(10, TimeUnit.SECONDS)) {
+                rethrowFailure();
+                throw new AssertionError("a spinner did not reach JIT code within 10 s");
+            }
+        }
+
         /** Fails with what this spinner's thread threw, if it threw anything. */
         void rethrowFailure() {
             if (failure.get() != null) {
@@ -125,10 +133,7 @@ class SafepointCoordinatorTest {
         c.stopTimeout(SHORT_STOP_TIMEOUT);
         try (Arena arena = Arena.ofShared()) {
             Spinner s = new Spinner(c, arena.allocate(512, 16));
-            if (!s.inJit.await(10, TimeUnit.SECONDS)) {
-                s.rethrowFailure();
-                throw new AssertionError("the spinner did not reach JIT code within 10 s");
-            }
+            s.awaitInJit();
             c.stopTheWorld(null, 0, world -> {
                 assertEquals(1, world.parked().size());
                 MemorySegment context = world.context(0);
@@ -151,10 +156,7 @@ class SafepointCoordinatorTest {
         c.stopTimeout(SHORT_STOP_TIMEOUT);
         try (Arena arena = Arena.ofShared()) {
             Spinner s = new Spinner(c, arena.allocate(512, 16));
-            if (!s.inJit.await(10, TimeUnit.SECONDS)) {
-                s.rethrowFailure();
-                throw new AssertionError("the spinner did not reach JIT code within 10 s");
-            }
+            s.awaitInJit();
             c.stopTheWorld(null, 0, world -> {
                 assertWokenByThePark(world);
                 assertEquals(1, world.parked().size());
@@ -186,10 +188,7 @@ class SafepointCoordinatorTest {
                 spinners.add(new Spinner(c, arena.allocate(512, 16)));
             }
             for (Spinner s : spinners) {
-                if (!s.inJit.await(10, TimeUnit.SECONDS)) {
-                    s.rethrowFailure();
-                    throw new AssertionError("a spinner did not reach JIT code within 10 s");
-                }
+                s.awaitInJit();
             }
             for (int stop = 0; stop < 50; stop++) {
                 c.stopTheWorld(null, 0, world -> {

@@ -64,6 +64,19 @@ public final class StackMapWalker {
         final LiveOutArray liveOuts = new LiveOutArray();
     }
 
+    /** The sum of a stack map's header counts, function records and constants, read through {@code fn}. */
+    private static long headerFunctionsAndConstants(StackMap map, FunctionCursor fn) {
+        long sum = map.version() + map.functionCount() + map.constantCount() + map.recordCount();
+        for (int f = 0; f < map.functionCount(); f++) {
+            map.function(f, fn);
+            sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
+        }
+        for (int c = 0; c < map.constantCount(); c++) {
+            sum += map.constant(c);
+        }
+        return sum;
+    }
+
     /**
      * The same sum as {@link #sumEverything(StackMapSection)}, read through {@code cursors}: it
      * allocates nothing.
@@ -73,14 +86,7 @@ public final class StackMapWalker {
         // By index: an iterator would be the one allocation left where escape analysis fails.
         for (int m = 0; m < section.stackMaps().size(); m++) {
             StackMap map = section.stackMaps().get(m);
-            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
-            for (int f = 0; f < map.functionCount(); f++) {
-                FunctionCursor fn = map.function(f, cursors.function);
-                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
-            }
-            for (int c = 0; c < map.constantCount(); c++) {
-                sum += map.constant(c);
-            }
+            sum += headerFunctionsAndConstants(map, cursors.function);
             RecordCursor record = cursors.record;
             for (int r = 0; r < map.recordCount(); r++) {
                 map.record(r, record);
@@ -109,14 +115,7 @@ public final class StackMapWalker {
         long sum = 0;
         for (int m = 0; m < section.stackMaps().size(); m++) {
             StackMap map = section.stackMaps().get(m);
-            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
-            for (int f = 0; f < map.functionCount(); f++) {
-                FunctionCursor fn = map.function(f, cursors.function);
-                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
-            }
-            for (int c = 0; c < map.constantCount(); c++) {
-                sum += map.constant(c);
-            }
+            sum += headerFunctionsAndConstants(map, cursors.function);
             RecordCursor record = cursors.record;
             LocationArray locs = cursors.locations;
             LiveOutArray outs = cursors.liveOuts;
@@ -167,14 +166,7 @@ public final class StackMapWalker {
         visitor.sum = 0;
         for (int m = 0; m < section.stackMaps().size(); m++) {
             StackMap map = section.stackMaps().get(m);
-            sum += map.version() + map.functionCount() + map.constantCount() + map.recordCount();
-            for (int f = 0; f < map.functionCount(); f++) {
-                FunctionCursor fn = map.function(f, cursors.function);
-                sum += fn.functionAddress() + fn.stackSize() + fn.recordCount() + fn.firstRecordIndex();
-            }
-            for (int c = 0; c < map.constantCount(); c++) {
-                sum += map.constant(c);
-            }
+            sum += headerFunctionsAndConstants(map, cursors.function);
             RecordCursor record = cursors.record;
             LiveOutArray outs = cursors.liveOuts;
             visitor.map = map;
