@@ -95,7 +95,10 @@ class LocationArrayTest {
         }
     }
 
-    /** Records of 0 to 7 locations (pairs and an odd last one), some with live-outs, then shorter ones again. */
+    /**
+     * Records of 0 to 7 locations (pairs and an odd last one), some with live-outs, then shorter ones again;
+     * register numbers and sizes above 255.
+     */
     @ParameterizedTest
     @EnumSource(Order.class)
     void agreesWithTheCursorsForEveryLocationCount(Order o) throws Exception {
@@ -108,7 +111,8 @@ class LocationArrayTest {
                 switch (l % 5) {
                     case 0 -> rec.location(LocationKind.REGISTER, 8, 0x1234 + l, 0);
                     case 1 -> rec.direct(7, -16 * l - 0x10000);
-                    case 2 -> rec.indirect(6, 0x7FFF_0000 + l);
+                    // A large aggregate's Indirect: Size has a high byte.
+                    case 2 -> rec.location(LocationKind.INDIRECT, 0x1008 + 8 * l, 6, 0x7FFF_0000 + l);
                     case 3 -> rec.constant(-l);
                     default -> rec.location(LocationKind.CONSTANT_INDEX, 8, 0, l % 2);
                 }
