@@ -586,8 +586,11 @@ class CompilePipelineTest {
                     t.join();
                 }
             }
-            for (Throwable e : errors) {
-                throw e;
+            // Every thread's failure is reported: the first, with the others suppressed in it.
+            Throwable first = errors.poll();
+            if (first != null) {
+                errors.forEach(first::addSuppressed);
+                throw first;
             }
             assertTrue(calls.get() > 0, "the mutator called the users while they were redefined");
             int turns = 0;
