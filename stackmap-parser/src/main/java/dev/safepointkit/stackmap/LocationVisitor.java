@@ -3,7 +3,8 @@ package dev.safepointkit.stackmap;
 /**
  * Receives a record's locations one by one from {@link RecordCursor#forEachLocation}, fields
  * taken apart: the fastest way through every location of a record, with no cursor or array in
- * between (the record's entries are read two at a time, as three whole words).
+ * between (a little-endian section's entries are read two at a time, as three whole words; a
+ * big-endian section's one at a time, their fields swapped).
  *
  * <p>Called on the thread that called {@code forEachLocation}, in location order, once per
  * location.

@@ -154,8 +154,9 @@ public final class RecordCursor {
 
     /**
      * Hands each of this record's locations to {@code visitor}, in order, reading them straight
-     * from the section: two entries at a time as three whole words, with none of a cursor's or an
-     * array's own loads and stores. Allocates nothing.
+     * from the section (little-endian: two entries at a time as three whole words; big-endian: one
+     * at a time, its fields swapped), with none of a cursor's or an array's own loads and stores.
+     * Allocates nothing.
      *
      * @param visitor called once per location, on this thread; what it throws ends the loop and
      *     reaches the caller
