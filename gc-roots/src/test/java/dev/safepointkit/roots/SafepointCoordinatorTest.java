@@ -132,20 +132,31 @@ class SafepointCoordinatorTest {
         SafepointCoordinator c = new SafepointCoordinator(16);
         c.stopTimeout(SHORT_STOP_TIMEOUT);
         try (Arena arena = Arena.ofShared()) {
-            Spinner s = new Spinner(c, arena.allocate(512, 16));
-            s.awaitInJit();
+            List<Spinner> spinners = List.of(new Spinner(c, arena.allocate(512, 16)), new Spinner(c, arena.allocate(512, 16)));
+            for (Spinner s : spinners) {
+                s.awaitInJit();
+            }
             c.stopTheWorld(null, 0, world -> {
-                assertEquals(1, world.parked().size());
-                MemorySegment context = world.context(0);
-                assertEquals(s.mutator.context().address(), context.address(), "the parked mutator's own block");
-                assertEquals(s.mutator.context().byteSize(), context.byteSize());
-                assertThrows(IndexOutOfBoundsException.class, () -> world.context(1));
+                assertEquals(2, world.parked().size());
+                List<Long> blocks = new ArrayList<>();
+                for (int i = 0; i < 2; i++) {
+                    MemorySegment context = world.context(i);
+                    // Each its own mutator's block, in the order of parked().
+                    assertEquals(world.parked().get(i).context().address(), context.address(), "mutator " + i);
+                    assertEquals(world.parked().get(i).context().byteSize(), context.byteSize());
+                    blocks.add(context.address());
+                }
+                assertEquals(java.util.Set.of(spinners.get(0).mutator.context().address(),
+                        spinners.get(1).mutator.context().address()), java.util.Set.copyOf(blocks), "both spinners' blocks");
+                assertThrows(IndexOutOfBoundsException.class, () -> world.context(2));
                 assertThrows(IndexOutOfBoundsException.class, () -> world.context(-1));
             });
-            s.awaitResumed();
-            s.quit.set(true);
-            s.thread.join();
-            s.rethrowFailure();
+            for (Spinner s : spinners) {
+                s.awaitResumed();
+                s.quit.set(true);
+                s.thread.join();
+                s.rethrowFailure();
+            }
         }
     }
 
