@@ -6,7 +6,7 @@
 # target/side-by-side/NAME.log, with the load average before and after it; the lines the table
 # is made from are printed at the end.
 #
-#   scripts/side-by-side.sh          about 15 minutes on 2 cores
+#   scripts/side-by-side.sh          about 10 minutes on 2 cores
 #
 # Needs scripts/install-llvm.sh and scripts/install-anchors.sh. Run it on a machine doing nothing
 # else: the load averages in the logs say how far that held.
