@@ -344,11 +344,13 @@ public final class CompilePipeline implements AutoCloseable {
 
         /**
          * What a cache store that fails (a full disk, a cache directory taken away) does. By
-         * default it fails the compile with its {@link IOException}, as a lazy compile's failure
-         * (the declared fallback, or the process halts). With a handler, the handler is told and
+         * default it fails the compile with an {@link IOException} naming the cache and the entry;
+         * for a lazy compile that is a failed lazy compile, and the functions of a lazily loaded
+         * module have no fallback, so the process halts (status 70). With a handler, the handler is told and
          * the compile goes on with the object it made, loaded as usual and not cached: the cache
          * is then only slower, never wrong, since stores are all or nothing and a missing entry is
-         * compiled again. A handler that throws fails the compile with what it threw.
+         * compiled again. A handler that throws fails the compile with what it threw. (Reads
+         * never fail a compile: an entry that cannot be read is a miss, and is compiled again.)
          *
          * @param handler told of each failed store; null for the default
          * @return this builder
@@ -470,13 +472,19 @@ public final class CompilePipeline implements AutoCloseable {
      * @throws JitLoadException if it does not parse, compile or load
      * @throws IOException if the save directory fails, or the cache does and no
      *     {@link Builder#cacheStoreFailures} handler takes its failures
-     * @throws IllegalStateException if a runtime was set already
+     * @throws IllegalStateException if a runtime was set already (a call that failed set none)
      */
     public JitObject runtime(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
             setRuntime(name, source);
-            return loadObject(name, objectOf(name, runtime.source, "runtime", true));
+            try {
+                return loadObject(name, objectOf(name, runtime.source, "runtime", true));
+            } catch (Throwable t) {
+                // Not set after all: nothing of it is loaded, and the call may be made again.
+                runtime = null;
+                throw t;
+            }
         } finally {
             lock.unlock();
         }
@@ -1435,7 +1443,7 @@ public final class CompilePipeline implements AutoCloseable {
             cache.put(key, payload);
         } catch (IOException e) {
             if (cacheStoreFailures == null) {
-                throw e;
+                throw new IOException("the cache in " + cache.directory() + " could not store " + entry + ": " + e, e);
             }
             cacheStoreFailures.storeFailed(entry, e);
         }

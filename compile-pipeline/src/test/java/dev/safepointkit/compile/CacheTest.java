@@ -111,12 +111,21 @@ class CacheTest {
         Path cacheDir = dir.resolve("cache");
         ObjectCache cache = new ObjectCache(cacheDir, Long.MAX_VALUE);
         breakDirectory(cacheDir);
-        // By default the compile fails, and nothing of it is loaded.
+        // By default the compile fails naming the cache and the entry, and nothing of it is loaded.
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm).build();
-            assertThrows(IOException.class, () -> p.runtime("runtime.ll", utf8(PipelineFixtures.runtime())));
+            IOException e = assertThrows(IOException.class, () -> p.runtime("runtime.ll", utf8(PipelineFixtures.runtime())));
+            assertTrue(e.getMessage().startsWith("the cache in " + cacheDir + " could not store the object of runtime.ll: "),
+                    e.getMessage());
             assertEquals(List.of(), host.objects());
+            // A runtime whose compile failed is not set: with the directory back, the same call succeeds.
+            Files.delete(cacheDir);
+            Files.createDirectory(cacheDir);
+            p.runtime("runtime.ll", utf8(PipelineFixtures.runtime()));
+            p.load("main.ll", utf8(MAIN));
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5));
         }
+        breakDirectory(cacheDir);
         // With a handler, every compile goes on and the whole program runs, lazy functions included.
         List<String> failed = new CopyOnWriteArrayList<>();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {

@@ -7,7 +7,8 @@ package dev.safepointkit.stackmap;
  * big-endian section's one at a time, their fields swapped).
  *
  * <p>Called on the thread that called {@code forEachLocation}, in location order, once per
- * location.
+ * location. Keep one visitor per thread and reuse it, as the cursors are: a lambda that captures
+ * a value of the record it is made for is a new object per record.
  */
 @FunctionalInterface
 public interface LocationVisitor {
@@ -20,7 +21,8 @@ public interface LocationVisitor {
      * @param dwarfRegNum the u16 DWARF register number
      * @param offsetOrConstant the 32-bit field, read signed: the offset for Direct and Indirect, the
      *     value for Constant ({@link Integer#toUnsignedLong} gives it as LLVM prints it), the index
-     *     into the constants table for ConstantIndex (validated to be in range)
+     *     into the constants table for ConstantIndex (validated to be in range; the value is
+     *     {@link StackMap#constant(int)})
      */
     void location(int kindCode, int sizeInBytes, int dwarfRegNum, int offsetOrConstant);
 }
