@@ -344,13 +344,14 @@ public final class CompilePipeline implements AutoCloseable {
 
         /**
          * What a cache store that fails (a full disk, a cache directory taken away) does. By
-         * default it fails the compile with an {@link IOException} naming the cache and the entry;
-         * for a lazy compile that is a failed lazy compile, and the functions of a lazily loaded
-         * module have no fallback, so the process halts (status 70). With a handler, the handler is told and
-         * the compile goes on with the object it made, loaded as usual and not cached: the cache
-         * is then only slower, never wrong, since stores are all or nothing and a missing entry is
-         * compiled again. A handler that throws fails the compile with what it threw. (Reads
-         * never fail a compile: an entry that cannot be read is a miss, and is compiled again.)
+         * default it fails the compile with an {@link IOException} naming the cache and the
+         * entry; for a lazy compile that is a failed lazy compile, and the functions of a lazily
+         * loaded module have no fallback, so the process halts (status 70). With a handler, the
+         * handler is told and the compile goes on with the object it made, loaded as usual and
+         * not cached: the cache is then only slower, never wrong, since stores are all or nothing
+         * and a missing entry is compiled again. A handler that throws fails the compile with
+         * what it threw. (Reads never fail a compile: an entry that cannot be read is a miss, and
+         * is compiled again.)
          *
          * @param handler told of each failed store; null for the default
          * @return this builder
