@@ -125,6 +125,25 @@ class LocationArrayTest {
         assertAgree(map);
     }
 
+    /** What a visitor throws ends the loop at that location and reaches the caller. */
+    @ParameterizedTest
+    @EnumSource(Order.class)
+    void aVisitorsExceptionEndsTheLoopAndReachesTheCaller(Order o) throws Exception {
+        StackMapBuilder b = new StackMapBuilder(o.order).function(0, 8, 1);
+        b.record(1, 4).constant(1).constant(2).constant(3).constant(4).constant(5);
+        StackMap map = StackMapSection.parse(MemorySegment.ofArray(b.build()), o.order).stackMaps().getFirst();
+        List<Integer> seen = new ArrayList<>();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> map.record(0, new RecordCursor())
+                .forEachLocation((kind, size, reg, field) -> {
+                    seen.add(field);
+                    if (field == 3) {
+                        throw new IllegalStateException("stop at " + field);
+                    }
+                }));
+        assertEquals("stop at 3", e.getMessage());
+        assertEquals(List.of(1, 2, 3), seen);
+    }
+
     @ParameterizedTest
     @EnumSource(Order.class)
     void refusesIndicesBeyondTheLastFill(Order o) throws Exception {
