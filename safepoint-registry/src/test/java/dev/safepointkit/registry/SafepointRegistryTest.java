@@ -15,8 +15,10 @@ import dev.safepointkit.stackmap.LocationKind;
 import dev.safepointkit.stackmap.ObjectStackMaps;
 import dev.safepointkit.stackmap.StackMap;
 import dev.safepointkit.stackmap.StackMapSection;
+import dev.safepointkit.stackmap.dwarf.EhFrame;
 import dev.safepointkit.stackmap.elf.ElfFile;
 import dev.safepointkit.stackmap.elf.ElfSection;
+import dev.safepointkit.stackmap.testing.EhFrameBuilder;
 import dev.safepointkit.stackmap.testing.Fixtures;
 import dev.safepointkit.stackmap.testing.StackMapBuilder;
 import java.lang.foreign.Arena;
@@ -179,6 +181,49 @@ class SafepointRegistryTest {
         assertEquals(2, registry.safepointCount());
         registry.register(9, "adjacent", 0x1200, 0x10, null, List.of());
         assertEquals(3, registry.objectCount());
+    }
+
+    @Test
+    void refusesAnEmptyCodeRangeAndTwoRecordsAtOneReturnAddressAndChangesNothing() throws Exception {
+        SafepointRegistry registry = new SafepointRegistry();
+        assertEquals("g: empty code range", assertThrows(RegistryException.class,
+                () -> registry.register(1, "g", 0x7000, 0, null, List.of())).getMessage());
+        assertEquals("g: empty code range", assertThrows(RegistryException.class,
+                () -> registry.register(1, "g", 0x7000, -16, null, List.of())).getMessage());
+        // Two records at 0x6010: a return address names one safepoint, or the walk could read the wrong roots.
+        RegistryException twice = assertThrows(RegistryException.class,
+                () -> registry.register(2, "h", 0x6000, 0x100, section(0x6000, 16, 0x10, 0x20, 0x10), List.of()));
+        assertTrue(twice.getMessage().startsWith("h: two stack map records share the return address 0x6010"), twice.getMessage());
+        assertEquals(0, registry.objectCount());
+        assertEquals(0, registry.safepointCount());
+        assertFalse(registry.lookup(0x6010, new Frame()));
+        assertFalse(registry.locate(0x6010, new Frame()));
+    }
+
+    @Test
+    void withItsEhFrameASafepointWithoutAnFdeOrWithAnSpRelativeCfaInADynamicFrameIsRefused() throws Exception {
+        long f = 0x4000_0000L;
+        List<FunctionSpan> fn = List.of(new FunctionSpan("fn", f, 0x100));
+        SafepointRegistry registry = new SafepointRegistry();
+        try (Arena arena = Arena.ofConfined()) {
+            EhFrame none = new EhFrameBuilder().cie().parse(arena);
+            RegistryException noFde = assertThrows(RegistryException.class,
+                    () -> registry.register(1, "nofde", f, 0x100, section(f, 16, 0x10), fn, none));
+            assertEquals("nofde: the safepoint at 0x40000010 in fn has no FDE in the object's .eh_frame", noFde.getMessage());
+            // CFA = RSP + 8 all through fn: a frame whose size is not known cannot be stepped over that way.
+            EhFrame spRelative = new EhFrameBuilder().cie().fde(f, 0x100, EhFrameBuilder.bytes()).parse(arena);
+            RegistryException dynamic = assertThrows(RegistryException.class,
+                    () -> registry.register(2, "dyn", f, 0x100, section(f, -1L, 0x10), fn, spRelative));
+            assertTrue(dynamic.getMessage().startsWith("dyn: the safepoint at 0x40000010 in fn: its stack map says the frame size"
+                    + " is dynamic, but its CFI is SP-relative ("), dynamic.getMessage());
+            assertEquals(0, registry.objectCount());
+            // The same function with CFA = RSP + 24 and a static frame of 16 bytes agrees, and registers.
+            EhFrame agreeing = new EhFrameBuilder().cie().fde(f, 0x100, EhFrameBuilder.bytes(0x0e, 24)).parse(arena);
+            registry.register(3, "ok", f, 0x100, section(f, 16, 0x10), fn, agreeing);
+            Frame frame = new Frame();
+            assertTrue(registry.lookup(f + 0x10, frame));
+            assertEquals(16, frame.frameSize());
+        }
     }
 
     @Test
