@@ -69,7 +69,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * pipeline's across all its compiles and patches, which makes redefinitions run one at a time, and
  * a thread that calls a function not compiled yet, or a safepoint of the patcher, wait for a
  * redefinition to finish; a lazy compile or a load holding the pipeline's lock likewise holds up
- * the others' compiles.
+ * the others' compiles. A {@link CacheStoreFailures} handler runs under the pipeline's lock (and,
+ * for a lazy compile or a redefinition, the patcher's), on the compiling thread.
  */
 public final class CompilePipeline implements AutoCloseable {
     /**
