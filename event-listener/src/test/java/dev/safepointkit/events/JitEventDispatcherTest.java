@@ -1,6 +1,8 @@
 package dev.safepointkit.events;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -192,5 +194,113 @@ class JitEventDispatcherTest {
         JitListenerException e = assertThrows(JitListenerException.class, () -> outer.objectLoaded(OBJECT));
         assertEquals("registry", e.listener().toString());
         assertEquals(List.of("first:loaded", "perf:loaded", "registry:loaded", "perf:freeing", "first:freeing"), log);
+    }
+
+    /** Answers unloadRefusal with {@code reason} (empty: may unload), or throws when {@code reason} is null. */
+    private static JitEventListener answering(String name, boolean required, List<String> asked, String reason) {
+        return new JitEventListener() {
+            @Override
+            public boolean required() {
+                return required;
+            }
+
+            @Override
+            public Optional<String> unloadRefusal(LoadedObject object) {
+                asked.add(name);
+                if (reason == null) {
+                    throw new IllegalStateException(name + " lost track");
+                }
+                return reason.isEmpty() ? Optional.empty() : Optional.of(reason);
+            }
+
+            @Override
+            public String toString() {
+                return name;
+            }
+        };
+    }
+
+    @Test
+    void unloadRefusalGivesTheFirstReasonInRegistrationOrderAndReportsAnObserverThatCannotAnswer() {
+        List<String> asked = new ArrayList<>();
+        List<String> reported = new ArrayList<>();
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> reported.add(l + " " + event + ": "
+                + t.getMessage()));
+        dispatcher.add(answering("perf", false, asked, null));
+        dispatcher.add(answering("registry", true, asked, ""));
+        dispatcher.add(answering("patcher", true, asked, "stub of f leads into it"));
+        dispatcher.add(answering("other", true, asked, "a second reason"));
+        assertEquals(Optional.of("patcher: stub of f leads into it"), dispatcher.unloadRefusal(OBJECT),
+                "the first listener that refuses gives the reason");
+        assertEquals(List.of("perf", "registry", "patcher"), asked, "asked in registration order, up to the first refusal");
+        assertEquals(List.of("perf unloadRefusal: perf lost track"), reported, "the observer's failure is reported");
+
+        JitEventDispatcher none = new JitEventDispatcher((l, event, t) -> reported.add(l + " " + event));
+        none.add(answering("registry", true, asked, ""));
+        assertEquals(Optional.empty(), none.unloadRefusal(OBJECT), "no reason: the unload may go on");
+    }
+
+    @Test
+    void aFailureHandlerThatThrowsInObjectLoadedEndsTheDispatchAfterThoseThatHeardItForgetIt() {
+        List<String> log = new ArrayList<>();
+        IllegalStateException handlerFailure = new IllegalStateException("handler gives up");
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> {
+            throw handlerFailure;
+        });
+        dispatcher.add(recording("a", false, log, ""));
+        dispatcher.add(recording("b", true, log, ""));
+        dispatcher.add(recording("perf", false, log, "objectLoaded"));
+        dispatcher.add(recording("d", false, log, ""));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> dispatcher.objectLoaded(OBJECT));
+        assertSame(handlerFailure, e, "the handler's exception is passed on as it is");
+        assertEquals(List.of("a:loaded", "b:loaded", "perf:loaded", "b:freeing", "a:freeing"), log,
+                "those that heard of the object forget it, newest first; d never heard of it");
+    }
+
+    @Test
+    void aRequiredListenerFailingInObjectFreeingIsReportedAndTheOthersStillHearIt() {
+        List<String> log = new ArrayList<>();
+        List<String> reported = new ArrayList<>();
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> reported.add(l + " " + event));
+        dispatcher.add(new JitEventListener() {
+            @Override
+            public boolean required() {
+                return true;
+            }
+
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                throw new IllegalStateException("registry cannot forget");
+            }
+
+            @Override
+            public String toString() {
+                return "registry";
+            }
+        });
+        dispatcher.add(recording("perf", false, log, ""));
+        dispatcher.objectFreeing(OBJECT);
+        assertEquals(List.of("perf:freeing"), log, "the memory goes away regardless: every listener hears it");
+        assertEquals(List.of("registry objectFreeing"), reported);
+    }
+
+    @Test
+    void aListenerAddedTwiceHearsTwiceAndRemoveTakesTheEarliestRegistration() {
+        List<String> log = new ArrayList<>();
+        JitEventDispatcher dispatcher = new JitEventDispatcher((l, event, t) -> {
+            throw new AssertionError("no failure expected: " + t);
+        });
+        JitEventListener x = recording("x", false, log, "");
+        JitEventListener y = recording("y", false, log, "");
+        dispatcher.add(x);
+        dispatcher.add(y);
+        dispatcher.add(x);
+        dispatcher.objectLoaded(OBJECT);
+        assertEquals(List.of("x:loaded", "y:loaded", "x:loaded"), log);
+        assertTrue(dispatcher.remove(x));
+        assertEquals(List.of(y, x), dispatcher.listeners(), "only the earliest registration is removed");
+        assertTrue(dispatcher.remove(x));
+        assertFalse(dispatcher.remove(x), "nothing left to remove");
+        assertEquals(List.of(y), dispatcher.listeners());
     }
 }
