@@ -3,6 +3,7 @@ package dev.safepointkit.host;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -223,6 +224,82 @@ class JitHostTest {
             JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(math, false));
             assertTrue(refused.getMessage().contains("caller.o uses 'fib'"), refused.getMessage());
             assertFalse(refused.getMessage().contains("'add'"), refused.getMessage());
+        }
+    }
+
+    @Test
+    void undefiningAnIndirectSymbolLetsLaterObjectsLinkToABodyAndRefusesAnyOtherName() throws Throwable {
+        try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
+            AtomicLong viaStub = new AtomicLong();
+            MethodHandle stubTarget = MethodHandles.insertArguments(MethodHandles.lookup().findStatic(JitHostTest.class,
+                    "countingAdd", MethodType.methodType(long.class, AtomicLong.class, long.class, long.class)), 0, viaStub);
+            MemorySegment stub = Linker.nativeLinker().upcallStub(stubTarget, LONG_2, arena);
+            host.defineIndirectSymbol("add", stub);
+            JitFixtures.defineHostCallback(host, arena);
+            long callback = host.address("host_callback").orElseThrow();
+
+            IllegalArgumentException notIndirect = assertThrows(IllegalArgumentException.class,
+                    () -> host.undefineIndirectSymbol("host_callback"), "a plain runtime symbol is not indirect");
+            assertTrue(notIndirect.getMessage().contains("'host_callback'"), notIndirect.getMessage());
+            assertEquals(callback, host.address("host_callback").orElseThrow(), "the refused call left the runtime symbol defined");
+
+            host.undefineIndirectSymbol("add");
+            assertFalse(host.isIndirect("add"));
+            assertTrue(host.address("add").isEmpty(), "the stub is no longer what add resolves to");
+            assertThrows(IllegalArgumentException.class, () -> host.undefineIndirectSymbol("add"), "undefined twice");
+
+            JitObject math = JitFixtures.load(host, "math");   // add is an ordinary global again
+            long body = math.loaded().symbol("add").orElseThrow().address();
+            assertEquals(body, host.address("add").orElseThrow());
+            JitFixtures.load(host, "data");
+            JitObject caller = JitFixtures.load(host, "caller");
+            assertEquals(9L, (long) host.downcall("call_add", LONG_2).invokeExact(4L, 5L));
+            assertEquals(0L, viaStub.get(), "an object loaded after the undefine calls the body, not the stub");
+            JitLoadException refused = assertThrows(JitLoadException.class, () -> host.unload(math, false));
+            assertTrue(refused.getMessage().contains("caller.o uses 'add'"), refused.getMessage());
+            host.unload(caller, false);
+        }
+    }
+
+    @Test
+    void whileLoadedRunsTheActionOnlyWhileTheObjectIsLoadedAndHoldsOffItsUnload() throws Throwable {
+        try (JitHost host = new JitHost(); JitHost other = new JitHost()) {
+            JitObject math = JitFixtures.load(host, "math");
+            assertEquals("ran", host.whileLoaded(math, () -> "ran"));
+            java.io.IOException own = new java.io.IOException("the action's own failure");
+            assertSame(own, assertThrows(java.io.IOException.class, () -> host.whileLoaded(math, () -> {
+                throw own;
+            })), "the action's exception is passed on unchanged");
+            AtomicLong ran = new AtomicLong();
+            assertThrows(JitLoadException.class, () -> other.whileLoaded(math, ran::incrementAndGet),
+                    "another host did not load it");
+
+            // An unload from another thread waits until the action returns.
+            java.util.concurrent.CountDownLatch unloadStarted = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicReference<Throwable> unloadFailure = new java.util.concurrent.atomic.AtomicReference<>();
+            Thread unloader = new Thread(() -> {
+                unloadStarted.countDown();
+                try {
+                    host.unload(math, false);
+                } catch (Throwable t) {
+                    unloadFailure.set(t);
+                }
+            });
+            boolean stillLoadedAfterWaiting = host.whileLoaded(math, () -> {
+                unloader.start();
+                unloadStarted.await();
+                unloader.join(300);
+                return unloader.isAlive() && host.objects().contains(math) && host.address("add").isPresent();
+            });
+            unloader.join(10_000);
+            assertFalse(unloader.isAlive(), "the unload finishes once the action returned");
+            assertEquals(null, unloadFailure.get());
+            assertTrue(stillLoadedAfterWaiting, "the object stayed loaded, and its unload waited, while the action ran");
+            assertFalse(host.objects().contains(math));
+
+            JitLoadException unloaded = assertThrows(JitLoadException.class, () -> host.whileLoaded(math, ran::incrementAndGet));
+            assertTrue(unloaded.getMessage().contains("math.o"), unloaded.getMessage());
+            assertEquals(0L, ran.get(), "the action never ran for an object that is not loaded");
         }
     }
 
