@@ -15,8 +15,9 @@ import java.nio.file.Path;
  *
  * <p>Arguments: the runtime library, the directory of the JIT fixtures, and a case:
  * {@code through FIXTURE} (throw_outer's chain inside rt_catch_below, a C++ catch below it) or
- * {@code landingpad} (catch.o's own landingpad). Prints {@code outcome=O value=V} and then
- * {@code registrations loaded=N unloaded=M}. Single-threaded.
+ * {@code landingpad} (catch.o's own landingpad), or {@code twice} (deregisters unwind.o's
+ * {@code .eh_frame} a second time after its unload: libgcc aborts the process if that reaches it).
+ * Prints {@code outcome=O value=V} and then {@code registrations loaded=N unloaded=M}. Single-threaded.
  */
 public final class UnwindChild {
     private UnwindChild() {
@@ -35,6 +36,21 @@ public final class UnwindChild {
                 long value = (long) below.invokeExact(MemorySegment.ofAddress(host.address("throw_outer").orElseThrow()), 42L,
                         outcome);
                 System.out.println("outcome=" + outcome.get(ValueLayout.JAVA_INT, 0) + " value=" + value);
+            } else if (args[2].equals("twice")) {
+                JitObject unwind = host.load("unwind.o", MemorySegment.ofArray(Files.readAllBytes(fixtures.resolve("unwind.o"))));
+                java.lang.reflect.Field field = JitObject.class.getDeclaredField("ehFrames");
+                field.setAccessible(true);
+                EhFrameRegistration registration = (EhFrameRegistration) field.get(unwind);
+                host.unload(unwind, false);
+                long live = JitHost.liveEhFrameRegistrations();
+                String outcome;
+                try {
+                    registration.deregister();
+                    outcome = "deregistered-again";
+                } catch (IllegalStateException e) {
+                    outcome = e.getMessage().contains("already deregistered") ? "refused" : e.getMessage();
+                }
+                System.out.println("outcome=" + outcome + " value=" + (JitHost.liveEhFrameRegistrations() - live));
             } else {
                 host.load("catch.o", MemorySegment.ofArray(Files.readAllBytes(fixtures.resolve("catch.o"))));
                 long value = (long) host.downcall("catch_long", UnwindRuntime.LONG_LONG).invokeExact(7L);

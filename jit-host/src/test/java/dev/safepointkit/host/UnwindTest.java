@@ -164,6 +164,13 @@ class UnwindTest {
     }
 
     @Test
+    void aSecondDeregistrationIsRefusedBeforeItReachesLibgcc() throws Exception {
+        // In a child JVM: a second call that reached libgcc's __deregister_frame would abort the process.
+        assertEquals("outcome=refused value=0\nregistrations loaded=0 unloaded=0", child("twice"),
+                "the second deregister throws and leaves the count of live registrations as it was");
+    }
+
+    @Test
     void unloadDeregistersEveryObjectsEhFrame() throws Throwable {
         long before = JitHost.liveEhFrameRegistrations();
         try (JitHost host = new JitHost()) {
