@@ -169,6 +169,32 @@ class ObjectCacheTest {
     }
 
     @Test
+    void evictionNeverDeletesTheEntryJustStoredEvenWhenItIsTheOldestOrAloneTooLarge() throws Exception {
+        ObjectCache cache = new ObjectCache(dir, 2 * (ObjectCache.HEADER + 100));
+        // Entries another process stored with a clock ahead of this file system's: newer than any store here.
+        for (String k : List.of("a", "b")) {
+            cache.put(key(k), new byte[100]);
+            Files.setLastModifiedTime(dir.resolve(key(k) + ".spko"), FileTime.fromMillis(System.currentTimeMillis() + 3_600_000));
+        }
+        cache.put(key("c"), new byte[100]);
+        assertTrue(cache.get(key("c")).payload().isPresent(), "c, the oldest by time, was just stored and stays");
+        assertEquals(2, Files.list(dir).count(), "one of the others made room");
+
+        cache.put(key("big"), new byte[3 * 100]);
+        assertEquals(300, cache.get(key("big")).payload().orElseThrow().length, "an entry larger than the limit stays once stored");
+        assertEquals(List.of(dir.resolve(key("big") + ".spko")), Files.list(dir).toList(), "every other entry was evicted");
+    }
+
+    @Test
+    void aLimitThatIsNotPositiveIsRefused() {
+        for (long limit : new long[] {0, -1, Long.MIN_VALUE}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new ObjectCache(dir, limit),
+                    "limit " + limit);
+            assertTrue(e.getMessage().contains(Long.toString(limit)), e.getMessage());
+        }
+    }
+
+    @Test
     void aTemporaryFileADeadStoreLeftIsDeletedAndOneInProgressCountsAgainstTheLimit() throws Exception {
         ObjectCache cache = new ObjectCache(dir, 3 * (ObjectCache.HEADER + 100));
         // What a process that died between writing and renaming leaves: a temporary an hour old.
