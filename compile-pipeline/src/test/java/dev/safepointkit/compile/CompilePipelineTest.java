@@ -73,6 +73,61 @@ class CompilePipelineTest {
     }
 
     @Test
+    void theRuntimeIsSetOnceAndEveryLaterWayOfSettingItIsRefused() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost()) {
+            CompilePipeline p = CompilePipeline.builder(host).llvm(() -> llvm).build();
+            p.runtime("runtime.ll", utf8(PipelineFixtures.runtime()));
+            byte[] other = utf8(PipelineFixtures.runtime());
+            for (String way : List.of("runtime", "runtimeLoaded", "compileRuntime")) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> {
+                    switch (way) {
+                        case "runtime" -> p.runtime("second.ll", other);
+                        case "runtimeLoaded" -> p.runtimeLoaded("second.ll", other);
+                        default -> p.compileRuntime("second.ll", other);
+                    }
+                }, way);
+                assertTrue(e.getMessage().contains("runtime.ll"), way + ": " + e.getMessage());
+            }
+            assertEquals(List.of("runtime.ll"), host.objects().stream().map(JitObject::name).toList(),
+                    "no second runtime was compiled or loaded");
+            JitObject main = p.load("main.ll", utf8(MAIN));
+            assertFalse(main.referencedSymbols().contains("rt_small"), "the first runtime is still inlined");
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5));
+        }
+    }
+
+    @Test
+    void aRuntimeCompiledAheadOfTimeIsLoadedElsewhereAndOnlyItsInlineCopyIsUsedThere() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        byte[] runtimeObject;
+        byte[] mainObject;
+        try (JitHost host = new JitHost()) {
+            CompilePipeline ahead = CompilePipeline.builder(host).llvm(() -> llvm).build();
+            runtimeObject = ahead.compileRuntime("runtime.ll", utf8(PipelineFixtures.runtime()));
+            mainObject = ahead.compile("main.ll", utf8(MAIN));
+            assertEquals(List.of(), host.objects(), "compiling ahead of time loads nothing");
+        }
+        try (JitHost host = new JitHost()) {
+            host.load("runtime.ll", java.lang.foreign.MemorySegment.ofArray(runtimeObject));
+            JitObject main = host.load("main.ll", java.lang.foreign.MemorySegment.ofArray(mainObject));
+            assertFalse(main.referencedSymbols().contains("rt_small"), "compiled ahead with the runtime inlined");
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5));
+        }
+        try (JitHost host = new JitHost()) {
+            host.load("runtime.ll", java.lang.foreign.MemorySegment.ofArray(runtimeObject));
+            CompilePipeline p = CompilePipeline.builder(host).llvm(() -> llvm).build();
+            p.runtimeLoaded("runtime.ll", utf8(PipelineFixtures.runtime()));
+            assertEquals(1, host.objects().size(), "runtimeLoaded compiles and loads nothing");
+            JitObject main = p.load("main.ll", utf8(MAIN));
+            assertFalse(main.referencedSymbols().contains("rt_small"), "later compiles inline the loaded runtime's copy");
+            assertTrue(main.referencedSymbols().contains("rt_large"), "and call its one compiled copy");
+            assertEquals(1, p.stats().compiledFunctions(), "only main_fn was compiled here");
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5));
+        }
+    }
+
+    @Test
     void lazyFunctionsInlineTheRuntimeToo() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
