@@ -542,13 +542,20 @@ public final class CompilePipeline implements AutoCloseable {
      * @throws JitLoadException if it does not parse or compile
      * @throws IOException if the save directory fails, or the cache does and no
      *     {@link Builder#cacheStoreFailures} handler takes its failures
-     * @throws IllegalStateException if a runtime was set already
+     * @throws IllegalStateException if a runtime was set already (a call that failed set none)
      */
     public byte[] compileRuntime(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
             setRuntime(name, source);
-            return saved(name, objectOf(name, runtime.source, "runtime", true));
+            try {
+                return saved(name, objectOf(name, runtime.source, "runtime", true));
+            } catch (Throwable t) {
+                // As in runtime(): not set after all, so later compiles do not link a runtime that
+                // did not compile, and the call may be made again.
+                runtime = null;
+                throw t;
+            }
         } finally {
             lock.unlock();
         }

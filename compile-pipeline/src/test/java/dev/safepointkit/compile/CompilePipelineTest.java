@@ -128,6 +128,20 @@ class CompilePipelineTest {
     }
 
     @Test
+    void aRuntimeCompileThatFailedSetsNoRuntimeSoTheCallMayBeMadeAgain() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        try (JitHost host = new JitHost()) {
+            CompilePipeline p = CompilePipeline.builder(host).llvm(() -> llvm).build();
+            assertThrows(JitLoadException.class, () -> p.compileRuntime("runtime.ll", utf8("define i64 @rt_small( {\n")));
+            byte[] object = p.compileRuntime("runtime.ll", utf8(PipelineFixtures.runtime()));
+            assertTrue(object.length > 0);
+            host.load("runtime.ll", java.lang.foreign.MemorySegment.ofArray(object));
+            host.load("main.ll", java.lang.foreign.MemorySegment.ofArray(p.compile("main.ll", utf8(MAIN))));
+            assertEquals(5 + 7 + PipelineFixtures.rtLarge(5), call(host, "main_fn", 5), "the second call's runtime is the one set");
+        }
+    }
+
+    @Test
     void lazyFunctionsInlineTheRuntimeToo() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
