@@ -3,6 +3,7 @@ package dev.safepointkit.host;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.events.EmittedFunction;
@@ -277,6 +278,40 @@ class PerfListenersTest {
             for (String line : Files.readAllLines(map)) {
                 assertTrue(line.matches("[0-9a-f]+ [0-9a-f]+ \\S+"), line);
             }
+        }
+    }
+
+    @Test
+    void perfMapKeepsTheLinesAlreadyThereAndRefusesToWriteOnceClosed(@TempDir Path tmp) throws Exception {
+        Path map = tmp.resolve("perf-test.map");
+        Files.writeString(map, "1000 10 earlier_run\n");
+        try (JitHost host = new JitHost()) {
+            PerfMapWriter writer = new PerfMapWriter(map);
+            host.addListener(writer);
+            JitObject math = JitFixtures.load(host, "math");
+            writer.close();
+            List<String> lines = Files.readAllLines(map);
+            assertEquals("1000 10 earlier_run", lines.getFirst(), "a line already there is kept");
+            assertEquals(1 + math.functions().size(), lines.size(), lines.toString());
+            java.io.UncheckedIOException late = assertThrows(java.io.UncheckedIOException.class,
+                    () -> writer.functionEmitted(math.functions().getFirst()), "a function after close");
+            assertTrue(late.getMessage().contains(map.toString()), late.getMessage());
+            assertEquals(lines, Files.readAllLines(map), "nothing written after close");
+        }
+    }
+
+    @Test
+    void jitdumpWritesNothingAfterCloseAndClosesOnce(@TempDir Path tmp) throws Exception {
+        JitdumpWriter writer = JitdumpWriter.inDirectory(tmp);
+        try (JitHost host = new JitHost()) {
+            host.addListener(writer);
+            JitObject math = JitFixtures.load(host, "math");
+            writer.close();
+            byte[] closed = Files.readAllBytes(writer.path());
+            writer.functionEmitted(math.functions().getFirst());
+            writer.close();
+            assertArrayEquals(closed, Files.readAllBytes(writer.path()),
+                    "no record after JIT_CODE_CLOSE, and no second JIT_CODE_CLOSE");
         }
     }
 
