@@ -227,6 +227,42 @@ class JitEventsTest {
     }
 
     @Test
+    void noThreadFindsTheObjectUntilEveryListenerHasHeardEveryFunction() throws Exception {
+        try (JitHost host = new JitHost()) {
+            List<String> seen = new ArrayList<>();
+            host.addListener(new JitEventListener() {
+                @Override
+                public void functionEmitted(EmittedFunction function) {
+                    // Looked up from another thread, whose lookups take no lock.
+                    java.util.concurrent.atomic.AtomicReference<Object> found = new java.util.concurrent.atomic.AtomicReference<>();
+                    Thread other = new Thread(() -> {
+                        try {
+                            found.set(function.name() + ": address " + host.address(function.name()).isPresent()
+                                    + ", symbol " + host.symbol(function.name()).isPresent() + ", objects " + host.objects().size());
+                        } catch (Throwable t) {
+                            found.set(t);
+                        }
+                    });
+                    other.start();
+                    try {
+                        other.join();
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    seen.add(String.valueOf(found.get()));
+                }
+            });
+            JitObject math = JitFixtures.load(host, "math");
+            List<String> expected = new ArrayList<>();
+            for (EmittedFunction f : math.functions()) {
+                expected.add(f.name() + ": address false, symbol false, objects 0");
+            }
+            assertEquals(expected, seen, "up to the last function's event, nothing of math.o can be found");
+            assertTrue(host.address(math.functions().getLast().name()).isPresent(), "published once the load returns");
+        }
+    }
+
+    @Test
     void anErrorThrownByAListenerUndoesTheLoadAndIsPassedOn() throws Exception {
         try (JitHost host = new JitHost()) {
             long mappings = JitHost.liveMappings();
