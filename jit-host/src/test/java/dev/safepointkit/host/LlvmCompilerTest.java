@@ -141,6 +141,18 @@ class LlvmCompilerTest {
     }
 
     @Test
+    void anOptimizationLevelOutsideZeroToThreeIsRefusedBeforeLlvmSeesIt() {
+        for (int level : new int[] {-1, 4, Integer.MIN_VALUE}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new LlvmCompiler.Options(level, true, null), "level " + level);
+            assertTrue(e.getMessage().contains(Integer.toString(level)), e.getMessage());
+        }
+        for (int level = 0; level <= 3; level++) {
+            assertEquals(level, new LlvmCompiler.Options(level, false, "").withPasses("default<O1>").optLevel());
+        }
+    }
+
+    @Test
     void aMissingLibrarySaysHowToInstallIt() {
         LlvmUnavailableException e = assertThrows(LlvmUnavailableException.class,
                 () -> LlvmCompiler.open(Path.of("/nonexistent/libLLVM.so.1")));
