@@ -142,6 +142,17 @@ class CompilePipelineTest {
     }
 
     @Test
+    void settingsWithoutAnOptimizationPipelineAreRefusedAndNoGcPassesMeansBlank() {
+        for (String blank : new String[] {null, "", "  \n"}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new CompilePipeline.Settings(blank, "rewrite-statepoints-for-gc", LlvmCompiler.Options.DEFAULT),
+                    "optimization " + blank);
+            assertTrue(e.getMessage().contains("blank"), e.getMessage());
+        }
+        assertEquals("", new CompilePipeline.Settings("default<O0>", null, LlvmCompiler.Options.DEFAULT).gcPasses());
+    }
+
+    @Test
     void lazyFunctionsInlineTheRuntimeToo() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
