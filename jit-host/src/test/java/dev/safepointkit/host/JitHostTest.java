@@ -303,6 +303,24 @@ class JitHostTest {
         }
     }
 
+    @Test
+    void objectKeysAreNeverReusedByAHostNotEvenAfterAnUnloadOrAFailedLoad() throws Throwable {
+        try (JitHost host = new JitHost()) {
+            java.util.Set<Long> keys = new java.util.HashSet<>();
+            JitObject math = JitFixtures.load(host, "math");
+            JitObject data = JitFixtures.load(host, "data");
+            assertTrue(keys.add(math.key()) && keys.add(data.key()));
+            host.unload(math, false);
+            assertThrows(JitLoadException.class, () -> host.load("cut.o", MemorySegment.ofArray(new byte[16])));
+            JitObject again = JitFixtures.load(host, "math");
+            assertTrue(again.key() >= 1);
+            assertTrue(keys.add(again.key()), "math.o loaded again got key " + again.key() + ", one used before: " + keys);
+            assertEquals(java.util.List.of(data, again), host.objects(), "oldest first, by key");
+            assertThrows(JitLoadException.class, () -> host.unload(math, false), "the old handle is not the object loaded again");
+            assertTrue(host.objects().contains(again));
+        }
+    }
+
     static long countingAdd(AtomicLong calls, long a, long b) {
         calls.incrementAndGet();
         return a + b;
