@@ -66,4 +66,42 @@ class UnloadRefusalTest {
             assertFalse(host.objects().contains(math));
         }
     }
+
+    @Test
+    void aForcedUnloadAndClosingTheHostDoNotAskAndFreeNewestFirst() throws Throwable {
+        java.util.List<String> heard = new java.util.ArrayList<>();
+        JitEventListener patcherLike = new JitEventListener() {
+            @Override
+            public boolean required() {
+                return true;
+            }
+
+            @Override
+            public Optional<String> unloadRefusal(LoadedObject object) {
+                heard.add("asked " + object.name());
+                return Optional.of("a stub still leads into " + object.name());
+            }
+
+            @Override
+            public void objectFreeing(LoadedObject object) {
+                heard.add("freeing " + object.name());
+            }
+        };
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared(); JitHost host = new JitHost()) {
+            host.addListener(patcherLike);
+            JitObject caller = JitFixtures.loadCaller(host, arena);
+            assertThrows(JitLoadException.class, () -> host.unload(caller, false), "not forced: the listener refuses");
+            assertEquals(java.util.List.of("asked caller.o"), heard);
+            heard.clear();
+            host.unload(caller, true);
+            assertEquals(java.util.List.of("freeing caller.o"), heard, "a forced unload does not ask");
+            assertFalse(host.objects().contains(caller));
+            heard.clear();
+            JitFixtures.load(host, "caller");
+            host.close();   // and again when the block ends: nothing left to unload then
+            assertEquals(java.util.List.of("freeing caller.o", "freeing data.o", "freeing math.o"), heard,
+                    "close forces every unload, newest first, asking no one");
+            assertTrue(host.objects().isEmpty());
+        }
+    }
 }
