@@ -479,14 +479,7 @@ public final class CompilePipeline implements AutoCloseable {
     public JitObject runtime(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
-            setRuntime(name, source);
-            try {
-                return loadObject(name, objectOf(name, runtime.source, "runtime", true));
-            } catch (Throwable t) {
-                // Not set after all: nothing of it is loaded, and the call may be made again.
-                runtime = null;
-                throw t;
-            }
+            return withRuntime(name, source, object -> loadObject(name, object));
         } finally {
             lock.unlock();
         }
@@ -547,15 +540,7 @@ public final class CompilePipeline implements AutoCloseable {
     public byte[] compileRuntime(String name, byte[] source) throws JitLoadException, IOException {
         lock.lock();
         try {
-            setRuntime(name, source);
-            try {
-                return saved(name, objectOf(name, runtime.source, "runtime", true));
-            } catch (Throwable t) {
-                // As in runtime(): not set after all, so later compiles do not link a runtime that
-                // did not compile, and the call may be made again.
-                runtime = null;
-                throw t;
-            }
+            return withRuntime(name, source, object -> saved(name, object));
         } finally {
             lock.unlock();
         }
@@ -1322,6 +1307,26 @@ public final class CompilePipeline implements AutoCloseable {
     }
 
     // ---- loading, the cache and its manifests --------------------------------------------------------
+
+    /** What is done with the runtime's object once it is made. */
+    private interface RuntimeObjectUse<T> {
+        T apply(byte[] object) throws JitLoadException, IOException;
+    }
+
+    /**
+     * Sets the runtime, makes its object and hands it to {@code use}; when any of that fails the
+     * runtime is not set after all, so later compiles do not link a runtime that did not compile,
+     * and the call may be made again. Holds the lock.
+     */
+    private <T> T withRuntime(String name, byte[] source, RuntimeObjectUse<T> use) throws JitLoadException, IOException {
+        setRuntime(name, source);
+        try {
+            return use.apply(objectOf(name, runtime.source, "runtime", true));
+        } catch (Throwable t) {
+            runtime = null;
+            throw t;
+        }
+    }
 
     /** Holds the lock. */
     private void setRuntime(String name, byte[] source) {
