@@ -198,14 +198,19 @@ class JitHostTest {
         }
     }
 
+    /** An upcall that adds its two arguments, counting its calls in {@code calls}: a stand-in for a stub. */
+    private static MemorySegment countingAddStub(AtomicLong calls, Arena arena) throws ReflectiveOperationException {
+        MethodHandle target = MethodHandles.insertArguments(MethodHandles.lookup().findStatic(JitHostTest.class,
+                "countingAdd", MethodType.methodType(long.class, AtomicLong.class, long.class, long.class)), 0, calls);
+        return Linker.nativeLinker().upcallStub(target, LONG_2, arena);
+    }
+
     @Test
     void anIndirectSymbolLinksCallersToItsStubWhileObjectsDefineBodies() throws Throwable {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             // The "stub" of add is an upcall here: callers must reach it, never a loaded body.
             AtomicLong viaStub = new AtomicLong();
-            MethodHandle stubTarget = MethodHandles.insertArguments(MethodHandles.lookup().findStatic(JitHostTest.class,
-                    "countingAdd", MethodType.methodType(long.class, AtomicLong.class, long.class, long.class)), 0, viaStub);
-            MemorySegment stub = Linker.nativeLinker().upcallStub(stubTarget, LONG_2, arena);
+            MemorySegment stub = countingAddStub(viaStub, arena);
             host.defineIndirectSymbol("add", stub);
             assertTrue(host.isIndirect("add"));
             assertThrows(JitLoadException.class, () -> host.defineIndirectSymbol("add", stub), "defined twice");
@@ -231,9 +236,7 @@ class JitHostTest {
     void undefiningAnIndirectSymbolLetsLaterObjectsLinkToABodyAndRefusesAnyOtherName() throws Throwable {
         try (JitHost host = new JitHost(); Arena arena = Arena.ofShared()) {
             AtomicLong viaStub = new AtomicLong();
-            MethodHandle stubTarget = MethodHandles.insertArguments(MethodHandles.lookup().findStatic(JitHostTest.class,
-                    "countingAdd", MethodType.methodType(long.class, AtomicLong.class, long.class, long.class)), 0, viaStub);
-            MemorySegment stub = Linker.nativeLinker().upcallStub(stubTarget, LONG_2, arena);
+            MemorySegment stub = countingAddStub(viaStub, arena);
             host.defineIndirectSymbol("add", stub);
             JitFixtures.defineHostCallback(host, arena);
             long callback = host.address("host_callback").orElseThrow();
