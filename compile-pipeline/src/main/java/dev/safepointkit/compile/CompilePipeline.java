@@ -236,6 +236,11 @@ public final class CompilePipeline implements AutoCloseable {
     private final Path saveObjects;
 
     private final ReentrantLock lock = new ReentrantLock();
+    /**
+     * Runs in {@link #redefine} just before the patcher is asked to move the functions; for tests,
+     * which set it before any other thread uses the pipeline.
+     */
+    Runnable beforePatching = () -> { };
     // Everything below is guarded by `lock`.
     private Llvm llvm;
     private Runtime runtime;
@@ -894,6 +899,7 @@ public final class CompilePipeline implements AutoCloseable {
                 // All or nothing: when the patcher refuses, it has moved no function, and nothing of
                 // this redefinition stays here either.
                 try {
+                    beforePatching.run();
                     patcher.redefine(replaced);
                 } catch (Throwable refused) {
                     undo.rollBack(refused, replaced.values());

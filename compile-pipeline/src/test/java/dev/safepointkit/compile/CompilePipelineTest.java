@@ -559,10 +559,10 @@ class CompilePipelineTest {
      * Two threads redefine two functions at once, over and over, while a mutator calls functions
      * that inline both: redefinitions run one at a time, so each recompiles the users with the
      * other function's body as it stands then, and once both threads are done every user holds
-     * the last body of each. Calls made meanwhile return a sum of some body of each. Each use of
-     * its compiles' cache stores by a redefining thread is noted and slowed down, so that two
-     * redefinitions running at once would take turns at them: the turns must come one redefinition
-     * at a time.
+     * the last body of each. Calls made meanwhile return a sum of some body of each. Each cache
+     * store of a redefining thread's compiles, and each redefinition's patch, is noted and slowed
+     * down, so that two redefinitions running at once, or one that let go of its locks before
+     * patching, would take turns: the turns must come one whole redefinition at a time.
      */
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)  // a deadlock fails, not hangs
@@ -575,20 +575,24 @@ class CompilePipelineTest {
         long[] as = LongStream.rangeClosed(1, 16).map(k -> 5 * k + 11).toArray();
         long[] bs = LongStream.rangeClosed(1, 16).map(k -> k + 1).toArray();
         ThreadGroup redefiners = new ThreadGroup("redefiners");
-        List<Thread> stores = Collections.synchronizedList(new ArrayList<>());
+        // What the redefining threads did, in order: a cache store of a compile, or the patch that ends a redefinition.
+        record Step(Thread thread, boolean patch) {
+        }
+        List<Step> steps = Collections.synchronizedList(new ArrayList<>());
         ObjectCache cache = new ObjectCache(dir.resolve("cache"), Long.MAX_VALUE);
         cache.beforeRenaming = () -> {
             if (Thread.currentThread().getThreadGroup() == redefiners) {
-                stores.add(Thread.currentThread());
-                try {
-                    Thread.sleep(1);
-                } catch (InterruptedException e) {
-                    throw new IllegalStateException(e);
-                }
+                steps.add(new Step(Thread.currentThread(), false));
+                pause(1);
             }
         };
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, coordinator, failures::add)) {
             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).cache(cache).build();
+            // Long enough for the other thread to compile and store, were the locks let go before the patch.
+            p.beforePatching = () -> {
+                pause(30);
+                steps.add(new Step(Thread.currentThread(), true));
+            };
             p.loadLazy("alpha.ll", utf8(timesNamed("alpha", as[0])));
             p.loadLazy("beta.ll", utf8(timesNamed("beta", bs[0] * 1000)));
             assertEquals(as[0] * 10, call(host, "alpha", 10), "alpha is compiled first, so every user inlines it");
@@ -674,14 +678,19 @@ class CompilePipelineTest {
             }
             assertTrue(calls.get() > 0, "the mutator called the users while they were redefined");
             int turns = 0;
-            for (int k = 1; k < stores.size(); k++) {
-                turns += stores.get(k) == stores.get(k - 1) ? 0 : 1;
+            for (int k = 1; k < steps.size(); k++) {
+                Step before = steps.get(k - 1);
+                turns += steps.get(k).thread() == before.thread() ? 0 : 1;
+                // A redefinition patches right after its own compiles: no other one stored in between.
+                assertTrue(!steps.get(k).patch() || before.thread() == steps.get(k).thread(),
+                        "step " + k + ": a redefinition patched after another one's compile");
             }
-            // One redefinition at a time: the thread storing compiles changes at most where one
-            // redefinition ends and the next begins.
+            // One redefinition at a time: the thread changes at most where one redefinition ends
+            // (with its patch) and the next begins.
             int redefinitions = 2 * (as.length - 1);
-            assertTrue(stores.size() >= redefinitions * (n + 1), stores.size() + " stores");
-            assertTrue(turns < redefinitions, "the redefining threads took " + turns + " turns at storing compiles in "
+            assertEquals(redefinitions, steps.stream().filter(Step::patch).count(), "one patch per redefinition");
+            assertTrue(steps.size() >= redefinitions * (n + 2), steps.size() + " steps");
+            assertTrue(turns < redefinitions, "the redefining threads took " + turns + " turns at compiling and patching in "
                     + redefinitions + " redefinitions");
             long a = as[as.length - 1];
             long b = bs[bs.length - 1];
@@ -691,6 +700,14 @@ class CompilePipelineTest {
                 assertEquals(a * 10 + b * 10_000 + i, (long) uses.get(i).invokeExact(10L), "use" + i + " holds the last body of each");
             }
             assertEquals(List.of(), failures);
+        }
+    }
+
+    private static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            throw new IllegalStateException(e);
         }
     }
 
