@@ -233,6 +233,8 @@ public final class CompilePipeline implements AutoCloseable {
     private final ObjectCache cache;
     /** Null: a failed store fails the compile. */
     private final CacheStoreFailures cacheStoreFailures;
+    /** Null: no lazily loaded function has a fallback. */
+    private final java.util.function.ToLongFunction<String> lazyFallbacks;
     private final Path saveObjects;
 
     private final ReentrantLock lock = new ReentrantLock();
@@ -277,6 +279,7 @@ public final class CompilePipeline implements AutoCloseable {
         this.settings = b.settings;
         this.cache = b.cache;
         this.cacheStoreFailures = b.cacheStoreFailures;
+        this.lazyFallbacks = b.lazyFallbacks;
         this.saveObjects = b.saveObjects;
     }
 
@@ -298,6 +301,7 @@ public final class CompilePipeline implements AutoCloseable {
         private Settings settings = Settings.DEFAULT;
         private ObjectCache cache;
         private CacheStoreFailures cacheStoreFailures;
+        private java.util.function.ToLongFunction<String> lazyFallbacks;
         private Path saveObjects;
 
         private Builder(JitHost host) {
@@ -351,19 +355,37 @@ public final class CompilePipeline implements AutoCloseable {
         /**
          * What a cache store that fails (a full disk, a cache directory taken away) does. By
          * default it fails the compile with an {@link IOException} naming the cache and the
-         * entry; for a lazy compile that is a failed lazy compile, and the functions of a lazily
-         * loaded module have no fallback, so the process halts (status 70). With a handler, the
-         * handler is told and the compile goes on with the object it made, loaded as usual and
-         * not cached: the cache is then only slower, never wrong, since stores are all or nothing
-         * and a missing entry is compiled again. A handler that throws fails the compile with
-         * what it threw. (Reads never fail a compile: an entry that cannot be read is a miss, and
-         * is compiled again.)
+         * entry; for a lazy compile that is a failed lazy compile, which continues into the
+         * function's fallback ({@link #lazyFallbacks}) or, without one, halts the process (status
+         * 70). With a handler, the handler is told and the compile goes on with the object it
+         * made, loaded as usual and not cached: the cache is then only slower, never wrong, since
+         * stores are all or nothing and a missing entry is compiled again. A handler that throws
+         * fails the compile with what it threw. (Reads never fail a compile: an entry that cannot
+         * be read is a miss, and is compiled again.)
          *
          * @param handler told of each failed store; null for the default
          * @return this builder
          */
         public Builder cacheStoreFailures(CacheStoreFailures handler) {
             this.cacheStoreFailures = handler;
+            return this;
+        }
+
+        /**
+         * Where a call of a lazily loaded function goes when the function's compile fails (its
+         * source does not compile, its cache store fails without a {@link #cacheStoreFailures}
+         * handler): {@code fallbacks} gives, for each function's name when its module is loaded,
+         * the absolute address of a function with the same signature to continue into (an
+         * interpreter entry, or one that reports the error to the language), or 0 for none. The
+         * failure is reported to the patcher's failure handler either way, and the next call tries
+         * the compile again. Without fallbacks (the default) a failed lazy compile halts the
+         * process after reporting (status 70): the call has nowhere to go.
+         *
+         * @param fallbacks the fallback of each function by name, 0 for none; null for the default
+         * @return this builder
+         */
+        public Builder lazyFallbacks(java.util.function.ToLongFunction<String> fallbacks) {
+            this.lazyFallbacks = fallbacks;
             return this;
         }
 
@@ -673,7 +695,7 @@ public final class CompilePipeline implements AutoCloseable {
         // Declared outside the pipeline's lock: the patcher's lock comes first (a lazy compile holds it).
         long declaring = now();
         for (String f : names) {
-            patcher.declare(f, this::compileLazily);
+            patcher.declare(f, this::compileLazily, lazyFallbacks == null ? 0 : lazyFallbacks.applyAsLong(f));
         }
         declaring = now() - declaring;
         lock.lock();

@@ -11,6 +11,13 @@ import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.host.LlvmUnavailableException;
 import dev.safepointkit.patch.CodePatcher;
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -160,6 +167,48 @@ class CacheTest {
             assertEquals("the object of main.ll",
                     assertThrows(UncheckedIOException.class, () -> p.load("main.ll", utf8(MAIN))).getMessage());
             assertEquals(List.of(), host.objects());
+        }
+    }
+
+    @Test
+    void aLazyFunctionWhoseCompileFailsContinuesIntoItsFallbackAndCompilesOnALaterCall() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        Path cacheDir = dir.resolve("cache");
+        ObjectCache cache = new ObjectCache(cacheDir, Long.MAX_VALUE);
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        String lib = """
+                define i64 @scale(i64 %x) {
+                entry:
+                  %r = mul i64 %x, 3
+                  ret i64 %r
+                }
+                """;
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, null, failures::add);
+                Arena arena = Arena.ofShared()) {
+            MethodHandle minusOne = MethodHandles.dropArguments(MethodHandles.constant(long.class, -1L), 0, long.class);
+            MemorySegment fallback = Linker.nativeLinker().upcallStub(minusOne,
+                    FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), arena);
+            List<String> asked = new CopyOnWriteArrayList<>();
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).cache(cache).llvm(() -> llvm)
+                    .lazyFallbacks(name -> {
+                        asked.add(name);
+                        return fallback.address();
+                    }).build();
+            p.loadLazy("lib.ll", utf8(lib));
+            assertEquals(List.of("scale"), asked, "asked once per function, when its module is loaded");
+            // Its compile fails at the cache store: the call continues into the fallback, and is reported.
+            breakDirectory(cacheDir);
+            assertEquals(-1, call(host, "scale", 10));
+            assertEquals(1, failures.size(), failures.toString());
+            String message = failures.getFirst().getMessage();
+            assertTrue(message.startsWith("lazy compile of 'scale' failed: the cache in " + cacheDir
+                    + " could not store the object of lib.ll.scale: "), message);
+            // The next call compiles it again, and with the directory back it stays compiled.
+            Files.delete(cacheDir);
+            Files.createDirectory(cacheDir);
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(1, failures.size(), failures.toString());
         }
     }
 
