@@ -376,9 +376,11 @@ public final class CompilePipeline implements AutoCloseable {
          * source does not compile, its cache store fails without a {@link #cacheStoreFailures}
          * handler): {@code fallbacks} gives, for each function's name when its module is loaded,
          * the absolute address of a function with the same signature to continue into (an
-         * interpreter entry, or one that reports the error to the language), or 0 for none. The
-         * failure is reported to the patcher's failure handler either way, and the next call tries
-         * the compile again. Without fallbacks (the default) a failed lazy compile halts the
+         * interpreter entry, or one that reports the error to the language), or 0 for none; it is
+         * called under the pipeline's lock, before anything of the module is kept (what it throws
+         * fails the load with nothing declared), and must not call the pipeline. The failure is
+         * reported to the patcher's failure handler either way, and the next call tries the
+         * compile again. Without fallbacks (the default) a failed lazy compile halts the
          * process after reporting (status 70): the call has nowhere to go.
          *
          * @param fallbacks the fallback of each function by name, 0 for none; null for the default
@@ -648,6 +650,7 @@ public final class CompilePipeline implements AutoCloseable {
         }
         LazySource src;
         List<String> names;
+        long[] fallbacks;
         Optional<byte[]> data;
         lock.lock();
         try {
@@ -686,6 +689,11 @@ public final class CompilePipeline implements AutoCloseable {
                 data = Optional.of(made.map(Compiled::object).orElse(NO_DATA));
                 writeManifest(manifestKey, src.manifest, name);
             }
+            // Asked before anything is kept: a fallbacks function that throws leaves no function behind.
+            fallbacks = new long[names.size()];
+            for (int i = 0; lazyFallbacks != null && i < names.size(); i++) {
+                fallbacks[i] = lazyFallbacks.applyAsLong(names.get(i));
+            }
             for (String f : names) {
                 units.put(f, new Unit(f, src, false));
             }
@@ -694,8 +702,8 @@ public final class CompilePipeline implements AutoCloseable {
         }
         // Declared outside the pipeline's lock: the patcher's lock comes first (a lazy compile holds it).
         long declaring = now();
-        for (String f : names) {
-            patcher.declare(f, this::compileLazily, lazyFallbacks == null ? 0 : lazyFallbacks.applyAsLong(f));
+        for (int i = 0; i < names.size(); i++) {
+            patcher.declare(names.get(i), this::compileLazily, fallbacks[i]);
         }
         declaring = now() - declaring;
         lock.lock();

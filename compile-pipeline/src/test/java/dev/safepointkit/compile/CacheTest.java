@@ -213,6 +213,40 @@ class CacheTest {
     }
 
     @Test
+    void aFallbacksFunctionThatThrowsFailsTheLoadWithNothingOfTheModuleKept() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        String lib = """
+                define i64 @scale(i64 %x) {
+                entry:
+                  %r = mul i64 %x, 3
+                  ret i64 %r
+                }
+                define i64 @shift(i64 %x) {
+                entry:
+                  %r = shl i64 %x, 1
+                  ret i64 %r
+                }
+                """;
+        java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
+            // Throws when asked for the second function, the first time only.
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).lazyFallbacks(name -> {
+                if (asked.incrementAndGet() == 2) {
+                    throw new IllegalStateException("no interpreter entry for " + name);
+                }
+                return 0;
+            }).build();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> p.loadLazy("lib.ll", utf8(lib)));
+            assertEquals("no interpreter entry for shift", e.getMessage());
+            assertTrue(patcher.stub("scale").isEmpty() && host.address("scale").isEmpty(), "scale was not declared");
+            // Nothing of the module was kept, so it loads again.
+            assertEquals(List.of("scale", "shift"), p.loadLazy("lib.ll", utf8(lib)));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(20, call(host, "shift", 10));
+        }
+    }
+
+    @Test
     void aFunctionTakenFromTheCacheStillOffersItsKeptBodyToLaterCompiles() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
         String lib = """
