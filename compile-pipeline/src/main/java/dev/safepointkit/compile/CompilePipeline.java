@@ -643,6 +643,8 @@ public final class CompilePipeline implements AutoCloseable {
      * @throws IOException if the save directory fails, or the cache does and no
      *     {@link Builder#cacheStoreFailures} handler takes its failures
      * @throws IllegalStateException if the pipeline has no patcher
+     * @throws RuntimeException what the {@link Builder#lazyFallbacks} function throws; nothing of
+     *     the module is declared then
      */
     public List<String> loadLazy(String name, byte[] source) throws JitLoadException, IOException {
         if (patcher == null) {

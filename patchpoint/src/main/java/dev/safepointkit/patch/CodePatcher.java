@@ -173,7 +173,9 @@ public final class CodePatcher implements AutoCloseable {
      * @param coordinator stops the threads that run JIT code when a change cannot be made while
      *     they run; null for none
      * @param failures hears of a lazy compile that failed (on the calling thread, inside JIT code): a
-     *     {@link PatchException} naming the function, the compiler's failure its cause
+     *     {@link PatchException} naming the function, the compiler's failure its cause; it must not
+     *     throw: a failure it cannot take halts the process (status 70) even where the function
+     *     has a fallback
      * @throws IllegalStateException if this kernel has no membarrier PRIVATE_EXPEDITED_SYNC_CORE,
      *     or this processor no XSAVEC
      */
@@ -328,14 +330,24 @@ public final class CodePatcher implements AutoCloseable {
                 lock.unlock();
             }
         } catch (Throwable t) {
+            String function = e == null ? "stub " + id : e.name;
             // The handler hears which function failed: a compiler's own exception may not say.
-            failures.accept(new PatchException("lazy compile of '" + (e == null ? "stub " + id : e.name) + "' failed: "
-                    + (t.getMessage() == null ? t.toString() : t.getMessage()), t));
+            PatchException failure = new PatchException("lazy compile of '" + function + "' failed: "
+                    + (t.getMessage() == null ? t.toString() : t.getMessage()), t);
+            try {
+                failures.accept(failure);
+            } catch (Throwable unheard) {
+                // Thrown through the upcall it would end the JVM without a word; and a failure
+                // that reached no one does not let the call go on into the fallback as if it had.
+                System.err.println("safepointkit patch: " + failure.getMessage() + "; the failure handler threw "
+                        + unheard + "; halting");
+                Runtime.getRuntime().halt(70);
+                return 0;
+            }
             if (e != null && e.fallback != 0) {
                 return e.fallback;
             }
-            System.err.println("safepointkit patch: lazy compile of '" + (e == null ? "stub " + id : e.name)
-                    + "' failed and it has no fallback; halting: " + t);
+            System.err.println("safepointkit patch: lazy compile of '" + function + "' failed and it has no fallback; halting: " + t);
             Runtime.getRuntime().halt(70);
             return 0;
         }
