@@ -380,8 +380,11 @@ public final class CompilePipeline implements AutoCloseable {
          * called under the pipeline's lock, before anything of the module is kept (what it throws
          * fails the load with nothing declared), and must not call the pipeline. The failure is
          * reported to the patcher's failure handler either way, and the next call tries the
-         * compile again. Without fallbacks (the default) a failed lazy compile halts the
-         * process after reporting (status 70): the call has nowhere to go.
+         * compile again (each call while it keeps failing pays a whole compile). A fallback must
+         * stay callable for as long as the module's functions may be called, and one written as
+         * an FFM upcall must catch what it throws: an exception leaving an upcall ends the JVM.
+         * Without fallbacks (the default) a failed lazy compile halts the process after
+         * reporting (status 70): the call has nowhere to go.
          *
          * @param fallbacks the fallback of each function by name, 0 for none; null for the default
          * @return this builder
