@@ -642,7 +642,9 @@ public final class CompilePipeline implements AutoCloseable {
      * @param name the module's name; objects are named {@code NAME.FUNCTION} and {@code NAME.data}
      * @param source LLVM IR text or bitcode
      * @return the functions declared, in module order
-     * @throws JitLoadException if it does not parse, a function is declared already, or the data does not load
+     * @throws JitLoadException if it does not parse, a function is declared already (by another lazy
+     *     module) or defined by the host (a loaded object's global, a runtime symbol), or the data
+     *     does not load; a function refused so leaves none of the module's declared
      * @throws IOException if the save directory fails, or the cache does and no
      *     {@link Builder#cacheStoreFailures} handler takes its failures
      * @throws IllegalStateException if the pipeline has no patcher
@@ -677,6 +679,12 @@ public final class CompilePipeline implements AutoCloseable {
             for (String f : names) {
                 if (units.containsKey(f)) {
                     throw new JitLoadException(name + ": defines '" + f + "', which " + units.get(f).from.name + " defined already");
+                }
+                // Refused here, before anything is kept, rather than by the declare of its turn,
+                // after the functions before it were declared.
+                if (host.defines(f)) {
+                    throw new JitLoadException(name + ": defines '" + f + "', which the host defines already"
+                            + " (a loaded object's global or a runtime symbol)");
                 }
             }
             // A warm manifest says whether there is data; its object may still have been evicted.

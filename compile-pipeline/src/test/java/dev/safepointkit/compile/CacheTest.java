@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.safepointkit.host.JitHost;
+import dev.safepointkit.host.JitLoadException;
 import dev.safepointkit.host.LlvmCompiler;
 import dev.safepointkit.host.LlvmUnavailableException;
 import dev.safepointkit.patch.CodePatcher;
@@ -241,6 +242,42 @@ class CacheTest {
             assertTrue(patcher.stub("scale").isEmpty() && host.address("scale").isEmpty(), "scale was not declared");
             // Nothing of the module was kept, so it loads again.
             assertEquals(List.of("scale", "shift"), p.loadLazy("lib.ll", utf8(lib)));
+            assertEquals(30, call(host, "scale", 10));
+            assertEquals(20, call(host, "shift", 10));
+        }
+    }
+
+    @Test
+    void aLazyModuleDefiningWhatTheHostDefinesAlreadyIsRefusedBeforeAnyFunctionIsDeclared() throws Throwable {
+        LlvmCompiler llvm = PipelineFixtures.llvm();
+        String shift = """
+                define i64 @shift(i64 %x) {
+                entry:
+                  %r = shl i64 %x, 1
+                  ret i64 %r
+                }
+                """;
+        String scale = """
+                define i64 @scale(i64 %x) {
+                entry:
+                  %r = mul i64 %x, 3
+                  ret i64 %r
+                }
+                """;
+        try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host); Arena arena = Arena.ofShared()) {
+            CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
+            p.load("eager.ll", utf8(shift));
+            // scale comes first in the module: it must not be left declared when shift is refused.
+            JitLoadException e = assertThrows(JitLoadException.class, () -> p.loadLazy("lib.ll", utf8(scale + shift)));
+            assertEquals("lib.ll: defines 'shift', which the host defines already (a loaded object's global or a runtime symbol)",
+                    e.getMessage());
+            assertTrue(patcher.stub("scale").isEmpty() && host.address("scale").isEmpty(), "scale was not declared");
+            host.defineRuntimeSymbol("twice", arena.allocate(1));
+            assertTrue(assertThrows(JitLoadException.class, () -> p.loadLazy("lib2.ll", utf8(scale + shift.replace("shift", "twice"))))
+                    .getMessage().startsWith("lib2.ll: defines 'twice', which the host defines already"));
+            assertTrue(patcher.stub("scale").isEmpty(), "scale was not declared");
+            // Nothing was kept: a module of scale alone loads.
+            assertEquals(List.of("scale"), p.loadLazy("lib3.ll", utf8(scale)));
             assertEquals(30, call(host, "scale", 10));
             assertEquals(20, call(host, "shift", 10));
         }

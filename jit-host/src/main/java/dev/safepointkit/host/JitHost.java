@@ -128,7 +128,7 @@ public final class JitHost implements AutoCloseable {
      */
     public void defineRuntimeSymbol(String name, MemorySegment address) throws JitLoadException {
         synchronized (lock) {
-            if (definers.containsKey(name) || runtimeSymbols.containsKey(name)) {
+            if (defines(name)) {
                 throw new JitLoadException("runtime symbol '" + name + "' is already defined"
                         + (definers.containsKey(name) ? " by object " + objects.get(definers.get(name)).name() : ""));
             }
@@ -635,6 +635,19 @@ public final class JitHost implements AutoCloseable {
     public Optional<Long> address(String name) {
         long a = resolve(name);
         return a == 0 ? Optional.empty() : Optional.of(a);
+    }
+
+    /**
+     * Whether a loaded object's global or a runtime symbol (an indirect one included) of this host
+     * is named {@code name}: what {@link #defineRuntimeSymbol} and {@link #defineIndirectSymbol}
+     * refuse. The process's own symbols are not counted. Any thread; never blocks; may be stale by
+     * the time it returns, if another thread loads or defines meanwhile.
+     *
+     * @param name a symbol name
+     * @return true if the host defines it
+     */
+    public boolean defines(String name) {
+        return definers.containsKey(name) || runtimeSymbols.containsKey(name);
     }
 
     /**
