@@ -177,13 +177,7 @@ class CacheTest {
         Path cacheDir = dir.resolve("cache");
         ObjectCache cache = new ObjectCache(cacheDir, Long.MAX_VALUE);
         List<Throwable> failures = new CopyOnWriteArrayList<>();
-        String lib = """
-                define i64 @scale(i64 %x) {
-                entry:
-                  %r = mul i64 %x, 3
-                  ret i64 %r
-                }
-                """;
+        String lib = PipelineFixtures.scale(3);
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host, null, failures::add);
                 Arena arena = Arena.ofShared()) {
             MethodHandle minusOne = MethodHandles.dropArguments(MethodHandles.constant(long.class, -1L), 0, long.class);
@@ -216,18 +210,7 @@ class CacheTest {
     @Test
     void aFallbacksFunctionThatThrowsFailsTheLoadWithNothingOfTheModuleKept() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
-        String lib = """
-                define i64 @scale(i64 %x) {
-                entry:
-                  %r = mul i64 %x, 3
-                  ret i64 %r
-                }
-                define i64 @shift(i64 %x) {
-                entry:
-                  %r = shl i64 %x, 1
-                  ret i64 %r
-                }
-                """;
+        String lib = PipelineFixtures.scale(3) + PipelineFixtures.SHIFT;
         java.util.concurrent.atomic.AtomicInteger asked = new java.util.concurrent.atomic.AtomicInteger();
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host)) {
             // Throws when asked for the second function, the first time only.
@@ -250,20 +233,8 @@ class CacheTest {
     @Test
     void aLazyModuleDefiningWhatTheHostDefinesAlreadyIsRefusedBeforeAnyFunctionIsDeclared() throws Throwable {
         LlvmCompiler llvm = PipelineFixtures.llvm();
-        String shift = """
-                define i64 @shift(i64 %x) {
-                entry:
-                  %r = shl i64 %x, 1
-                  ret i64 %r
-                }
-                """;
-        String scale = """
-                define i64 @scale(i64 %x) {
-                entry:
-                  %r = mul i64 %x, 3
-                  ret i64 %r
-                }
-                """;
+        String shift = PipelineFixtures.SHIFT;
+        String scale = PipelineFixtures.scale(3);
         try (JitHost host = new JitHost(); CodePatcher patcher = new CodePatcher(host); Arena arena = Arena.ofShared()) {
             CompilePipeline p = CompilePipeline.builder(host).patcher(patcher).llvm(() -> llvm).build();
             p.load("eager.ll", utf8(shift));

@@ -107,6 +107,20 @@ final class PipelineFixtures {
             }
             """;
 
+    /** A module of {@code scale(x) = x * factor}. */
+    static String scale(long factor) {
+        return "define i64 @scale(i64 %x) {\nentry:\n  %r = mul i64 %x, " + factor + "\n  ret i64 %r\n}\n";
+    }
+
+    /** A module of {@code shift(x) = x << 1}. */
+    static final String SHIFT = """
+            define i64 @shift(i64 %x) {
+            entry:
+              %r = shl i64 %x, 1
+              ret i64 %r
+            }
+            """;
+
     /** Calls {@code name} with i64 arguments, returning its i64. */
     static long call(JitHost host, String name, long... args) throws Throwable {
         MemoryLayout[] params = new MemoryLayout[args.length];
