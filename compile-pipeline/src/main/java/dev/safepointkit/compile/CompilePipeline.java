@@ -29,6 +29,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.ToLongFunction;
 
 /**
  * LLVM IR or bitcode to code a {@link JitHost} runs, the way a language VM or a REPL wants it:
@@ -234,7 +235,7 @@ public final class CompilePipeline implements AutoCloseable {
     /** Null: a failed store fails the compile. */
     private final CacheStoreFailures cacheStoreFailures;
     /** Null: no lazily loaded function has a fallback. */
-    private final java.util.function.ToLongFunction<String> lazyFallbacks;
+    private final ToLongFunction<String> lazyFallbacks;
     private final Path saveObjects;
 
     private final ReentrantLock lock = new ReentrantLock();
@@ -301,7 +302,7 @@ public final class CompilePipeline implements AutoCloseable {
         private Settings settings = Settings.DEFAULT;
         private ObjectCache cache;
         private CacheStoreFailures cacheStoreFailures;
-        private java.util.function.ToLongFunction<String> lazyFallbacks;
+        private ToLongFunction<String> lazyFallbacks;
         private Path saveObjects;
 
         private Builder(JitHost host) {
@@ -389,7 +390,7 @@ public final class CompilePipeline implements AutoCloseable {
          * @param fallbacks the fallback of each function by name, 0 for none; null for the default
          * @return this builder
          */
-        public Builder lazyFallbacks(java.util.function.ToLongFunction<String> fallbacks) {
+        public Builder lazyFallbacks(ToLongFunction<String> fallbacks) {
             this.lazyFallbacks = fallbacks;
             return this;
         }
@@ -704,8 +705,10 @@ public final class CompilePipeline implements AutoCloseable {
             }
             // Asked before anything is kept: a fallbacks function that throws leaves no function behind.
             fallbacks = new long[names.size()];
-            for (int i = 0; lazyFallbacks != null && i < names.size(); i++) {
-                fallbacks[i] = lazyFallbacks.applyAsLong(names.get(i));
+            if (lazyFallbacks != null) {
+                for (int i = 0; i < names.size(); i++) {
+                    fallbacks[i] = lazyFallbacks.applyAsLong(names.get(i));
+                }
             }
             for (String f : names) {
                 units.put(f, new Unit(f, src, false));

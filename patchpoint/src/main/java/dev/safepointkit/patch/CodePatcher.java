@@ -339,18 +339,20 @@ public final class CodePatcher implements AutoCloseable {
             } catch (Throwable unheard) {
                 // Thrown through the upcall it would end the JVM without a word; and a failure
                 // that reached no one does not let the call go on into the fallback as if it had.
-                System.err.println("safepointkit patch: " + failure.getMessage() + "; the failure handler threw "
-                        + unheard + "; halting");
-                Runtime.getRuntime().halt(70);
-                return 0;
+                return halt(failure.getMessage() + "; the failure handler threw " + unheard + "; halting");
             }
             if (e != null && e.fallback != 0) {
                 return e.fallback;
             }
-            System.err.println("safepointkit patch: lazy compile of '" + function + "' failed and it has no fallback; halting: " + t);
-            Runtime.getRuntime().halt(70);
-            return 0;
+            return halt("lazy compile of '" + function + "' failed and it has no fallback; halting: " + t);
         }
+    }
+
+    /** Ends the process from inside a stub's upcall, which has no caller to throw to: prints {@code message}, then status 70. */
+    private static long halt(String message) {
+        System.err.println("safepointkit patch: " + message);
+        Runtime.getRuntime().halt(70);
+        return 0;
     }
 
     private JitObject runCompiler(StubEntry e) throws Exception {
